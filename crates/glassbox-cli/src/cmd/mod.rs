@@ -1,0 +1,8 @@
+//! One module per verb.
+
+pub(crate) mod bench;
+pub(crate) mod chat;
+pub(crate) mod common;
+pub(crate) mod convert;
+pub(crate) mod generate;
+pub(crate) mod score;

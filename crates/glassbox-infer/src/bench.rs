@@ -1,0 +1,160 @@
+//! Generation throughput on a randomly initialised model, and the machine's memory bandwidth,
+//! for `glassbox bench generate` and docs/PERFORMANCE.md.
+//!
+//! Decoding one token reads every weight once, so on a CPU it is bounded by memory bandwidth:
+//! `bound = bandwidth / weight_bytes`. The bench measures both in the same process, so the ratio
+//! (achieved / bound) is comparable across noisy machines.
+
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use glassbox_model::{KvCache, Logits, ModelConfig, ModelError, Transformer};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::Result;
+use crate::sampling::argmax;
+
+/// SmolLM2-135M's `config.json` (hidden 576, 30 layers, 9 heads, 3 KV heads, intermediate 1536,
+/// vocabulary 49152, tied embeddings, RoPE θ 100000).
+pub fn smollm2_135m() -> ModelConfig {
+    let v = json!({
+        "architectures": ["LlamaForCausalLM"], "vocab_size": 49152, "hidden_size": 576,
+        "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+        "num_key_value_heads": 3, "max_position_embeddings": 8192, "rms_norm_eps": 1e-5,
+        "rope_theta": 100000.0, "tie_word_embeddings": true, "bos_token_id": 0, "eos_token_id": 0
+    });
+    // The literal above is valid; a failure here is a bug in this file, reported as an error.
+    ModelConfig::from_value(&v, "smollm2-135m (built in)".as_ref())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Settings of one benchmark run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchOptions {
+    /// Prompt tokens processed in one forward pass.
+    pub prompt_len: usize,
+    /// Tokens decoded one at a time after the prompt.
+    pub new_tokens: usize,
+    /// Timed repetitions (the median is reported).
+    pub repeats: usize,
+}
+
+/// Results (medians over repeats).
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Model parameters.
+    pub parameters: usize,
+    /// Bytes of weights read per decoded token (f32).
+    pub weight_bytes: usize,
+    /// Threads used for tensor math.
+    pub threads: usize,
+    /// Prompt tokens per second.
+    pub prefill_tokens_per_s: f64,
+    /// Decoded tokens per second (batch 1, greedy).
+    pub decode_tokens_per_s: f64,
+    /// Measured memory read bandwidth, bytes per second.
+    pub memory_bandwidth_bytes_per_s: f64,
+    /// `memory_bandwidth / weight_bytes`: the decode speed no implementation can beat here.
+    pub decode_bound_tokens_per_s: f64,
+    /// Settings used.
+    pub options: BenchOptions,
+}
+
+/// Runs the generation benchmark on `cfg` with random weights.
+pub fn bench_generate(
+    cfg: ModelConfig,
+    options: &BenchOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BenchReport> {
+    let device = Device::Cpu;
+    progress("initialising random weights");
+    let model = Transformer::random(cfg.clone(), 0, &device)?;
+    let prompt: Vec<u32> = (0..options.prompt_len)
+        .map(|i| (i * 7919 % cfg.vocab_size) as u32)
+        .collect();
+    let mut prefill = Vec::new();
+    let mut decode = Vec::new();
+    for rep in 0..=options.repeats {
+        // Repetition 0 warms caches and allocators and is not counted.
+        progress(&format!("run {rep}/{}", options.repeats));
+        let mut cache = KvCache::new(&cfg, vec![0], &device);
+        let tokens = Tensor::new(prompt.as_slice(), &device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(ModelError::from)?;
+        let t0 = Instant::now();
+        let logits = model.forward(&tokens, &[], Some(&mut cache), Logits::Last)?;
+        let mut next = last_argmax(&logits)?;
+        let t1 = Instant::now();
+        for _ in 0..options.new_tokens {
+            let input = Tensor::new(&[[next]], &device).map_err(ModelError::from)?;
+            let logits = model.forward(&input, &[], Some(&mut cache), Logits::Last)?;
+            next = last_argmax(&logits)?;
+        }
+        let t2 = Instant::now();
+        if rep > 0 {
+            prefill.push(options.prompt_len as f64 / (t1 - t0).as_secs_f64());
+            decode.push(options.new_tokens as f64 / (t2 - t1).as_secs_f64());
+        }
+    }
+    progress("measuring memory bandwidth");
+    let bandwidth = memory_bandwidth(1 << 28, 5);
+    let weight_bytes = cfg.num_parameters() * 4;
+    Ok(BenchReport {
+        parameters: cfg.num_parameters(),
+        weight_bytes,
+        threads: rayon::current_num_threads(),
+        prefill_tokens_per_s: median(&mut prefill),
+        decode_tokens_per_s: median(&mut decode),
+        memory_bandwidth_bytes_per_s: bandwidth,
+        decode_bound_tokens_per_s: bandwidth / weight_bytes as f64,
+        options: options.clone(),
+    })
+}
+
+fn last_argmax(logits: &Tensor) -> Result<u32> {
+    let row: Vec<f32> = logits
+        .flatten_all()
+        .and_then(|l| l.to_vec1())
+        .map_err(ModelError::from)?;
+    Ok(argmax(&row))
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Read bandwidth in bytes/s: the best of `repeats` parallel sums over `bytes` of f32 (larger
+/// than any cache), on rayon's pool, i.e. the threads the model uses.
+pub fn memory_bandwidth(bytes: usize, repeats: usize) -> f64 {
+    use rayon::prelude::*;
+    let n = bytes / 4;
+    let data: Vec<f32> = (0..n).map(|i| (i % 1024) as f32).collect();
+    let chunk = n.div_ceil(rayon::current_num_threads().max(1) * 4);
+    let mut best = 0.0f64;
+    for _ in 0..repeats {
+        let t = Instant::now();
+        let s: f32 = data
+            .par_chunks(chunk)
+            .map(|c| {
+                // 16 independent accumulators let the compiler vectorise the reduction.
+                let mut acc = [0f32; 16];
+                let mut it = c.chunks_exact(16);
+                for block in &mut it {
+                    for (a, x) in acc.iter_mut().zip(block) {
+                        *a += x;
+                    }
+                }
+                acc.iter().sum::<f32>() + it.remainder().iter().sum::<f32>()
+            })
+            .sum();
+        let secs = t.elapsed().as_secs_f64();
+        std::hint::black_box(s);
+        best = best.max(bytes as f64 / secs);
+    }
+    best
+}

@@ -1,0 +1,825 @@
+//! `config.json` of the supported Hugging Face architectures, read as transformers 4.x writes it
+//! (`rope_theta`, `rope_scaling`, `torch_dtype`) and as 5.x writes it (`rope_parameters`, `dtype`).
+//!
+//! Parsing goes through [`serde_json::Value`] rather than a derive so that every problem names the
+//! field (`rope_scaling.rope_type`), and so that a value glassbox would silently get wrong (an
+//! activation other than SiLU, a RoPE type we do not implement, partial rotary embeddings) is
+//! refused instead of ignored.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::{ModelError, Result};
+
+/// The Hugging Face model classes glassbox implements. All three are the same pre-norm decoder
+/// (RMSNorm, RoPE, grouped-query attention, SwiGLU MLP); they differ in defaults and biases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    /// `LlamaForCausalLM` (Llama 2/3/3.1/3.2, SmolLM/SmolLM2, TinyLlama …).
+    Llama,
+    /// `MistralForCausalLM` (sliding-window attention when `sliding_window` is set).
+    Mistral,
+    /// `Qwen2ForCausalLM` (biases on q/k/v, optional per-layer sliding window).
+    Qwen2,
+}
+
+impl Architecture {
+    /// The `architectures[0]` string transformers uses.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            Self::Llama => "LlamaForCausalLM",
+            Self::Mistral => "MistralForCausalLM",
+            Self::Qwen2 => "Qwen2ForCausalLM",
+        }
+    }
+
+    /// The `model_type` string transformers uses.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Self::Llama => "llama",
+            Self::Mistral => "mistral",
+            Self::Qwen2 => "qwen2",
+        }
+    }
+
+    fn from_class(s: &str) -> Option<Self> {
+        [Self::Llama, Self::Mistral, Self::Qwen2]
+            .into_iter()
+            .find(|a| a.class_name() == s)
+    }
+
+    fn from_model_type(s: &str) -> Option<Self> {
+        [Self::Llama, Self::Mistral, Self::Qwen2]
+            .into_iter()
+            .find(|a| a.model_type() == s)
+    }
+}
+
+/// How rotary position embeddings are scaled for long contexts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    /// Plain RoPE (`rope_type: "default"`, or no scaling).
+    None,
+    /// Position interpolation: every frequency divided by `factor` (`rope_type: "linear"`).
+    Linear {
+        /// The interpolation factor.
+        factor: f64,
+    },
+    /// Llama 3.1's frequency-dependent scaling (`rope_type: "llama3"`): long wavelengths are
+    /// divided by `factor`, short ones kept, the band between interpolated smoothly.
+    Llama3 {
+        /// Scale for low frequencies.
+        factor: f64,
+        /// Wavelengths above `original_max_position_embeddings / low_freq_factor` are scaled.
+        low_freq_factor: f64,
+        /// Wavelengths below `original_max_position_embeddings / high_freq_factor` are kept.
+        high_freq_factor: f64,
+        /// The context length the model was pre-trained with.
+        original_max_position_embeddings: usize,
+    },
+}
+
+/// Which attention a layer uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LayerAttention {
+    /// Every earlier position is visible.
+    Full,
+    /// Only the last `window` positions (the query's included) are visible.
+    Sliding(usize),
+}
+
+/// A decoder-only model configuration, resolved: every default applied, every value checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    /// The model class.
+    pub architecture: Architecture,
+    /// Vocabulary size (rows of the embedding matrix).
+    pub vocab_size: usize,
+    /// Width of the residual stream.
+    pub hidden_size: usize,
+    /// Width of the MLP's hidden layer.
+    pub intermediate_size: usize,
+    /// Number of decoder layers.
+    pub num_hidden_layers: usize,
+    /// Number of query heads.
+    pub num_attention_heads: usize,
+    /// Number of key/value heads (grouped-query attention when fewer than query heads).
+    pub num_key_value_heads: usize,
+    /// Width of one head (`hidden_size / num_attention_heads` unless `head_dim` is given).
+    pub head_dim: usize,
+    /// Epsilon inside RMSNorm.
+    pub rms_norm_eps: f64,
+    /// RoPE base frequency.
+    pub rope_theta: f64,
+    /// RoPE scaling.
+    pub rope_scaling: RopeScaling,
+    /// Longest sequence the model accepts.
+    pub max_position_embeddings: usize,
+    /// Whether the output projection shares the input embedding matrix.
+    pub tie_word_embeddings: bool,
+    /// Bias on the q, k and v projections (Qwen2; Llama's `attention_bias`).
+    pub qkv_bias: bool,
+    /// Bias on the output projection (Llama's `attention_bias`).
+    pub o_bias: bool,
+    /// Bias on the MLP projections (Llama's `mlp_bias`).
+    pub mlp_bias: bool,
+    /// Attention kind of each layer (`num_hidden_layers` entries).
+    pub layer_attention: Vec<LayerAttention>,
+    /// `bos_token_id`, when given.
+    pub bos_token_id: Option<u32>,
+    /// `eos_token_id`, as a list (it may be an integer or a list in the file).
+    pub eos_token_ids: Vec<u32>,
+    /// `pad_token_id`, when given.
+    pub pad_token_id: Option<u32>,
+    /// The dtype the weights were saved in (`torch_dtype` / `dtype`), when given.
+    pub dtype: Option<String>,
+}
+
+impl ModelConfig {
+    /// Reads and resolves `config.json` at `path`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(ModelError::MissingFile {
+                path: path.to_path_buf(),
+                hint: "a Hugging Face model directory must contain config.json".into(),
+            });
+        }
+        let value: Value = glassbox_core::fsio::read_json(path)?;
+        Self::from_value(&value, path)
+    }
+
+    /// Resolves a parsed `config.json`; `path` is used in error messages only.
+    pub fn from_value(value: &Value, path: &Path) -> Result<Self> {
+        let obj = value.as_object().ok_or_else(|| ModelError::Config {
+            path: path.to_path_buf(),
+            field: "(top level)".into(),
+            message: "expected a JSON object".into(),
+        })?;
+        let f = Fields {
+            obj,
+            path,
+            prefix: "",
+        };
+        let architecture = f.architecture()?;
+        let hidden_size = f.req_usize("hidden_size")?;
+        let num_attention_heads = f.req_usize("num_attention_heads")?;
+        let num_hidden_layers = f.req_usize("num_hidden_layers")?;
+        let num_key_value_heads = f
+            .opt_usize("num_key_value_heads")?
+            .unwrap_or(num_attention_heads);
+        if num_attention_heads % num_key_value_heads != 0 {
+            return Err(f.err(
+                "num_key_value_heads",
+                format!("{num_key_value_heads} does not divide num_attention_heads ({num_attention_heads})"),
+            ));
+        }
+        let head_dim = match f.opt_usize("head_dim")? {
+            Some(d) => d,
+            None => {
+                if hidden_size % num_attention_heads != 0 {
+                    return Err(f.err(
+                        "num_attention_heads",
+                        format!("{num_attention_heads} does not divide hidden_size ({hidden_size}) and no head_dim is given"),
+                    ));
+                }
+                hidden_size / num_attention_heads
+            }
+        };
+        if head_dim % 2 != 0 {
+            return Err(f.err(
+                "head_dim",
+                format!("{head_dim} is odd; RoPE needs an even head width"),
+            ));
+        }
+        match f.opt_str("hidden_act")? {
+            None | Some("silu") | Some("swish") => {}
+            Some(other) => {
+                return Err(f.err(
+                    "hidden_act",
+                    format!("`{other}` is not supported (only silu)"),
+                ));
+            }
+        }
+        if let Some(p) = f.opt_f64("partial_rotary_factor")?
+            && p != 1.0
+        {
+            return Err(f.err(
+                "partial_rotary_factor",
+                format!("{p} is not supported (only 1.0)"),
+            ));
+        }
+        // `pretraining_tp` is accepted and ignored: for tp > 1 transformers only slices the
+        // matmuls, computing the same function.
+        let (rope_theta, rope_scaling) = f.rope()?;
+        let (qkv_bias, o_bias, mlp_bias) = match architecture {
+            Architecture::Llama => {
+                let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
+                (ab, ab, f.opt_bool("mlp_bias")?.unwrap_or(false))
+            }
+            Architecture::Mistral => (false, false, false),
+            Architecture::Qwen2 => (true, false, false),
+        };
+        let layer_attention = f.layer_attention(architecture, num_hidden_layers)?;
+        let max_position_embeddings =
+            f.opt_usize("max_position_embeddings")?
+                .unwrap_or(match architecture {
+                    Architecture::Llama => 2048,
+                    Architecture::Mistral => 4096 * 32,
+                    Architecture::Qwen2 => 32768,
+                });
+        let cfg = Self {
+            architecture,
+            vocab_size: f.req_usize("vocab_size")?,
+            hidden_size,
+            intermediate_size: f.req_usize("intermediate_size")?,
+            num_hidden_layers,
+            num_attention_heads,
+            num_key_value_heads,
+            head_dim,
+            rms_norm_eps: f.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
+            rope_theta,
+            rope_scaling,
+            max_position_embeddings,
+            tie_word_embeddings: f.opt_bool("tie_word_embeddings")?.unwrap_or(false),
+            qkv_bias,
+            o_bias,
+            mlp_bias,
+            layer_attention,
+            bos_token_id: f.opt_token("bos_token_id")?,
+            eos_token_ids: f.token_list("eos_token_id")?,
+            pad_token_id: f.opt_token("pad_token_id")?,
+            dtype: match f.opt_str("dtype")? {
+                Some(d) => Some(d.to_string()),
+                None => f.opt_str("torch_dtype")?.map(str::to_string),
+            },
+        };
+        for (name, v) in [
+            ("vocab_size", cfg.vocab_size),
+            ("hidden_size", cfg.hidden_size),
+            ("intermediate_size", cfg.intermediate_size),
+            ("num_hidden_layers", cfg.num_hidden_layers),
+            ("num_attention_heads", cfg.num_attention_heads),
+            ("num_key_value_heads", cfg.num_key_value_heads),
+            ("head_dim", cfg.head_dim),
+            ("max_position_embeddings", cfg.max_position_embeddings),
+        ] {
+            if v == 0 {
+                return Err(f.err(name, "must be positive".into()));
+            }
+        }
+        if cfg.rms_norm_eps <= 0.0 {
+            return Err(f.err("rms_norm_eps", "must be positive".into()));
+        }
+        Ok(cfg)
+    }
+
+    /// Number of query heads per key/value head.
+    pub fn gqa_groups(&self) -> usize {
+        self.num_attention_heads / self.num_key_value_heads
+    }
+
+    /// Number of parameters (every weight and bias, the tied matrix counted once).
+    pub fn num_parameters(&self) -> usize {
+        let (h, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim);
+        let (nq, nkv) = (self.num_attention_heads, self.num_key_value_heads);
+        let mut attn = h * nq * hd + 2 * h * nkv * hd + nq * hd * h;
+        if self.qkv_bias {
+            attn += nq * hd + 2 * nkv * hd;
+        }
+        if self.o_bias {
+            attn += h;
+        }
+        let mut mlp = 3 * h * i;
+        if self.mlp_bias {
+            mlp += 2 * i + h;
+        }
+        let layer = attn + mlp + 2 * h;
+        let embed = self.vocab_size * h;
+        let head = if self.tie_word_embeddings {
+            0
+        } else {
+            self.vocab_size * h
+        };
+        embed + self.num_hidden_layers * layer + h + head
+    }
+
+    /// `config.json` as transformers 4.x writes it (read by transformers 4.x and 5.x alike).
+    /// `dtype` is the dtype the weights are saved in (`"float32"`, `"bfloat16"`, `"float16"`).
+    pub fn to_hf_json(&self, dtype: &str) -> Value {
+        let mut m = Map::new();
+        m.insert(
+            "architectures".into(),
+            json!([self.architecture.class_name()]),
+        );
+        m.insert("model_type".into(), json!(self.architecture.model_type()));
+        m.insert("vocab_size".into(), json!(self.vocab_size));
+        m.insert("hidden_size".into(), json!(self.hidden_size));
+        m.insert("intermediate_size".into(), json!(self.intermediate_size));
+        m.insert("num_hidden_layers".into(), json!(self.num_hidden_layers));
+        m.insert(
+            "num_attention_heads".into(),
+            json!(self.num_attention_heads),
+        );
+        m.insert(
+            "num_key_value_heads".into(),
+            json!(self.num_key_value_heads),
+        );
+        m.insert("head_dim".into(), json!(self.head_dim));
+        m.insert("hidden_act".into(), json!("silu"));
+        m.insert(
+            "max_position_embeddings".into(),
+            json!(self.max_position_embeddings),
+        );
+        m.insert("rms_norm_eps".into(), json!(self.rms_norm_eps));
+        m.insert("rope_theta".into(), json!(self.rope_theta));
+        m.insert(
+            "rope_scaling".into(),
+            match &self.rope_scaling {
+                RopeScaling::None => Value::Null,
+                RopeScaling::Linear { factor } => json!({"rope_type": "linear", "factor": factor}),
+                RopeScaling::Llama3 {
+                    factor,
+                    low_freq_factor,
+                    high_freq_factor,
+                    original_max_position_embeddings,
+                } => json!({
+                    "rope_type": "llama3",
+                    "factor": factor,
+                    "low_freq_factor": low_freq_factor,
+                    "high_freq_factor": high_freq_factor,
+                    "original_max_position_embeddings": original_max_position_embeddings,
+                }),
+            },
+        );
+        m.insert(
+            "tie_word_embeddings".into(),
+            json!(self.tie_word_embeddings),
+        );
+        match self.architecture {
+            Architecture::Llama => {
+                m.insert("attention_bias".into(), json!(self.qkv_bias));
+                m.insert("mlp_bias".into(), json!(self.mlp_bias));
+            }
+            Architecture::Mistral => {
+                let window = self.layer_attention.iter().find_map(|a| match a {
+                    LayerAttention::Sliding(w) => Some(*w),
+                    LayerAttention::Full => None,
+                });
+                m.insert("sliding_window".into(), json!(window));
+            }
+            Architecture::Qwen2 => {
+                let first_sliding = self
+                    .layer_attention
+                    .iter()
+                    .position(|a| matches!(a, LayerAttention::Sliding(_)));
+                let window = first_sliding.map(|i| match self.layer_attention[i] {
+                    LayerAttention::Sliding(w) => w,
+                    LayerAttention::Full => 0,
+                });
+                m.insert("use_sliding_window".into(), json!(first_sliding.is_some()));
+                m.insert("sliding_window".into(), json!(window));
+                m.insert(
+                    "max_window_layers".into(),
+                    json!(first_sliding.unwrap_or(self.num_hidden_layers)),
+                );
+            }
+        }
+        if let Some(b) = self.bos_token_id {
+            m.insert("bos_token_id".into(), json!(b));
+        }
+        match self.eos_token_ids.as_slice() {
+            [] => {}
+            [one] => {
+                m.insert("eos_token_id".into(), json!(one));
+            }
+            many => {
+                m.insert("eos_token_id".into(), json!(many));
+            }
+        }
+        if let Some(p) = self.pad_token_id {
+            m.insert("pad_token_id".into(), json!(p));
+        }
+        m.insert("torch_dtype".into(), json!(dtype));
+        m.insert("use_cache".into(), json!(true));
+        Value::Object(m)
+    }
+}
+
+/// Typed access to a JSON object with errors that carry the field's full name.
+struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    path: &'a Path,
+    prefix: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn name(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+
+    fn err(&self, key: &str, message: String) -> ModelError {
+        ModelError::Config {
+            path: PathBuf::from(self.path),
+            field: self.name(key),
+            message,
+        }
+    }
+
+    /// The value of `key`, with JSON `null` treated as absent (transformers writes nulls).
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.obj.get(key).filter(|v| !v.is_null())
+    }
+
+    fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    self.err(key, format!("expected a non-negative integer, found {v}"))
+                }),
+        }
+    }
+
+    fn req_usize(&self, key: &str) -> Result<usize> {
+        self.opt_usize(key)?
+            .ok_or_else(|| self.err(key, "missing".into()))
+    }
+
+    fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|x| x.is_finite())
+                .map(Some)
+                .ok_or_else(|| self.err(key, format!("expected a number, found {v}"))),
+        }
+    }
+
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.err(key, format!("expected true or false, found {v}"))),
+        }
+    }
+
+    fn opt_str(&self, key: &str) -> Result<Option<&'a str>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| self.err(key, format!("expected a string, found {v}"))),
+        }
+    }
+
+    fn opt_token(&self, key: &str) -> Result<Option<u32>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| self.err(key, format!("expected a token id, found {v}"))),
+        }
+    }
+
+    /// A token id or a list of token ids (as `eos_token_id` may be).
+    fn token_list(&self, key: &str) -> Result<Vec<u32>> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_u64()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or_else(|| self.err(key, format!("expected token ids, found {v}")))
+                })
+                .collect(),
+            Some(_) => Ok(self.opt_token(key)?.into_iter().collect()),
+        }
+    }
+
+    fn architecture(&self) -> Result<Architecture> {
+        if let Some(v) = self.get("architectures") {
+            let first = v
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    self.err(
+                        "architectures",
+                        format!("expected a list of class names, found {v}"),
+                    )
+                })?;
+            return Architecture::from_class(first).ok_or_else(|| {
+                self.err(
+                    "architectures",
+                    format!(
+                        "`{first}` is not supported; glassbox implements LlamaForCausalLM, \
+                         MistralForCausalLM and Qwen2ForCausalLM"
+                    ),
+                )
+            });
+        }
+        match self.opt_str("model_type")? {
+            Some(t) => Architecture::from_model_type(t).ok_or_else(|| {
+                self.err(
+                    "model_type",
+                    format!("`{t}` is not supported; glassbox implements llama, mistral and qwen2"),
+                )
+            }),
+            None => Err(self.err("architectures", "missing (and no model_type either)".into())),
+        }
+    }
+
+    /// `(rope_theta, scaling)` from 4.x (`rope_theta` + `rope_scaling`) or 5.x (`rope_parameters`).
+    fn rope(&self) -> Result<(f64, RopeScaling)> {
+        if let Some(params) = self.get("rope_parameters") {
+            let obj = params.as_object().ok_or_else(|| {
+                self.err(
+                    "rope_parameters",
+                    format!("expected an object, found {params}"),
+                )
+            })?;
+            let sub = Fields {
+                obj,
+                path: self.path,
+                prefix: "rope_parameters",
+            };
+            // Per-layer-type RoPE (`{"full_attention": {...}, ...}`) belongs to other families.
+            if sub.get("rope_type").is_none()
+                && obj.values().all(Value::is_object)
+                && !obj.is_empty()
+            {
+                return Err(self.err(
+                    "rope_parameters",
+                    "per-layer-type RoPE parameters are not supported for this architecture".into(),
+                ));
+            }
+            let theta = sub
+                .opt_f64("rope_theta")?
+                .or(self.opt_f64("rope_theta")?)
+                .unwrap_or(10_000.0);
+            return Ok((theta, sub.scaling()?));
+        }
+        let theta = self.opt_f64("rope_theta")?.unwrap_or(10_000.0);
+        let scaling = match self.get("rope_scaling") {
+            None => RopeScaling::None,
+            Some(v) => {
+                let obj = v.as_object().ok_or_else(|| {
+                    self.err(
+                        "rope_scaling",
+                        format!("expected an object or null, found {v}"),
+                    )
+                })?;
+                Fields {
+                    obj,
+                    path: self.path,
+                    prefix: "rope_scaling",
+                }
+                .scaling()?
+            }
+        };
+        Ok((theta, scaling))
+    }
+
+    /// Reads a scaling object (`rope_scaling`, or `rope_parameters` in 5.x).
+    fn scaling(&self) -> Result<RopeScaling> {
+        // Old configs say `type`, newer ones `rope_type`.
+        let kind = match self.opt_str("rope_type")? {
+            Some(t) => t,
+            None => self.opt_str("type")?.unwrap_or("default"),
+        };
+        let key = if self.get("rope_type").is_some() {
+            "rope_type"
+        } else {
+            "type"
+        };
+        let factor = || -> Result<f64> {
+            let f = self
+                .opt_f64("factor")?
+                .ok_or_else(|| self.err("factor", "missing".into()))?;
+            if f <= 0.0 {
+                return Err(self.err("factor", format!("{f} must be positive")));
+            }
+            Ok(f)
+        };
+        match kind {
+            "default" => Ok(RopeScaling::None),
+            "linear" => Ok(RopeScaling::Linear { factor: factor()? }),
+            "llama3" => {
+                let low = self
+                    .opt_f64("low_freq_factor")?
+                    .ok_or_else(|| self.err("low_freq_factor", "missing".into()))?;
+                let high = self
+                    .opt_f64("high_freq_factor")?
+                    .ok_or_else(|| self.err("high_freq_factor", "missing".into()))?;
+                if high <= low {
+                    return Err(self.err(
+                        "high_freq_factor",
+                        format!("{high} must exceed low_freq_factor ({low})"),
+                    ));
+                }
+                Ok(RopeScaling::Llama3 {
+                    factor: factor()?,
+                    low_freq_factor: low,
+                    high_freq_factor: high,
+                    original_max_position_embeddings: self
+                        .opt_usize("original_max_position_embeddings")?
+                        .ok_or_else(|| {
+                            self.err("original_max_position_embeddings", "missing".into())
+                        })?,
+                })
+            }
+            other => Err(self.err(
+                key,
+                format!(
+                    "`{other}` is not supported (glassbox implements default, linear and llama3)"
+                ),
+            )),
+        }
+    }
+
+    fn layer_attention(&self, arch: Architecture, layers: usize) -> Result<Vec<LayerAttention>> {
+        let window = self.opt_usize("sliding_window")?;
+        if let Some(types) = self.get("layer_types") {
+            let list = types
+                .as_array()
+                .filter(|l| l.len() == layers)
+                .ok_or_else(|| self.err("layer_types", format!("expected {layers} layer types")))?;
+            return list
+                .iter()
+                .enumerate()
+                .map(|(i, t)| match t.as_str() {
+                    Some("full_attention") => Ok(LayerAttention::Full),
+                    Some("sliding_attention") => window
+                        .filter(|w| *w > 0)
+                        .map(LayerAttention::Sliding)
+                        .ok_or_else(|| {
+                            self.err(
+                                "sliding_window",
+                                format!("layer {i} is sliding_attention but no window is set"),
+                            )
+                        }),
+                    _ => Err(self.err("layer_types", format!("entry {i}: `{t}` is not supported"))),
+                })
+                .collect();
+        }
+        let sliding = |w: Option<usize>| match w {
+            Some(w) if w > 0 => LayerAttention::Sliding(w),
+            _ => LayerAttention::Full,
+        };
+        Ok(match arch {
+            Architecture::Llama => vec![LayerAttention::Full; layers],
+            Architecture::Mistral => vec![sliding(window); layers],
+            Architecture::Qwen2 => {
+                if self.opt_bool("use_sliding_window")?.unwrap_or(false) {
+                    // transformers: layers with index >= max_window_layers use the window.
+                    let first = self.opt_usize("max_window_layers")?.unwrap_or(layers);
+                    (0..layers)
+                        .map(|i| {
+                            if i >= first {
+                                sliding(window)
+                            } else {
+                                LayerAttention::Full
+                            }
+                        })
+                        .collect()
+                } else {
+                    vec![LayerAttention::Full; layers]
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: Value) -> Result<ModelConfig> {
+        ModelConfig::from_value(&v, Path::new("config.json"))
+    }
+
+    fn base() -> Value {
+        json!({
+            "architectures": ["LlamaForCausalLM"], "vocab_size": 100, "hidden_size": 64,
+            "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+            "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+            "tie_word_embeddings": true, "eos_token_id": [1, 2], "torch_dtype": "bfloat16"
+        })
+    }
+
+    #[test]
+    fn v4_and_v5_configs_resolve_the_same() {
+        let v4 = parse(base()).unwrap();
+        let mut v5 = base();
+        let o = v5.as_object_mut().unwrap();
+        o.remove("rope_theta");
+        let mut rp = o.remove("rope_scaling").unwrap();
+        rp["rope_theta"] = json!(500000.0);
+        o.insert("rope_parameters".into(), rp);
+        let dt = o.remove("torch_dtype").unwrap();
+        o.insert("dtype".into(), dt);
+        assert_eq!(parse(v5).unwrap(), v4);
+        assert_eq!(v4.head_dim, 16);
+        assert_eq!(v4.eos_token_ids, vec![1, 2]);
+        assert!(matches!(v4.rope_scaling, RopeScaling::Llama3 { .. }));
+    }
+
+    #[test]
+    fn roundtrip_through_hf_json() {
+        let cfg = parse(base()).unwrap();
+        let again = parse(cfg.to_hf_json("bfloat16")).unwrap();
+        assert_eq!(cfg, again);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        type Edit = fn(&mut Value);
+        let cases: Vec<(Edit, &str)> = vec![
+            (
+                |v| v["architectures"] = json!(["GPT2LMHeadModel"]),
+                "`architectures`",
+            ),
+            (
+                |v| v["rope_scaling"]["rope_type"] = json!("yarn"),
+                "`rope_scaling.rope_type`",
+            ),
+            (|v| v["hidden_act"] = json!("gelu"), "`hidden_act`"),
+            (
+                |v| v["num_key_value_heads"] = json!(3),
+                "`num_key_value_heads`",
+            ),
+            (|v| v["hidden_size"] = json!("64"), "`hidden_size`"),
+            (
+                |v| {
+                    v.as_object_mut().unwrap().remove("vocab_size");
+                },
+                "`vocab_size`",
+            ),
+            (
+                |v| v["rope_scaling"]["factor"] = json!(-1.0),
+                "`rope_scaling.factor`",
+            ),
+            (
+                |v| v["partial_rotary_factor"] = json!(0.5),
+                "`partial_rotary_factor`",
+            ),
+        ];
+        for (edit, field) in cases {
+            let mut v = base();
+            edit(&mut v);
+            let err = parse(v).unwrap_err().to_string();
+            assert!(
+                err.contains(field) && err.contains("config.json"),
+                "{field}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn family_defaults() {
+        let mut q = base();
+        q["architectures"] = json!(["Qwen2ForCausalLM"]);
+        q["use_sliding_window"] = json!(true);
+        q["sliding_window"] = json!(16);
+        q["max_window_layers"] = json!(1);
+        let q = parse(q).unwrap();
+        assert!(q.qkv_bias && !q.o_bias);
+        assert_eq!(
+            q.layer_attention,
+            vec![LayerAttention::Full, LayerAttention::Sliding(16)]
+        );
+        let mut m = base();
+        m["architectures"] = json!(["MistralForCausalLM"]);
+        m["sliding_window"] = json!(8);
+        m["head_dim"] = Value::Null;
+        let m = parse(m).unwrap();
+        assert_eq!(m.layer_attention, vec![LayerAttention::Sliding(8); 2]);
+        assert_eq!(m.head_dim, 16);
+    }
+
+    #[test]
+    fn smollm2_parameter_count() {
+        let v = json!({"architectures": ["LlamaForCausalLM"], "vocab_size": 49152, "hidden_size": 576,
+            "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+            "num_key_value_heads": 3, "tie_word_embeddings": true});
+        // SmolLM2-135M's model card: 134,515,008 parameters.
+        assert_eq!(parse(v).unwrap().num_parameters(), 134_515_008);
+    }
+}
