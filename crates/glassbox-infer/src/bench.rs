@@ -17,7 +17,7 @@ use crate::sampling::argmax;
 
 /// SmolLM2-135M's `config.json` (hidden 576, 30 layers, 9 heads, 3 KV heads, intermediate 1536,
 /// vocabulary 49152, tied embeddings, RoPE θ 100000).
-pub fn smollm2_135m() -> ModelConfig {
+pub fn smollm2_135m() -> Result<ModelConfig> {
     let v = json!({
         "architectures": ["LlamaForCausalLM"], "vocab_size": 49152, "hidden_size": 576,
         "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,

@@ -19,6 +19,7 @@
 //! ```
 
 pub mod config;
+pub mod cpu_kernels;
 pub mod error;
 pub mod kv_cache;
 pub mod rope;

@@ -52,16 +52,31 @@ struct Linear {
 }
 
 impl Linear {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // (B, T, in) -> (B·T, in) @ (in, out) -> (B, T, out): one 2-D gemm instead of B small ones.
+    fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
+        // (B, T, in) -> (B·T, in) @ (in, out) -> (B, T, out): one 2-D product instead of B small ones.
         let (b, t, i) = x.dims3()?;
-        let y = x.reshape((b * t, i))?.matmul(&self.w.t()?)?;
+        let y = matmul_t(&x.reshape((b * t, i))?, &self.w, kernels)?;
         let y = match &self.b {
             Some(bias) => y.broadcast_add(bias)?,
             None => y,
         };
         Ok(y.reshape((b, t, ()))?)
     }
+}
+
+/// `x @ wᵀ` for `x` `(M, K)` and a weight `w` `(N, K)`: the streaming matrix–vector kernel for
+/// the few rows of a decoding step, candle's GEMM otherwise (and whenever gradients are needed).
+fn matmul_t(x: &Tensor, w: &Tensor, kernels: Kernels) -> Result<Tensor> {
+    let rows = x.dim(0)?;
+    if kernels == Kernels::Fused
+        && rows <= crate::cpu_kernels::MAX_ROWS
+        && x.device().is_cpu()
+        && x.dtype() == DType::F32
+        && w.dtype() == DType::F32
+    {
+        return Ok(crate::cpu_kernels::matvec_t(x, w)?);
+    }
+    Ok(x.matmul(&w.t()?)?)
 }
 
 #[derive(Debug, Clone)]
@@ -527,17 +542,17 @@ impl Transformer {
         // (B, T, n·hd) -> (B, T, n, hd) -> (B, n, T, hd)
         let q = layer
             .q
-            .forward(x)?
+            .forward(x, self.kernels)?
             .reshape((b, t, nq, hd))?
             .transpose(1, 2)?;
         let k = layer
             .k
-            .forward(x)?
+            .forward(x, self.kernels)?
             .reshape((b, t, nkv, hd))?
             .transpose(1, 2)?;
         let v = layer
             .v
-            .forward(x)?
+            .forward(x, self.kernels)?
             .reshape((b, t, nkv, hd))?
             .transpose(1, 2)?
             .contiguous()?;
@@ -565,14 +580,14 @@ impl Transformer {
             .reshape((b, nq, t, hd))?
             .transpose(1, 2)?
             .reshape((b, t, nq * hd))?;
-        layer.o.forward(&y)
+        layer.o.forward(&y, self.kernels)
     }
 
     fn mlp(&self, layer: &Layer, x: &Tensor) -> Result<Tensor> {
         // SwiGLU: down(silu(gate(x)) * up(x))
-        let gate = layer.gate.forward(x)?.silu()?;
-        let up = layer.up.forward(x)?;
-        layer.down.forward(&(gate * up)?)
+        let gate = layer.gate.forward(x, self.kernels)?.silu()?;
+        let up = layer.up.forward(x, self.kernels)?;
+        layer.down.forward(&(gate * up)?, self.kernels)
     }
 }
 

@@ -37,7 +37,7 @@ pub(crate) fn run(b: Bench) -> Result<()> {
                 new_tokens: a.new_tokens,
                 repeats: a.repeats.max(1),
             };
-            let r = bench_generate(smollm2_135m(), &options, &mut |msg| {
+            let r = bench_generate(smollm2_135m()?, &options, &mut |msg| {
                 eprintln!("bench: {msg}")
             })?;
             if a.json {

@@ -7,6 +7,9 @@ use glassbox_infer::{FinishReason, GenerateOptions};
 
 use super::common::{ModelArg, SamplingArgs, load_engine};
 
+/// Version of the `glassbox generate --json` lines (docs/formats.md).
+const GENERATE_SCHEMA_VERSION: u32 = 1;
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
@@ -56,7 +59,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     })?;
     if a.json {
         for (p, c) in a.prompt.iter().zip(&out) {
-            let v = serde_json::json!({"prompt": p, "completion": c});
+            let v = serde_json::json!({"schema_version": GENERATE_SCHEMA_VERSION, "prompt": p, "completion": c});
             println!("{v}");
         }
     } else if streaming {

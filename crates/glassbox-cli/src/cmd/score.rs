@@ -4,6 +4,9 @@ use anyhow::{Result, bail};
 
 use super::common::{ModelArg, load_engine};
 
+/// Version of the `glassbox score` JSON (docs/formats.md).
+const SCORE_SCHEMA_VERSION: u32 = 1;
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
@@ -29,6 +32,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let total: f64 = tokens.iter().filter_map(|t| t.logprob).sum();
     let scored = tokens.iter().filter(|t| t.logprob.is_some()).count();
     let out = serde_json::json!({
+        "schema_version": SCORE_SCHEMA_VERSION,
         "model": a.model.model.display().to_string(),
         "text": a.text,
         "tokens": tokens,
