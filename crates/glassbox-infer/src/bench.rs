@@ -24,9 +24,10 @@ pub fn smollm2_135m() -> Result<ModelConfig> {
         "num_key_value_heads": 3, "max_position_embeddings": 8192, "rms_norm_eps": 1e-5,
         "rope_theta": 100000.0, "tie_word_embeddings": true, "bos_token_id": 0, "eos_token_id": 0
     });
-    // The literal above is valid; a failure here is a bug in this file, reported as an error.
-    ModelConfig::from_value(&v, "smollm2-135m (built in)".as_ref())
-        .unwrap_or_else(|e| panic!("{e}"))
+    Ok(ModelConfig::from_value(
+        &v,
+        "smollm2-135m (built in)".as_ref(),
+    )?)
 }
 
 /// Settings of one benchmark run.
