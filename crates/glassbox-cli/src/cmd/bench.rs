@@ -36,6 +36,8 @@ pub(crate) fn run(b: Bench) -> Result<()> {
                 prompt_len: a.prompt_len.max(1),
                 new_tokens: a.new_tokens,
                 repeats: a.repeats.max(1),
+                // 1 GiB: far past any last-level cache, so the probe reads DRAM.
+                bandwidth_bytes: 1 << 30,
             };
             let r = bench_generate(smollm2_135m()?, &options, &mut |msg| {
                 eprintln!("bench: {msg}")
