@@ -1,0 +1,435 @@
+//! Licence identification and facts.
+//!
+//! A licence reaches an audit in four shapes, all resolved to one [`License`]:
+//! - a Hugging Face `license:` identifier (`apache-2.0`, `llama3`, `other` + `license_name`);
+//! - an SPDX expression (`Apache-2.0 AND CC-BY-4.0`, `MIT OR Apache-2.0`, `… WITH …`);
+//! - a free-text name (MOT files, cards: "Apache 2.0", "Meta Llama 3 Community License");
+//! - the text of a LICENSE / NOTICE / USE_POLICY file, recognised by content, never by file name:
+//!   AI licences by fingerprints from glassbox's own table ([`table`]), standard licences by
+//!   similarity to the SPDX texts ([`standard`]).
+//!
+//! Each [`License`] carries its openness (OSI, FSF, MOT open-data) and the restrictive clauses that
+//! break freedoms, with their sections.
+
+pub mod facts;
+pub mod standard;
+pub mod table;
+
+use serde::Serialize;
+
+pub use facts::{AiLicense, Clause, ClauseKind, DocKind, Freedom, normalize};
+pub use standard::Openness;
+
+/// What kind of licence was identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenseKind {
+    /// An SPDX licence or expression.
+    Spdx,
+    /// An entry of glassbox's AI-licence table.
+    Ai,
+    /// Declared proprietary, or "other" without a recognisable name.
+    Proprietary,
+    /// Declared as undisclosed / unlicensed / not included.
+    None,
+    /// A name or text glassbox could not identify.
+    Unknown,
+}
+
+/// A restrictive clause, as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClauseRef {
+    /// Key or SPDX id of the licence holding it.
+    pub license: String,
+    /// Kind of restriction.
+    pub kind: &'static str,
+    /// Section as the licence numbers it.
+    pub section: String,
+    /// One-line paraphrase.
+    pub summary: String,
+    /// Freedoms it breaks.
+    pub breaks: Vec<&'static str>,
+}
+
+/// An identified licence (or licence expression).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct License {
+    /// SPDX expression, AI-table key, `proprietary`, `none` or `unknown`.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Kind.
+    pub kind: LicenseKind,
+    /// Open in MOT's sense (OSI-approved, FSF libre or an open-data licence; for an expression,
+    /// satisfiable by open licences).
+    pub open: bool,
+    /// OSI approval of every licence needed (for an expression, of one satisfying choice).
+    pub osi: bool,
+    /// Whether the terms grant all four freedoms: `Some(true)` for open licences and AI
+    /// licences without restrictive clauses, `Some(false)` when a clause breaks one, `None` when
+    /// unknown.
+    pub grants_all_freedoms: Option<bool>,
+    /// Restrictive clauses (of the licence and of any policy it incorporates).
+    pub clauses: Vec<ClauseRef>,
+    /// How sure the identification is: 1.0 for exact identifiers, the similarity or fingerprint
+    /// share for texts.
+    pub confidence: f64,
+}
+
+impl License {
+    fn none(raw: &str) -> Self {
+        Self {
+            id: "none".into(),
+            name: format!("no licence (declared `{}`)", raw.trim()),
+            kind: LicenseKind::None,
+            open: false,
+            osi: false,
+            grants_all_freedoms: Some(false),
+            clauses: Vec::new(),
+            confidence: 1.0,
+        }
+    }
+
+    fn unknown(raw: &str) -> Self {
+        Self {
+            id: "unknown".into(),
+            name: raw.trim().chars().take(120).collect(),
+            kind: LicenseKind::Unknown,
+            open: false,
+            osi: false,
+            grants_all_freedoms: None,
+            clauses: Vec::new(),
+            confidence: 0.0,
+        }
+    }
+
+    fn proprietary(raw: &str) -> Self {
+        Self {
+            id: "proprietary".into(),
+            name: raw.trim().chars().take(120).collect(),
+            kind: LicenseKind::Proprietary,
+            open: false,
+            osi: false,
+            grants_all_freedoms: Some(false),
+            clauses: vec![ClauseRef {
+                license: "proprietary".into(),
+                kind: ClauseKind::ApprovalRequired.as_str(),
+                section: "(whole licence)".into(),
+                summary: "proprietary terms: no general permission to use, share or modify".into(),
+                breaks: vec!["run", "redistribute", "modify"],
+            }],
+            confidence: 1.0,
+        }
+    }
+
+    /// The freedoms its clauses break.
+    pub fn broken(&self) -> Vec<Freedom> {
+        let mut out: Vec<Freedom> = Freedom::ALL
+            .into_iter()
+            .filter(|f| self.clauses.iter().any(|c| c.breaks.contains(&f.as_str())))
+            .collect();
+        out.dedup();
+        out
+    }
+
+    /// Ranks how restrictive a licence is, for "judged by the stricter" (higher is stricter).
+    pub fn strictness(&self) -> (usize, usize) {
+        let unknown = usize::from(self.grants_all_freedoms.is_none());
+        (self.broken().len() * 2 + unknown + usize::from(!self.open), self.clauses.len())
+    }
+}
+
+/// The AI-licence table entry with `key`.
+pub fn ai_license(key: &str) -> Option<&'static AiLicense> {
+    table::AI_LICENSES.iter().find(|l| l.key == key)
+}
+
+fn from_ai(l: &'static AiLicense, confidence: f64) -> License {
+    let mut clauses: Vec<ClauseRef> = l.clauses.iter().map(|c| clause_ref(l.key, c)).collect();
+    if let Some(p) = l.policy.and_then(ai_license) {
+        clauses.extend(p.clauses.iter().map(|c| clause_ref(p.key, c)));
+    }
+    License {
+        id: l.key.to_string(),
+        name: l.name.to_string(),
+        kind: LicenseKind::Ai,
+        open: false,
+        osi: false,
+        grants_all_freedoms: Some(l.grants_all_freedoms && clauses.is_empty()),
+        clauses,
+        confidence,
+    }
+}
+
+fn clause_ref(license: &str, c: &Clause) -> ClauseRef {
+    ClauseRef {
+        license: license.to_string(),
+        kind: c.kind.as_str(),
+        section: c.section.to_string(),
+        summary: c.summary.to_string(),
+        breaks: c.breaks.iter().map(|f| f.as_str()).collect(),
+    }
+}
+
+/// Clauses of standard licences that are not open (Creative Commons NC / ND families).
+fn standard_clauses(id: &str) -> Vec<ClauseRef> {
+    let mut out = Vec::new();
+    let upper = id.to_ascii_uppercase();
+    let cc = upper.starts_with("CC-BY") || upper.starts_with("POLYFORM");
+    if cc && (upper.contains("-NC") || upper.contains("NONCOMMERCIAL")) {
+        out.push(ClauseRef {
+            license: id.to_string(),
+            kind: ClauseKind::NonCommercial.as_str(),
+            section: if upper.starts_with("CC-BY") { "1(i), 2(a)(1)".into() } else { "(licence grant)".into() },
+            summary: "use and sharing only for non-commercial purposes".into(),
+            breaks: vec!["run", "redistribute", "modify"],
+        });
+    }
+    if upper.starts_with("CC-BY") && upper.contains("-ND") {
+        out.push(ClauseRef {
+            license: id.to_string(),
+            kind: ClauseKind::NoDerivatives.as_str(),
+            section: "2(a)(1)(B)".into(),
+            summary: "adapted material may not be shared".into(),
+            breaks: vec!["modify"],
+        });
+    }
+    out
+}
+
+fn from_expression(expr: &spdx::Expression, confidence: f64) -> License {
+    let ids: Vec<String> = expr
+        .requirements()
+        .filter_map(|r| r.req.license.id().map(|id| id.name.to_string()))
+        .collect();
+    let open = expr.evaluate(|r| r.license.id().is_some_and(|id| standard::openness(id.name).is_open()));
+    let osi = expr.evaluate(|r| r.license.id().is_some_and(|id| id.is_osi_approved()));
+    let clauses: Vec<ClauseRef> = if open { Vec::new() } else { ids.iter().flat_map(|i| standard_clauses(i)).collect() };
+    let name = if ids.len() == 1 {
+        spdx::license_id(&ids[0]).map_or_else(|| ids[0].clone(), |l| l.full_name.to_string())
+    } else {
+        expr.to_string()
+    };
+    License {
+        id: expr.to_string(),
+        name,
+        kind: LicenseKind::Spdx,
+        open,
+        osi,
+        grants_all_freedoms: if open { Some(true) } else if clauses.is_empty() { None } else { Some(false) },
+        clauses,
+        confidence,
+    }
+}
+
+/// Free-text names of standard licences that are not SPDX ids, after [`normalize`].
+const STANDARD_ALIASES: &[(&str, &str)] = &[
+    ("apache 2.0", "Apache-2.0"),
+    ("apache 2", "Apache-2.0"),
+    ("apache2", "Apache-2.0"),
+    ("apache license 2.0", "Apache-2.0"),
+    ("apache license version 2.0", "Apache-2.0"),
+    ("apache software license 2.0", "Apache-2.0"),
+    ("mit license", "MIT"),
+    ("the mit license", "MIT"),
+    ("bsd 3", "BSD-3-Clause"),
+    ("bsd 3 clause", "BSD-3-Clause"),
+    ("bsd 3 clause license", "BSD-3-Clause"),
+    ("new bsd", "BSD-3-Clause"),
+    ("bsd 2 clause", "BSD-2-Clause"),
+    ("simplified bsd", "BSD-2-Clause"),
+    ("gplv3", "GPL-3.0-only"),
+    ("gpl 3.0", "GPL-3.0-only"),
+    ("gplv2", "GPL-2.0-only"),
+    ("agplv3", "AGPL-3.0-only"),
+    ("lgplv3", "LGPL-3.0-only"),
+    ("mpl 2.0", "MPL-2.0"),
+    ("cc0", "CC0-1.0"),
+    ("cc by 4.0", "CC-BY-4.0"),
+    ("cc by sa 4.0", "CC-BY-SA-4.0"),
+    ("cc by nc 4.0", "CC-BY-NC-4.0"),
+    ("cc by nc sa 4.0", "CC-BY-NC-SA-4.0"),
+    ("cc by nc nd 4.0", "CC-BY-NC-ND-4.0"),
+    ("creative commons attribution 4.0", "CC-BY-4.0"),
+    ("creative commons attribution 4.0 international", "CC-BY-4.0"),
+    ("creative commons attribution share alike 4.0", "CC-BY-SA-4.0"),
+    ("creative commons attribution sharealike 4.0 international", "CC-BY-SA-4.0"),
+    ("creative commons attribution non commercial 4.0", "CC-BY-NC-4.0"),
+    ("creative commons attribution noncommercial 4.0 international", "CC-BY-NC-4.0"),
+    ("creative commons attribution non commercial share alike 4.0", "CC-BY-NC-SA-4.0"),
+    ("odc by", "ODC-By-1.0"),
+    ("odc by 1.0", "ODC-By-1.0"),
+    ("odbl", "ODbL-1.0"),
+    ("pddl", "PDDL-1.0"),
+    ("cdla permissive 2.0", "CDLA-Permissive-2.0"),
+    ("unlicense", "Unlicense"),
+    ("wtfpl", "WTFPL"),
+    // Hugging Face identifiers that are not SPDX ids.
+    ("bsd", "BSD-3-Clause"),
+    ("gpl", "GPL-3.0-or-later"),
+    ("lgpl", "LGPL-3.0-or-later"),
+    ("gfdl", "GFDL-1.3-or-later"),
+    ("cc by 2.0", "CC-BY-2.0"),
+    ("bsd 3 clause clear", "BSD-3-Clause-Clear"),
+    ("openmdw 1.0", "OpenMDW-1.0"),
+];
+
+/// Names that declare the absence of a licence (MOT's `unlicensed`, "Undisclosed", "Component
+/// not included" and variants), after [`normalize`].
+fn declares_none(n: &str) -> bool {
+    n == "unlicensed"
+        || n == "undisclosed"
+        || n == "none"
+        || n == "no license"
+        || n.starts_with("component not include")
+        || n.starts_with("component component not include")
+}
+
+/// Resolves a licence *name or identifier*: Hugging Face ids, SPDX expressions, free-text names.
+/// Never fails: what cannot be identified is `unknown` (confidence 0).
+pub fn from_name(raw: &str) -> License {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return License::unknown(raw);
+    }
+    let n = normalize(trimmed);
+    if declares_none(&n) {
+        return License::none(trimmed);
+    }
+    if matches!(n.as_str(), "proprietary" | "commercial" | "all rights reserved") {
+        return License::proprietary(trimmed);
+    }
+    // 1. The AI table: Hugging Face ids first (exact, case-insensitive: `openrail++` and
+    //    `openrail` differ only in characters `normalize` drops), then names.
+    if let Some(l) = table::AI_LICENSES.iter().find(|l| l.hf_ids.iter().any(|h| h.eq_ignore_ascii_case(trimmed))) {
+        return from_ai(l, 1.0);
+    }
+    if let Some(l) = table::AI_LICENSES.iter().find(|l| l.names.iter().any(|x| normalize(x) == n)) {
+        return from_ai(l, 1.0);
+    }
+    // 2. SPDX expressions and ids (any case).
+    if let Some(expr) = standard::parse_expression(trimmed) {
+        return from_expression(&expr, 1.0);
+    }
+    if standard::EXTRA_OPEN.iter().any(|x| x.eq_ignore_ascii_case(trimmed)) {
+        return open_non_spdx(standard::EXTRA_OPEN[0]);
+    }
+    // 3. Free-text names of standard licences.
+    if let Some((_, id)) = STANDARD_ALIASES.iter().find(|(a, _)| *a == n) {
+        if let Some(expr) = standard::parse_expression(id) {
+            return from_expression(&expr, 0.95);
+        }
+        if standard::EXTRA_OPEN.contains(id) {
+            return open_non_spdx(id);
+        }
+    }
+    License::unknown(trimmed)
+}
+
+fn open_non_spdx(id: &str) -> License {
+    License {
+        id: id.to_string(),
+        name: id.to_string(),
+        kind: LicenseKind::Spdx,
+        open: true,
+        osi: false,
+        grants_all_freedoms: Some(true),
+        clauses: Vec::new(),
+        confidence: 1.0,
+    }
+}
+
+/// What a licence file's text was identified as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextIdentification {
+    /// The licence (or `unknown`).
+    pub license: License,
+    /// Whether the text is a use policy rather than a licence.
+    pub policy: bool,
+    /// Best standard-licence candidates with their scores (for the report when unknown).
+    pub candidates: Vec<(String, f64)>,
+}
+
+/// Identifies the text of a licence-like file by its content.
+pub fn from_text(text: &str) -> TextIdentification {
+    let norm = normalize(text);
+    // AI licences first: their texts are long and specific; fingerprints decide.
+    let mut best: Option<(&'static AiLicense, f64, usize)> = None;
+    for l in table::AI_LICENSES.iter().filter(|l| !l.fingerprints.is_empty()) {
+        let hits = l.fingerprints.iter().filter(|f| norm.contains(*f)).count();
+        let share = hits as f64 / l.fingerprints.len() as f64;
+        if share >= 0.6 && best.is_none_or(|(_, s, h)| share > s || (share == s && hits > h)) {
+            best = Some((l, share, hits));
+        }
+    }
+    if let Some((l, share, _)) = best {
+        return TextIdentification { license: from_ai(l, share), policy: l.doc == DocKind::UsePolicy, candidates: Vec::new() };
+    }
+    let similar = standard::similar(text, 3);
+    let candidates: Vec<(String, f64)> = similar.iter().map(|m| (m.id.to_string(), m.score)).collect();
+    if let Some(top) = similar.first().filter(|m| m.score >= standard::MIN_TEXT_SCORE) {
+        if let Some(expr) = standard::parse_expression(top.id) {
+            return TextIdentification { license: from_expression(&expr, top.score), policy: false, candidates };
+        }
+    }
+    TextIdentification { license: License::unknown("unidentified licence text"), policy: false, candidates }
+}
+
+/// Resolves the licence declared in Hugging Face card metadata: `license` (an id, a list, or
+/// `other`), with `license_name` / `license_link` for `other`.
+pub fn from_card_fields(license: &[String], license_name: Option<&str>, license_link: Option<&str>) -> Option<License> {
+    let mut resolved: Vec<License> = Vec::new();
+    for l in license {
+        let n = normalize(l);
+        if n == "other" || n == "unknown" {
+            if let Some(name) = license_name {
+                resolved.push(from_name(name));
+            } else if let Some(link) = license_link {
+                let mut u = License::unknown(&format!("other ({link})"));
+                u.name = format!("other licence at {link}");
+                resolved.push(u);
+            } else {
+                resolved.push(License::unknown(l));
+            }
+        } else {
+            resolved.push(from_name(l));
+        }
+    }
+    match resolved.len() {
+        0 => None,
+        1 => resolved.pop(),
+        // Several ids in `license:` mean the release is under all of them (the Hub lists each
+        // one that applies): judge by the strictest.
+        _ => resolved.into_iter().max_by_key(|l| l.strictness()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_ids_resolve() {
+        assert_eq!(from_name("apache-2.0").id, "Apache-2.0");
+        assert_eq!(from_name("Apache 2.0").id, "Apache-2.0");
+        assert_eq!(from_name("MIT license").id, "MIT");
+        assert_eq!(from_name("BSD-3").id, "BSD-3-Clause");
+        assert!(from_name("CC BY-SA 4.0").open);
+        assert_eq!(from_name("unlicensed").kind, LicenseKind::None);
+        assert_eq!(from_name("Component not include.").kind, LicenseKind::None);
+        assert_eq!(from_name("Proprietary").kind, LicenseKind::Proprietary);
+        assert_eq!(from_name("something odd").kind, LicenseKind::Unknown);
+        let nc = from_name("cc-by-nc-4.0");
+        assert!(!nc.open && nc.broken().contains(&Freedom::Run));
+        let e = from_name("Apache-2.0 AND CC-BY-4.0");
+        assert!(e.open && e.id == "Apache-2.0 AND CC-BY-4.0");
+        assert!(from_name("MIT OR CC-BY-NC-4.0").open);
+        assert!(!from_name("MIT AND CC-BY-NC-4.0").open);
+    }
+
+    #[test]
+    fn card_other_uses_license_name() {
+        let l = from_card_fields(&["other".into()], Some("Meta Llama 3 Community License Agreement"), None).unwrap();
+        assert_eq!(l.kind, LicenseKind::Ai);
+    }
+}
