@@ -66,12 +66,20 @@ pub struct Card {
 impl Card {
     /// Parses card text read from `path`; problems are pushed to `findings`.
     pub fn parse(path: &str, text: &str, truncated: bool, findings: &mut Vec<Finding>) -> Self {
-        let mut card = Card { path: path.to_string(), meta: Value::Null, body_line: 1, ..Default::default() };
+        let mut card = Card {
+            path: path.to_string(),
+            meta: Value::Null,
+            body_line: 1,
+            ..Default::default()
+        };
         if truncated {
             findings.push(Finding::new(
                 Severity::Warning,
                 FindingKind::Bounded,
-                format!("{path} is larger than {} MiB; only its beginning was read", MAX_CARD >> 20),
+                format!(
+                    "{path} is larger than {} MiB; only its beginning was read",
+                    MAX_CARD >> 20
+                ),
                 vec![Evidence::file(path)],
             ));
         }
@@ -81,7 +89,10 @@ impl Card {
             // Find the closing `---` (or `...`) line.
             let mut offset = first.len() + 1;
             let mut close = None;
-            for (i, line) in text[offset.min(text.len())..].split_inclusive('\n').enumerate() {
+            for (i, line) in text[offset.min(text.len())..]
+                .split_inclusive('\n')
+                .enumerate()
+            {
                 let t = line.trim_end();
                 if t == "---" || t == "..." {
                     close = Some((offset, i + 2, line.len()));
@@ -99,7 +110,9 @@ impl Card {
                 None => findings.push(Finding::new(
                     Severity::Warning,
                     FindingKind::Malformed,
-                    format!("{path}: the YAML front matter opened on line 1 is never closed with `---`"),
+                    format!(
+                        "{path}: the YAML front matter opened on line 1 is never closed with `---`"
+                    ),
                     vec![Evidence::line(path, 1)],
                 )),
             }
@@ -121,10 +134,13 @@ impl Card {
             return;
         }
         for (i, line) in yaml.lines().enumerate() {
-            if let Some((key, _)) = line.split_once(':') {
-                if !key.starts_with([' ', '\t', '-', '#']) && !key.is_empty() {
-                    self.meta_lines.entry(key.trim().to_string()).or_insert(i + 2);
-                }
+            if let Some((key, _)) = line.split_once(':')
+                && !key.starts_with([' ', '\t', '-', '#'])
+                && !key.is_empty()
+            {
+                self.meta_lines
+                    .entry(key.trim().to_string())
+                    .or_insert(i + 2);
             }
         }
         match parse_yaml(yaml) {
@@ -133,7 +149,10 @@ impl Card {
             Ok(other) => findings.push(Finding::new(
                 Severity::Warning,
                 FindingKind::Malformed,
-                format!("{path}: front matter is a YAML {}, not a mapping", kind_name(&other)),
+                format!(
+                    "{path}: front matter is a YAML {}, not a mapping",
+                    kind_name(&other)
+                ),
                 vec![Evidence::line(&path, 1)],
             )),
             Err(e) => findings.push(Finding::new(
@@ -162,7 +181,12 @@ impl Card {
             for url in find_urls(line) {
                 let kind = classify_url(&url);
                 let context: String = t.chars().take(200).collect();
-                self.links.push(Link { url, line: n, kind, context });
+                self.links.push(Link {
+                    url,
+                    line: n,
+                    kind,
+                    context,
+                });
             }
         }
     }
@@ -176,7 +200,10 @@ impl Card {
     pub fn strings(&self, key: &str) -> Vec<String> {
         match self.field(key) {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -239,7 +266,9 @@ pub fn find_urls(line: &str) -> Vec<String> {
         let cand = &rest[i..];
         if cand.starts_with("https://") || cand.starts_with("http://") {
             let end = cand
-                .find(|c: char| c.is_whitespace() || matches!(c, ')' | ']' | '>' | '"' | '\'' | '<' | '`' | '|'))
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, ')' | ']' | '>' | '"' | '\'' | '<' | '`' | '|')
+                })
                 .unwrap_or(cand.len());
             let url = cand[..end].trim_end_matches(['.', ',', ';', ':']);
             if url.len() > 10 {
@@ -261,10 +290,23 @@ pub fn classify_url(url: &str) -> LinkKind {
     let host = host.strip_prefix("www.").unwrap_or(host);
     let path = &host_path[host.len().min(host_path.len())..];
     match host {
-        "arxiv.org" | "openreview.net" | "aclanthology.org" | "doi.org" | "dl.acm.org" | "proceedings.mlr.press"
-        | "papers.nips.cc" | "proceedings.neurips.cc" | "ieeexplore.ieee.org" => LinkKind::Paper,
+        "arxiv.org"
+        | "openreview.net"
+        | "aclanthology.org"
+        | "doi.org"
+        | "dl.acm.org"
+        | "proceedings.mlr.press"
+        | "papers.nips.cc"
+        | "proceedings.neurips.cc"
+        | "ieeexplore.ieee.org" => LinkKind::Paper,
         "github.com" | "gitlab.com" | "codeberg.org" | "bitbucket.org" => {
-            if path.trim_matches('/').split('/').filter(|s| !s.is_empty()).count() >= 2 {
+            if path
+                .trim_matches('/')
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .count()
+                >= 2
+            {
                 LinkKind::Code
             } else {
                 LinkKind::Other
@@ -275,7 +317,10 @@ pub fn classify_url(url: &str) -> LinkKind {
                 LinkKind::Dataset
             } else if path.starts_with("/papers/") {
                 LinkKind::Paper
-            } else if path.starts_with("/spaces/") || path.starts_with("/docs") || path.starts_with("/blog") {
+            } else if path.starts_with("/spaces/")
+                || path.starts_with("/docs")
+                || path.starts_with("/blog")
+            {
                 LinkKind::Other
             } else if path.trim_matches('/').split('/').count() == 2 {
                 LinkKind::Model
@@ -305,20 +350,35 @@ mod tests {
         assert_eq!(c.links[0].line, 8);
         assert_eq!(c.links[1].url, "https://github.com/EleutherAI/pythia");
         assert_eq!(c.links[1].kind, LinkKind::Code);
-        assert_eq!(c.heading(&["training data"]), vec![Evidence::line("README.md", 10)]);
+        assert_eq!(
+            c.heading(&["training data"]),
+            vec![Evidence::line("README.md", 10)]
+        );
     }
 
     #[test]
     fn malformed_and_hostile_front_matter_are_findings() {
         let mut f = Vec::new();
-        let c = Card::parse("README.md", "---\nlicense: [unclosed\n---\nbody", false, &mut f);
+        let c = Card::parse(
+            "README.md",
+            "---\nlicense: [unclosed\n---\nbody",
+            false,
+            &mut f,
+        );
         assert!(c.meta.is_null());
         assert_eq!(f[0].kind, FindingKind::Malformed);
         // Deep nesting is refused by the parser instead of overflowing the stack.
-        let deep = format!("---\na: {}{}\n---\n", "[".repeat(10_000), "]".repeat(10_000));
+        let deep = format!(
+            "---\na: {}{}\n---\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
         let mut f = Vec::new();
         let c = Card::parse("README.md", &deep, false, &mut f);
-        assert!(c.meta.is_null() && f[0].kind == FindingKind::Malformed, "{f:?}");
+        assert!(
+            c.meta.is_null() && f[0].kind == FindingKind::Malformed,
+            "{f:?}"
+        );
         // An alias bomb is refused too.
         let bomb = "---\na: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: [*g,*g,*g,*g,*g,*g,*g,*g,*g]\n---\n";
         let mut f = Vec::new();

@@ -159,11 +159,15 @@ impl ComponentId {
             | Self::DataCard
             | Self::TechnicalReport => (3, true),
             Self::SampleOutputs => (3, false),
-            Self::TrainingCode | Self::InferenceCode | Self::EvaluationCode | Self::EvaluationData => (2, true),
+            Self::TrainingCode
+            | Self::InferenceCode
+            | Self::EvaluationCode
+            | Self::EvaluationData => (2, true),
             Self::SupportingLibraries => (2, false),
-            Self::Datasets | Self::DataPreprocessingCode | Self::ModelParametersIntermediate | Self::ResearchPaper => {
-                (1, true)
-            }
+            Self::Datasets
+            | Self::DataPreprocessingCode
+            | Self::ModelParametersIntermediate
+            | Self::ResearchPaper => (1, true),
             Self::ModelMetadata => (1, false),
             _ => return None,
         })

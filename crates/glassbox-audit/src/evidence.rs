@@ -41,17 +41,25 @@ pub enum Evidence {
 impl Evidence {
     /// A whole file.
     pub fn file(path: impl Into<String>) -> Self {
-        Self::File { path: path.into(), line: None }
+        Self::File {
+            path: path.into(),
+            line: None,
+        }
     }
 
     /// One line of a file.
     pub fn line(path: impl Into<String>, line: usize) -> Self {
-        Self::File { path: path.into(), line: Some(line) }
+        Self::File {
+            path: path.into(),
+            line: Some(line),
+        }
     }
 
     /// An API field.
     pub fn api(field: impl Into<String>) -> Self {
-        Self::Api { field: field.into() }
+        Self::Api {
+            field: field.into(),
+        }
     }
 
     /// A web address.
@@ -61,14 +69,19 @@ impl Evidence {
 
     /// A MOT field.
     pub fn mot(field: impl Into<String>) -> Self {
-        Self::Mot { field: field.into() }
+        Self::Mot {
+            field: field.into(),
+        }
     }
 }
 
 impl std::fmt::Display for Evidence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::File { path, line: Some(l) } => write!(f, "{path}:{l}"),
+            Self::File {
+                path,
+                line: Some(l),
+            } => write!(f, "{path}:{l}"),
             Self::File { path, line: None } => write!(f, "{path}"),
             Self::Url { url } => write!(f, "{url}"),
             Self::Api { field } => write!(f, "api:{field}"),

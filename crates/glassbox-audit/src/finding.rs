@@ -56,7 +56,17 @@ pub struct Finding {
 
 impl Finding {
     /// A finding.
-    pub fn new(severity: Severity, kind: FindingKind, message: String, evidence: Vec<Evidence>) -> Self {
-        Self { severity, kind, message, evidence }
+    pub fn new(
+        severity: Severity,
+        kind: FindingKind,
+        message: String,
+        evidence: Vec<Evidence>,
+    ) -> Self {
+        Self {
+            severity,
+            kind,
+            message,
+            evidence,
+        }
     }
 }

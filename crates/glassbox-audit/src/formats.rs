@@ -28,10 +28,15 @@ pub fn safetensors_summary(
     first8: &[u8],
     read: impl FnOnce(usize) -> Result<Vec<u8>, String>,
 ) -> Result<SafetensorsSummary, String> {
-    let b: [u8; 8] = first8.get(..8).and_then(|s| s.try_into().ok()).ok_or("shorter than 8 bytes")?;
+    let b: [u8; 8] = first8
+        .get(..8)
+        .and_then(|s| s.try_into().ok())
+        .ok_or("shorter than 8 bytes")?;
     let n = u64::from_le_bytes(b);
     if n > MAX_SAFETENSORS_HEADER {
-        return Err(format!("header length {n} exceeds {MAX_SAFETENSORS_HEADER}"));
+        return Err(format!(
+            "header length {n} exceeds {MAX_SAFETENSORS_HEADER}"
+        ));
     }
     let json = read(n as usize)?;
     if json.len() as u64 != n {
@@ -44,7 +49,11 @@ pub fn safetensors_summary(
         if k == "__metadata__" {
             continue;
         }
-        let dtype = t.get("dtype").and_then(Value::as_str).unwrap_or("?").to_string();
+        let dtype = t
+            .get("dtype")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
         let numel = t
             .get("shape")
             .and_then(Value::as_array)
@@ -128,11 +137,21 @@ pub fn gguf_summary(data: &[u8]) -> Result<GgufSummary, String> {
         return Err(format!("unsupported GGUF version {version}"));
     }
     let (tensors, kvs) = if version == 1 {
-        (c.u32().ok_or("truncated header")? as u64, c.u32().ok_or("truncated header")? as u64)
+        (
+            c.u32().ok_or("truncated header")? as u64,
+            c.u32().ok_or("truncated header")? as u64,
+        )
     } else {
-        (c.u64().ok_or("truncated header")?, c.u64().ok_or("truncated header")?)
+        (
+            c.u64().ok_or("truncated header")?,
+            c.u64().ok_or("truncated header")?,
+        )
     };
-    let mut s = GgufSummary { version, tensors, ..Default::default() };
+    let mut s = GgufSummary {
+        version,
+        tensors,
+        ..Default::default()
+    };
     for _ in 0..kvs.min(1_000_000) {
         let Some(key) = c.string() else {
             s.truncated = true;

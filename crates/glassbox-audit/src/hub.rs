@@ -41,7 +41,12 @@ pub struct HttpResponse {
 /// How requests reach the Hub (real network, or recorded answers in tests).
 pub trait Transport: std::fmt::Debug + Send + Sync {
     /// `GET url` with an optional bearer token and byte range limit.
-    fn get(&self, url: &str, token: Option<&str>, max_bytes: u64) -> std::result::Result<HttpResponse, String>;
+    fn get(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        max_bytes: u64,
+    ) -> std::result::Result<HttpResponse, String>;
 }
 
 /// The network, through ureq (rustls; 30 s timeout; statuses returned, not raised).
@@ -57,12 +62,19 @@ impl Default for UreqTransport {
             .timeout_global(Some(Duration::from_secs(30)))
             .user_agent(concat!("glassbox-audit/", env!("CARGO_PKG_VERSION")))
             .build();
-        Self { agent: config.into() }
+        Self {
+            agent: config.into(),
+        }
     }
 }
 
 impl Transport for UreqTransport {
-    fn get(&self, url: &str, token: Option<&str>, max_bytes: u64) -> std::result::Result<HttpResponse, String> {
+    fn get(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        max_bytes: u64,
+    ) -> std::result::Result<HttpResponse, String> {
         let mut req = self.agent.get(url);
         if let Some(t) = token {
             req = req.header("Authorization", &format!("Bearer {t}"));
@@ -72,9 +84,22 @@ impl Transport for UreqTransport {
         }
         let mut resp = req.call().map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
-        let error_code = resp.headers().get("x-error-code").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let body = resp.body_mut().with_config().limit(max_bytes.min(MAX_BODY)).read_to_vec().unwrap_or_default();
-        Ok(HttpResponse { status, error_code, body })
+        let error_code = resp
+            .headers()
+            .get("x-error-code")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(max_bytes.min(MAX_BODY))
+            .read_to_vec()
+            .unwrap_or_default();
+        Ok(HttpResponse {
+            status,
+            error_code,
+            body,
+        })
     }
 }
 
@@ -101,7 +126,10 @@ impl HubOptions {
             .unwrap_or_else(std::env::temp_dir)
             .join("glassbox/hub");
         Self {
-            endpoint: std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into()).trim_end_matches('/').to_string(),
+            endpoint: std::env::var("HF_ENDPOINT")
+                .unwrap_or_else(|_| "https://huggingface.co".into())
+                .trim_end_matches('/')
+                .to_string(),
             token: std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty()),
             offline: false,
             cache_dir: cache,
@@ -133,16 +161,37 @@ pub fn parse_target(s: &str) -> Option<HubTarget> {
         None => (rest, "main".to_string()),
     };
     let parts: Vec<&str> = repo.split('/').collect();
-    let ok_part = |p: &str| !p.is_empty() && p.len() <= 96 && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) && p != "." && p != "..";
-    let ok_rev = !revision.is_empty() && revision.len() <= 200 && revision.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) && !revision.contains("..");
-    (parts.len() == 2 && parts.iter().all(|p| ok_part(p)) && ok_rev).then(|| HubTarget { repo: repo.to_string(), revision })
+    let ok_part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 96
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && p != "."
+            && p != ".."
+    };
+    let ok_rev = !revision.is_empty()
+        && revision.len() <= 200
+        && revision
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && !revision.contains("..");
+    (parts.len() == 2 && parts.iter().all(|p| ok_part(p)) && ok_rev).then(|| HubTarget {
+        repo: repo.to_string(),
+        revision,
+    })
 }
 
 fn encode_path(p: &str) -> String {
     p.split('/')
         .map(|seg| {
             seg.bytes()
-                .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
                 .collect::<String>()
         })
         .collect::<Vec<_>>()
@@ -161,19 +210,29 @@ impl Hub {
     }
 
     fn cache_path(&self, url: &str) -> PathBuf {
-        self.opts.cache_dir.join(glassbox_core::hash::sha256_hex(url.as_bytes()))
+        self.opts
+            .cache_dir
+            .join(glassbox_core::hash::sha256_hex(url.as_bytes()))
     }
 
     /// `GET url`, through the cache. Immutable answers (at a commit) come from the cache when
     /// present; others are refreshed when online. Offline, a missing entry is an error.
-    pub fn get(&self, url: &str, max_bytes: u64, immutable: bool) -> std::result::Result<HttpResponse, String> {
+    pub fn get(
+        &self,
+        url: &str,
+        max_bytes: u64,
+        immutable: bool,
+    ) -> std::result::Result<HttpResponse, String> {
         let path = self.cache_path(url);
         let cached = || -> Option<HttpResponse> {
             let bytes = std::fs::read(&path).ok()?;
             let v: Value = serde_json::from_slice(&bytes).ok()?;
             Some(HttpResponse {
                 status: v.get("status")?.as_u64()? as u16,
-                error_code: v.get("error_code").and_then(Value::as_str).map(str::to_string),
+                error_code: v
+                    .get("error_code")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 body: v.get("body")?.as_str()?.as_bytes().to_vec(),
             })
         };
@@ -182,10 +241,15 @@ impl Hub {
                 return Ok(r);
             }
             if self.opts.offline {
-                return Err(format!("not in the cache ({}) and --offline is set", self.opts.cache_dir.display()));
+                return Err(format!(
+                    "not in the cache ({}) and --offline is set",
+                    self.opts.cache_dir.display()
+                ));
             }
         }
-        let resp = self.transport.get(url, self.opts.token.as_deref(), max_bytes)?;
+        let resp = self
+            .transport
+            .get(url, self.opts.token.as_deref(), max_bytes)?;
         // Cache text answers (JSON, cards, licences); binary answers are never needed twice.
         if let Ok(body) = std::str::from_utf8(&resp.body) {
             let entry = serde_json::json!({"url": url, "status": resp.status, "error_code": resp.error_code, "body": body});
@@ -202,20 +266,42 @@ impl Hub {
         let info_url = if target.revision == "main" {
             format!("{ep}/api/models/{}?blobs=true", target.repo)
         } else {
-            format!("{ep}/api/models/{}/revision/{}?blobs=true", target.repo, encode_path(&target.revision))
+            format!(
+                "{ep}/api/models/{}/revision/{}?blobs=true",
+                target.repo,
+                encode_path(&target.revision)
+            )
         };
-        let hub_err = |url: &str, message: String| AuditError::Hub { url: url.to_string(), message };
-        let resp = self.get(&info_url, MAX_BODY, false).map_err(|e| hub_err(&info_url, e))?;
+        let hub_err = |url: &str, message: String| AuditError::Hub {
+            url: url.to_string(),
+            message,
+        };
+        let resp = self
+            .get(&info_url, MAX_BODY, false)
+            .map_err(|e| hub_err(&info_url, e))?;
         match resp.status {
             200 => {}
-            401 | 403 => return Err(hub_err(&info_url, format!("access denied ({}); the repository is private or needs a token: set HF_TOKEN", resp.status))),
+            401 | 403 => {
+                return Err(hub_err(
+                    &info_url,
+                    format!(
+                        "access denied ({}); the repository is private or needs a token: set HF_TOKEN",
+                        resp.status
+                    ),
+                ));
+            }
             404 => {
-                let what = if resp.error_code.as_deref() == Some("RevisionNotFound") { format!("revision `{}` not found", target.revision) } else { "repository not found".to_string() };
+                let what = if resp.error_code.as_deref() == Some("RevisionNotFound") {
+                    format!("revision `{}` not found", target.revision)
+                } else {
+                    "repository not found".to_string()
+                };
                 return Err(hub_err(&info_url, what));
             }
             s => return Err(hub_err(&info_url, format!("the Hub answered HTTP {s}"))),
         }
-        let info: Value = serde_json::from_slice(&resp.body).map_err(|e| hub_err(&info_url, format!("answer is not JSON: {e}")))?;
+        let info: Value = serde_json::from_slice(&resp.body)
+            .map_err(|e| hub_err(&info_url, format!("answer is not JSON: {e}")))?;
         let mut findings = Vec::new();
         let sha = info.get("sha").and_then(Value::as_str).map(str::to_string);
         let gated = match info.get("gated") {
@@ -227,22 +313,56 @@ impl Hub {
             findings.push(Finding::new(
                 Severity::Warning,
                 FindingKind::Gated,
-                format!("downloads are gated (`{g}`): users must accept the publisher's terms{}", if g == "manual" { " and wait for approval" } else { "" }),
+                format!(
+                    "downloads are gated (`{g}`): users must accept the publisher's terms{}",
+                    if g == "manual" {
+                        " and wait for approval"
+                    } else {
+                        ""
+                    }
+                ),
                 vec![Evidence::api("gated")],
             ));
         }
         if info.get("disabled").and_then(Value::as_bool) == Some(true) {
-            findings.push(Finding::new(Severity::Error, FindingKind::Note, "the repository is disabled on the Hub".into(), vec![Evidence::api("disabled")]));
+            findings.push(Finding::new(
+                Severity::Error,
+                FindingKind::Note,
+                "the repository is disabled on the Hub".into(),
+                vec![Evidence::api("disabled")],
+            ));
         }
         let mut files = Vec::new();
-        for (i, s) in info.get("siblings").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            let Some(name) = s.get("rfilename").and_then(Value::as_str) else { continue };
+        for (i, s) in info
+            .get("siblings")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let Some(name) = s.get("rfilename").and_then(Value::as_str) else {
+                continue;
+            };
             if !safe_relative_path(name) {
-                findings.push(Finding::new(Severity::Error, FindingKind::Security, format!("the API lists a file path that leaves the repository (`{}`); ignored", name.chars().take(100).collect::<String>()), vec![Evidence::api(format!("siblings[{i}].rfilename"))]));
+                findings.push(Finding::new(
+                    Severity::Error,
+                    FindingKind::Security,
+                    format!(
+                        "the API lists a file path that leaves the repository (`{}`); ignored",
+                        name.chars().take(100).collect::<String>()
+                    ),
+                    vec![Evidence::api(format!("siblings[{i}].rfilename"))],
+                ));
                 continue;
             }
-            let size = s.get("size").and_then(Value::as_u64).or_else(|| s.pointer("/lfs/size").and_then(Value::as_u64));
-            files.push(FileEntry { path: name.to_string(), size });
+            let size = s
+                .get("size")
+                .and_then(Value::as_u64)
+                .or_else(|| s.pointer("/lfs/size").and_then(Value::as_u64));
+            files.push(FileEntry {
+                path: name.to_string(),
+                size,
+            });
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         files.dedup_by(|a, b| a.path == b.path);
@@ -260,14 +380,39 @@ impl Hub {
                     }
                 }
             }
-            Ok(r) => findings.push(Finding::new(Severity::Info, FindingKind::Unreadable, format!("branches could not be listed (HTTP {})", r.status), vec![Evidence::url(refs_url.clone())])),
-            Err(e) => findings.push(Finding::new(Severity::Info, FindingKind::Unreadable, format!("branches could not be listed ({e})"), vec![Evidence::url(refs_url.clone())])),
+            Ok(r) => findings.push(Finding::new(
+                Severity::Info,
+                FindingKind::Unreadable,
+                format!("branches could not be listed (HTTP {})", r.status),
+                vec![Evidence::url(refs_url.clone())],
+            )),
+            Err(e) => findings.push(Finding::new(
+                Severity::Info,
+                FindingKind::Unreadable,
+                format!("branches could not be listed ({e})"),
+                vec![Evidence::url(refs_url.clone())],
+            )),
         }
         let rev = sha.clone().unwrap_or_else(|| target.revision.clone());
-        let sizes: BTreeMap<String, Option<u64>> = files.iter().map(|f| (f.path.clone(), f.size)).collect();
-        let source = HubSource { hub: self.clone(), repo: target.repo.clone(), rev, immutable: sha.is_some(), sizes };
+        let sizes: BTreeMap<String, Option<u64>> =
+            files.iter().map(|f| (f.path.clone(), f.size)).collect();
+        let source = HubSource {
+            hub: self.clone(),
+            repo: target.repo.clone(),
+            rev,
+            immutable: sha.is_some(),
+            sizes,
+        };
         Ok(Snapshot {
-            id: format!("hf:{}{}", target.repo, if target.revision == "main" { String::new() } else { format!("@{}", target.revision) }),
+            id: format!(
+                "hf:{}{}",
+                target.repo,
+                if target.revision == "main" {
+                    String::new()
+                } else {
+                    format!("@{}", target.revision)
+                }
+            ),
             kind: TargetKind::Hub,
             revision: sha,
             files,
@@ -299,15 +444,32 @@ impl FileSource for HubSource {
             return Err("partial reads of remote files are not supported".into());
         }
         let want = (limit as u64).min(MAX_FETCH);
-        let url = format!("{}/{}/resolve/{}/{}", self.hub.opts.endpoint, self.repo, encode_path(&self.rev), encode_path(path));
+        let url = format!(
+            "{}/{}/resolve/{}/{}",
+            self.hub.opts.endpoint,
+            self.repo,
+            encode_path(&self.rev),
+            encode_path(path)
+        );
         let resp = self.hub.get(&url, want, self.immutable)?;
         match resp.status {
             200 | 206 => {
                 let total = self.sizes.get(path).copied().flatten();
-                let truncated = total.map_or(resp.body.len() as u64 >= want, |t| t > resp.body.len() as u64);
-                Ok(Bytes { data: resp.body, truncated })
+                let truncated = total.map_or(resp.body.len() as u64 >= want, |t| {
+                    t > resp.body.len() as u64
+                });
+                Ok(Bytes {
+                    data: resp.body,
+                    truncated,
+                })
             }
-            401 | 403 => Err(format!("access denied (HTTP {}{}): the files are gated; accept the terms on the Hub and set HF_TOKEN", resp.status, resp.error_code.map(|c| format!(", {c}")).unwrap_or_default())),
+            401 | 403 => Err(format!(
+                "access denied (HTTP {}{}): the files are gated; accept the terms on the Hub and set HF_TOKEN",
+                resp.status,
+                resp.error_code
+                    .map(|c| format!(", {c}"))
+                    .unwrap_or_default()
+            )),
             s => Err(format!("HTTP {s}")),
         }
     }
@@ -319,9 +481,23 @@ mod tests {
 
     #[test]
     fn targets_parse_and_refuse_tricks() {
-        assert_eq!(parse_target("hf:EleutherAI/pythia-70m@step1000"), Some(HubTarget { repo: "EleutherAI/pythia-70m".into(), revision: "step1000".into() }));
+        assert_eq!(
+            parse_target("hf:EleutherAI/pythia-70m@step1000"),
+            Some(HubTarget {
+                repo: "EleutherAI/pythia-70m".into(),
+                revision: "step1000".into()
+            })
+        );
         assert_eq!(parse_target("hf:a/b").unwrap().revision, "main");
-        for bad in ["hf:a", "hf:a/b/c", "hf:../b", "hf:a/b@", "hf:a/b@../../x", "hf:a b/c", "a/b"] {
+        for bad in [
+            "hf:a",
+            "hf:a/b/c",
+            "hf:../b",
+            "hf:a/b@",
+            "hf:a/b@../../x",
+            "hf:a b/c",
+            "a/b",
+        ] {
             assert!(parse_target(bad).is_none(), "{bad}");
         }
         assert_eq!(encode_path("refs/pr/1"), "refs/pr/1");

@@ -18,6 +18,7 @@
 //! # Ok::<(), glassbox_audit::AuditError>(())
 //! ```
 
+pub mod bench;
 pub mod card;
 pub mod component;
 pub mod detect;
@@ -52,7 +53,9 @@ pub struct AuditOptions {
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        Self { hub: hub::HubOptions::from_env() }
+        Self {
+            hub: hub::HubOptions::from_env(),
+        }
     }
 }
 
@@ -79,7 +82,9 @@ pub fn audit_hub(target: &str, hub: &hub::Hub) -> Result<Report> {
 pub fn audit_path(path: &Path) -> Result<Report> {
     let meta = std::fs::metadata(path).map_err(|e| AuditError::Target {
         target: path.display().to_string(),
-        message: format!("{e}; expected a model directory, a glassbox bundle, a MOT .yml file or hf:ORG/NAME"),
+        message: format!(
+            "{e}; expected a model directory, a glassbox bundle, a MOT .yml file or hf:ORG/NAME"
+        ),
     })?;
     if meta.is_file() {
         let is_yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
@@ -92,7 +97,11 @@ pub fn audit_path(path: &Path) -> Result<Report> {
         return audit_mot(path);
     }
     let (root, files, findings) = snapshot::walk_local(path);
-    let kind = if files.iter().any(|f| f.path == "MANIFEST.json") { TargetKind::Bundle } else { TargetKind::Directory };
+    let kind = if files.iter().any(|f| f.path == "MANIFEST.json") {
+        TargetKind::Bundle
+    } else {
+        TargetKind::Directory
+    };
     let mut snap = Snapshot {
         id: path.display().to_string(),
         kind,
@@ -110,15 +119,29 @@ pub fn audit_path(path: &Path) -> Result<Report> {
 /// Audits a MOT model file.
 pub fn audit_mot(path: &Path) -> Result<Report> {
     let m = mot::read(path)?;
-    let info = TargetInfo { id: path.display().to_string(), kind: TargetKind::Mot, revision: None, name: Some(m.name.clone()) };
+    let info = TargetInfo {
+        id: path.display().to_string(),
+        kind: TargetKind::Mot,
+        revision: None,
+        name: Some(m.name.clone()),
+    };
     Ok(finish(info, m.detection, None))
 }
 
 /// Audits a prepared snapshot.
 pub fn audit_snapshot(snap: &mut Snapshot) -> Report {
     let d = detect::detect(snap);
-    let name = d.card.as_ref().and_then(|c| c.field("model_name").and_then(|v| v.as_str()).map(str::to_string));
-    let info = TargetInfo { id: snap.id.clone(), kind: snap.kind, revision: snap.revision.clone(), name };
+    let name = d.card.as_ref().and_then(|c| {
+        c.field("model_name")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    });
+    let info = TargetInfo {
+        id: snap.id.clone(),
+        kind: snap.kind,
+        revision: snap.revision.clone(),
+        name,
+    };
     finish(info, d, snap.gated.clone())
 }
 
@@ -131,7 +154,9 @@ fn finish(info: TargetInfo, d: Detection, gated: Option<String>) -> Report {
 /// Whether `dir` is a folder of targets rather than one release: it holds MOT files or
 /// sub-directories that look like releases, and no release files of its own.
 pub fn is_batch_dir(dir: &Path) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
     let mut own = false;
     let mut children = 0;
     for e in entries.flatten() {
@@ -140,12 +165,23 @@ pub fn is_batch_dir(dir: &Path) -> bool {
         if p.is_file() {
             if name.ends_with(".yml") || name.ends_with(".yaml") {
                 children += 1;
-            } else if matches!(name.as_str(), "readme.md" | "config.json" | "manifest.json" | "license" | "license.md" | "license.txt")
-                || detect::weight_format(&name).is_some()
+            } else if matches!(
+                name.as_str(),
+                "readme.md"
+                    | "config.json"
+                    | "manifest.json"
+                    | "license"
+                    | "license.md"
+                    | "license.txt"
+            ) || detect::weight_format(&name).is_some()
             {
                 own = true;
             }
-        } else if p.is_dir() && ["README.md", "config.json", "MANIFEST.json"].iter().any(|f| p.join(f).exists()) {
+        } else if p.is_dir()
+            && ["README.md", "config.json", "MANIFEST.json"]
+                .iter()
+                .any(|f| p.join(f).exists())
+        {
             children += 1;
         }
     }
@@ -154,13 +190,21 @@ pub fn is_batch_dir(dir: &Path) -> bool {
 
 /// Audits every target in a folder (MOT files and release directories), sorted by name.
 pub fn audit_batch(dir: &Path) -> Vec<(String, Result<Report>)> {
-    let mut names: Vec<_> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     names.sort();
     names
         .into_iter()
         .filter(|p| p.is_dir() || p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
         .map(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             (name, audit_path(&p))
         })
         .collect()

@@ -54,14 +54,20 @@ pub fn roman(class: u8) -> &'static str {
 }
 
 fn required(class: u8) -> Vec<ComponentId> {
-    ComponentId::ALL.into_iter().filter(|c| c.mof_class() == Some((class, true))).collect()
+    ComponentId::ALL
+        .into_iter()
+        .filter(|c| c.mof_class() == Some((class, true)))
+        .collect()
 }
 
 /// Whether an open licence suits a component's content type (MOF: OSI-style licences for code,
 /// open data licences for data, open content licences for documents).
 fn type_appropriate(c: &Component) -> bool {
     let Some(l) = &c.license else { return false };
-    let data_like = crate::license::standard::OPEN_DATA.iter().any(|d| l.id == *d) || l.id == "OpenMDW-1.0";
+    let data_like = crate::license::standard::OPEN_DATA
+        .iter()
+        .any(|d| l.id == *d)
+        || l.id == "OpenMDW-1.0";
     match c.id.content_type() {
         ContentType::Code => l.osi || l.id == "OpenMDW-1.0",
         ContentType::Data | ContentType::Document => data_like || l.id == "OpenMDW-1.0",
@@ -85,8 +91,11 @@ pub fn status(c: &Component) -> MofStatus {
 pub fn evaluate(components: &[Component]) -> MofResult {
     let get = |id: ComponentId| components.iter().find(|c| c.id == id);
     let st = |id: ComponentId| get(id).map_or(MofStatus::Missing, status);
-    let mut statuses: Vec<(ComponentId, MofStatus)> =
-        ComponentId::ALL.into_iter().filter(|c| c.mof_id().is_some()).map(|c| (c, st(c))).collect();
+    let mut statuses: Vec<(ComponentId, MofStatus)> = ComponentId::ALL
+        .into_iter()
+        .filter(|c| c.mof_id().is_some())
+        .map(|c| (c, st(c)))
+        .collect();
     statuses.sort_by_key(|(c, _)| c.mof_id());
     let not_type_appropriate = components
         .iter()
@@ -103,7 +112,10 @@ pub fn evaluate(components: &[Component]) -> MofResult {
     for class in [3u8, 2, 1] {
         req_so_far.extend(required(class));
         totals[class as usize] = req_so_far.len();
-        let mut n = req_so_far.iter().filter(|c| st(**c) == MofStatus::Included).count();
+        let mut n = req_so_far
+            .iter()
+            .filter(|c| st(**c) == MofStatus::Included)
+            .count();
         // MOT: when the technical report is not included, a research paper with a status stands
         // in for it in classes II and III (Class I requires the paper itself already).
         if class >= 2 && st(tr) != MofStatus::Included && st(rp) == MofStatus::Included {
@@ -131,8 +143,16 @@ pub fn evaluate(components: &[Component]) -> MofResult {
         (counted[class as usize] as f64 / total as f64 * 100.0).min(100.0)
     };
     let progress = [progress_of(1), progress_of(2), progress_of(3)];
-    let class = [1u8, 2, 3].into_iter().find(|c| progress[*c as usize - 1] >= 100.0);
-    MofResult { class, progress, components: statuses, blocking, not_type_appropriate }
+    let class = [1u8, 2, 3]
+        .into_iter()
+        .find(|c| progress[*c as usize - 1] >= 100.0);
+    MofResult {
+        class,
+        progress,
+        components: statuses,
+        blocking,
+        not_type_appropriate,
+    }
 }
 
 /// Whether `presence` counts as included for MOF (available in any form).

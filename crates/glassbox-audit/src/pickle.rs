@@ -15,41 +15,154 @@ pub const MAX_PICKLE: usize = 64 << 20;
 
 /// Globals that only rebuild tensors and containers (PyTorch, NumPy, collections).
 const SAFE: &[(&str, &[&str])] = &[
-    ("collections", &["OrderedDict", "defaultdict", "Counter", "deque"]),
-    ("torch._utils", &[
-        "_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
-        "_rebuild_parameter_with_state", "_rebuild_qtensor", "_rebuild_sparse_tensor",
-        "_rebuild_device_tensor_from_numpy", "_rebuild_meta_tensor_no_storage", "_rebuild_wrapper_subclass",
-    ]),
+    (
+        "collections",
+        &["OrderedDict", "defaultdict", "Counter", "deque"],
+    ),
+    (
+        "torch._utils",
+        &[
+            "_rebuild_tensor",
+            "_rebuild_tensor_v2",
+            "_rebuild_tensor_v3",
+            "_rebuild_parameter",
+            "_rebuild_parameter_with_state",
+            "_rebuild_qtensor",
+            "_rebuild_sparse_tensor",
+            "_rebuild_device_tensor_from_numpy",
+            "_rebuild_meta_tensor_no_storage",
+            "_rebuild_wrapper_subclass",
+        ],
+    ),
     ("torch._tensor", &["_rebuild_from_type_v2"]),
-    ("torch", &[
-        "Size", "device", "dtype", "FloatStorage", "HalfStorage", "BFloat16Storage", "DoubleStorage",
-        "LongStorage", "IntStorage", "ShortStorage", "CharStorage", "ByteStorage", "BoolStorage",
-        "ComplexFloatStorage", "ComplexDoubleStorage", "UntypedStorage", "float16", "float32", "float64",
-        "bfloat16", "int64", "int32", "int8", "uint8", "bool", "float8_e4m3fn", "float8_e5m2",
-    ]),
+    (
+        "torch",
+        &[
+            "Size",
+            "device",
+            "dtype",
+            "FloatStorage",
+            "HalfStorage",
+            "BFloat16Storage",
+            "DoubleStorage",
+            "LongStorage",
+            "IntStorage",
+            "ShortStorage",
+            "CharStorage",
+            "ByteStorage",
+            "BoolStorage",
+            "ComplexFloatStorage",
+            "ComplexDoubleStorage",
+            "UntypedStorage",
+            "float16",
+            "float32",
+            "float64",
+            "bfloat16",
+            "int64",
+            "int32",
+            "int8",
+            "uint8",
+            "bool",
+            "float8_e4m3fn",
+            "float8_e5m2",
+        ],
+    ),
     ("torch.serialization", &["_get_layout"]),
     ("numpy.core.multiarray", &["_reconstruct", "scalar"]),
     ("numpy._core.multiarray", &["_reconstruct", "scalar"]),
     ("numpy", &["ndarray", "dtype"]),
     ("_codecs", &["encode"]),
-    ("builtins", &["set", "frozenset", "slice", "range", "complex", "bytearray", "tuple", "list", "dict", "int", "float", "bool", "str", "bytes"]),
-    ("__builtin__", &["set", "frozenset", "slice", "complex", "bytearray"]),
+    (
+        "builtins",
+        &[
+            "set",
+            "frozenset",
+            "slice",
+            "range",
+            "complex",
+            "bytearray",
+            "tuple",
+            "list",
+            "dict",
+            "int",
+            "float",
+            "bool",
+            "str",
+            "bytes",
+        ],
+    ),
+    (
+        "__builtin__",
+        &["set", "frozenset", "slice", "complex", "bytearray"],
+    ),
 ];
 
 /// Modules whose import in a pickle is a way to run code (any name in them).
 const DANGEROUS_MODULES: &[&str] = &[
-    "os", "posix", "nt", "subprocess", "sys", "runpy", "shutil", "socket", "requests", "urllib",
-    "urllib2", "http", "httplib", "ftplib", "telnetlib", "webbrowser", "pty", "importlib", "pickle",
-    "_pickle", "marshal", "code", "codeop", "types", "ctypes", "platform", "asyncio",
-    "multiprocessing", "pdb", "bdb", "timeit", "venv", "pip", "setuptools", "torch.hub", "commands",
-    "dill", "cloudpickle", "operator", "functools", "inspect", "aiohttp", "httpx", "paramiko",
+    "os",
+    "posix",
+    "nt",
+    "subprocess",
+    "sys",
+    "runpy",
+    "shutil",
+    "socket",
+    "requests",
+    "urllib",
+    "urllib2",
+    "http",
+    "httplib",
+    "ftplib",
+    "telnetlib",
+    "webbrowser",
+    "pty",
+    "importlib",
+    "pickle",
+    "_pickle",
+    "marshal",
+    "code",
+    "codeop",
+    "types",
+    "ctypes",
+    "platform",
+    "asyncio",
+    "multiprocessing",
+    "pdb",
+    "bdb",
+    "timeit",
+    "venv",
+    "pip",
+    "setuptools",
+    "torch.hub",
+    "commands",
+    "dill",
+    "cloudpickle",
+    "operator",
+    "functools",
+    "inspect",
+    "aiohttp",
+    "httpx",
+    "paramiko",
 ];
 
 /// Builtins that evaluate, import, open or reflect.
 const DANGEROUS_BUILTINS: &[&str] = &[
-    "eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr", "globals",
-    "locals", "vars", "breakpoint", "input", "execfile", "apply", "memoryview",
+    "eval",
+    "exec",
+    "compile",
+    "open",
+    "__import__",
+    "getattr",
+    "setattr",
+    "delattr",
+    "globals",
+    "locals",
+    "vars",
+    "breakpoint",
+    "input",
+    "execfile",
+    "apply",
+    "memoryview",
 ];
 
 /// How risky one imported global is.
@@ -89,13 +202,20 @@ pub struct ScanReport {
 impl ScanReport {
     /// The highest risk found (`Safe` when no global is imported).
     pub fn max_risk(&self) -> Risk {
-        self.imports.iter().map(|i| i.risk).max().unwrap_or(Risk::Safe)
+        self.imports
+            .iter()
+            .map(|i| i.risk)
+            .max()
+            .unwrap_or(Risk::Safe)
     }
 }
 
 /// Risk of importing `module.name`.
 pub fn classify(module: &str, name: &str) -> Risk {
-    if SAFE.iter().any(|(m, names)| *m == module && names.contains(&name)) {
+    if SAFE
+        .iter()
+        .any(|(m, names)| *m == module && names.contains(&name))
+    {
         return Risk::Safe;
     }
     let top = module.split('.').next().unwrap_or(module);
@@ -116,7 +236,10 @@ pub fn scan_file<R: Read + Seek>(mut file: R) -> ScanReport {
     let mut magic = [0u8; 4];
     let is_zip = file.read_exact(&mut magic).is_ok() && magic == *b"PK\x03\x04";
     if file.seek(std::io::SeekFrom::Start(0)).is_err() {
-        return ScanReport { problems: vec!["cannot seek".into()], ..Default::default() };
+        return ScanReport {
+            problems: vec!["cannot seek".into()],
+            ..Default::default()
+        };
     }
     if is_zip {
         scan_zip(file)
@@ -134,13 +257,19 @@ fn scan_zip<R: Read + Seek>(file: R) -> ScanReport {
     let mut archive = match zip::ZipArchive::new(file) {
         Ok(a) => a,
         Err(e) => {
-            report.problems.push(format!("not a readable zip archive: {e}"));
+            report
+                .problems
+                .push(format!("not a readable zip archive: {e}"));
             return report;
         }
     };
     for i in 0..archive.len() {
-        let Ok(mut entry) = archive.by_index(i) else { continue };
-        let Ok(name) = entry.name().map(|n| n.to_string()) else { continue };
+        let Ok(mut entry) = archive.by_index(i) else {
+            continue;
+        };
+        let Ok(name) = entry.name().map(|n| n.to_string()) else {
+            continue;
+        };
         if !name.ends_with(".pkl") {
             continue;
         }
@@ -152,7 +281,9 @@ fn scan_zip<R: Read + Seek>(file: R) -> ScanReport {
         scan_stream(&buf, 1, &mut report);
     }
     if report.streams == 0 && report.problems.is_empty() {
-        report.problems.push("the archive holds no .pkl member".into());
+        report
+            .problems
+            .push("the archive holds no .pkl member".into());
     }
     finish(report)
 }
@@ -193,16 +324,25 @@ fn scan_one(d: &[u8], report: &mut ScanReport) -> Result<usize, String> {
     let mut stack: Vec<Option<String>> = Vec::new();
     let mut memo: HashMap<u64, Option<String>> = HashMap::new();
     let add = |module: &str, name: &str, report: &mut ScanReport| {
-        report.imports.push(Import { module: module.to_string(), name: name.to_string(), risk: classify(module, name) });
+        report.imports.push(Import {
+            module: module.to_string(),
+            name: name.to_string(),
+            risk: classify(module, name),
+        });
     };
     let take = |i: &mut usize, n: usize| -> Result<&[u8], String> {
-        let s = d.get(*i..*i + n).ok_or_else(|| "truncated pickle".to_string())?;
+        let s = d
+            .get(*i..*i + n)
+            .ok_or_else(|| "truncated pickle".to_string())?;
         *i += n;
         Ok(s)
     };
     let line = |i: &mut usize| -> Result<String, String> {
         let rest = d.get(*i..).ok_or("truncated pickle")?;
-        let end = rest.iter().position(|&b| b == b'\n').ok_or("truncated pickle line")?;
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("truncated pickle line")?;
         *i += end + 1;
         Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
     };
@@ -213,9 +353,9 @@ fn scan_one(d: &[u8], report: &mut ScanReport) -> Result<usize, String> {
         match op {
             b'.' => return Ok(i),
             // No argument.
-            b'(' | b'0' | b'1' | b'2' | b'N' | b'Q' | b'R' | b'a' | b'b' | b'd' | b'}' | b'e' | b'l' | b']'
-            | b'o' | b's' | b't' | b')' | b'u' | 0x81 | 0x85 | 0x86 | 0x87 | 0x88 | 0x89 | 0x8f | 0x90
-            | 0x91 | 0x92 | 0x97 | 0x98 => {
+            b'(' | b'0' | b'1' | b'2' | b'N' | b'Q' | b'R' | b'a' | b'b' | b'd' | b'}' | b'e'
+            | b'l' | b']' | b'o' | b's' | b't' | b')' | b'u' | 0x81 | 0x85 | 0x86 | 0x87 | 0x88
+            | 0x89 | 0x8f | 0x90 | 0x91 | 0x92 | 0x97 | 0x98 => {
                 if matches!(op, b'0') {
                     stack.pop();
                 } else if !matches!(op, b'(' | b'2') {
@@ -233,7 +373,12 @@ fn scan_one(d: &[u8], report: &mut ScanReport) -> Result<usize, String> {
                             memo.insert(k, stack.last().cloned().flatten());
                         }
                     }
-                    b'g' => stack.push(arg.trim().parse().ok().and_then(|k| memo.get(&k).cloned().flatten())),
+                    b'g' => stack.push(
+                        arg.trim()
+                            .parse()
+                            .ok()
+                            .and_then(|k| memo.get(&k).cloned().flatten()),
+                    ),
                     _ => stack.push(None),
                 }
             }
@@ -319,7 +464,12 @@ fn scan_one(d: &[u8], report: &mut ScanReport) -> Result<usize, String> {
                     stack.push(None);
                 }
             }
-            other => return Err(format!("unknown pickle opcode 0x{other:02x} at byte {}", i - 1)),
+            other => {
+                return Err(format!(
+                    "unknown pickle opcode 0x{other:02x} at byte {}",
+                    i - 1
+                ));
+            }
         }
         if stack.len() > 1_000_000 {
             return Err("pickle stack grows without bound".into());
@@ -340,7 +490,14 @@ mod tests {
     fn safe_and_dangerous_globals() {
         let mut r = ScanReport::default();
         scan_stream(ORDERED_DICT, 1, &mut r);
-        assert_eq!(r.imports, vec![Import { module: "collections".into(), name: "OrderedDict".into(), risk: Risk::Safe }]);
+        assert_eq!(
+            r.imports,
+            vec![Import {
+                module: "collections".into(),
+                name: "OrderedDict".into(),
+                risk: Risk::Safe
+            }]
+        );
         let mut r = ScanReport::default();
         scan_stream(EVIL, 1, &mut r);
         assert_eq!(r.max_risk(), Risk::Dangerous, "{r:?}");
@@ -369,7 +526,8 @@ mod tests {
         let mut buf = std::io::Cursor::new(Vec::new());
         {
             let mut z = zip::ZipWriter::new(&mut buf);
-            let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+            let opts = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
             z.start_file("archive/data.pkl", opts).unwrap();
             z.write_all(EVIL).unwrap();
             z.start_file("archive/data/0", opts).unwrap();

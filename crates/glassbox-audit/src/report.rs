@@ -110,15 +110,30 @@ pub struct Report {
 
 impl Report {
     /// Assembles a report.
-    pub fn new(target: TargetInfo, verdict: Verdict, components: Vec<Component>, licenses: Vec<(License, Vec<Evidence>)>, weights: Vec<WeightFile>, mut findings: Vec<Finding>) -> Self {
-        findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    pub fn new(
+        target: TargetInfo,
+        verdict: Verdict,
+        components: Vec<Component>,
+        licenses: Vec<(License, Vec<Evidence>)>,
+        weights: Vec<WeightFile>,
+        mut findings: Vec<Finding>,
+    ) -> Self {
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         findings.dedup();
         let m = &verdict.mof;
         let keys = ["I", "II", "III"];
         let mof = MofSummary {
             class: m.class.map(roman),
-            progress: keys.iter().zip(m.progress).map(|(k, p)| (*k, (p * 10.0).round() / 10.0)).collect(),
-            blocking: keys.iter().zip(&m.blocking).map(|(k, b)| (*k, b.iter().map(|c| c.name()).collect())).collect(),
+            progress: keys
+                .iter()
+                .zip(m.progress)
+                .map(|(k, p)| (*k, (p * 10.0).round() / 10.0))
+                .collect(),
+            blocking: keys
+                .iter()
+                .zip(&m.blocking)
+                .map(|(k, b)| (*k, b.iter().map(|c| c.name()).collect()))
+                .collect(),
             components: m.components.iter().map(|(c, s)| (c.name(), *s)).collect(),
             not_type_appropriate: m.not_type_appropriate.iter().map(|c| c.name()).collect(),
         };
@@ -126,12 +141,18 @@ impl Report {
         for (l, ev) in licenses {
             match licenses_found.iter_mut().find(|x| x.license.id == l.id) {
                 Some(x) => x.evidence.extend(ev),
-                None => licenses_found.push(LicenseFound { license: l, evidence: ev }),
+                None => licenses_found.push(LicenseFound {
+                    license: l,
+                    evidence: ev,
+                }),
             }
         }
         Self {
             schema_version: SCHEMA_VERSION,
-            tool: Tool { name: "glassbox", version: env!("CARGO_PKG_VERSION") },
+            tool: Tool {
+                name: "glassbox",
+                version: env!("CARGO_PKG_VERSION"),
+            },
             target,
             level: verdict.level,
             level_label: verdict.level.label(),
@@ -139,7 +160,10 @@ impl Report {
             freedoms: verdict.freedoms,
             mof,
             osaid: verdict.osaid,
-            next_level: NextLevel { level: verdict.level.next(), missing: verdict.next_level },
+            next_level: NextLevel {
+                level: verdict.level.next(),
+                missing: verdict.next_level,
+            },
             components,
             licenses: licenses_found,
             weights,
@@ -158,8 +182,17 @@ impl Report {
 
     /// One line for batch output.
     pub fn one_line(&self) -> String {
-        let f: Vec<String> = self.freedoms.iter().map(|(k, v)| format!("{k}:{}", status_word(v.status))).collect();
-        format!("{:<16} MOF {:<4} {}", self.level_text(), self.mof.class.unwrap_or("-"), f.join(" "))
+        let f: Vec<String> = self
+            .freedoms
+            .iter()
+            .map(|(k, v)| format!("{k}:{}", status_word(v.status)))
+            .collect();
+        format!(
+            "{:<16} MOF {:<4} {}",
+            self.level_text(),
+            self.mof.class.unwrap_or("-"),
+            f.join(" ")
+        )
     }
 }
 
@@ -193,26 +226,73 @@ pub fn to_table(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "glassbox audit: {}", r.target.id);
     let _ = writeln!(o, "level            {}", r.level_text());
-    let _ = writeln!(o, "MOF class        {} (progress I {:.0}%, II {:.0}%, III {:.0}%)", r.mof.class.map_or("none".to_string(), |c| format!("Class {c}")), r.mof.progress["I"], r.mof.progress["II"], r.mof.progress["III"]);
-    let _ = writeln!(o, "OSAID 1.0        {}", if r.osaid.conformant { "conformant" } else { "not conformant" });
+    let _ = writeln!(
+        o,
+        "MOF class        {} (progress I {:.0}%, II {:.0}%, III {:.0}%)",
+        r.mof
+            .class
+            .map_or("none".to_string(), |c| format!("Class {c}")),
+        r.mof.progress["I"],
+        r.mof.progress["II"],
+        r.mof.progress["III"]
+    );
+    let _ = writeln!(
+        o,
+        "OSAID 1.0        {}",
+        if r.osaid.conformant {
+            "conformant"
+        } else {
+            "not conformant"
+        }
+    );
     let _ = writeln!(o, "\nfreedoms");
     for (k, v) in &r.freedoms {
         let _ = writeln!(o, "  {:<13} {}", k, status_word(v.status));
         for reason in v.reasons.iter().take(6) {
-            let _ = writeln!(o, "      - {}{}", reason.text, if reason.evidence.is_empty() { String::new() } else { format!("  [{}]", ev_list(&reason.evidence, 3)) });
+            let _ = writeln!(
+                o,
+                "      - {}{}",
+                reason.text,
+                if reason.evidence.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", ev_list(&reason.evidence, 3))
+                }
+            );
         }
     }
     let _ = writeln!(o, "\ncomponents");
-    let _ = writeln!(o, "  {:<32} {:<9} {:<28} evidence", "component", "status", "licence");
+    let _ = writeln!(
+        o,
+        "  {:<32} {:<9} {:<28} evidence",
+        "component", "status", "licence"
+    );
     for c in &r.components {
         let lic = c.license.as_ref().map_or("-".to_string(), |l| l.id.clone());
         let lic: String = lic.chars().take(28).collect();
-        let _ = writeln!(o, "  {:<32} {:<9} {:<28} {}", c.name, presence_word(c.presence), lic, ev_list(&c.evidence, 2));
+        let _ = writeln!(
+            o,
+            "  {:<32} {:<9} {:<28} {}",
+            c.name,
+            presence_word(c.presence),
+            lic,
+            ev_list(&c.evidence, 2)
+        );
     }
     if !r.findings.is_empty() {
         let _ = writeln!(o, "\nfindings");
         for f in &r.findings {
-            let _ = writeln!(o, "  [{:?}] {}{}", f.severity, f.message, if f.evidence.is_empty() { String::new() } else { format!("  [{}]", ev_list(&f.evidence, 2)) });
+            let _ = writeln!(
+                o,
+                "  [{:?}] {}{}",
+                f.severity,
+                f.message,
+                if f.evidence.is_empty() {
+                    String::new()
+                } else {
+                    format!("  [{}]", ev_list(&f.evidence, 2))
+                }
+            );
         }
     }
     match r.next_level.level {
@@ -241,21 +321,69 @@ pub fn to_markdown(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Openness audit: `{}`\n", r.target.id);
     let _ = writeln!(o, "- **Level:** {}", r.level_text());
-    let _ = writeln!(o, "- **MOF class:** {}", r.mof.class.map_or("none".to_string(), |c| format!("Class {c}")));
-    let _ = writeln!(o, "- **OSAID 1.0:** {}\n", if r.osaid.conformant { "conformant" } else { "not conformant" });
-    let _ = writeln!(o, "## Freedoms\n\n| freedom | status | reasons |\n|---|---|---|");
+    let _ = writeln!(
+        o,
+        "- **MOF class:** {}",
+        r.mof
+            .class
+            .map_or("none".to_string(), |c| format!("Class {c}"))
+    );
+    let _ = writeln!(
+        o,
+        "- **OSAID 1.0:** {}\n",
+        if r.osaid.conformant {
+            "conformant"
+        } else {
+            "not conformant"
+        }
+    );
+    let _ = writeln!(
+        o,
+        "## Freedoms\n\n| freedom | status | reasons |\n|---|---|---|"
+    );
     for (k, v) in &r.freedoms {
-        let reasons: Vec<String> = v.reasons.iter().map(|x| format!("{} ({})", md_escape(&x.text), md_escape(&ev_list(&x.evidence, 3)))).collect();
-        let _ = writeln!(o, "| {k} | {} | {} |", status_word(v.status), reasons.join("<br>"));
+        let reasons: Vec<String> = v
+            .reasons
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} ({})",
+                    md_escape(&x.text),
+                    md_escape(&ev_list(&x.evidence, 3))
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "| {k} | {} | {} |",
+            status_word(v.status),
+            reasons.join("<br>")
+        );
     }
-    let _ = writeln!(o, "\n## Components\n\n| component | status | licence | evidence |\n|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "\n## Components\n\n| component | status | licence | evidence |\n|---|---|---|---|"
+    );
     for c in &r.components {
-        let _ = writeln!(o, "| {} | {} | {} | {} |", c.name, presence_word(c.presence), md_escape(&c.license.as_ref().map_or("-".into(), |l| l.id.clone())), md_escape(&ev_list(&c.evidence, 3)));
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            c.name,
+            presence_word(c.presence),
+            md_escape(&c.license.as_ref().map_or("-".into(), |l| l.id.clone())),
+            md_escape(&ev_list(&c.evidence, 3))
+        );
     }
     if !r.findings.is_empty() {
         let _ = writeln!(o, "\n## Findings\n");
         for f in &r.findings {
-            let _ = writeln!(o, "- **{:?}** {} ({})", f.severity, md_escape(&f.message), md_escape(&ev_list(&f.evidence, 3)));
+            let _ = writeln!(
+                o,
+                "- **{:?}** {} ({})",
+                f.severity,
+                md_escape(&f.message),
+                md_escape(&ev_list(&f.evidence, 3))
+            );
         }
     }
     if let Some(next) = r.next_level.level {
@@ -268,7 +396,11 @@ pub fn to_markdown(r: &Report) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// An SVG badge for the level (a flat two-part label).
@@ -293,10 +425,30 @@ pub fn badge_svg(r: &Report) -> String {
 /// One self-contained HTML page (no external resources).
 pub fn to_html(r: &Report) -> String {
     let mut o = String::new();
-    let _ = write!(o, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Openness audit: {}</title>", html_escape(&r.target.id));
+    let _ = write!(
+        o,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Openness audit: {}</title>",
+        html_escape(&r.target.id)
+    );
     o.push_str("<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}th{background:#f3f3f3}.holds{color:#2e8540}.fails{color:#9f3a38;font-weight:bold}.unknown{color:#8a6d00}code{font-size:.85rem}</style></head><body>");
-    let _ = write!(o, "<h1>Openness audit: <code>{}</code></h1><p>{}</p>", html_escape(&r.target.id), badge_svg(r));
-    let _ = write!(o, "<p>MOF class: <b>{}</b> · OSAID 1.0: <b>{}</b></p>", r.mof.class.map_or("none".to_string(), |c| format!("Class {c}")), if r.osaid.conformant { "conformant" } else { "not conformant" });
+    let _ = write!(
+        o,
+        "<h1>Openness audit: <code>{}</code></h1><p>{}</p>",
+        html_escape(&r.target.id),
+        badge_svg(r)
+    );
+    let _ = write!(
+        o,
+        "<p>MOF class: <b>{}</b> · OSAID 1.0: <b>{}</b></p>",
+        r.mof
+            .class
+            .map_or("none".to_string(), |c| format!("Class {c}")),
+        if r.osaid.conformant {
+            "conformant"
+        } else {
+            "not conformant"
+        }
+    );
     o.push_str("<h2>Freedoms</h2><table><tr><th>freedom</th><th>status</th><th>reasons and evidence</th></tr>");
     for (k, v) in &r.freedoms {
         let cls = match v.status {
@@ -304,18 +456,46 @@ pub fn to_html(r: &Report) -> String {
             Status::Fails => "fails",
             Status::Unknown => "unknown",
         };
-        let reasons: Vec<String> = v.reasons.iter().map(|x| format!("{} <code>{}</code>", html_escape(&x.text), html_escape(&ev_list(&x.evidence, 4)))).collect();
-        let _ = write!(o, "<tr><td>{k}</td><td class=\"{cls}\">{}</td><td>{}</td></tr>", status_word(v.status), reasons.join("<br>"));
+        let reasons: Vec<String> = v
+            .reasons
+            .iter()
+            .map(|x| {
+                format!(
+                    "{} <code>{}</code>",
+                    html_escape(&x.text),
+                    html_escape(&ev_list(&x.evidence, 4))
+                )
+            })
+            .collect();
+        let _ = write!(
+            o,
+            "<tr><td>{k}</td><td class=\"{cls}\">{}</td><td>{}</td></tr>",
+            status_word(v.status),
+            reasons.join("<br>")
+        );
     }
     o.push_str("</table><h2>Evidence</h2><table><tr><th>component</th><th>status</th><th>licence</th><th>evidence</th></tr>");
     for c in &r.components {
-        let _ = write!(o, "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>", html_escape(c.name), presence_word(c.presence), html_escape(&c.license.as_ref().map_or("-".into(), |l| l.id.clone())), html_escape(&ev_list(&c.evidence, 4)));
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            html_escape(c.name),
+            presence_word(c.presence),
+            html_escape(&c.license.as_ref().map_or("-".into(), |l| l.id.clone())),
+            html_escape(&ev_list(&c.evidence, 4))
+        );
     }
     o.push_str("</table>");
     if !r.findings.is_empty() {
         o.push_str("<h2>Findings</h2><ul>");
         for f in &r.findings {
-            let _ = write!(o, "<li><b>{:?}</b> {} <code>{}</code></li>", f.severity, html_escape(&f.message), html_escape(&ev_list(&f.evidence, 3)));
+            let _ = write!(
+                o,
+                "<li><b>{:?}</b> {} <code>{}</code></li>",
+                f.severity,
+                html_escape(&f.message),
+                html_escape(&ev_list(&f.evidence, 3))
+            );
         }
         o.push_str("</ul>");
     }
@@ -326,7 +506,11 @@ pub fn to_html(r: &Report) -> String {
         }
         o.push_str("</ul>");
     }
-    let _ = write!(o, "<p><small>glassbox {} · report schema {}</small></p></body></html>", r.tool.version, r.schema_version);
+    let _ = write!(
+        o,
+        "<p><small>glassbox {} · report schema {}</small></p></body></html>",
+        r.tool.version, r.schema_version
+    );
     o
 }
 
@@ -335,12 +519,17 @@ pub fn to_html(r: &Report) -> String {
 pub fn to_cyclonedx(r: &Report) -> Value {
     let lic = |c: &Component| -> Vec<Value> {
         match &c.license {
-            Some(l) if l.kind == crate::license::LicenseKind::Spdx => vec![json!({"expression": l.id})],
+            Some(l) if l.kind == crate::license::LicenseKind::Spdx => {
+                vec![json!({"expression": l.id})]
+            }
             Some(l) => vec![json!({"license": {"name": l.name}})],
             None => Vec::new(),
         }
     };
-    let weights = r.components.iter().find(|c| c.id == crate::component::ComponentId::ModelParametersFinal);
+    let weights = r
+        .components
+        .iter()
+        .find(|c| c.id == crate::component::ComponentId::ModelParametersFinal);
     let mut props = vec![
         json!({"name": "glassbox:openness:level", "value": r.level_label}),
         json!({"name": "glassbox:mof:class", "value": r.mof.class.unwrap_or("none")}),
@@ -368,7 +557,9 @@ pub fn to_cyclonedx(r: &Report) -> Value {
         "properties": props,
     });
     let mut components = vec![model];
-    for c in r.components.iter().filter(|c| c.presence.available() && matches!(c.id, crate::component::ComponentId::Datasets)) {
+    for c in r.components.iter().filter(|c| {
+        c.presence.available() && matches!(c.id, crate::component::ComponentId::Datasets)
+    }) {
         components.push(json!({"type": "data", "bom-ref": "training-data", "name": c.note.clone().unwrap_or_else(|| c.name.to_string()), "licenses": lic(c)}));
     }
     json!({

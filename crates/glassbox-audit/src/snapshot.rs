@@ -98,12 +98,17 @@ pub struct Snapshot {
 impl Snapshot {
     /// Whether `path` is one of the files.
     pub fn has(&self, path: &str) -> bool {
-        self.files.binary_search_by(|f| f.path.as_str().cmp(path)).is_ok()
+        self.files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .is_ok()
     }
 
     /// The entry of `path`.
     pub fn entry(&self, path: &str) -> Option<&FileEntry> {
-        self.files.binary_search_by(|f| f.path.as_str().cmp(path)).ok().map(|i| &self.files[i])
+        self.files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.files[i])
     }
 
     /// Reads up to `limit` bytes of `path`, recording a finding when the read fails.
@@ -152,6 +157,10 @@ pub fn safe_relative_path(p: &str) -> bool {
         && p.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
+/// Bytes read from local files by all [`LocalSource`]s of this process (for benchmarks that show
+/// an audit reads headers, not whole files).
+pub static LOCAL_BYTES_READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// A directory on disk.
 #[derive(Debug)]
 pub struct LocalSource {
@@ -185,11 +194,18 @@ impl FileSource for LocalSource {
         let mut f = std::fs::File::open(&p).map_err(|e| e.to_string())?;
         let len = f.metadata().map_err(|e| e.to_string())?.len();
         if offset > 0 {
-            f.seek(std::io::SeekFrom::Start(offset)).map_err(|e| e.to_string())?;
+            f.seek(std::io::SeekFrom::Start(offset))
+                .map_err(|e| e.to_string())?;
         }
         let mut data = Vec::with_capacity(limit.min(1 << 20));
-        f.take(limit as u64).read_to_end(&mut data).map_err(|e| e.to_string())?;
-        Ok(Bytes { truncated: offset + (data.len() as u64) < len, data })
+        f.take(limit as u64)
+            .read_to_end(&mut data)
+            .map_err(|e| e.to_string())?;
+        LOCAL_BYTES_READ.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(Bytes {
+            truncated: offset + (data.len() as u64) < len,
+            data,
+        })
     }
 }
 
@@ -205,8 +221,15 @@ pub fn walk_local(root: &Path) -> (PathBuf, Vec<FileEntry>, Vec<Finding>) {
             findings.push(Finding::new(
                 Severity::Warning,
                 FindingKind::Unreadable,
-                format!("directory {} could not be listed", if rel.is_empty() { "." } else { &rel }),
-                vec![Evidence::file(if rel.is_empty() { ".".to_string() } else { rel.clone() })],
+                format!(
+                    "directory {} could not be listed",
+                    if rel.is_empty() { "." } else { &rel }
+                ),
+                vec![Evidence::file(if rel.is_empty() {
+                    ".".to_string()
+                } else {
+                    rel.clone()
+                })],
             ));
             continue;
         };
@@ -217,11 +240,17 @@ pub fn walk_local(root: &Path) -> (PathBuf, Vec<FileEntry>, Vec<Finding>) {
             if name == ".git" {
                 continue;
             }
-            let child_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let child_rel = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
             if !safe_relative_path(&child_rel) {
                 continue;
             }
-            let Ok(meta) = std::fs::symlink_metadata(e.path()) else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
             let (is_dir, size) = if meta.file_type().is_symlink() {
                 match e.path().canonicalize() {
                     Ok(t) if t.starts_with(&root) => match std::fs::metadata(&t) {
@@ -260,7 +289,10 @@ pub fn walk_local(root: &Path) -> (PathBuf, Vec<FileEntry>, Vec<Finding>) {
                 }
                 stack.push((e.path(), child_rel, depth + 1));
             } else if files.len() < MAX_FILES {
-                files.push(FileEntry { path: child_rel, size: Some(size) });
+                files.push(FileEntry {
+                    path: child_rel,
+                    size: Some(size),
+                });
             } else {
                 limit_hit = true;
             }
@@ -284,7 +316,17 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for p in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b", "c:x", "a/\0"] {
+        for p in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "c:x",
+            "a/\0",
+        ] {
             assert!(!safe_relative_path(p), "{p:?}");
         }
         assert!(safe_relative_path("models/llama/config.json"));
@@ -297,12 +339,18 @@ mod tests {
         std::fs::write(outside.path().join("secret"), "top secret").unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("README.md"), "# hi").unwrap();
-        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("LICENSE")).unwrap();
-        std::os::unix::fs::symlink(dir.path().join("README.md"), dir.path().join("inside")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("LICENSE"))
+            .unwrap();
+        std::os::unix::fs::symlink(dir.path().join("README.md"), dir.path().join("inside"))
+            .unwrap();
         let (root, files, findings) = walk_local(dir.path());
         let names: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
         assert_eq!(names, vec!["README.md", "inside"]);
-        assert!(findings.iter().any(|f| f.message.contains("LICENSE") && f.kind == FindingKind::Security));
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.message.contains("LICENSE") && f.kind == FindingKind::Security)
+        );
         let src = LocalSource::new(root);
         assert!(src.read("LICENSE", 0, 100).is_err());
         assert!(src.read("../x", 0, 100).is_err());
@@ -311,9 +359,19 @@ mod tests {
 
     #[test]
     fn binary_and_truncated_text() {
-        assert!(Bytes { data: b"ab\0c".to_vec(), truncated: false }.text().is_none());
+        assert!(
+            Bytes {
+                data: b"ab\0c".to_vec(),
+                truncated: false
+            }
+            .text()
+            .is_none()
+        );
         // "é" cut in half by the limit still yields the text before it.
-        let b = Bytes { data: vec![b'a', 0xc3], truncated: true };
+        let b = Bytes {
+            data: vec![b'a', 0xc3],
+            truncated: true,
+        };
         assert_eq!(b.text(), Some("a"));
     }
 }

@@ -127,7 +127,12 @@ fn comp(components: &[Component], id: ComponentId) -> &Component {
     // Every id is inserted by detection; fall back to a static absent entry otherwise.
     components.iter().find(|c| c.id == id).unwrap_or_else(|| {
         static ABSENT: std::sync::OnceLock<Vec<Component>> = std::sync::OnceLock::new();
-        let all = ABSENT.get_or_init(|| ComponentId::ALL.into_iter().map(Component::absent).collect());
+        let all = ABSENT.get_or_init(|| {
+            ComponentId::ALL
+                .into_iter()
+                .map(Component::absent)
+                .collect()
+        });
         all.iter().find(|c| c.id == id).unwrap_or(&all[0])
     })
 }
@@ -137,7 +142,11 @@ fn ev_of(c: &Component) -> Vec<Evidence> {
 }
 
 fn lic_ev(c: &Component) -> Vec<Evidence> {
-    if c.license_evidence.is_empty() { ev_of(c) } else { c.license_evidence.clone() }
+    if c.license_evidence.is_empty() {
+        ev_of(c)
+    } else {
+        c.license_evidence.clone()
+    }
 }
 
 /// Reasons from the clauses of `l` (on component `c`) that break `f`.
@@ -147,9 +156,15 @@ fn clause_reasons(c: &Component, l: &License, f: Freedom) -> Vec<Reason> {
         .filter(|cl| cl.breaks.contains(&f.as_str()))
         .map(|cl| {
             let mut evidence = lic_ev(c);
-            evidence.push(Evidence::Clause { license: cl.license.clone(), section: cl.section.clone() });
+            evidence.push(Evidence::Clause {
+                license: cl.license.clone(),
+                section: cl.section.clone(),
+            });
             Reason {
-                text: format!("{} licence `{}` §{}: {}", c.name, cl.license, cl.section, cl.summary),
+                text: format!(
+                    "{} licence `{}` §{}: {}",
+                    c.name, cl.license, cl.section, cl.summary
+                ),
                 component: Some(c.id),
                 clause: Some((cl.license.clone(), cl.section.clone())),
                 evidence,
@@ -167,31 +182,70 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
     let mut freedoms: BTreeMap<&'static str, FreedomVerdict> = BTreeMap::new();
 
     // Components whose licence terms matter for the freedoms: everything released.
-    let released: Vec<&Component> = components.iter().filter(|x| matches!(x.presence, Presence::Present | Presence::Declared)).collect();
+    // The weights come first, so a clause shared by several components is cited on them.
+    let mut released: Vec<&Component> = components
+        .iter()
+        .filter(|x| matches!(x.presence, Presence::Present | Presence::Declared))
+        .collect();
+    released.sort_by_key(|x| x.id != ComponentId::ModelParametersFinal);
 
     // Run.
     let mut run: Vec<Reason> = Vec::new();
     let mut run_unknown: Vec<Reason> = Vec::new();
     if !has_weights {
-        run.push(Reason { text: "no final weights are released".into(), component: Some(ComponentId::ModelParametersFinal), clause: None, evidence: Vec::new() });
+        run.push(Reason {
+            text: "no final weights are released".into(),
+            component: Some(ComponentId::ModelParametersFinal),
+            clause: None,
+            evidence: Vec::new(),
+        });
     } else {
         match &weights.license {
             Some(l) => {
                 run.extend(clause_reasons(weights, l, Freedom::Run));
                 if l.kind == LicenseKind::None {
-                    run.push(Reason { text: "the weights carry no licence: no permission to use them".into(), component: Some(weights.id), clause: None, evidence: lic_ev(weights) });
+                    run.push(Reason {
+                        text: "the weights carry no licence: no permission to use them".into(),
+                        component: Some(weights.id),
+                        clause: None,
+                        evidence: lic_ev(weights),
+                    });
                 } else if l.grants_all_freedoms.is_none() && run.is_empty() {
-                    run_unknown.push(Reason { text: format!("the weights' licence `{}` is not identified well enough to judge", l.name), component: Some(weights.id), clause: None, evidence: lic_ev(weights) });
+                    run_unknown.push(Reason {
+                        text: format!(
+                            "the weights' licence `{}` is not identified well enough to judge",
+                            l.name
+                        ),
+                        component: Some(weights.id),
+                        clause: None,
+                        evidence: lic_ev(weights),
+                    });
                 }
             }
-            None => run_unknown.push(Reason { text: "no licence found for the weights".into(), component: Some(weights.id), clause: None, evidence: ev_of(weights) }),
+            None => run_unknown.push(Reason {
+                text: "no licence found for the weights".into(),
+                component: Some(weights.id),
+                clause: None,
+                evidence: ev_of(weights),
+            }),
         }
         if gated == Some("manual") {
-            run.push(Reason { text: "downloads are gated with manual approval by the publisher".into(), component: Some(weights.id), clause: None, evidence: vec![Evidence::api("gated")] });
+            run.push(Reason {
+                text: "downloads are gated with manual approval by the publisher".into(),
+                component: Some(weights.id),
+                clause: None,
+                evidence: vec![Evidence::api("gated")],
+            });
         }
         let inf = c(ComponentId::InferenceCode);
         if !inf.presence.available() && !c(ComponentId::ModelArchitecture).presence.available() {
-            run_unknown.push(Reason { text: "no inference code or architecture description found to run the weights".into(), component: Some(ComponentId::InferenceCode), clause: None, evidence: Vec::new() });
+            run_unknown.push(Reason {
+                text: "no inference code or architecture description found to run the weights"
+                    .into(),
+                component: Some(ComponentId::InferenceCode),
+                clause: None,
+                evidence: Vec::new(),
+            });
         }
     }
     freedoms.insert("run", verdict(run, run_unknown, || holds_reason(weights, "weights and inference code available; the weights' licence sets no use restrictions")));
@@ -199,15 +253,28 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
     // Study.
     let mut study: Vec<Reason> = Vec::new();
     let mut study_unknown: Vec<Reason> = Vec::new();
-    for (id, what) in [(ComponentId::ModelArchitecture, "architecture"), (ComponentId::TrainingCode, "training code")] {
+    for (id, what) in [
+        (ComponentId::ModelArchitecture, "architecture"),
+        (ComponentId::TrainingCode, "training code"),
+    ] {
         let x = c(id);
         if !x.presence.available() {
-            study.push(Reason { text: format!("no {what} is released or linked"), component: Some(id), clause: None, evidence: Vec::new() });
+            study.push(Reason {
+                text: format!("no {what} is released or linked"),
+                component: Some(id),
+                clause: None,
+                evidence: Vec::new(),
+            });
         }
     }
-    let data_described = [ComponentId::DataCard, ComponentId::Datasets, ComponentId::ResearchPaper, ComponentId::TechnicalReport]
-        .into_iter()
-        .any(|id| c(id).presence.available());
+    let data_described = [
+        ComponentId::DataCard,
+        ComponentId::Datasets,
+        ComponentId::ResearchPaper,
+        ComponentId::TechnicalReport,
+    ]
+    .into_iter()
+    .any(|id| c(id).presence.available());
     if !data_described {
         study.push(Reason { text: "the training data is not described (no data card, datasheet, dataset reference or paper)".into(), component: Some(ComponentId::DataCard), clause: None, evidence: Vec::new() });
     }
@@ -217,17 +284,44 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
         }
     }
     if study.is_empty() && !has_weights {
-        study_unknown.push(Reason { text: "nothing to study: no weights".into(), component: Some(ComponentId::ModelParametersFinal), clause: None, evidence: Vec::new() });
+        study_unknown.push(Reason {
+            text: "nothing to study: no weights".into(),
+            component: Some(ComponentId::ModelParametersFinal),
+            clause: None,
+            evidence: Vec::new(),
+        });
     }
-    let study_ev: Vec<Evidence> = [ComponentId::ModelArchitecture, ComponentId::TrainingCode, ComponentId::DataCard].into_iter().flat_map(|id| ev_of(c(id))).collect();
-    freedoms.insert("study", verdict(study, study_unknown, || Reason { text: "architecture, training code and a description of the training data are available".into(), component: None, clause: None, evidence: study_ev.clone() }));
+    let study_ev: Vec<Evidence> = [
+        ComponentId::ModelArchitecture,
+        ComponentId::TrainingCode,
+        ComponentId::DataCard,
+    ]
+    .into_iter()
+    .flat_map(|id| ev_of(c(id)))
+    .collect();
+    freedoms.insert(
+        "study",
+        verdict(study, study_unknown, || Reason {
+            text:
+                "architecture, training code and a description of the training data are available"
+                    .into(),
+            component: None,
+            clause: None,
+            evidence: study_ev.clone(),
+        }),
+    );
 
     // Redistribute and Modify: every released component's terms.
     for f in [Freedom::Redistribute, Freedom::Modify] {
         let mut fails: Vec<Reason> = Vec::new();
         let mut unknown: Vec<Reason> = Vec::new();
         if !has_weights {
-            fails.push(Reason { text: "no final weights are released".into(), component: Some(ComponentId::ModelParametersFinal), clause: None, evidence: Vec::new() });
+            fails.push(Reason {
+                text: "no final weights are released".into(),
+                component: Some(ComponentId::ModelParametersFinal),
+                clause: None,
+                evidence: Vec::new(),
+            });
         }
         let mut seen_clauses = std::collections::BTreeSet::new();
         for x in &released {
@@ -240,35 +334,85 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
                         }
                     }
                     if l.kind == LicenseKind::None && x.id.mof_id().is_some() {
-                        fails.push(Reason { text: format!("{} is released without a licence (all rights reserved)", x.name), component: Some(x.id), clause: None, evidence: lic_ev(x) });
-                    } else if l.grants_all_freedoms.is_none() && matches!(x.id, ComponentId::ModelParametersFinal | ComponentId::TrainingCode | ComponentId::ModelArchitecture) {
-                        unknown.push(Reason { text: format!("{}: licence `{}` not identified", x.name, l.name), component: Some(x.id), clause: None, evidence: lic_ev(x) });
+                        fails.push(Reason {
+                            text: format!(
+                                "{} is released without a licence (all rights reserved)",
+                                x.name
+                            ),
+                            component: Some(x.id),
+                            clause: None,
+                            evidence: lic_ev(x),
+                        });
+                    } else if l.grants_all_freedoms.is_none()
+                        && matches!(
+                            x.id,
+                            ComponentId::ModelParametersFinal
+                                | ComponentId::TrainingCode
+                                | ComponentId::ModelArchitecture
+                        )
+                    {
+                        unknown.push(Reason {
+                            text: format!("{}: licence `{}` not identified", x.name, l.name),
+                            component: Some(x.id),
+                            clause: None,
+                            evidence: lic_ev(x),
+                        });
                     }
                 }
                 None if matches!(x.id, ComponentId::ModelParametersFinal) => {
-                    unknown.push(Reason { text: format!("{}: no licence found", x.name), component: Some(x.id), clause: None, evidence: ev_of(x) });
+                    unknown.push(Reason {
+                        text: format!("{}: no licence found", x.name),
+                        component: Some(x.id),
+                        clause: None,
+                        evidence: ev_of(x),
+                    });
                 }
                 None => {}
             }
         }
         let text = match f {
-            Freedom::Redistribute => "every released component's licence allows redistribution without a separate agreement",
-            _ => "derivatives may be made and shared; no naming, downstream or anti-improvement clauses",
+            Freedom::Redistribute => {
+                "every released component's licence allows redistribution without a separate agreement"
+            }
+            _ => {
+                "derivatives may be made and shared; no naming, downstream or anti-improvement clauses"
+            }
         };
-        freedoms.insert(f.as_str(), verdict(fails, unknown, || holds_reason(weights, text)));
+        freedoms.insert(
+            f.as_str(),
+            verdict(fails, unknown, || holds_reason(weights, text)),
+        );
     }
 
     let mof = mof::evaluate(&components);
     let all_hold = freedoms.values().all(|v| v.status == Status::Holds);
-    let mut level = if has_weights { Level::OpenWeight } else { Level::Closed };
+    let mut level = if has_weights {
+        Level::OpenWeight
+    } else {
+        Level::Closed
+    };
     let mut osai_missing: Vec<String> = Vec::new();
     for (name, v) in &freedoms {
         if v.status != Status::Holds {
-            let why = v.reasons.first().map_or(String::new(), |r| format!(": {}", r.text));
-            osai_missing.push(format!("freedom to {name} {}{why}", if v.status == Status::Fails { "fails" } else { "is unknown" }));
+            let why = v
+                .reasons
+                .first()
+                .map_or(String::new(), |r| format!(": {}", r.text));
+            osai_missing.push(format!(
+                "freedom to {name} {}{why}",
+                if v.status == Status::Fails {
+                    "fails"
+                } else {
+                    "is unknown"
+                }
+            ));
         }
     }
-    for id in [ComponentId::ModelArchitecture, ComponentId::InferenceCode, ComponentId::TrainingCode] {
+    for id in [
+        ComponentId::ModelArchitecture,
+        ComponentId::InferenceCode,
+        ComponentId::TrainingCode,
+    ] {
         let x = c(id);
         if !x.presence.available() {
             osai_missing.push(format!("{} (not found)", x.name));
@@ -279,7 +423,10 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
     }
     if mof.class.is_none_or(|k| k > 2) {
         let blocking: Vec<&str> = mof.blocking[1].iter().map(|c| c.name()).collect();
-        osai_missing.push(format!("MOF Class II: open-licensed {}", blocking.join(", ")));
+        osai_missing.push(format!(
+            "MOF Class II: open-licensed {}",
+            blocking.join(", ")
+        ));
     }
     if has_weights && all_hold && osai_missing.is_empty() {
         level = Level::OpenSourceAi;
@@ -291,14 +438,20 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
         if !data_open {
             radical_missing.push("the full training data under open terms".into());
         }
-        for id in [ComponentId::DataPreprocessingCode, ComponentId::ModelParametersIntermediate] {
+        for id in [
+            ComponentId::DataPreprocessingCode,
+            ComponentId::ModelParametersIntermediate,
+        ] {
             if !c(id).presence.available() {
                 radical_missing.push(format!("{} (not found)", c(id).name));
             }
         }
         if mof.class != Some(1) {
             let blocking: Vec<&str> = mof.blocking[0].iter().map(|c| c.name()).collect();
-            radical_missing.push(format!("MOF Class I: open-licensed {}", blocking.join(", ")));
+            radical_missing.push(format!(
+                "MOF Class I: open-licensed {}",
+                blocking.join(", ")
+            ));
         }
         if radical_missing.is_empty() {
             level = Level::RadicalOpenness;
@@ -312,27 +465,54 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
             if d.replay_verified {
                 Vec::new()
             } else {
-                vec!["a replay verification record (`glassbox verify`) to be replay-verified".into()]
+                vec![
+                    "a replay verification record (`glassbox verify`) to be replay-verified".into(),
+                ]
             }
         }
     };
     let osaid = osaid(&components, data_described);
-    Verdict { level, replay_verified: d.replay_verified, freedoms, mof, osaid, next_level }
+    Verdict {
+        level,
+        replay_verified: d.replay_verified,
+        freedoms,
+        mof,
+        osaid,
+        next_level,
+    }
 }
 
 fn holds_reason(c: &Component, text: &str) -> Reason {
-    Reason { text: text.to_string(), component: Some(c.id), clause: None, evidence: lic_ev(c) }
+    Reason {
+        text: text.to_string(),
+        component: Some(c.id),
+        clause: None,
+        evidence: lic_ev(c),
+    }
 }
 
-fn verdict(fails: Vec<Reason>, unknown: Vec<Reason>, holds: impl FnOnce() -> Reason) -> FreedomVerdict {
+fn verdict(
+    fails: Vec<Reason>,
+    unknown: Vec<Reason>,
+    holds: impl FnOnce() -> Reason,
+) -> FreedomVerdict {
     if !fails.is_empty() {
         let mut reasons = fails;
         reasons.extend(unknown);
-        FreedomVerdict { status: Status::Fails, reasons }
+        FreedomVerdict {
+            status: Status::Fails,
+            reasons,
+        }
     } else if !unknown.is_empty() {
-        FreedomVerdict { status: Status::Unknown, reasons: unknown }
+        FreedomVerdict {
+            status: Status::Unknown,
+            reasons: unknown,
+        }
     } else {
-        FreedomVerdict { status: Status::Holds, reasons: vec![holds()] }
+        FreedomVerdict {
+            status: Status::Holds,
+            reasons: vec![holds()],
+        }
     }
 }
 
@@ -343,22 +523,39 @@ fn osaid(components: &[Component], data_described: bool) -> Osaid {
     let w = comp(components, ComponentId::ModelParametersFinal);
     if !w.presence.available() {
         missing.push("parameters (weights) are not released".into());
-    } else if !w.license.as_ref().is_some_and(|l| l.open && l.grants_all_freedoms == Some(true)) {
+    } else if !w
+        .license
+        .as_ref()
+        .is_some_and(|l| l.open && l.grants_all_freedoms == Some(true))
+    {
         missing.push(format!(
             "parameters are not under OSI-compatible terms ({})",
-            w.license.as_ref().map_or("no licence".to_string(), |l| format!("`{}`", l.id))
+            w.license
+                .as_ref()
+                .map_or("no licence".to_string(), |l| format!("`{}`", l.id))
         ));
     }
-    for id in [ComponentId::TrainingCode, ComponentId::InferenceCode, ComponentId::DataPreprocessingCode, ComponentId::ModelArchitecture] {
+    for id in [
+        ComponentId::TrainingCode,
+        ComponentId::InferenceCode,
+        ComponentId::DataPreprocessingCode,
+        ComponentId::ModelArchitecture,
+    ] {
         let x = comp(components, id);
         if !x.presence.available() {
             missing.push(format!("{} is not available", x.name.to_lowercase()));
         } else if !x.license.as_ref().is_some_and(|l| l.osi) {
-            missing.push(format!("{} is not under an OSI-approved licence", x.name.to_lowercase()));
+            missing.push(format!(
+                "{} is not under an OSI-approved licence",
+                x.name.to_lowercase()
+            ));
         }
     }
     if !data_described {
         missing.push("data information: no description of the training data".into());
     }
-    Osaid { conformant: missing.is_empty(), missing }
+    Osaid {
+        conformant: missing.is_empty(),
+        missing,
+    }
 }

@@ -2,7 +2,7 @@
 //! maps errors to exit codes. No logic of its own lives here.
 //!
 //! Exit codes: 0 success; 1 the command failed (bad input, missing file, model error); 2 the
-//! command line itself is wrong (clap's usage errors).
+//! command line itself is wrong (clap's usage errors); 3 `audit --min-level` not met.
 
 use std::process::ExitCode;
 
@@ -43,6 +43,11 @@ enum Command {
         after_help = "Example:\n  glassbox convert --model ./SmolLM2-135M --out ./smol-bf16 --dtype bf16"
     )]
     Convert(cmd::convert::Args),
+    /// Judge a model release against the four freedoms and place it on the openness spectrum.
+    #[command(
+        after_help = "Examples:\n  glassbox audit ./my-model\n  glassbox audit hf:EleutherAI/pythia-70m --format html --out pythia.html\n  glassbox audit ../shared/openness/mot/models/BLOOM.yml --format json\n  glassbox audit ./releases/            # one line per target, then a summary\n  glassbox audit ./bundle --export cyclonedx --out bom.json\n\nExit codes: 0 report written; 1 the target could not be audited; 3 below --min-level."
+    )]
+    Audit(cmd::audit::Args),
     /// Benchmarks (throughput figures for docs/PERFORMANCE.md).
     #[command(subcommand)]
     Bench(cmd::bench::Bench),
@@ -70,6 +75,11 @@ fn main() -> ExitCode {
         Command::Score(a) => cmd::score::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Bench(b) => cmd::bench::run(b),
+        Command::Audit(a) => match cmd::audit::run(a) {
+            Ok(0) => Ok(()),
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,7 +20,12 @@ pub enum Freedom {
 
 impl Freedom {
     /// All four, in the conventional order.
-    pub const ALL: [Freedom; 4] = [Freedom::Run, Freedom::Study, Freedom::Redistribute, Freedom::Modify];
+    pub const ALL: [Freedom; 4] = [
+        Freedom::Run,
+        Freedom::Study,
+        Freedom::Redistribute,
+        Freedom::Modify,
+    ];
 
     /// Lowercase name used in reports (`run`, `study`, `redistribute`, `modify`).
     pub fn as_str(self) -> &'static str {

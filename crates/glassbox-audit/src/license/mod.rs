@@ -135,7 +135,10 @@ impl License {
     /// Ranks how restrictive a licence is, for "judged by the stricter" (higher is stricter).
     pub fn strictness(&self) -> (usize, usize) {
         let unknown = usize::from(self.grants_all_freedoms.is_none());
-        (self.broken().len() * 2 + unknown + usize::from(!self.open), self.clauses.len())
+        (
+            self.broken().len() * 2 + unknown + usize::from(!self.open),
+            self.clauses.len(),
+        )
     }
 }
 
@@ -180,7 +183,11 @@ fn standard_clauses(id: &str) -> Vec<ClauseRef> {
         out.push(ClauseRef {
             license: id.to_string(),
             kind: ClauseKind::NonCommercial.as_str(),
-            section: if upper.starts_with("CC-BY") { "1(i), 2(a)(1)".into() } else { "(licence grant)".into() },
+            section: if upper.starts_with("CC-BY") {
+                "1(i), 2(a)(1)".into()
+            } else {
+                "(licence grant)".into()
+            },
             summary: "use and sharing only for non-commercial purposes".into(),
             breaks: vec!["run", "redistribute", "modify"],
         });
@@ -202,9 +209,17 @@ fn from_expression(expr: &spdx::Expression, confidence: f64) -> License {
         .requirements()
         .filter_map(|r| r.req.license.id().map(|id| id.name.to_string()))
         .collect();
-    let open = expr.evaluate(|r| r.license.id().is_some_and(|id| standard::openness(id.name).is_open()));
+    let open = expr.evaluate(|r| {
+        r.license
+            .id()
+            .is_some_and(|id| standard::openness(id.name).is_open())
+    });
     let osi = expr.evaluate(|r| r.license.id().is_some_and(|id| id.is_osi_approved()));
-    let clauses: Vec<ClauseRef> = if open { Vec::new() } else { ids.iter().flat_map(|i| standard_clauses(i)).collect() };
+    let clauses: Vec<ClauseRef> = if open {
+        Vec::new()
+    } else {
+        ids.iter().flat_map(|i| standard_clauses(i)).collect()
+    };
     let name = if ids.len() == 1 {
         spdx::license_id(&ids[0]).map_or_else(|| ids[0].clone(), |l| l.full_name.to_string())
     } else {
@@ -216,7 +231,13 @@ fn from_expression(expr: &spdx::Expression, confidence: f64) -> License {
         kind: LicenseKind::Spdx,
         open,
         osi,
-        grants_all_freedoms: if open { Some(true) } else if clauses.is_empty() { None } else { Some(false) },
+        grants_all_freedoms: if open {
+            Some(true)
+        } else if clauses.is_empty() {
+            None
+        } else {
+            Some(false)
+        },
         clauses,
         confidence,
     }
@@ -251,12 +272,30 @@ const STANDARD_ALIASES: &[(&str, &str)] = &[
     ("cc by nc sa 4.0", "CC-BY-NC-SA-4.0"),
     ("cc by nc nd 4.0", "CC-BY-NC-ND-4.0"),
     ("creative commons attribution 4.0", "CC-BY-4.0"),
-    ("creative commons attribution 4.0 international", "CC-BY-4.0"),
-    ("creative commons attribution share alike 4.0", "CC-BY-SA-4.0"),
-    ("creative commons attribution sharealike 4.0 international", "CC-BY-SA-4.0"),
-    ("creative commons attribution non commercial 4.0", "CC-BY-NC-4.0"),
-    ("creative commons attribution noncommercial 4.0 international", "CC-BY-NC-4.0"),
-    ("creative commons attribution non commercial share alike 4.0", "CC-BY-NC-SA-4.0"),
+    (
+        "creative commons attribution 4.0 international",
+        "CC-BY-4.0",
+    ),
+    (
+        "creative commons attribution share alike 4.0",
+        "CC-BY-SA-4.0",
+    ),
+    (
+        "creative commons attribution sharealike 4.0 international",
+        "CC-BY-SA-4.0",
+    ),
+    (
+        "creative commons attribution non commercial 4.0",
+        "CC-BY-NC-4.0",
+    ),
+    (
+        "creative commons attribution noncommercial 4.0 international",
+        "CC-BY-NC-4.0",
+    ),
+    (
+        "creative commons attribution non commercial share alike 4.0",
+        "CC-BY-NC-SA-4.0",
+    ),
     ("odc by", "ODC-By-1.0"),
     ("odc by 1.0", "ODC-By-1.0"),
     ("odbl", "ODbL-1.0"),
@@ -296,22 +335,34 @@ pub fn from_name(raw: &str) -> License {
     if declares_none(&n) {
         return License::none(trimmed);
     }
-    if matches!(n.as_str(), "proprietary" | "commercial" | "all rights reserved") {
+    if matches!(
+        n.as_str(),
+        "proprietary" | "commercial" | "all rights reserved"
+    ) {
         return License::proprietary(trimmed);
     }
     // 1. The AI table: Hugging Face ids first (exact, case-insensitive: `openrail++` and
     //    `openrail` differ only in characters `normalize` drops), then names.
-    if let Some(l) = table::AI_LICENSES.iter().find(|l| l.hf_ids.iter().any(|h| h.eq_ignore_ascii_case(trimmed))) {
+    if let Some(l) = table::AI_LICENSES
+        .iter()
+        .find(|l| l.hf_ids.iter().any(|h| h.eq_ignore_ascii_case(trimmed)))
+    {
         return from_ai(l, 1.0);
     }
-    if let Some(l) = table::AI_LICENSES.iter().find(|l| l.names.iter().any(|x| normalize(x) == n)) {
+    if let Some(l) = table::AI_LICENSES
+        .iter()
+        .find(|l| l.names.iter().any(|x| normalize(x) == n))
+    {
         return from_ai(l, 1.0);
     }
     // 2. SPDX expressions and ids (any case).
     if let Some(expr) = standard::parse_expression(trimmed) {
         return from_expression(&expr, 1.0);
     }
-    if standard::EXTRA_OPEN.iter().any(|x| x.eq_ignore_ascii_case(trimmed)) {
+    if standard::EXTRA_OPEN
+        .iter()
+        .any(|x| x.eq_ignore_ascii_case(trimmed))
+    {
         return open_non_spdx(standard::EXTRA_OPEN[0]);
     }
     // 3. Free-text names of standard licences.
@@ -355,7 +406,10 @@ pub fn from_text(text: &str) -> TextIdentification {
     let norm = normalize(text);
     // AI licences first: their texts are long and specific; fingerprints decide.
     let mut best: Option<(&'static AiLicense, f64, usize)> = None;
-    for l in table::AI_LICENSES.iter().filter(|l| !l.fingerprints.is_empty()) {
+    for l in table::AI_LICENSES
+        .iter()
+        .filter(|l| !l.fingerprints.is_empty())
+    {
         let hits = l.fingerprints.iter().filter(|f| norm.contains(*f)).count();
         let share = hits as f64 / l.fingerprints.len() as f64;
         if share >= 0.6 && best.is_none_or(|(_, s, h)| share > s || (share == s && hits > h)) {
@@ -363,21 +417,42 @@ pub fn from_text(text: &str) -> TextIdentification {
         }
     }
     if let Some((l, share, _)) = best {
-        return TextIdentification { license: from_ai(l, share), policy: l.doc == DocKind::UsePolicy, candidates: Vec::new() };
+        return TextIdentification {
+            license: from_ai(l, share),
+            policy: l.doc == DocKind::UsePolicy,
+            candidates: Vec::new(),
+        };
     }
     let similar = standard::similar(text, 3);
-    let candidates: Vec<(String, f64)> = similar.iter().map(|m| (m.id.to_string(), m.score)).collect();
-    if let Some(top) = similar.first().filter(|m| m.score >= standard::MIN_TEXT_SCORE) {
-        if let Some(expr) = standard::parse_expression(top.id) {
-            return TextIdentification { license: from_expression(&expr, top.score), policy: false, candidates };
-        }
+    let candidates: Vec<(String, f64)> = similar
+        .iter()
+        .map(|m| (m.id.to_string(), m.score))
+        .collect();
+    if let Some(top) = similar
+        .first()
+        .filter(|m| m.score >= standard::MIN_TEXT_SCORE)
+        && let Some(expr) = standard::parse_expression(top.id)
+    {
+        return TextIdentification {
+            license: from_expression(&expr, top.score),
+            policy: false,
+            candidates,
+        };
     }
-    TextIdentification { license: License::unknown("unidentified licence text"), policy: false, candidates }
+    TextIdentification {
+        license: License::unknown("unidentified licence text"),
+        policy: false,
+        candidates,
+    }
 }
 
 /// Resolves the licence declared in Hugging Face card metadata: `license` (an id, a list, or
 /// `other`), with `license_name` / `license_link` for `other`.
-pub fn from_card_fields(license: &[String], license_name: Option<&str>, license_link: Option<&str>) -> Option<License> {
+pub fn from_card_fields(
+    license: &[String],
+    license_name: Option<&str>,
+    license_link: Option<&str>,
+) -> Option<License> {
     let mut resolved: Vec<License> = Vec::new();
     for l in license {
         let n = normalize(l);
@@ -429,7 +504,12 @@ mod tests {
 
     #[test]
     fn card_other_uses_license_name() {
-        let l = from_card_fields(&["other".into()], Some("Meta Llama 3 Community License Agreement"), None).unwrap();
+        let l = from_card_fields(
+            &["other".into()],
+            Some("Meta Llama 3 Community License Agreement"),
+            None,
+        )
+        .unwrap();
         assert_eq!(l.kind, LicenseKind::Ai);
     }
 }

@@ -18,12 +18,37 @@ pub const MIN_TEXT_SCORE: f64 = 0.80;
 /// Licences MOT counts as open for data (its `OPEN_DATA_LICENSES` list), by SPDX id. glassbox uses
 /// the same list so that MOF classes agree with MOT.
 pub const OPEN_DATA: &[&str] = &[
-    "CC0-1.0", "CC-BY-1.0", "CC-BY-2.0", "CC-BY-2.5", "CC-BY-2.5-AU", "CC-BY-3.0", "CC-BY-3.0-AT",
-    "CC-BY-3.0-AU", "CC-BY-3.0-DE", "CC-BY-3.0-IGO", "CC-BY-3.0-NL", "CC-BY-3.0-US", "CC-BY-4.0",
-    "CC-BY-SA-1.0", "CC-BY-SA-2.0", "CC-BY-SA-2.0-UK", "CC-BY-SA-2.1-JP", "CC-BY-SA-2.5",
-    "CC-BY-SA-3.0", "CC-BY-SA-3.0-AT", "CC-BY-SA-4.0", "CDLA-Permissive-1.0", "CDLA-Permissive-2.0",
-    "CDLA-Sharing-1.0", "ODC-PDDL-1.0", "ODC-By-1.0", "ODbL-1.0", "GFDL-1.3", "OGL-Canada-2.0",
-    "OGL-UK-2.0", "OGL-UK-3.0",
+    "CC0-1.0",
+    "CC-BY-1.0",
+    "CC-BY-2.0",
+    "CC-BY-2.5",
+    "CC-BY-2.5-AU",
+    "CC-BY-3.0",
+    "CC-BY-3.0-AT",
+    "CC-BY-3.0-AU",
+    "CC-BY-3.0-DE",
+    "CC-BY-3.0-IGO",
+    "CC-BY-3.0-NL",
+    "CC-BY-3.0-US",
+    "CC-BY-4.0",
+    "CC-BY-SA-1.0",
+    "CC-BY-SA-2.0",
+    "CC-BY-SA-2.0-UK",
+    "CC-BY-SA-2.1-JP",
+    "CC-BY-SA-2.5",
+    "CC-BY-SA-3.0",
+    "CC-BY-SA-3.0-AT",
+    "CC-BY-SA-4.0",
+    "CDLA-Permissive-1.0",
+    "CDLA-Permissive-2.0",
+    "CDLA-Sharing-1.0",
+    "ODC-PDDL-1.0",
+    "ODC-By-1.0",
+    "ODbL-1.0",
+    "GFDL-1.3",
+    "OGL-Canada-2.0",
+    "OGL-UK-2.0",
+    "OGL-UK-3.0",
 ];
 
 /// Open licences MOT accepts beyond SPDX flags and `OPEN_DATA` (its `OPEN_LICENSES`).
@@ -33,7 +58,10 @@ pub const EXTRA_OPEN: &[&str] = &["OpenMDW-1.0"];
 pub fn canonical_id(s: &str) -> Option<&'static str> {
     static MAP: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
     let map = MAP.get_or_init(|| {
-        spdx::identifiers::LICENSES.iter().map(|l| (l.name.to_ascii_lowercase(), l.name)).collect()
+        spdx::identifiers::LICENSES
+            .iter()
+            .map(|l| (l.name.to_ascii_lowercase(), l.name))
+            .collect()
     });
     map.get(&s.trim().to_ascii_lowercase()).copied()
 }
@@ -82,7 +110,10 @@ pub fn parse_expression(s: &str) -> Option<spdx::Expression> {
                 out.push('+');
             } else if let Some(id) = canonical_id(t) {
                 out.push_str(id);
-            } else if let Some(e) = spdx::identifiers::EXCEPTIONS.iter().find(|e| e.name.eq_ignore_ascii_case(t)) {
+            } else if let Some(e) = spdx::identifiers::EXCEPTIONS
+                .iter()
+                .find(|e| e.name.eq_ignore_ascii_case(t))
+            {
                 out.push_str(e.name);
             } else {
                 out.push_str(t);
@@ -99,7 +130,11 @@ pub fn parse_expression(s: &str) -> Option<spdx::Expression> {
         }
     }
     flush(&mut token, &mut out);
-    let mode = spdx::ParseMode { allow_postfix_plus_on_gpl: true, allow_deprecated: true, ..spdx::ParseMode::STRICT };
+    let mode = spdx::ParseMode {
+        allow_postfix_plus_on_gpl: true,
+        allow_deprecated: true,
+        ..spdx::ParseMode::STRICT
+    };
     spdx::Expression::parse_mode(out.trim(), mode).ok()
 }
 
@@ -160,18 +195,34 @@ pub fn similar(text: &str, n: usize) -> Vec<TextMatch> {
         .entries
         .iter()
         .map(|(id, ref_sh)| {
-            let (small, big) = if sh.len() < ref_sh.len() { (&sh, ref_sh) } else { (ref_sh, &sh) };
+            let (small, big) = if sh.len() < ref_sh.len() {
+                (&sh, ref_sh)
+            } else {
+                (ref_sh, &sh)
+            };
             let common = small.iter().filter(|h| big.contains(h)).count();
             let dice = 2.0 * common as f64 / (sh.len() + ref_sh.len()) as f64;
-            let contained = if sh.len() >= MIN_CONTAINED { common as f64 / sh.len() as f64 } else { 0.0 };
-            let score = if dice >= MIN_TEXT_SCORE { dice } else { dice.max(contained) };
+            let contained = if sh.len() >= MIN_CONTAINED {
+                common as f64 / sh.len() as f64
+            } else {
+                0.0
+            };
+            let score = if dice >= MIN_TEXT_SCORE {
+                dice
+            } else {
+                dice.max(contained)
+            };
             (TextMatch { id, score }, dice)
         })
         .collect();
     // A close match by Dice outranks any containment match.
     let direct = |m: &(TextMatch, f64)| m.1 >= MIN_TEXT_SCORE;
     scored.sort_by(|a, b| {
-        direct(b).cmp(&direct(a)).then(b.0.score.total_cmp(&a.0.score)).then(b.1.total_cmp(&a.1)).then(a.0.id.cmp(b.0.id))
+        direct(b)
+            .cmp(&direct(a))
+            .then(b.0.score.total_cmp(&a.0.score))
+            .then(b.1.total_cmp(&a.1))
+            .then(a.0.id.cmp(b.0.id))
     });
     scored.truncate(n);
     scored.into_iter().map(|(m, _)| m).collect()
@@ -199,7 +250,10 @@ mod tests {
 
     #[test]
     fn mit_text_with_a_copyright_line_is_mit() {
-        let text = format!("Copyright (c) 2024 Somebody\n\n{}", spdx::license_id("MIT").unwrap().text());
+        let text = format!(
+            "Copyright (c) 2024 Somebody\n\n{}",
+            spdx::license_id("MIT").unwrap().text()
+        );
         let m = similar(&text, 2);
         assert_eq!(m[0].id, "MIT");
         assert!(m[0].score > MIN_TEXT_SCORE, "{m:?}");

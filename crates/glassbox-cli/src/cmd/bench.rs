@@ -11,6 +11,22 @@ pub(crate) enum Bench {
         after_help = "Example:\n  glassbox --threads 2 bench generate --prompt-len 512 --new-tokens 128"
     )]
     Generate(GenerateArgs),
+    /// Audit time of a release with one large weights file, beside reading that file once.
+    #[command(after_help = "Example:\n  glassbox bench audit --size-mb 1024")]
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct AuditArgs {
+    /// Size of the weights file, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mb: u64,
+    /// Timed audits (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -31,6 +47,29 @@ pub(crate) struct GenerateArgs {
 
 pub(crate) fn run(b: Bench) -> Result<()> {
     match b {
+        Bench::Audit(a) => {
+            let r = glassbox_audit::bench::bench_audit(a.size_mb << 20, a.repeats)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "weights file     {:.0} MiB safetensors",
+                    r.weights_bytes as f64 / (1 << 20) as f64
+                );
+                println!(
+                    "audit            {:.2} ms (median of {}), {} bytes read",
+                    r.audit_seconds * 1e3,
+                    a.repeats,
+                    r.audit_bytes_read
+                );
+                println!(
+                    "baseline         {:.2} ms to read the weights file once",
+                    r.full_read_seconds * 1e3
+                );
+                println!("audit / baseline {:.4}", r.ratio);
+            }
+            Ok(())
+        }
         Bench::Generate(a) => {
             let options = BenchOptions {
                 prompt_len: a.prompt_len.max(1),

@@ -1,5 +1,6 @@
 //! One module per verb.
 
+pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod chat;
 pub(crate) mod common;
