@@ -263,6 +263,25 @@ fn removing_the_data_manifest_or_relicensing_weights_drops_the_level() {
 }
 
 #[test]
+fn fine_tunes_point_at_their_base_model() {
+    let repo = Repo::new();
+    repo.weights().file(
+        "README.md",
+        "---\nlicense: apache-2.0\nbase_model: meta-llama/Meta-Llama-3-8B\n---\n# tune\n",
+    );
+    let r = repo.audit();
+    let f = r
+        .findings
+        .iter()
+        .find(|f| {
+            f.message
+                .contains("derived from meta-llama/Meta-Llama-3-8B")
+        })
+        .unwrap();
+    assert_eq!(f.evidence[0].to_string(), "README.md:3");
+}
+
+#[test]
 fn card_without_weights_is_closed() {
     let repo = Repo::new();
     repo.file(
@@ -431,18 +450,4 @@ fn directory_of_targets_is_a_batch() {
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].1.as_ref().unwrap().level, Level::Closed);
     assert_eq!(out[1].1.as_ref().unwrap().level, Level::OpenWeight);
-}
-
-#[test]
-#[ignore = "prints a sample report; run with --ignored --nocapture"]
-fn print_sample_reports() {
-    let repo = Repo::new();
-    repo.weights()
-        .file(
-            "README.md",
-            "---\nlicense: llama3\n---\n# Meta-Llama-3-8B\n",
-        )
-        .file("LICENSE", text("Llama-3-Community-License.txt"))
-        .file("USE_POLICY.md", text("Llama-3-Acceptable-Use-Policy.txt"));
-    println!("{}", glassbox_audit::report::to_table(&repo.audit()));
 }
