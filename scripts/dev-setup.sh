@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building and testing glassbox needs on a fresh Debian/Ubuntu machine, and nothing
 # when it is already there: a C compiler (the tokenizers crate builds the Oniguruma regex library)
-# and a Rust toolchain with rustfmt and clippy (via rustup).
+# OpenSSL headers for the Hub client, and a Rust toolchain with rustfmt and clippy (via rustup).
 set -euo pipefail
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
+# The Hub client links the system's OpenSSL (native-tls): headers and pkg-config to find them.
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"

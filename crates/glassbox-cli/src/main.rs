@@ -43,6 +43,9 @@ enum Command {
         after_help = "Example:\n  glassbox convert --model ./SmolLM2-135M --out ./smol-bf16 --dtype bf16"
     )]
     Convert(cmd::convert::Args),
+    /// The data pipeline: curate, tokenizers, tokenize, data order, batches, trace, interop.
+    #[command(subcommand)]
+    Data(cmd::data::Data),
     /// Judge a model release against the four freedoms and place it on the openness spectrum.
     #[command(
         after_help = "Examples:\n  glassbox audit ./my-model\n  glassbox audit hf:EleutherAI/pythia-70m --format html --out pythia.html\n  glassbox audit ../shared/openness/mot/models/BLOOM.yml --format json\n  glassbox audit ./releases/            # one line per target, then a summary\n  glassbox audit ./bundle --export cyclonedx --out bom.json\n\nExit codes: 0 report written; 1 the target could not be audited; 3 below --min-level."
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
         Command::Score(a) => cmd::score::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Bench(b) => cmd::bench::run(b),
+        Command::Data(d) => cmd::data::run(d),
         Command::Audit(a) => match cmd::audit::run(a) {
             Ok(0) => Ok(()),
             Ok(code) => return ExitCode::from(code),

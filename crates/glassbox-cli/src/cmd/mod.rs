@@ -5,5 +5,6 @@ pub(crate) mod bench;
 pub(crate) mod chat;
 pub(crate) mod common;
 pub(crate) mod convert;
+pub(crate) mod data;
 pub(crate) mod generate;
 pub(crate) mod score;
