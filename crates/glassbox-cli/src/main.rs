@@ -85,6 +85,12 @@ fn main() -> ExitCode {
             Err(e) => Err(e),
         },
     };
+    if std::env::var_os("GLASSBOX_REPORT_PEAK_RSS").is_some() {
+        // Used by `bench data` to measure a child process's peak memory.
+        if let Some(b) = glassbox_data::bench::peak_rss() {
+            eprintln!("peak-rss-bytes: {b}");
+        }
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -23,12 +23,14 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod config;
 pub mod curate;
 pub mod dataset;
 pub mod datasheet;
 pub mod dedup;
 pub mod error;
+pub mod fastbpe;
 pub mod filters;
 pub mod interop;
 pub mod shards;

@@ -484,3 +484,51 @@ fn interop_round_trips() {
         tokens.iter().filter(|t| **t == eos).count() + usize::from(tokens.last() != Some(&eos))
     );
 }
+
+#[test]
+fn fast_encoder_gives_the_same_ids_as_tokenizers() {
+    let b = built();
+    let json = std::fs::read_to_string(&b.tokenizer).unwrap();
+    let fast = glassbox_data::fastbpe::FastBpe::new(&json)
+        .expect("trained tokenizers fit the fast encoder");
+    let tk = tokenizer::load(&b.tokenizer).unwrap();
+    let mut cache = std::collections::HashMap::new();
+    let mut texts = docs(&b.curated);
+    // Raw corpus lines too (verse references, odd spacing), and hard cases.
+    let c = corpora();
+    for f in ["en_web.txt", "es_rv1909.txt"] {
+        texts.extend(
+            std::fs::read_to_string(c.join(f))
+                .unwrap()
+                .lines()
+                .step_by(7)
+                .map(str::to_string),
+        );
+    }
+    texts.extend(
+        [
+            "",
+            " ",
+            "  a  b   ",
+            "\t\tx\r\n",
+            "日本語のテキスト",
+            "emoji 🎉🎉 and ZWJ 👩‍💻",
+            "e\u{301} combining",
+            "1,234.56 ½ ² Ⅻ",
+            "it's they're we've I'm you'll he'd 'S",
+            "<|endoftext|> inside <|endoftext|>",
+            "\u{a0}nbsp\u{2003}em",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    for t in &texts {
+        let want = tk.encode(t.as_str(), false).unwrap().get_ids().to_vec();
+        assert_eq!(
+            fast.encode(t, &mut cache),
+            Some(want),
+            "text {:?}",
+            t.chars().take(80).collect::<String>()
+        );
+    }
+}

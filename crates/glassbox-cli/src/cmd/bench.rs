@@ -1,6 +1,8 @@
 //! `glassbox bench`.
 
-use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 use glassbox_infer::bench::{BenchOptions, bench_generate, smollm2_135m};
 
 #[derive(Debug, clap::Subcommand)]
@@ -11,9 +13,31 @@ pub(crate) enum Bench {
         after_help = "Example:\n  glassbox --threads 2 bench generate --prompt-len 512 --new-tokens 128"
     )]
     Generate(GenerateArgs),
+    /// Data pipeline: tokenisation MB/s (against HF tokenizers from Python with --python),
+    /// curation and MinHash throughput, peak memory at 1× and 10× the corpus.
+    #[command(
+        after_help = "Example:\n  glassbox --threads 2 bench data --corpus ../shared/corpora/en_web.txt --python python3"
+    )]
+    Data(DataArgs),
     /// Audit time of a release with one large weights file, beside reading that file once.
     #[command(after_help = "Example:\n  glassbox bench audit --size-mb 1024")]
     Audit(AuditArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct DataArgs {
+    /// The corpus (a text file; the World English Bible of ../shared/corpora by default).
+    #[arg(long, value_name = "FILE")]
+    corpus: PathBuf,
+    /// A Python with `tokenizers` installed, to measure the Hugging Face baseline in the same run.
+    #[arg(long, value_name = "PYTHON")]
+    python: Option<String>,
+    /// Timed repetitions (median).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Skip the 10× peak-memory run.
+    #[arg(long)]
+    quick: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +71,7 @@ pub(crate) struct GenerateArgs {
 
 pub(crate) fn run(b: Bench) -> Result<()> {
     match b {
+        Bench::Data(a) => bench_data(a),
         Bench::Audit(a) => {
             let r = glassbox_audit::bench::bench_audit(a.size_mb << 20, a.repeats)?;
             if a.json {
@@ -114,4 +139,149 @@ pub(crate) fn run(b: Bench) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The Python baseline, embedded so the bench works from any directory.
+const HF_SCRIPT: &str = include_str!("../../../../scripts/bench_tokenize_hf.py");
+
+/// Runs `glassbox data curate` in a child process and returns (seconds, peak RSS bytes).
+fn curate_child(config: &Path, out: &Path) -> Result<(f64, u64)> {
+    let exe = std::env::current_exe()?;
+    let t = std::time::Instant::now();
+    let o = std::process::Command::new(exe)
+        .args(["data", "curate", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .env("GLASSBOX_REPORT_PEAK_RSS", "1")
+        .output()?;
+    let secs = t.elapsed().as_secs_f64();
+    let err = String::from_utf8_lossy(&o.stderr);
+    anyhow::ensure!(o.status.success(), "curate failed: {err}");
+    let peak = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak-rss-bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    Ok((secs, peak))
+}
+
+fn bench_data(a: DataArgs) -> Result<()> {
+    use glassbox_data::{bench, curate, tokenizer};
+    let text = std::fs::read_to_string(&a.corpus)
+        .with_context(|| format!("reading {}", a.corpus.display()))?;
+    let tmp = std::env::temp_dir().join(format!("glassbox-bench-data-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let result = (|| -> Result<()> {
+        let tk_path = tmp.join("tokenizer.json");
+        let t = std::time::Instant::now();
+        let tk = tokenizer::train(
+            text.lines().map(str::to_string),
+            &tokenizer::TrainOptions {
+                vocab_size: 8192,
+                ..Default::default()
+            },
+            &tk_path,
+        )?;
+        let train_s = t.elapsed().as_secs_f64();
+        std::fs::write(&tk_path, tokenizer::to_json(&tk, &tk_path)?)?;
+        let json = tokenizer::to_json(&tk, &tk_path)?;
+        let fast = glassbox_data::fastbpe::FastBpe::new(&json)
+            .context("the trained tokenizer should fit the fast encoder")?;
+        let crate_only = bench::bench_encode(&tk, None, &text, a.repeats)?;
+        let ours = bench::bench_encode(&tk, Some(&fast), &text, a.repeats)?;
+        anyhow::ensure!(
+            ours.tokens == crate_only.tokens,
+            "fast encoder and tokenizers disagree ({} vs {} tokens)",
+            ours.tokens,
+            crate_only.tokens
+        );
+        println!(
+            "tokenizer        byte-level BPE, 8192 tokens, trained on the corpus in {train_s:.1} s"
+        );
+        println!(
+            "glassbox encode  {:.2} MB/s ({} lines, {} tokens, {} threads, median of {})",
+            ours.mb_per_s, ours.lines, ours.tokens, ours.threads, a.repeats
+        );
+        println!(
+            "tokenizers crate {:.2} MB/s (the same lines through the Rust tokenizers crate, same threads)",
+            crate_only.mb_per_s
+        );
+        if let Some(py) = &a.python {
+            let script = tmp.join("bench_tokenize_hf.py");
+            std::fs::write(&script, HF_SCRIPT)?;
+            let o = std::process::Command::new(py)
+                .arg(&script)
+                .args([
+                    "--tokenizer",
+                    &tk_path.to_string_lossy(),
+                    "--input",
+                    &a.corpus.to_string_lossy(),
+                    "--threads",
+                    &ours.threads.to_string(),
+                    "--repeats",
+                    &a.repeats.to_string(),
+                ])
+                .output()
+                .with_context(|| format!("running {py}"))?;
+            anyhow::ensure!(
+                o.status.success(),
+                "python baseline failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;
+            let theirs = v["mb_per_s"].as_f64().unwrap_or(0.0);
+            println!(
+                "HF tokenizers    {theirs:.2} MB/s (Python encode_batch, tokenizers {}, same tokenizer, {} threads)",
+                v["tokenizers"].as_str().unwrap_or("?"),
+                v["threads"]
+            );
+            println!("ratio            {:.2}x", ours.mb_per_s / theirs);
+        }
+        let cfg = |path: &Path| {
+            format!(
+                "[[source]]\nname = \"corpus\"\npath = \"{}\"\nsplit = \"group\"\ngroup_pattern = '^(.+? \\d+):\\d+:'\nstrip_pattern = '^.+? \\d+:\\d+: '\nlicense = \"public-domain\"\n",
+                path.display()
+            )
+        };
+        let c1 = tmp.join("one.toml");
+        std::fs::write(&c1, cfg(&a.corpus))?;
+        let (secs, peak1) = curate_child(&c1, &tmp.join("cur1"))?;
+        let sheet: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(tmp.join("cur1/datasheet.json"))?)?;
+        let read = sheet["totals"]["documents_read"].as_u64().unwrap_or(0);
+        println!(
+            "curate           {:.0} docs/s ({read} documents, {:.1} MB in {secs:.2} s, all steps)",
+            read as f64 / secs,
+            text.len() as f64 / 1e6
+        );
+        let m = curate::read_manifest(&tmp.join("cur1"))?;
+        let mut docs = Vec::new();
+        curate::for_each_doc(&tmp.join("cur1"), &m, &mut |d| {
+            docs.push(d.text);
+            Ok(())
+        })?;
+        let mh = bench::bench_minhash(&docs);
+        println!(
+            "minhash dedup    {:.0} docs/s ({} documents, 5-grams, 14 x 8)",
+            mh.docs_per_s, mh.documents
+        );
+        if !a.quick {
+            let big = tmp.join("ten.txt");
+            let bytes = bench::repeat_file(&a.corpus, &big, 10)?;
+            let c10 = tmp.join("ten.toml");
+            std::fs::write(&c10, cfg(&big))?;
+            let (secs10, peak10) = curate_child(&c10, &tmp.join("cur10"))?;
+            println!(
+                "peak memory      {:.0} MiB at 1x, {:.0} MiB at 10x ({:.0} MB input, {secs10:.1} s); ratio {:.2}",
+                peak1 as f64 / 1048576.0,
+                peak10 as f64 / 1048576.0,
+                bytes as f64 / 1e6,
+                peak10 as f64 / peak1.max(1) as f64
+            );
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
 }
