@@ -173,7 +173,7 @@ fn compressed_inputs_are_read() {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(text.as_bytes()).unwrap();
     c.write("b.txt.gz", enc.finish().unwrap());
-    let cfg = c.config(&"[[source]]\nname = \"z\"\npath = \"a.txt.zst\"\nsplit = \"line\"\nlicense = \"CC0-1.0\"\n[[source]]\nname = \"g\"\npath = \"b.txt.gz\"\nsplit = \"line\"\nlicense = \"CC0-1.0\"\n[steps]\nminhash_dedup = false\nexact_dedup = false\n".to_string());
+    let cfg = c.config("[[source]]\nname = \"z\"\npath = \"a.txt.zst\"\nsplit = \"line\"\nlicense = \"CC0-1.0\"\n[[source]]\nname = \"g\"\npath = \"b.txt.gz\"\nsplit = \"line\"\nlicense = \"CC0-1.0\"\n[steps]\nminhash_dedup = false\nexact_dedup = false\n");
     let sheet = c.curate(&cfg).unwrap();
     assert_eq!(sheet["totals"]["documents_kept"], 10);
     // The hash is of the file as stored.
