@@ -43,6 +43,11 @@ enum Command {
         after_help = "Example:\n  glassbox convert --model ./SmolLM2-135M --out ./smol-bf16 --dtype bf16"
     )]
     Convert(cmd::convert::Args),
+    /// Train a model from a recipe, with Pythia-style checkpoints, logs and resume.
+    #[command(
+        after_help = "Examples:\n  glassbox train recipe.toml --out runs/tiny\n  glassbox train --resume runs/tiny"
+    )]
+    Train(cmd::train::Args),
     /// The data pipeline: curate, tokenizers, tokenize, data order, batches, trace, interop.
     #[command(subcommand)]
     Data(cmd::data::Data),
@@ -58,7 +63,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(n) = cli.threads {
+    let threads = cli.threads.or(match &cli.command {
+        Command::Train(a) => cmd::train::recipe_threads(a),
+        _ => None,
+    });
+    if let Some(n) = threads {
         if n == 0 {
             eprintln!("error: --threads must be at least 1");
             return ExitCode::from(2);
@@ -79,6 +88,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => cmd::convert::run(a),
         Command::Bench(b) => cmd::bench::run(b),
         Command::Data(d) => cmd::data::run(d),
+        Command::Train(a) => cmd::train::run(a),
         Command::Audit(a) => match cmd::audit::run(a) {
             Ok(0) => Ok(()),
             Ok(code) => return ExitCode::from(code),

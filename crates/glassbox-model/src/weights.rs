@@ -274,6 +274,26 @@ fn encode(t: &Tensor, dtype: SaveDtype) -> Result<Encoded> {
     })
 }
 
+/// Writes `tensors` (f32) into one safetensors file at `path` (temporary file, fsync, rename),
+/// with `__metadata__ {"format": "pt"}`. Returns the file's SHA-256.
+pub fn write_safetensors_file(path: &Path, tensors: &[(String, Tensor)]) -> Result<String> {
+    let encoded: Vec<(&str, Encoded)> = tensors
+        .iter()
+        .map(|(n, t)| Ok((n.as_str(), encode(t, SaveDtype::F32)?)))
+        .collect::<Result<_>>()?;
+    let meta: HashMap<String, String> = [("format".to_string(), "pt".to_string())].into();
+    let bytes =
+        safetensors::serialize(encoded.iter().map(|(n, e)| (*n, e)), Some(meta)).map_err(|e| {
+            ModelError::Safetensors {
+                path: path.to_path_buf(),
+                tensor: None,
+                message: e.to_string(),
+            }
+        })?;
+    glassbox_core::fsio::atomic_write(path, &bytes)?;
+    Ok(glassbox_core::hash::sha256_hex(&bytes))
+}
+
 /// Writes `tensors` into `dir` as transformers does: one `model.safetensors` when the total fits
 /// in `max_shard_bytes`, else `model-0000k-of-0000n.safetensors` shards plus
 /// `model.safetensors.index.json`. Each file is written to a temporary name, synced and renamed.

@@ -8,3 +8,4 @@ pub(crate) mod convert;
 pub(crate) mod data;
 pub(crate) mod generate;
 pub(crate) mod score;
+pub(crate) mod train;

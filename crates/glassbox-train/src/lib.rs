@@ -1,0 +1,26 @@
+//! The training runtime: a recipe in, and out come every intermediate checkpoint, the logs, and
+//! a run anyone can resume or replay to the same bits.
+//!
+//! - [`recipe::Recipe`]: the typed recipe (data, model, AdamW, schedule, batches, evaluation,
+//!   checkpoints), refused before training when a key is unknown or a value impossible.
+//! - [`optim`]: AdamW with serialisable moments and the learning-rate schedule, computed as
+//!   PyTorch computes them.
+//! - [`trainer`]: the loop — batches from the exact data order of `glassbox-data`, candle
+//!   autograd, clipping, evaluation, logs, loss plot, Pythia-style checkpoints — and resume.
+//! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
+//!
+//! ```no_run
+//! use glassbox_train::trainer::{Options, train};
+//! let summary = train("recipe.toml".as_ref(), "runs/tiny".as_ref(), Options::default(), &mut |_| {})?;
+//! println!("final weights {}", summary.final_weights_sha256);
+//! # Ok::<(), glassbox_train::TrainError>(())
+//! ```
+
+pub mod checkpoint;
+pub mod error;
+pub mod optim;
+pub mod plot;
+pub mod recipe;
+pub mod trainer;
+
+pub use error::{Result, TrainError};

@@ -1,0 +1,623 @@
+//! The training loop: data order from `glassbox-data`, forward and backward through candle,
+//! global-norm clipping, AdamW, evaluation on the held-out split, logs, checkpoints, resume.
+//!
+//! A run directory holds `recipe.toml` (resolved: every default filled), `run.json`,
+//! `logs/train.jsonl`, `logs/eval.jsonl`, `loss.svg` and `checkpoints/` (see
+//! [`crate::checkpoint`]). Step `s` (0-based) trains on the batch `glassbox data batch --step s`
+//! prints, so anyone can recompute what any step saw; checkpoint `step-N` holds the weights after
+//! `N` updates (`step-0000000` is the initialisation).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+use glassbox_data::dataset::Dataset;
+use glassbox_model::{Kernels, Logits, ModelConfig, Transformer};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::checkpoint::{self, Index, STATE_SCHEMA, State};
+use crate::optim::{AdamW, clip_grad_norm, learning_rate};
+use crate::recipe::Recipe;
+use crate::{Result, TrainError};
+
+/// Version of `run.json` and the log lines.
+pub const RUN_SCHEMA: u32 = 1;
+
+/// One line of `logs/train.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepLog {
+    /// Steps completed after this update (1-based).
+    pub step: u64,
+    /// Mean training loss of the step's batch.
+    pub loss: f64,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Training tokens per second over this step.
+    pub tokens_per_s: f64,
+    /// Tokens seen after this step.
+    pub tokens_seen: u64,
+    /// Seconds since the run (or resume) started.
+    pub wall_time: f64,
+}
+
+/// One line of `logs/eval.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalLog {
+    /// Steps completed.
+    pub step: u64,
+    /// Mean held-out loss.
+    pub loss: f64,
+    /// exp(loss).
+    pub perplexity: f64,
+    /// Held-out tokens predicted.
+    pub tokens: u64,
+}
+
+/// Events reported while training, for progress bars.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A step finished.
+    Step(StepLog, u64),
+    /// An evaluation finished.
+    Eval(EvalLog),
+    /// A checkpoint was written.
+    Checkpoint(u64, PathBuf),
+    /// Something worth telling (resume notes).
+    Note(String),
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Steps completed.
+    pub steps: u64,
+    /// Last training loss.
+    pub loss: Option<f64>,
+    /// Last held-out loss.
+    pub eval_loss: Option<f64>,
+    /// SHA-256 of the final weights file.
+    pub final_weights_sha256: String,
+    /// Final checkpoint directory.
+    pub final_checkpoint: PathBuf,
+}
+
+/// Options of a training call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Stop after this many completed steps (a checkpoint is written there, so `resume`
+    /// continues exactly; the schedule still follows the recipe's total).
+    pub stop_after: Option<u64>,
+}
+
+struct Run {
+    dir: PathBuf,
+    recipe: Recipe,
+    cfg: ModelConfig,
+    dataset: Dataset,
+    model: Transformer,
+    opt: AdamW,
+    total: u64,
+    eos_id: u32,
+    last_loss: Option<f64>,
+    last_lr: f64,
+    last_checkpoint: String,
+}
+
+fn no_decay(name: &str) -> bool {
+    name.ends_with("norm.weight") || name.ends_with(".bias")
+}
+
+fn run_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Run {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Starts a new run of `recipe_path` in `dir` (which must not hold a run yet).
+pub fn train(
+    recipe_path: &Path,
+    dir: &Path,
+    options: Options,
+    events: &mut dyn FnMut(Event),
+) -> Result<Summary> {
+    let recipe = Recipe::from_file(recipe_path)?;
+    let dataset = Dataset::open(&recipe.data.dataset)?;
+    let vocab = dataset
+        .manifest
+        .tokenizer
+        .get("vocab_size")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as usize;
+    let mut cfg = recipe.resolve(recipe_path, vocab)?;
+    let eos_id = dataset
+        .manifest
+        .tokenizer
+        .get("eos_id")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as u32;
+    if cfg.eos_token_ids.is_empty() {
+        cfg.eos_token_ids = vec![eos_id];
+    }
+    let total = recipe.total_steps();
+    if dataset.num_samples(recipe.train.seq_len) == 0 {
+        return Err(TrainError::Recipe {
+            path: recipe_path.to_path_buf(),
+            message: format!(
+                "train.seq_len ({}) is longer than the dataset's train split ({} tokens)",
+                recipe.train.seq_len,
+                dataset.tokens_in("train")
+            ),
+        });
+    }
+    if dir.join("run.json").exists() {
+        return Err(run_err(
+            dir,
+            "already holds a run; continue it with --resume, or choose another directory",
+        ));
+    }
+    std::fs::create_dir_all(dir.join("checkpoints"))
+        .map_err(|e| run_err(dir, format!("cannot create the run directory: {e}")))?;
+    std::fs::create_dir_all(dir.join("logs"))
+        .map_err(|e| run_err(dir, format!("cannot create the run directory: {e}")))?;
+    let resolved = toml::to_string(&recipe).map_err(|e| run_err(recipe_path, e))?;
+    glassbox_core::fsio::atomic_write(&dir.join("recipe.toml"), resolved.as_bytes())?;
+    let run_json = json!({
+        "schema_version": RUN_SCHEMA,
+        "glassbox_version": env!("CARGO_PKG_VERSION"),
+        "recipe_sha256": glassbox_core::hash::sha256_hex(resolved.as_bytes()),
+        "model_config": cfg.to_hf_json("float32"),
+        "parameters": cfg.num_parameters(),
+        "total_steps": total,
+        "dataset": {
+            "path": recipe.data.dataset.display().to_string(),
+            "manifest_sha256": glassbox_core::hash::sha256_file(&recipe.data.dataset.join("manifest.json"))?,
+            "train_tokens": dataset.tokens_in("train"),
+            "heldout_tokens": dataset.tokens_in("heldout"),
+        },
+    });
+    glassbox_core::fsio::write_json_atomic(&dir.join("run.json"), &run_json)?;
+    for f in ["train.jsonl", "eval.jsonl"] {
+        std::fs::write(dir.join("logs").join(f), b"")
+            .map_err(|e| run_err(&dir.join("logs").join(f), e))?;
+    }
+    let init = Transformer::random(cfg.clone(), recipe.model.init_seed, &Device::Cpu)?;
+    let mut run = Run::new(dir, recipe, cfg, dataset, init, total, eos_id)?;
+    run.checkpoint(0, None, events)?;
+    run.loop_from(0, options, events)
+}
+
+/// Continues the run in `dir` from its newest valid checkpoint.
+pub fn resume(dir: &Path, options: Options, events: &mut dyn FnMut(Event)) -> Result<Summary> {
+    let recipe_path = dir.join("recipe.toml");
+    if !recipe_path.exists() {
+        return Err(run_err(dir, "no recipe.toml: not a glassbox run directory"));
+    }
+    let recipe = Recipe::from_file(&recipe_path)?;
+    let dataset = Dataset::open(&recipe.data.dataset)?;
+    let vocab = dataset
+        .manifest
+        .tokenizer
+        .get("vocab_size")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as usize;
+    let eos_id = dataset
+        .manifest
+        .tokenizer
+        .get("eos_id")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0) as u32;
+    let (found, notes) = checkpoint::newest_valid(&dir.join("checkpoints"))?;
+    for n in notes {
+        events(Event::Note(n));
+    }
+    let (ck, state) = found.ok_or_else(|| {
+        run_err(
+            &dir.join("checkpoints"),
+            "no valid checkpoint to resume from",
+        )
+    })?;
+    let (model, _) = Transformer::load(&ck, &Device::Cpu)?;
+    let mut cfg = model.config().clone();
+    cfg.dtype = None;
+    recipe.resolve(&recipe_path, vocab)?;
+    let total = recipe.total_steps();
+    let mut run = Run::new(dir, recipe, cfg, dataset, model, total, eos_id)?;
+    run.load_optimizer(&ck, &state)?;
+    run.last_checkpoint = ck.display().to_string();
+    run.last_loss = state.loss;
+    // Logs past the checkpoint belong to the interrupted run; the resumed run writes them again.
+    for (f, key) in [("train.jsonl", "step"), ("eval.jsonl", "step")] {
+        let p = dir.join("logs").join(f);
+        let kept: Vec<String> = std::fs::read_to_string(&p)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v.get(key).and_then(|s| s.as_u64()))
+                    .is_some_and(|s| s <= state.step)
+            })
+            .map(str::to_string)
+            .collect();
+        let mut text = kept.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        glassbox_core::fsio::atomic_write(&p, text.as_bytes())?;
+    }
+    events(Event::Note(format!(
+        "resuming from {} (step {})",
+        ck.display(),
+        state.step
+    )));
+    run.loop_from(state.step, options, events)
+}
+
+impl Run {
+    fn new(
+        dir: &Path,
+        recipe: Recipe,
+        cfg: ModelConfig,
+        dataset: Dataset,
+        init: Transformer,
+        total: u64,
+        eos_id: u32,
+    ) -> Result<Self> {
+        // Every parameter becomes a Var; the model is rebuilt over the Vars' tensors, so updates
+        // to the Vars are what the next forward pass sees.
+        let mut params = Vec::new();
+        let mut map = HashMap::new();
+        for (name, t) in init.named_tensors() {
+            let var = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
+            map.insert(name.clone(), var.as_tensor().clone());
+            let decay = recipe.optim.decay_norms_and_biases || !no_decay(&name);
+            params.push((name, var, decay));
+        }
+        let mut model = Transformer::from_tensors(cfg.clone(), map, &Device::Cpu)?;
+        model.set_kernels(Kernels::Differentiable);
+        let opt = AdamW::new(params, &recipe)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            recipe,
+            cfg,
+            dataset,
+            model,
+            opt,
+            total,
+            eos_id,
+            last_loss: None,
+            last_lr: 0.0,
+            last_checkpoint: String::new(),
+        })
+    }
+
+    fn load_optimizer(&mut self, ck: &Path, state: &State) -> Result<()> {
+        let f = glassbox_model::safetensors_io::SafetensorsFile::open(
+            &ck.join("optimizer.safetensors"),
+        )?;
+        for p in &mut self.opt.params {
+            p.m = f.load_f32(&format!("m.{}", p.name), &Device::Cpu)?;
+            p.v = f.load_f32(&format!("v.{}", p.name), &Device::Cpu)?;
+        }
+        self.opt.step = state.optimizer_step;
+        self.last_lr = state.lr;
+        Ok(())
+    }
+
+    /// Mean cross-entropy of next-token prediction over `rows` (each seq_len + 1 tokens).
+    fn loss(&self, rows: &[Vec<u32>]) -> Result<Tensor> {
+        let l = self.recipe.train.seq_len;
+        let b = rows.len();
+        let mut inputs = Vec::with_capacity(b * l);
+        let mut targets = Vec::with_capacity(b * l);
+        for r in rows {
+            inputs.extend_from_slice(&r[..l]);
+            targets.extend_from_slice(&r[1..=l]);
+        }
+        let inputs = Tensor::from_vec(inputs, (b, l), &Device::Cpu)?;
+        let targets = Tensor::from_vec(targets, b * l, &Device::Cpu)?;
+        let logits = self.model.forward(&inputs, &[], None, Logits::All)?;
+        let v = logits.dim(2)?;
+        Ok(candle_nn::loss::cross_entropy(
+            &logits.reshape((b * l, v))?,
+            &targets,
+        )?)
+    }
+
+    fn evaluate(&mut self, step: u64) -> Result<Option<EvalLog>> {
+        let l = self.recipe.train.seq_len;
+        let available = self.dataset.tokens_in("heldout").saturating_sub(1) / l as u64;
+        let n = (self.recipe.eval.windows as u64).min(available);
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut total = 0f64;
+        for i in 0..n {
+            let row = self.dataset.read("heldout", i * l as u64, l + 1)?;
+            total += self.loss(std::slice::from_ref(&row))?.to_scalar::<f32>()? as f64;
+        }
+        let loss = total / n as f64;
+        Ok(Some(EvalLog {
+            step,
+            loss,
+            perplexity: loss.exp(),
+            tokens: n * l as u64,
+        }))
+    }
+
+    fn append_log(&self, file: &str, line: &impl Serialize) -> Result<()> {
+        let p = self.dir.join("logs").join(file);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&p)
+            .map_err(|e| run_err(&p, format!("cannot write the log: {e}")))?;
+        let text = serde_json::to_string(line).map_err(|e| run_err(&p, e))?;
+        writeln!(f, "{text}").map_err(|e| run_err(&p, format!("cannot write the log: {e}")))?;
+        Ok(())
+    }
+
+    fn checkpoint(
+        &mut self,
+        step: u64,
+        eval_loss: Option<f64>,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        let root = self.dir.join("checkpoints");
+        let tmp = root.join(format!(
+            ".tmp-{}-{}",
+            checkpoint::dir_name(step),
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| run_err(&tmp, format!("cannot write a checkpoint: {e}")))?;
+        let wrap = |e: glassbox_model::ModelError| -> TrainError {
+            TrainError::Run {
+                path: tmp.clone(),
+                message: format!(
+                    "cannot write checkpoint {step}: {e}; the last good checkpoint is {}",
+                    self.last_checkpoint
+                ),
+            }
+        };
+        self.model
+            .save(&tmp, glassbox_model::SaveDtype::F32, u64::MAX)
+            .map_err(wrap)?;
+        crash_point(step, "weights");
+        let mut moments = Vec::with_capacity(self.opt.params.len() * 2);
+        for p in &self.opt.params {
+            moments.push((format!("m.{}", p.name), p.m.clone()));
+            moments.push((format!("v.{}", p.name), p.v.clone()));
+        }
+        glassbox_model::weights::write_safetensors_file(
+            &tmp.join("optimizer.safetensors"),
+            &moments,
+        )
+        .map_err(wrap)?;
+        // Tokenizer files make the checkpoint a model directory `glassbox generate` loads.
+        let ds = self.dataset.dir().to_path_buf();
+        let tk = std::fs::read(ds.join("tokenizer.json"))
+            .map_err(|e| run_err(&ds.join("tokenizer.json"), e))?;
+        glassbox_core::fsio::atomic_write(&tmp.join("tokenizer.json"), &tk)?;
+        let eos = self
+            .dataset
+            .manifest
+            .tokenizer
+            .get("eos")
+            .and_then(|v| v.as_str())
+            .unwrap_or("<|endoftext|>")
+            .to_string();
+        glassbox_core::fsio::write_json_atomic(
+            &tmp.join("tokenizer_config.json"),
+            &json!({"eos_token": eos, "model_max_length": self.cfg.max_position_embeddings, "clean_up_tokenization_spaces": false}),
+        )?;
+        glassbox_core::fsio::write_json_atomic(
+            &tmp.join("generation_config.json"),
+            &json!({"eos_token_id": self.eos_id, "do_sample": false}),
+        )?;
+        let resolved = toml::to_string(&self.recipe).map_err(|e| run_err(&tmp, e))?;
+        glassbox_core::fsio::atomic_write(&tmp.join("recipe.toml"), resolved.as_bytes())?;
+        let mut files = BTreeMap::new();
+        for e in std::fs::read_dir(&tmp).map_err(|e| run_err(&tmp, e))? {
+            let e = e.map_err(|e| run_err(&tmp, e))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') {
+                files.insert(name, glassbox_core::hash::sha256_file(&e.path())?);
+            }
+        }
+        let b = self.recipe.train.batch_size as u64;
+        let state = State {
+            schema_version: STATE_SCHEMA,
+            step,
+            optimizer_step: self.opt.step,
+            tokens_seen: step * b * self.recipe.train.seq_len as u64,
+            data_position: step * b,
+            data_seed: self.recipe.data.seed,
+            rng: json!({"init_seed": self.recipe.model.init_seed, "training_draws": 0}),
+            lr: self.last_lr,
+            loss: self.last_loss,
+            eval_loss,
+            files,
+        };
+        glassbox_core::fsio::write_json_atomic(&tmp.join("state.json"), &state)?;
+        crash_point(step, "state");
+        let dest = checkpoint::commit(&tmp, &root, step)?;
+        self.last_checkpoint = dest.display().to_string();
+        let (total, c) = (self.total, self.recipe.checkpoints.clone());
+        Index::rebuild(&root, &|s| c.scheduled(s, total))?;
+        self.thin(step)?;
+        events(Event::Checkpoint(step, dest));
+        self.plot()?;
+        Ok(())
+    }
+
+    /// Retention: keeps the newest `keep_unscheduled` checkpoints that are not on the schedule.
+    fn thin(&self, newest: u64) -> Result<()> {
+        let Some(keep) = self.recipe.checkpoints.keep_unscheduled else {
+            return Ok(());
+        };
+        let root = self.dir.join("checkpoints");
+        let mut unscheduled: Vec<u64> = std::fs::read_dir(&root)
+            .map_err(|e| run_err(&root, e))?
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_prefix("step-")
+                    .and_then(|n| n.parse().ok())
+            })
+            .filter(|s: &u64| *s != newest && !self.recipe.checkpoints.scheduled(*s, self.total))
+            .collect();
+        unscheduled.sort_unstable_by(|a, b| b.cmp(a));
+        for s in unscheduled.into_iter().skip(keep) {
+            let _ = std::fs::remove_dir_all(root.join(checkpoint::dir_name(s)));
+        }
+        let (total, c) = (self.total, self.recipe.checkpoints.clone());
+        Index::rebuild(&root, &|s| c.scheduled(s, total))?;
+        Ok(())
+    }
+
+    fn plot(&self) -> Result<()> {
+        let read = |f: &str| -> Vec<(u64, f64)> {
+            std::fs::read_to_string(self.dir.join("logs").join(f))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| Some((v.get("step")?.as_u64()?, v.get("loss")?.as_f64()?)))
+                .collect()
+        };
+        let svg = crate::plot::loss_svg(
+            &format!(
+                "{} ({} parameters)",
+                self.dir.display(),
+                self.cfg.num_parameters()
+            ),
+            &read("train.jsonl"),
+            &read("eval.jsonl"),
+        );
+        glassbox_core::fsio::atomic_write(&self.dir.join("loss.svg"), svg.as_bytes())?;
+        Ok(())
+    }
+
+    fn loop_from(
+        &mut self,
+        start: u64,
+        options: Options,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Summary> {
+        let (b, l) = (self.recipe.train.batch_size, self.recipe.train.seq_len);
+        let accum = self.recipe.train.grad_accum;
+        let micro = b / accum;
+        let clock = Instant::now();
+        let mut last_eval = None;
+        let end = options.stop_after.map_or(self.total, |s| s.min(self.total));
+        for step in start..end {
+            let t0 = Instant::now();
+            let lr = learning_rate(&self.recipe, step, self.total);
+            let batch = self.dataset.batch(step, b, l, self.recipe.data.seed)?;
+            let rows: Vec<Vec<u32>> = batch.into_iter().map(|s| s.tokens).collect();
+            let mut grads: Vec<Tensor> = Vec::new();
+            let mut loss_sum = 0f64;
+            for chunk in rows.chunks(micro) {
+                let loss = self.loss(chunk)?;
+                let value = loss.to_scalar::<f32>()?;
+                if !value.is_finite() {
+                    return Err(TrainError::Diverged {
+                        step: step + 1,
+                        loss: value,
+                        last_good: self.last_checkpoint.clone(),
+                    });
+                }
+                loss_sum += value as f64;
+                let scaled = if accum > 1 {
+                    (loss / accum as f64)?
+                } else {
+                    loss
+                };
+                let store = scaled.backward()?;
+                for (i, p) in self.opt.params.iter().enumerate() {
+                    let g = match store.get(p.var.as_tensor()) {
+                        Some(g) => g.clone(),
+                        None => p.var.as_tensor().zeros_like()?,
+                    };
+                    if grads.len() <= i {
+                        grads.push(g);
+                    } else {
+                        grads[i] = (&grads[i] + g)?;
+                    }
+                }
+            }
+            let grad_norm = clip_grad_norm(&mut grads, self.recipe.train.max_grad_norm)?;
+            if !grad_norm.is_finite() {
+                return Err(TrainError::Diverged {
+                    step: step + 1,
+                    loss: grad_norm as f32,
+                    last_good: self.last_checkpoint.clone(),
+                });
+            }
+            self.opt.update(&grads, lr)?;
+            let done = step + 1;
+            let loss = loss_sum / accum as f64;
+            self.last_loss = Some(loss);
+            self.last_lr = lr;
+            let log = StepLog {
+                step: done,
+                loss,
+                lr,
+                grad_norm,
+                tokens_per_s: (b * l) as f64 / t0.elapsed().as_secs_f64(),
+                tokens_seen: done * (b * l) as u64,
+                wall_time: clock.elapsed().as_secs_f64(),
+            };
+            self.append_log("train.jsonl", &log)?;
+            events(Event::Step(log, self.total));
+            let scheduled = self.recipe.checkpoints.scheduled(done, self.total);
+            let eval_due = self.recipe.eval.interval > 0
+                && (done % self.recipe.eval.interval == 0 || scheduled);
+            let mut eval_loss = None;
+            if eval_due && let Some(e) = self.evaluate(done)? {
+                eval_loss = Some(e.loss);
+                self.append_log("eval.jsonl", &e)?;
+                events(Event::Eval(e.clone()));
+                last_eval = Some(e.loss);
+            }
+            if scheduled {
+                self.checkpoint(done, eval_loss, events)?;
+            }
+        }
+        let final_dir = self.dir.join("checkpoints").join(checkpoint::dir_name(end));
+        if end > start && !self.recipe.checkpoints.scheduled(end, self.total) || !final_dir.exists()
+        {
+            self.checkpoint(end, None, events)?;
+        }
+        Ok(Summary {
+            dir: self.dir.clone(),
+            steps: end,
+            loss: self.last_loss,
+            eval_loss: last_eval,
+            final_weights_sha256: glassbox_core::hash::sha256_file(
+                &final_dir.join("model.safetensors"),
+            )?,
+            final_checkpoint: final_dir,
+        })
+    }
+}
+
+/// Fault injection for the crash-safety tests: with `GLASSBOX_CRASH_AT=STEP:PHASE` the process
+/// aborts (as SIGKILL would stop it) in the middle of writing checkpoint STEP, after PHASE
+/// (`weights` or `state`) was written to the temporary directory.
+fn crash_point(step: u64, phase: &str) {
+    if let Ok(v) = std::env::var("GLASSBOX_CRASH_AT")
+        && v == format!("{step}:{phase}")
+    {
+        std::process::abort();
+    }
+}
