@@ -377,20 +377,42 @@ impl Run {
             checkpoint::dir_name(step),
             std::process::id()
         ));
-        std::fs::create_dir_all(&tmp)
-            .map_err(|e| run_err(&tmp, format!("cannot write a checkpoint: {e}")))?;
-        let wrap = |e: glassbox_model::ModelError| -> TrainError {
-            TrainError::Run {
-                path: tmp.clone(),
-                message: format!(
-                    "cannot write checkpoint {step}: {e}; the last good checkpoint is {}",
-                    self.last_checkpoint
-                ),
+        let written = std::fs::create_dir_all(&tmp)
+            .map_err(|e| run_err(&tmp, e))
+            .and_then(|()| self.write_checkpoint_files(&tmp, step, eval_loss))
+            .and_then(|()| checkpoint::commit(&tmp, &root, step));
+        let dest = match written {
+            Ok(d) => d,
+            Err(e) => {
+                // A full disk or a vanished directory: drop the partial copy, keep every
+                // finished checkpoint, and say which one a resume would start from.
+                let _ = std::fs::remove_dir_all(&tmp);
+                let last = if self.last_checkpoint.is_empty() {
+                    "none (no checkpoint was finished)".to_string()
+                } else {
+                    self.last_checkpoint.clone()
+                };
+                return Err(run_err(
+                    &tmp,
+                    format!(
+                        "cannot write checkpoint {step}: {e}; the last good checkpoint is {last}"
+                    ),
+                ));
             }
         };
+        self.last_checkpoint = dest.display().to_string();
+        let (total, c) = (self.total, self.recipe.checkpoints.clone());
+        Index::rebuild(&root, &|s| c.scheduled(s, total))?;
+        self.thin(step)?;
+        events(Event::Checkpoint(step, dest));
+        self.plot()?;
+        Ok(())
+    }
+
+    /// Writes every file of checkpoint `step` into the temporary directory `tmp`.
+    fn write_checkpoint_files(&self, tmp: &Path, step: u64, eval_loss: Option<f64>) -> Result<()> {
         self.model
-            .save(&tmp, glassbox_model::SaveDtype::F32, u64::MAX)
-            .map_err(wrap)?;
+            .save(tmp, glassbox_model::SaveDtype::F32, u64::MAX)?;
         crash_point(step, "weights");
         let mut moments = Vec::with_capacity(self.opt.params.len() * 2);
         for p in &self.opt.params {
@@ -400,8 +422,7 @@ impl Run {
         glassbox_model::weights::write_safetensors_file(
             &tmp.join("optimizer.safetensors"),
             &moments,
-        )
-        .map_err(wrap)?;
+        )?;
         // Tokenizer files make the checkpoint a model directory `glassbox generate` loads.
         let ds = self.dataset.dir().to_path_buf();
         let tk = std::fs::read(ds.join("tokenizer.json"))
@@ -423,11 +444,11 @@ impl Run {
             &tmp.join("generation_config.json"),
             &json!({"eos_token_id": self.eos_id, "do_sample": false}),
         )?;
-        let resolved = toml::to_string(&self.recipe).map_err(|e| run_err(&tmp, e))?;
+        let resolved = toml::to_string(&self.recipe).map_err(|e| run_err(tmp, e))?;
         glassbox_core::fsio::atomic_write(&tmp.join("recipe.toml"), resolved.as_bytes())?;
         let mut files = BTreeMap::new();
-        for e in std::fs::read_dir(&tmp).map_err(|e| run_err(&tmp, e))? {
-            let e = e.map_err(|e| run_err(&tmp, e))?;
+        for e in std::fs::read_dir(tmp).map_err(|e| run_err(tmp, e))? {
+            let e = e.map_err(|e| run_err(tmp, e))?;
             let name = e.file_name().to_string_lossy().into_owned();
             if !name.starts_with('.') {
                 files.insert(name, glassbox_core::hash::sha256_file(&e.path())?);
@@ -449,13 +470,6 @@ impl Run {
         };
         glassbox_core::fsio::write_json_atomic(&tmp.join("state.json"), &state)?;
         crash_point(step, "state");
-        let dest = checkpoint::commit(&tmp, &root, step)?;
-        self.last_checkpoint = dest.display().to_string();
-        let (total, c) = (self.total, self.recipe.checkpoints.clone());
-        Index::rebuild(&root, &|s| c.scheduled(s, total))?;
-        self.thin(step)?;
-        events(Event::Checkpoint(step, dest));
-        self.plot()?;
         Ok(())
     }
 

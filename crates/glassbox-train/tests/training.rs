@@ -290,3 +290,43 @@ fn unwritable_run_directory_is_a_clear_error() {
         .to_string();
     assert!(e.contains("cannot create the run directory"), "{e}");
 }
+
+#[test]
+fn a_failed_checkpoint_write_keeps_the_last_good_one_and_resume_still_matches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe(tmp.path(), &[("steps = 20", "steps = 10")]);
+    let whole = trainer::train(
+        &r,
+        &tmp.path().join("whole"),
+        Options::default(),
+        &mut quiet,
+    )
+    .unwrap();
+    // When checkpoint 4 is done, a directory is put where checkpoint 8's weights must go:
+    // writing them fails the way a full disk would, in the middle of a checkpoint.
+    let run = tmp.path().join("run");
+    let ck = run.join("checkpoints");
+    let mut block = |e: Event| {
+        if let Event::Checkpoint(4, _) = e {
+            let tmpdir = ck.join(format!(".tmp-step-0000008-{}", std::process::id()));
+            std::fs::create_dir_all(tmpdir.join("model.safetensors")).unwrap();
+        }
+    };
+    let e = trainer::train(&r, &run, Options::default(), &mut block)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot write checkpoint 8"), "{e}");
+    assert!(
+        e.contains("last good checkpoint is") && e.contains("step-0000004"),
+        "{e}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&ck)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with(".tmp-")), "{names:?}");
+    glassbox_train::checkpoint::verify(&ck.join("step-0000004")).unwrap();
+    let resumed = trainer::resume(&run, Options::default(), &mut quiet).unwrap();
+    assert_eq!(resumed.final_weights_sha256, whole.final_weights_sha256);
+    assert_eq!(losses(&run), losses(&tmp.path().join("whole")));
+}

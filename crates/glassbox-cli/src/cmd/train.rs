@@ -30,6 +30,14 @@ pub(crate) fn progress() -> (indicatif::ProgressBar, impl FnMut(Event)) {
     bar.set_style(style);
     let b = bar.clone();
     let mut eval = String::new();
+    // Without a terminal the bar is hidden and so are its println lines: write them plainly.
+    let say = move |b: &indicatif::ProgressBar, line: String| {
+        if b.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            b.println(line);
+        }
+    };
     let handler = move |e: Event| match e {
         Event::Step(s, total) => {
             b.set_length(total);
@@ -40,10 +48,8 @@ pub(crate) fn progress() -> (indicatif::ProgressBar, impl FnMut(Event)) {
             ));
         }
         Event::Eval(e) => eval = format!("  held-out {:.4}", e.loss),
-        Event::Checkpoint(step, path) => {
-            b.println(format!("checkpoint {step}: {}", path.display()))
-        }
-        Event::Note(n) => b.println(n),
+        Event::Checkpoint(step, path) => say(&b, format!("checkpoint {step}: {}", path.display())),
+        Event::Note(n) => say(&b, n),
     };
     (bar, handler)
 }
