@@ -10,6 +10,28 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// mimalloc instead of the system allocator: training allocates and frees tensors of tens of
+/// megabytes every operation, which glibc hands back to the kernel and faults in again (zeroed)
+/// each time. Measured in docs/PERFORMANCE.md (bench train).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// `mi_option_purge_delay` in the option enum of the mimalloc (v3) that libmimalloc-sys builds;
+/// the test `mimalloc_option_table_is_the_expected_one` guards the number.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory in mimalloc instead of returning it to the kernel (purge delay -1), so the
+/// next tensor of the same size reuses mapped pages.
+fn keep_freed_memory() {
+    // SAFETY: `mi_option_set` stores an integer in mimalloc's option table; it takes no
+    // pointers and any value is valid for this option (-1 means "never purge"). The option index
+    // is checked against the bound library by the test below. No other thread exists yet.
+    #[allow(unsafe_code)]
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1);
+    }
+}
+
 /// glassbox: the open AI assembly line you can audit and reproduce.
 #[derive(Debug, Parser)]
 #[command(name = "glassbox", version, about, long_about = None, propagate_version = true)]
@@ -23,6 +45,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The whole assembly line in a few minutes: get a public-domain corpus, curate it, train a
+    /// tokenizer, tokenize, train a small model with checkpoints, and sample from them.
+    #[command(
+        after_help = "Examples:\n  glassbox quickstart                          # the World English Bible, via Debian's diatheke\n  glassbox quickstart --corpus my-texts/ --corpus-license CC-BY-4.0 --out qs-mine"
+    )]
+    Quickstart(cmd::quickstart::Args),
     /// Continue a prompt, streaming tokens as they come.
     #[command(
         after_help = "Example:\n  glassbox generate --model ./SmolLM2-135M --prompt \"The capital of France is\" --max-new-tokens 20"
@@ -62,6 +90,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = Cli::parse();
     let threads = cli.threads.or(match &cli.command {
         Command::Train(a) => cmd::train::recipe_threads(a),
@@ -81,20 +110,7 @@ fn main() -> ExitCode {
             std::env::set_var("RAYON_NUM_THREADS", n.to_string());
         }
     }
-    let result = match cli.command {
-        Command::Generate(a) => cmd::generate::run(a),
-        Command::Chat(a) => cmd::chat::run(a),
-        Command::Score(a) => cmd::score::run(a),
-        Command::Convert(a) => cmd::convert::run(a),
-        Command::Bench(b) => cmd::bench::run(b),
-        Command::Data(d) => cmd::data::run(d),
-        Command::Train(a) => cmd::train::run(a),
-        Command::Audit(a) => match cmd::audit::run(a) {
-            Ok(0) => Ok(()),
-            Ok(code) => return ExitCode::from(code),
-            Err(e) => Err(e),
-        },
-    };
+    let result = dispatch(cli.command);
     if std::env::var_os("GLASSBOX_REPORT_PEAK_RSS").is_some() {
         // Used by `bench data` to measure a child process's peak memory.
         if let Some(b) = glassbox_data::bench::peak_rss() {
@@ -102,13 +118,46 @@ fn main() -> ExitCode {
         }
     }
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a verb; the exit code on success (0, or 3 for an unmet `audit --min-level`).
+fn dispatch(command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Quickstart(a) => cmd::quickstart::run(a),
+        Command::Generate(a) => cmd::generate::run(a),
+        Command::Chat(a) => cmd::chat::run(a),
+        Command::Score(a) => cmd::score::run(a),
+        Command::Convert(a) => cmd::convert::run(a),
+        Command::Bench(b) => cmd::bench::run(b),
+        Command::Data(d) => cmd::data::run(d),
+        Command::Train(a) => cmd::train::run(a),
+        Command::Audit(a) => return cmd::audit::run(a),
+    }
+    .map(|()| 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mimalloc_option_table_is_the_expected_one() {
+        // The v3 enum: 47 options, `mi_option_purge_delay` the 16th (index 15). A different
+        // mimalloc (v2, or a newer table) changes `_mi_option_last` and must be looked at.
+        assert_eq!(libmimalloc_sys::_mi_option_last, 47);
+        // SAFETY: reads an integer from mimalloc's option table.
+        #[allow(unsafe_code)]
+        let delay = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        // Default 10 ms unless main (not run in tests) or MIMALLOC_PURGE_DELAY changed it.
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            assert_eq!(delay, 10);
         }
     }
 }

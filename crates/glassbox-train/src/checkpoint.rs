@@ -82,11 +82,23 @@ pub fn commit(tmp: &Path, root: &Path, step: u64) -> Result<PathBuf> {
     Ok(dest)
 }
 
-/// Reads and checks a checkpoint: `state.json` parses and every file hash matches.
-pub fn verify(dir: &Path) -> Result<State> {
+/// Reads `state.json` of a checkpoint and checks that every file it names exists (no hashing).
+pub fn read_state(dir: &Path) -> Result<State> {
     let path = dir.join("state.json");
     let state: State = glassbox_core::fsio::read_json(&path)?;
     glassbox_core::schema::check_version(&path, state.schema_version, &[STATE_SCHEMA])?;
+    if let Some(f) = state.files.keys().find(|f| !dir.join(f).is_file()) {
+        return Err(TrainError::Run {
+            path: dir.join(f),
+            message: "named in state.json but missing".into(),
+        });
+    }
+    Ok(state)
+}
+
+/// Reads and checks a checkpoint: `state.json` parses and every file hash matches.
+pub fn verify(dir: &Path) -> Result<State> {
+    let state = read_state(dir)?;
     for (f, sha) in &state.files {
         let p = dir.join(f);
         let h = glassbox_core::hash::sha256_file(&p)?;
@@ -165,9 +177,12 @@ pub struct Index {
 }
 
 impl Index {
-    /// Rebuilds the index from the valid checkpoint directories under `root` (so it can never
-    /// disagree with what is on disk), and writes it atomically.
-    pub fn rebuild(root: &Path, scheduled: &dyn Fn(u64) -> bool) -> Result<Index> {
+    /// Rebuilds the index from the checkpoint directories under `root` (so it can never
+    /// disagree with what is on disk), and writes it atomically. With `rehash` every file of
+    /// every checkpoint is hashed again and damaged checkpoints are left out; without it (during
+    /// training, where each checkpoint was hashed as it was written) `state.json` must parse and
+    /// every file it names must exist with a hash recorded.
+    pub fn rebuild(root: &Path, scheduled: &dyn Fn(u64) -> bool, rehash: bool) -> Result<Index> {
         let mut checkpoints = Vec::new();
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(root)
             .map_err(|e| glassbox_core::CoreError::io("listing", root, e))?
@@ -180,7 +195,8 @@ impl Index {
             .collect();
         dirs.sort();
         for d in dirs {
-            let Ok(s) = verify(&d) else { continue };
+            let state = if rehash { verify(&d) } else { read_state(&d) };
+            let Ok(s) = state else { continue };
             let mut files = s.files.clone();
             let state_sha = glassbox_core::hash::sha256_file(&d.join("state.json"))?;
             files.insert("state.json".into(), state_sha.clone());

@@ -5,8 +5,11 @@
 //!   checkpoints), refused before training when a key is unknown or a value impossible.
 //! - [`optim`]: AdamW with serialisable moments and the learning-rate schedule, computed as
 //!   PyTorch computes them.
+//! - [`learner`]: one optimisation step (forward, loss, backward, accumulation, clipping,
+//!   update), shared with `glassbox bench train`.
 //! - [`trainer`]: the loop — batches from the exact data order of `glassbox-data`, candle
 //!   autograd, clipping, evaluation, logs, loss plot, Pythia-style checkpoints — and resume.
+//! - [`bench`]: the training-throughput benchmark of `glassbox bench train`.
 //! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
 //!
 //! ```no_run
@@ -16,8 +19,10 @@
 //! # Ok::<(), glassbox_train::TrainError>(())
 //! ```
 
+pub mod bench;
 pub mod checkpoint;
 pub mod error;
+pub mod learner;
 pub mod optim;
 pub mod plot;
 pub mod recipe;

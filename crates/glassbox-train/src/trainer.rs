@@ -7,19 +7,20 @@
 //! prints, so anyone can recompute what any step saw; checkpoint `step-N` holds the weights after
 //! `N` updates (`step-0000000` is the initialisation).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::Device;
 use glassbox_data::dataset::Dataset;
-use glassbox_model::{Kernels, Logits, ModelConfig, Transformer};
+use glassbox_model::{ModelConfig, Transformer};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::checkpoint::{self, Index, STATE_SCHEMA, State};
-use crate::optim::{AdamW, clip_grad_norm, learning_rate};
+use crate::learner::{Learner, StepOutcome};
+use crate::optim::learning_rate;
 use crate::recipe::Recipe;
 use crate::{Result, TrainError};
 
@@ -101,17 +102,12 @@ struct Run {
     recipe: Recipe,
     cfg: ModelConfig,
     dataset: Dataset,
-    model: Transformer,
-    opt: AdamW,
+    learner: Learner,
     total: u64,
     eos_id: u32,
     last_loss: Option<f64>,
     last_lr: f64,
     last_checkpoint: String,
-}
-
-fn no_decay(name: &str) -> bool {
-    name.ends_with("norm.weight") || name.ends_with(".bias")
 }
 
 fn run_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
@@ -229,6 +225,10 @@ pub fn resume(dir: &Path, options: Options, events: &mut dyn FnMut(Event)) -> Re
     cfg.dtype = None;
     recipe.resolve(&recipe_path, vocab)?;
     let total = recipe.total_steps();
+    // The index is re-derived from disk, every file hashed again: a damaged older checkpoint
+    // drops out of it here.
+    let c = recipe.checkpoints.clone();
+    Index::rebuild(&dir.join("checkpoints"), &|s| c.scheduled(s, total), true)?;
     let mut run = Run::new(dir, recipe, cfg, dataset, model, total, eos_id)?;
     run.load_optimizer(&ck, &state)?;
     run.last_checkpoint = ck.display().to_string();
@@ -271,26 +271,13 @@ impl Run {
         total: u64,
         eos_id: u32,
     ) -> Result<Self> {
-        // Every parameter becomes a Var; the model is rebuilt over the Vars' tensors, so updates
-        // to the Vars are what the next forward pass sees.
-        let mut params = Vec::new();
-        let mut map = HashMap::new();
-        for (name, t) in init.named_tensors() {
-            let var = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
-            map.insert(name.clone(), var.as_tensor().clone());
-            let decay = recipe.optim.decay_norms_and_biases || !no_decay(&name);
-            params.push((name, var, decay));
-        }
-        let mut model = Transformer::from_tensors(cfg.clone(), map, &Device::Cpu)?;
-        model.set_kernels(Kernels::Differentiable);
-        let opt = AdamW::new(params, &recipe)?;
+        let learner = Learner::new(init, &recipe)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             recipe,
             cfg,
             dataset,
-            model,
-            opt,
+            learner,
             total,
             eos_id,
             last_loss: None,
@@ -303,33 +290,13 @@ impl Run {
         let f = glassbox_model::safetensors_io::SafetensorsFile::open(
             &ck.join("optimizer.safetensors"),
         )?;
-        for p in &mut self.opt.params {
+        for p in &mut self.learner.opt.params {
             p.m = f.load_f32(&format!("m.{}", p.name), &Device::Cpu)?;
             p.v = f.load_f32(&format!("v.{}", p.name), &Device::Cpu)?;
         }
-        self.opt.step = state.optimizer_step;
+        self.learner.opt.step = state.optimizer_step;
         self.last_lr = state.lr;
         Ok(())
-    }
-
-    /// Mean cross-entropy of next-token prediction over `rows` (each seq_len + 1 tokens).
-    fn loss(&self, rows: &[Vec<u32>]) -> Result<Tensor> {
-        let l = self.recipe.train.seq_len;
-        let b = rows.len();
-        let mut inputs = Vec::with_capacity(b * l);
-        let mut targets = Vec::with_capacity(b * l);
-        for r in rows {
-            inputs.extend_from_slice(&r[..l]);
-            targets.extend_from_slice(&r[1..=l]);
-        }
-        let inputs = Tensor::from_vec(inputs, (b, l), &Device::Cpu)?;
-        let targets = Tensor::from_vec(targets, b * l, &Device::Cpu)?;
-        let logits = self.model.forward(&inputs, &[], None, Logits::All)?;
-        let v = logits.dim(2)?;
-        Ok(candle_nn::loss::cross_entropy(
-            &logits.reshape((b * l, v))?,
-            &targets,
-        )?)
     }
 
     fn evaluate(&mut self, step: u64) -> Result<Option<EvalLog>> {
@@ -342,7 +309,10 @@ impl Run {
         let mut total = 0f64;
         for i in 0..n {
             let row = self.dataset.read("heldout", i * l as u64, l + 1)?;
-            total += self.loss(std::slice::from_ref(&row))?.to_scalar::<f32>()? as f64;
+            total += self
+                .learner
+                .loss(std::slice::from_ref(&row))?
+                .to_scalar::<f32>()? as f64;
         }
         let loss = total / n as f64;
         Ok(Some(EvalLog {
@@ -402,7 +372,7 @@ impl Run {
         };
         self.last_checkpoint = dest.display().to_string();
         let (total, c) = (self.total, self.recipe.checkpoints.clone());
-        Index::rebuild(&root, &|s| c.scheduled(s, total))?;
+        Index::rebuild(&root, &|s| c.scheduled(s, total), false)?;
         self.thin(step)?;
         events(Event::Checkpoint(step, dest));
         self.plot()?;
@@ -411,11 +381,12 @@ impl Run {
 
     /// Writes every file of checkpoint `step` into the temporary directory `tmp`.
     fn write_checkpoint_files(&self, tmp: &Path, step: u64, eval_loss: Option<f64>) -> Result<()> {
-        self.model
+        self.learner
+            .model
             .save(tmp, glassbox_model::SaveDtype::F32, u64::MAX)?;
         crash_point(step, "weights");
-        let mut moments = Vec::with_capacity(self.opt.params.len() * 2);
-        for p in &self.opt.params {
+        let mut moments = Vec::with_capacity(self.learner.opt.params.len() * 2);
+        for p in &self.learner.opt.params {
             moments.push((format!("m.{}", p.name), p.m.clone()));
             moments.push((format!("v.{}", p.name), p.v.clone()));
         }
@@ -458,7 +429,7 @@ impl Run {
         let state = State {
             schema_version: STATE_SCHEMA,
             step,
-            optimizer_step: self.opt.step,
+            optimizer_step: self.learner.opt.step,
             tokens_seen: step * b * self.recipe.train.seq_len as u64,
             data_position: step * b,
             data_seed: self.recipe.data.seed,
@@ -495,7 +466,7 @@ impl Run {
             let _ = std::fs::remove_dir_all(root.join(checkpoint::dir_name(s)));
         }
         let (total, c) = (self.total, self.recipe.checkpoints.clone());
-        Index::rebuild(&root, &|s| c.scheduled(s, total))?;
+        Index::rebuild(&root, &|s| c.scheduled(s, total), false)?;
         Ok(())
     }
 
@@ -528,8 +499,6 @@ impl Run {
         events: &mut dyn FnMut(Event),
     ) -> Result<Summary> {
         let (b, l) = (self.recipe.train.batch_size, self.recipe.train.seq_len);
-        let accum = self.recipe.train.grad_accum;
-        let micro = b / accum;
         let clock = Instant::now();
         let mut last_eval = None;
         let end = options.stop_after.map_or(self.total, |s| s.min(self.total));
@@ -538,48 +507,26 @@ impl Run {
             let lr = learning_rate(&self.recipe, step, self.total);
             let batch = self.dataset.batch(step, b, l, self.recipe.data.seed)?;
             let rows: Vec<Vec<u32>> = batch.into_iter().map(|s| s.tokens).collect();
-            let mut grads: Vec<Tensor> = Vec::new();
-            let mut loss_sum = 0f64;
-            for chunk in rows.chunks(micro) {
-                let loss = self.loss(chunk)?;
-                let value = loss.to_scalar::<f32>()?;
-                if !value.is_finite() {
+            let (loss, grad_norm) = match self.learner.step(&rows, lr)? {
+                StepOutcome::Updated {
+                    loss, grad_norm, ..
+                } => (loss, grad_norm),
+                StepOutcome::NonFiniteLoss(value) => {
                     return Err(TrainError::Diverged {
                         step: step + 1,
                         loss: value,
                         last_good: self.last_checkpoint.clone(),
                     });
                 }
-                loss_sum += value as f64;
-                let scaled = if accum > 1 {
-                    (loss / accum as f64)?
-                } else {
-                    loss
-                };
-                let store = scaled.backward()?;
-                for (i, p) in self.opt.params.iter().enumerate() {
-                    let g = match store.get(p.var.as_tensor()) {
-                        Some(g) => g.clone(),
-                        None => p.var.as_tensor().zeros_like()?,
-                    };
-                    if grads.len() <= i {
-                        grads.push(g);
-                    } else {
-                        grads[i] = (&grads[i] + g)?;
-                    }
+                StepOutcome::NonFiniteGradient(norm) => {
+                    return Err(TrainError::Diverged {
+                        step: step + 1,
+                        loss: norm as f32,
+                        last_good: self.last_checkpoint.clone(),
+                    });
                 }
-            }
-            let grad_norm = clip_grad_norm(&mut grads, self.recipe.train.max_grad_norm)?;
-            if !grad_norm.is_finite() {
-                return Err(TrainError::Diverged {
-                    step: step + 1,
-                    loss: grad_norm as f32,
-                    last_good: self.last_checkpoint.clone(),
-                });
-            }
-            self.opt.update(&grads, lr)?;
+            };
             let done = step + 1;
-            let loss = loss_sum / accum as f64;
             self.last_loss = Some(loss);
             self.last_lr = lr;
             let log = StepLog {

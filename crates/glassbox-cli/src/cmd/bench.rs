@@ -19,6 +19,12 @@ pub(crate) enum Bench {
         after_help = "Example:\n  glassbox --threads 2 bench data --corpus ../shared/corpora/en_web.txt --python python3"
     )]
     Data(DataArgs),
+    /// Training tokens/s of the bench-10m model (batch 8 × 256, AdamW, fp32) and peak memory,
+    /// against the same model, batch and optimiser in eager PyTorch with --python.
+    #[command(
+        after_help = "Example:\n  glassbox --threads 2 bench train --python python3   # PYTHONPATH must reach torch"
+    )]
+    Train(TrainArgs),
     /// Audit time of a release with one large weights file, beside reading that file once.
     #[command(after_help = "Example:\n  glassbox bench audit --size-mb 1024")]
     Audit(AuditArgs),
@@ -38,6 +44,34 @@ pub(crate) struct DataArgs {
     /// Skip the 10× peak-memory run.
     #[arg(long)]
     quick: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct TrainArgs {
+    /// Model preset (docs/training.md).
+    #[arg(long, default_value = "bench-10m", value_parser = ["tiny", "small", "bench-10m"])]
+    preset: String,
+    /// Vocabulary size.
+    #[arg(long, default_value_t = 8192)]
+    vocab: usize,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 256)]
+    seq_len: usize,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// A Python with torch, to measure eager PyTorch in the same run (bench-10m only).
+    #[arg(long, value_name = "PYTHON")]
+    python: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +106,7 @@ pub(crate) struct GenerateArgs {
 pub(crate) fn run(b: Bench) -> Result<()> {
     match b {
         Bench::Data(a) => bench_data(a),
+        Bench::Train(a) => bench_train(a),
         Bench::Audit(a) => {
             let r = glassbox_audit::bench::bench_audit(a.size_mb << 20, a.repeats)?;
             if a.json {
@@ -139,6 +174,128 @@ pub(crate) fn run(b: Bench) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The eager-PyTorch training baseline, embedded so the bench works from any directory.
+const TORCH_TRAIN_SCRIPT: &str = include_str!("../../../../scripts/bench_train_torch.py");
+
+fn bench_train(a: TrainArgs) -> Result<()> {
+    use glassbox_train::bench;
+    let threads = candle_core::utils::get_num_threads();
+    let options = bench::BenchOptions {
+        preset: a.preset.clone(),
+        vocab: a.vocab,
+        batch_size: a.batch_size.max(1),
+        seq_len: a.seq_len.max(1),
+        steps: a.steps.max(1),
+        warmup: a.warmup,
+    };
+    eprintln!(
+        "bench: glassbox, {} steps after {} warm-up",
+        options.steps, options.warmup
+    );
+    let ours = bench::run(&options)?;
+    let peak = glassbox_data::bench::peak_rss().unwrap_or(0);
+    let theirs = match &a.python {
+        None => None,
+        Some(py) => {
+            anyhow::ensure!(
+                a.preset == "bench-10m",
+                "the PyTorch baseline is written for --preset bench-10m"
+            );
+            eprintln!("bench: eager PyTorch ({py})");
+            let script = std::env::temp_dir()
+                .join(format!("glassbox-bench-train-{}.py", std::process::id()));
+            std::fs::write(&script, TORCH_TRAIN_SCRIPT)?;
+            let o = std::process::Command::new(py)
+                .arg(&script)
+                .args([
+                    "--threads",
+                    &threads.to_string(),
+                    "--steps",
+                    &options.steps.to_string(),
+                    "--warmup",
+                    &options.warmup.to_string(),
+                    "--batch-size",
+                    &options.batch_size.to_string(),
+                    "--seq-len",
+                    &options.seq_len.to_string(),
+                    "--vocab",
+                    &options.vocab.to_string(),
+                ])
+                .output()
+                .with_context(|| format!("running {py}"));
+            let _ = std::fs::remove_file(&script);
+            let o = o?;
+            anyhow::ensure!(
+                o.status.success(),
+                "the PyTorch baseline failed (is torch importable by {py}?): {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            let v: serde_json::Value =
+                serde_json::from_slice(&o.stdout).context("reading the PyTorch baseline's JSON")?;
+            anyhow::ensure!(
+                v["parameters"].as_u64() == Some(ours.parameters as u64),
+                "the PyTorch model has {} parameters, glassbox's {}",
+                v["parameters"],
+                ours.parameters
+            );
+            Some(v)
+        }
+    };
+    if a.json {
+        let v = serde_json::json!({
+            "glassbox": ours,
+            "glassbox_peak_rss_bytes": peak,
+            "threads": threads,
+            "pytorch": theirs,
+            "ratio": theirs.as_ref().and_then(|t| t["tokens_per_s"].as_f64()).map(|t| ours.tokens_per_s / t),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let mib = |b: f64| b / (1u64 << 20) as f64;
+    println!(
+        "model            {} preset, {} parameters, vocab {}, fp32, tied embeddings",
+        a.preset, ours.parameters, a.vocab
+    );
+    println!(
+        "batch            {} × {} tokens, AdamW, clip 1.0, {threads} threads",
+        options.batch_size, options.seq_len
+    );
+    println!(
+        "glassbox         {:.0} tokens/s (median step {:.3} s of {})",
+        ours.tokens_per_s,
+        ours.median_step_s,
+        ours.step_s.len()
+    );
+    let step = ours.forward_s + ours.backward_s + ours.optimizer_s;
+    println!(
+        "  where it goes  forward+loss {:.0}%, backward {:.0}%, clip+AdamW {:.0}%",
+        100.0 * ours.forward_s / step,
+        100.0 * ours.backward_s / step,
+        100.0 * ours.optimizer_s / step
+    );
+    println!("  peak memory    {:.0} MiB (RSS)", mib(peak as f64));
+    if let Some(t) = &theirs {
+        let tps = t["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "eager PyTorch    {:.0} tokens/s (torch {}, {} threads, median step {:.3} s)",
+            tps,
+            t["torch"].as_str().unwrap_or("?"),
+            t["threads"],
+            t["median_step_s"].as_f64().unwrap_or(f64::NAN)
+        );
+        println!(
+            "  peak memory    {:.0} MiB (RSS)",
+            mib(t["peak_rss_bytes"].as_f64().unwrap_or(0.0))
+        );
+        println!(
+            "ratio            {:.2}x (glassbox / PyTorch)",
+            ours.tokens_per_s / tps
+        );
+    }
+    Ok(())
 }
 
 /// The Python baseline, embedded so the bench works from any directory.

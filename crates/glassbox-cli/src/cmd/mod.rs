@@ -7,5 +7,6 @@ pub(crate) mod common;
 pub(crate) mod convert;
 pub(crate) mod data;
 pub(crate) mod generate;
+pub(crate) mod quickstart;
 pub(crate) mod score;
 pub(crate) mod train;

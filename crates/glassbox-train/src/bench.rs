@@ -1,0 +1,177 @@
+//! Training throughput: the [`Learner`] step the trainer runs, timed on random token batches of
+//! a fixed model, so `glassbox bench train` measures exactly the code that trains.
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::Device;
+use glassbox_model::{ModelConfig, Transformer};
+use serde::Serialize;
+
+use crate::learner::{Learner, StepOutcome, Timings};
+use crate::recipe::{Recipe, preset};
+use crate::{Result, TrainError};
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Model preset (`bench-10m` is the one docs/PERFORMANCE.md reports).
+    pub preset: String,
+    /// Vocabulary size.
+    pub vocab: usize,
+    /// Sequences per step.
+    pub batch_size: usize,
+    /// Tokens per sequence.
+    pub seq_len: usize,
+    /// Steps timed.
+    pub steps: usize,
+    /// Steps run first and not timed.
+    pub warmup: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            preset: "bench-10m".into(),
+            vocab: 8192,
+            batch_size: 8,
+            seq_len: 256,
+            steps: 5,
+            warmup: 1,
+        }
+    }
+}
+
+/// The measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    /// Parameters of the model.
+    pub parameters: usize,
+    /// Tokens per step (batch × sequence).
+    pub tokens_per_step: usize,
+    /// Median seconds of a timed step.
+    pub median_step_s: f64,
+    /// Tokens per second at the median step.
+    pub tokens_per_s: f64,
+    /// Seconds of every timed step.
+    pub step_s: Vec<f64>,
+    /// Mean seconds per step in the forward pass and loss.
+    pub forward_s: f64,
+    /// Mean seconds per step in the backward pass.
+    pub backward_s: f64,
+    /// Mean seconds per step in clipping and AdamW.
+    pub optimizer_s: f64,
+    /// Loss of the last step (≈ ln(vocab) on random tokens; a sanity check).
+    pub last_loss: f64,
+}
+
+/// SplitMix64: the random token stream (fixed seed, so runs see the same batches).
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs the benchmark: AdamW (lr 6e-4, betas 0.9/0.95, weight decay 0.1), clipping at 1.0, fp32.
+pub fn run(o: &BenchOptions) -> Result<BenchResult> {
+    let recipe_text = format!(
+        "[data]\ndataset = \"unused\"\n[model]\npreset = {:?}\n[train]\nbatch_size = {}\nseq_len = {}\nsteps = {}\nmax_grad_norm = 1.0\n",
+        o.preset,
+        o.batch_size,
+        o.seq_len,
+        o.steps + o.warmup
+    );
+    let here = Path::new("bench-train");
+    let recipe: Recipe = toml::from_str(&recipe_text).map_err(|e| TrainError::Recipe {
+        path: here.into(),
+        message: e.to_string(),
+    })?;
+    let value =
+        preset(&o.preset, o.vocab, o.seq_len.max(256)).ok_or_else(|| TrainError::Recipe {
+            path: here.into(),
+            message: format!(
+                "model.preset {:?} is not one of tiny, small, bench-10m",
+                o.preset
+            ),
+        })?;
+    let cfg = ModelConfig::from_value(&value, here).map_err(|e| TrainError::Recipe {
+        path: here.into(),
+        message: format!("model: {e}"),
+    })?;
+    let parameters = cfg.num_parameters();
+    let init = Transformer::random(cfg, 0, &Device::Cpu)?;
+    let mut learner = Learner::new(init, &recipe)?;
+    let mut seed = 42u64;
+    let mut step_s = Vec::new();
+    let mut total = Timings::default();
+    let mut last_loss = f64::NAN;
+    for i in 0..o.warmup + o.steps {
+        let rows: Vec<Vec<u32>> = (0..o.batch_size)
+            .map(|_| {
+                (0..=o.seq_len)
+                    .map(|_| (splitmix(&mut seed) % o.vocab as u64) as u32)
+                    .collect()
+            })
+            .collect();
+        let t = Instant::now();
+        let outcome = learner.step(&rows, 6e-4)?;
+        let secs = t.elapsed().as_secs_f64();
+        let StepOutcome::Updated {
+            loss, timings: tm, ..
+        } = outcome
+        else {
+            return Err(TrainError::Run {
+                path: here.into(),
+                message: format!("the benchmark step diverged: {outcome:?}"),
+            });
+        };
+        if i >= o.warmup {
+            step_s.push(secs);
+            total.forward += tm.forward;
+            total.backward += tm.backward;
+            total.optimizer += tm.optimizer;
+        }
+        last_loss = loss;
+    }
+    let mut sorted = step_s.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    let n = step_s.len().max(1) as f64;
+    let tokens = o.batch_size * o.seq_len;
+    Ok(BenchResult {
+        parameters,
+        tokens_per_step: tokens,
+        median_step_s: median,
+        tokens_per_s: tokens as f64 / median,
+        step_s,
+        forward_s: total.forward.as_secs_f64() / n,
+        backward_s: total.backward.as_secs_f64() / n,
+        optimizer_s: total.optimizer.as_secs_f64() / n,
+        last_loss,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tiny_benchmark_runs_and_sees_random_tokens() {
+        let r = run(&BenchOptions {
+            preset: "tiny".into(),
+            vocab: 256,
+            batch_size: 2,
+            seq_len: 16,
+            steps: 2,
+            warmup: 1,
+        })
+        .unwrap();
+        assert_eq!(r.step_s.len(), 2);
+        assert_eq!(r.tokens_per_step, 32);
+        assert!(r.tokens_per_s > 0.0);
+        // Random tokens: the loss stays near ln(256) ≈ 5.55.
+        assert!((r.last_loss - 256f64.ln()).abs() < 0.5, "{}", r.last_loss);
+    }
+}

@@ -1,0 +1,157 @@
+//! One optimisation step, shared by the trainer and `glassbox bench train` so the benchmark
+//! measures the code that trains: forward pass, cross-entropy, backward pass, gradient
+//! accumulation over micro-batches, global-norm clipping, AdamW update.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor, Var};
+use glassbox_model::{Kernels, Logits, Transformer};
+
+use crate::Result;
+use crate::optim::{AdamW, clip_grad_norm};
+use crate::recipe::Recipe;
+
+/// Whether a parameter is exempt from weight decay by default (norm weights and biases).
+pub fn no_decay(name: &str) -> bool {
+    name.ends_with("norm.weight") || name.ends_with(".bias")
+}
+
+/// A model under training and its optimiser.
+#[derive(Debug)]
+pub struct Learner {
+    /// The model; its weights are the optimiser's variables.
+    pub model: Transformer,
+    /// AdamW and its state.
+    pub opt: AdamW,
+    seq_len: usize,
+    grad_accum: usize,
+    max_grad_norm: f64,
+}
+
+/// Where a step's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    /// Forward pass and loss.
+    pub forward: Duration,
+    /// Backward pass and gradient accumulation.
+    pub backward: Duration,
+    /// Clipping and the AdamW update.
+    pub optimizer: Duration,
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepOutcome {
+    /// The weights were updated.
+    Updated {
+        /// Mean loss over the micro-batches.
+        loss: f64,
+        /// Global gradient norm before clipping.
+        grad_norm: f64,
+        /// Time per phase.
+        timings: Timings,
+    },
+    /// A micro-batch's loss was NaN or infinite; nothing was updated.
+    NonFiniteLoss(f32),
+    /// The gradient norm was NaN or infinite; nothing was updated.
+    NonFiniteGradient(f64),
+}
+
+impl Learner {
+    /// Puts `init`'s weights under AdamW with the recipe's optimiser and batch settings.
+    pub fn new(init: Transformer, recipe: &Recipe) -> Result<Self> {
+        // Every parameter becomes a Var; the model is rebuilt over the Vars' tensors, so updates
+        // to the Vars are what the next forward pass sees.
+        let mut params = Vec::new();
+        let mut map = HashMap::new();
+        for (name, t) in init.named_tensors() {
+            let var = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
+            map.insert(name.clone(), var.as_tensor().clone());
+            let decay = recipe.optim.decay_norms_and_biases || !no_decay(&name);
+            params.push((name, var, decay));
+        }
+        let mut cfg = init.config().clone();
+        cfg.dtype = None;
+        let mut model = Transformer::from_tensors(cfg, map, &Device::Cpu)?;
+        model.set_kernels(Kernels::Differentiable);
+        Ok(Self {
+            model,
+            opt: AdamW::new(params, recipe)?,
+            seq_len: recipe.train.seq_len,
+            grad_accum: recipe.train.grad_accum,
+            max_grad_norm: recipe.train.max_grad_norm,
+        })
+    }
+
+    /// Mean cross-entropy of next-token prediction over `rows` (each seq_len + 1 tokens).
+    pub fn loss(&self, rows: &[Vec<u32>]) -> Result<Tensor> {
+        let l = self.seq_len;
+        let b = rows.len();
+        let mut inputs = Vec::with_capacity(b * l);
+        let mut targets = Vec::with_capacity(b * l);
+        for r in rows {
+            inputs.extend_from_slice(&r[..l]);
+            targets.extend_from_slice(&r[1..=l]);
+        }
+        let inputs = Tensor::from_vec(inputs, (b, l), &Device::Cpu)?;
+        let targets = Tensor::from_vec(targets, b * l, &Device::Cpu)?;
+        let logits = self.model.forward(&inputs, &[], None, Logits::All)?;
+        let v = logits.dim(2)?;
+        Ok(candle_nn::loss::cross_entropy(
+            &logits.reshape((b * l, v))?,
+            &targets,
+        )?)
+    }
+
+    /// One optimiser step on a batch of `rows` (split into `grad_accum` micro-batches) at
+    /// learning rate `lr`.
+    pub fn step(&mut self, rows: &[Vec<u32>], lr: f64) -> Result<StepOutcome> {
+        let accum = self.grad_accum;
+        let micro = rows.len().div_ceil(accum).max(1);
+        let mut timings = Timings::default();
+        let mut grads: Vec<Tensor> = Vec::new();
+        let mut loss_sum = 0f64;
+        for chunk in rows.chunks(micro) {
+            let t = Instant::now();
+            let loss = self.loss(chunk)?;
+            let value = loss.to_scalar::<f32>()?;
+            timings.forward += t.elapsed();
+            if !value.is_finite() {
+                return Ok(StepOutcome::NonFiniteLoss(value));
+            }
+            loss_sum += value as f64;
+            let t = Instant::now();
+            let scaled = if accum > 1 {
+                (loss / accum as f64)?
+            } else {
+                loss
+            };
+            let store = scaled.backward()?;
+            for (i, p) in self.opt.params.iter().enumerate() {
+                let g = match store.get(p.var.as_tensor()) {
+                    Some(g) => g.clone(),
+                    None => p.var.as_tensor().zeros_like()?,
+                };
+                if grads.len() <= i {
+                    grads.push(g);
+                } else {
+                    grads[i] = (&grads[i] + g)?;
+                }
+            }
+            timings.backward += t.elapsed();
+        }
+        let t = Instant::now();
+        let grad_norm = clip_grad_norm(&mut grads, self.max_grad_norm)?;
+        if !grad_norm.is_finite() {
+            return Ok(StepOutcome::NonFiniteGradient(grad_norm));
+        }
+        self.opt.update(&grads, lr)?;
+        timings.optimizer = t.elapsed();
+        Ok(StepOutcome::Updated {
+            loss: loss_sum / accum as f64,
+            grad_norm,
+            timings,
+        })
+    }
+}
