@@ -147,17 +147,28 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
 
 #[cfg(test)]
 mod tests {
+    /// The option index must be mimalloc's purge delay: a child test process started with
+    /// `MIMALLOC_PURGE_DELAY=1234` (read by mimalloc at start-up) must see 1234 at that index.
     #[test]
-    fn mimalloc_option_table_is_the_expected_one() {
-        // The v3 enum: 47 options, `mi_option_purge_delay` the 16th (index 15). A different
-        // mimalloc (v2, or a newer table) changes `_mi_option_last` and must be looked at.
-        assert_eq!(libmimalloc_sys::_mi_option_last, 47);
+    fn purge_delay_index_is_the_purge_delay_option() {
         // SAFETY: reads an integer from mimalloc's option table.
         #[allow(unsafe_code)]
-        let delay = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
-        // Default 10 ms unless main (not run in tests) or MIMALLOC_PURGE_DELAY changed it.
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            assert_eq!(delay, 10);
+        let value = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
+        if std::env::var_os("GLASSBOX_MIMALLOC_PROBE").is_some() {
+            println!("purge-delay={value}");
+            return;
         }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "tests::purge_delay_index_is_the_purge_delay_option",
+                "--nocapture",
+            ])
+            .env("GLASSBOX_MIMALLOC_PROBE", "1")
+            .env("MIMALLOC_PURGE_DELAY", "1234")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("purge-delay=1234"), "{text}");
     }
 }

@@ -305,13 +305,15 @@ impl Recipe {
             message: e.to_string().trim().replace('\n', " "),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        if r.data.dataset.is_relative() {
-            r.data.dataset = base.join(&r.data.dataset);
-        }
-        if let Some(c) = &mut r.model.config
-            && c.is_relative()
-        {
-            *c = base.join(&*c);
+        // Paths are made absolute, so the resolved copy in a run directory still points at the
+        // same dataset when read from there.
+        let anchor = |p: &Path| -> PathBuf {
+            let joined = base.join(p);
+            std::path::absolute(&joined).unwrap_or(joined)
+        };
+        r.data.dataset = anchor(&r.data.dataset);
+        if let Some(c) = &mut r.model.config {
+            *c = anchor(c);
         }
         Ok(r)
     }
@@ -426,6 +428,22 @@ impl Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_paths_become_absolute_from_the_recipe_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("sub/recipe.toml");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(
+            &p,
+            "[data]\ndataset = \"../ds\"\n[model]\nconfig = \"c.json\"\n[train]\nbatch_size = 1\nseq_len = 8\nsteps = 1\n",
+        )
+        .unwrap();
+        let r = Recipe::from_file(&p).unwrap();
+        assert!(r.data.dataset.is_absolute());
+        assert!(r.data.dataset.ends_with("sub/../ds"));
+        assert_eq!(r.model.config.unwrap(), tmp.path().join("sub/c.json"));
+    }
 
     #[test]
     fn pythia_schedule() {

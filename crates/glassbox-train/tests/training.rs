@@ -330,3 +330,39 @@ fn a_failed_checkpoint_write_keeps_the_last_good_one_and_resume_still_matches() 
     assert_eq!(resumed.final_weights_sha256, whole.final_weights_sha256);
     assert_eq!(losses(&run), losses(&tmp.path().join("whole")));
 }
+
+#[test]
+fn retention_thins_unscheduled_checkpoints_but_never_scheduled_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe(
+        tmp.path(),
+        &[
+            ("steps = 20", "steps = 12"),
+            ("every = 1000", "every = 1000\nkeep_unscheduled = 0"),
+        ],
+    );
+    let run = tmp.path().join("run");
+    let steps = |run: &Path| -> Vec<u64> {
+        let idx: Value = serde_json::from_str(
+            &std::fs::read_to_string(run.join("checkpoints/index.json")).unwrap(),
+        )
+        .unwrap();
+        idx["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["step"].as_u64().unwrap())
+            .collect()
+    };
+    // Stops at 6 and 7 leave unscheduled checkpoints; each newer one thins the older.
+    let stop = |s| Options {
+        stop_after: Some(s),
+    };
+    trainer::train(&r, &run, stop(6), &mut quiet).unwrap();
+    assert_eq!(steps(&run), vec![0, 1, 2, 4, 6]);
+    trainer::resume(&run, stop(7), &mut quiet).unwrap();
+    assert_eq!(steps(&run), vec![0, 1, 2, 4, 7]);
+    trainer::resume(&run, Options::default(), &mut quiet).unwrap();
+    assert_eq!(steps(&run), vec![0, 1, 2, 4, 8, 12]);
+    assert!(!run.join("checkpoints/step-0000007").exists());
+}
