@@ -79,6 +79,23 @@ enum Command {
     /// The data pipeline: curate, tokenizers, tokenize, data order, batches, trace, interop.
     #[command(subcommand)]
     Data(cmd::data::Data),
+    /// Assemble a release bundle from a finished run: model, card, paper, data and its order,
+    /// checkpoints, logs, evaluation, code, licences, and MANIFEST.json hashing every file.
+    #[command(
+        after_help = "Example:\n  glassbox release runs/tiny --out bundles/tiny\n  glassbox release runs/big --out bundles/big --checkpoints reference"
+    )]
+    Release(cmd::release::ReleaseArgs),
+    /// Prove a bundle: hashes, dataset re-derived from the corpus, a checkpoint interval replayed
+    /// bit for bit. Exit code 0 only when every check passes.
+    #[command(
+        after_help = "Examples:\n  glassbox verify bundles/tiny\n  glassbox verify bundles/tiny --corpus corpus/en_web.txt --from 4 --to 8 --json"
+    )]
+    Verify(cmd::release::VerifyArgs),
+    /// Provenance over a bundle: where a document was trained on, or what a step had seen.
+    #[command(
+        after_help = "Examples:\n  glassbox trace bundles/tiny --doc corpus:00000012:3fa2b1c0\n  glassbox trace bundles/tiny --checkpoint 64 --json"
+    )]
+    Trace(cmd::release::TraceArgs),
     /// Judge a model release against the four freedoms and place it on the openness spectrum.
     #[command(
         after_help = "Examples:\n  glassbox audit ./my-model\n  glassbox audit hf:EleutherAI/pythia-70m --format html --out pythia.html\n  glassbox audit ../shared/openness/mot/models/BLOOM.yml --format json\n  glassbox audit ./releases/            # one line per target, then a summary\n  glassbox audit ./bundle --export cyclonedx --out bom.json\n\nExit codes: 0 report written; 1 the target could not be audited; 3 below --min-level."
@@ -94,6 +111,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let threads = cli.threads.or(match &cli.command {
         Command::Train(a) => cmd::train::recipe_threads(a),
+        Command::Verify(a) => cmd::release::run_threads(a),
         _ => None,
     });
     if let Some(n) = threads {
@@ -141,6 +159,9 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Data(d) => cmd::data::run(d),
         Command::Train(a) => cmd::train::run(a),
         Command::Audit(a) => return cmd::audit::run(a),
+        Command::Verify(a) => return cmd::release::verify(a),
+        Command::Release(a) => cmd::release::release(a),
+        Command::Trace(a) => cmd::release::trace(a),
     }
     .map(|()| 0)
 }

@@ -53,6 +53,12 @@ fn quickstart_runs_the_whole_line_and_reruns_idempotently() {
         "$ glassbox train",
         "step     0: And God said",
         "step     4: And God said",
+        "$ glassbox release",
+        "PASS hashes",
+        "PASS data",
+        "PASS replay       steps 2 → 4",
+        ": verified",
+        "Radical Openness (replay-verified)",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
@@ -67,6 +73,10 @@ fn quickstart_runs_the_whole_line_and_reruns_idempotently() {
         "run/loss.svg",
         "run/logs/train.jsonl",
         "samples.md",
+        "bundle/MANIFEST.json",
+        "bundle/verification.json",
+        "bundle/samples/samples.md",
+        "bundle/paper/paper.md",
     ] {
         assert!(out.join(f).exists(), "{f}");
     }

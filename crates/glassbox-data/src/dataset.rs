@@ -320,10 +320,9 @@ impl Dataset {
         Ok(out)
     }
 
-    /// Writes the order file of (`seq_len`, `seed`) for epoch 0 and records it in the manifest:
-    /// header (`GBXORDER`, version `u32`, seq_len `u32`, seed `u64`, samples `u64`), then the
-    /// sample indices as little-endian `u64`. Returns its path and SHA-256.
-    pub fn write_order(&mut self, seq_len: usize, seed: u64) -> Result<(PathBuf, String)> {
+    /// The bytes of the order file of (`seq_len`, `seed`) for epoch 0 (see [`Self::write_order`]),
+    /// without writing anything.
+    pub fn order_bytes(&self, seq_len: usize, seed: u64) -> Vec<u8> {
         let n = self.num_samples(seq_len);
         let perm = permutation(n, seed, 0);
         let mut bytes = Vec::with_capacity(32 + perm.len() * 8);
@@ -335,6 +334,15 @@ impl Dataset {
         for p in &perm {
             bytes.extend_from_slice(&p.to_le_bytes());
         }
+        bytes
+    }
+
+    /// Writes the order file of (`seq_len`, `seed`) for epoch 0 and records it in the manifest:
+    /// header (`GBXORDER`, version `u32`, seq_len `u32`, seed `u64`, samples `u64`), then the
+    /// sample indices as little-endian `u64`. Returns its path and SHA-256.
+    pub fn write_order(&mut self, seq_len: usize, seed: u64) -> Result<(PathBuf, String)> {
+        let n = self.num_samples(seq_len);
+        let bytes = self.order_bytes(seq_len, seed);
         let rel = format!("order/order-L{seq_len}-S{seed}.bin");
         let path = self.dir.join(&rel);
         std::fs::create_dir_all(self.dir.join("order"))

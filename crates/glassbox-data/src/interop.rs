@@ -321,6 +321,7 @@ pub fn import(
             tokens: 0,
         },
         orders: Vec::new(),
+        shard_tokens: None,
     };
     glassbox_core::fsio::write_json_atomic(&out.join("manifest.json"), &manifest)?;
     Ok(manifest)

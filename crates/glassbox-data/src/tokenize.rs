@@ -94,6 +94,10 @@ pub struct Manifest {
     /// Data-order files written for this dataset (seq_len, seed, file, SHA-256).
     #[serde(default)]
     pub orders: Vec<serde_json::Value>,
+    /// Most tokens per shard ([`TokenizeOptions::shard_tokens`]), so the dataset can be
+    /// re-derived exactly; absent in datasets written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_tokens: Option<u64>,
 }
 
 /// An entry of `index.jsonl`.
@@ -333,6 +337,7 @@ pub fn tokenize(
             tokens: 0,
         },
         orders: Vec::new(),
+        shard_tokens: Some(opts.shard_tokens),
     };
     glassbox_core::fsio::write_json_atomic(&out.join("manifest.json"), &manifest)?;
     Ok(manifest)

@@ -8,7 +8,9 @@
 //! - [`learner`]: one optimisation step (forward, loss, backward, accumulation, clipping,
 //!   update), shared with `glassbox bench train`.
 //! - [`trainer`]: the loop — batches from the exact data order of `glassbox-data`, candle
-//!   autograd, clipping, evaluation, logs, loss plot, Pythia-style checkpoints — and resume.
+//!   autograd, clipping, evaluation, logs, loss plot, Pythia-style checkpoints — resume, and
+//!   [`trainer::replay`] of any checkpoint interval.
+//! - [`eval`]: the held-out loss the logs and the model card report.
 //! - [`bench`]: the training-throughput benchmark of `glassbox bench train`.
 //! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
 //!
@@ -22,6 +24,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod error;
+pub mod eval;
 pub mod learner;
 pub mod optim;
 pub mod plot;

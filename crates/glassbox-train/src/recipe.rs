@@ -256,6 +256,58 @@ impl CheckpointSection {
     }
 }
 
+/// What a release bundle (`glassbox release`) says about the model: its name, languages and the
+/// licence of each component. Licences are SPDX ids or expressions (or Hugging Face licence ids
+/// such as `bigscience-openrail-m`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseSection {
+    /// Model name in the card. Default: the run directory's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Licence of the weights (final and intermediate) and of the card. Default Apache-2.0.
+    #[serde(default = "d_apache")]
+    pub weights_license: String,
+    /// Licence of the code shipped in the bundle (glassbox's own). Default Apache-2.0.
+    #[serde(default = "d_apache")]
+    pub code_license: String,
+    /// Licence of the training data as released. Default: the licences the dataset's sources
+    /// declare (every source must declare one).
+    #[serde(default)]
+    pub data_license: Option<String>,
+    /// Licence of the documents (paper, datasheet). Default CC-BY-4.0.
+    #[serde(default = "d_docs")]
+    pub docs_license: String,
+    /// Languages (ISO 639-1) for the card. Default: those of the datasheet.
+    #[serde(default)]
+    pub language: Vec<String>,
+    /// Licence texts for licences the SPDX list has no text for (RAIL licences, Llama, Gemma
+    /// …): licence name → text file (relative to the recipe). Default none.
+    #[serde(default)]
+    pub license_texts: std::collections::BTreeMap<String, PathBuf>,
+}
+
+fn d_apache() -> String {
+    "Apache-2.0".into()
+}
+fn d_docs() -> String {
+    "CC-BY-4.0".into()
+}
+
+impl Default for ReleaseSection {
+    fn default() -> Self {
+        Self {
+            name: None,
+            weights_license: d_apache(),
+            code_license: d_apache(),
+            data_license: None,
+            docs_license: d_docs(),
+            language: Vec::new(),
+            license_texts: Default::default(),
+        }
+    }
+}
+
 /// A whole recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -278,6 +330,9 @@ pub struct Recipe {
     /// Checkpoints.
     #[serde(default)]
     pub checkpoints: CheckpointSection,
+    /// Release metadata and licences.
+    #[serde(default)]
+    pub release: ReleaseSection,
 }
 
 /// The presets.
@@ -314,6 +369,9 @@ impl Recipe {
         r.data.dataset = anchor(&r.data.dataset);
         if let Some(c) = &mut r.model.config {
             *c = anchor(c);
+        }
+        for p in r.release.license_texts.values_mut() {
+            *p = anchor(p);
         }
         Ok(r)
     }

@@ -172,6 +172,9 @@ pub fn train(
         "model_config": cfg.to_hf_json("float32"),
         "parameters": cfg.num_parameters(),
         "total_steps": total,
+        // Tensor-math threads: replays use the same number (results are only promised
+        // bit-identical on the same thread count).
+        "threads": threads_in_use(),
         "dataset": {
             "path": recipe.data.dataset.display().to_string(),
             "manifest_sha256": glassbox_core::hash::sha256_file(&recipe.data.dataset.join("manifest.json"))?,
@@ -300,26 +303,17 @@ impl Run {
     }
 
     fn evaluate(&mut self, step: u64) -> Result<Option<EvalLog>> {
-        let l = self.recipe.train.seq_len;
-        let available = self.dataset.tokens_in("heldout").saturating_sub(1) / l as u64;
-        let n = (self.recipe.eval.windows as u64).min(available);
-        if n == 0 {
-            return Ok(None);
-        }
-        let mut total = 0f64;
-        for i in 0..n {
-            let row = self.dataset.read("heldout", i * l as u64, l + 1)?;
-            total += self
-                .learner
-                .loss(std::slice::from_ref(&row))?
-                .to_scalar::<f32>()? as f64;
-        }
-        let loss = total / n as f64;
-        Ok(Some(EvalLog {
+        let found = crate::eval::heldout_loss(
+            &self.learner,
+            &mut self.dataset,
+            self.recipe.train.seq_len,
+            self.recipe.eval.windows,
+        )?;
+        Ok(found.map(|(loss, tokens)| EvalLog {
             step,
             loss,
             perplexity: loss.exp(),
-            tokens: n * l as u64,
+            tokens,
         }))
     }
 
@@ -570,6 +564,83 @@ impl Run {
             final_checkpoint: final_dir,
         })
     }
+}
+
+/// Threads candle's CPU kernels use (`RAYON_NUM_THREADS`, else the cores).
+pub fn threads_in_use() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Replays training from the checkpoint directory `from` (weights, `optimizer.safetensors`,
+/// `state.json`, all hash-checked) up to `to` completed steps, on the batches of the dataset at
+/// `dataset` with `recipe`'s settings, exactly as the run computed them. Nothing is written;
+/// the trained model is returned. `progress` gets each completed step.
+pub fn replay(
+    recipe: &Recipe,
+    dataset: &Path,
+    from: &Path,
+    to: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Transformer> {
+    let state = checkpoint::verify(from)?;
+    if to <= state.step {
+        return Err(run_err(
+            from,
+            format!(
+                "replay target step {to} is not after the checkpoint's step {}",
+                state.step
+            ),
+        ));
+    }
+    let total = recipe.total_steps();
+    if to > total {
+        return Err(run_err(
+            from,
+            format!("replay target step {to} is past the recipe's {total} steps"),
+        ));
+    }
+    let mut dataset = Dataset::open(dataset)?;
+    let (model, _) = Transformer::load(from, &Device::Cpu)?;
+    let mut learner = Learner::new(model, recipe)?;
+    let f =
+        glassbox_model::safetensors_io::SafetensorsFile::open(&from.join("optimizer.safetensors"))?;
+    for p in &mut learner.opt.params {
+        p.m = f.load_f32(&format!("m.{}", p.name), &Device::Cpu)?;
+        p.v = f.load_f32(&format!("v.{}", p.name), &Device::Cpu)?;
+    }
+    learner.opt.step = state.optimizer_step;
+    let (b, l) = (recipe.train.batch_size, recipe.train.seq_len);
+    for step in state.step..to {
+        let lr = learning_rate(recipe, step, total);
+        let rows: Vec<Vec<u32>> = dataset
+            .batch(step, b, l, recipe.data.seed)?
+            .into_iter()
+            .map(|s| s.tokens)
+            .collect();
+        match learner.step(&rows, lr)? {
+            StepOutcome::Updated { .. } => {}
+            StepOutcome::NonFiniteLoss(value) => {
+                return Err(TrainError::Diverged {
+                    step: step + 1,
+                    loss: value,
+                    last_good: from.display().to_string(),
+                });
+            }
+            StepOutcome::NonFiniteGradient(norm) => {
+                return Err(TrainError::Diverged {
+                    step: step + 1,
+                    loss: norm as f32,
+                    last_good: from.display().to_string(),
+                });
+            }
+        }
+        progress(step + 1);
+    }
+    Ok(learner.model)
 }
 
 /// Fault injection for the crash-safety tests: with `GLASSBOX_CRASH_AT=STEP:PHASE` the process

@@ -350,6 +350,20 @@ pub(super) fn detect_files(
             };
             mark(d, id, Presence::Present, vec![Evidence::file(p)], None);
         }
+        // Papers and reports written in Markdown, LaTeX or HTML: by the file's stem.
+        if matches!(ext, "md" | "tex" | "html") {
+            let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
+            let id = match stem {
+                "paper" | "research_paper" | "research-paper" => Some(C::ResearchPaper),
+                "technical_report" | "technical-report" | "tech_report" | "report" => {
+                    Some(C::TechnicalReport)
+                }
+                _ => None,
+            };
+            if let Some(id) = id {
+                mark(d, id, Presence::Present, vec![Evidence::file(p)], None);
+            }
+        }
         if dir_has(&["samples", "sample_outputs", "generations"])
             || any_name(&name, &["sample_output", "samples.", "generations."])
         {
@@ -366,10 +380,24 @@ pub(super) fn detect_files(
             && let Some((t, _)) = snap.read_text(p, 1 << 20)
             && let Ok(v) = serde_json::from_str::<Value>(&t)
         {
-            let passed = v
+            let mut passed = v
                 .pointer("/replay/passed")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
+            // A record made for another MANIFEST.json (the bundle changed since) proves nothing.
+            if let Some(want) = v.get("manifest_sha256").and_then(Value::as_str)
+                && let Some(b) = snap.read("MANIFEST.json", MAX_JSON)
+                && !b.truncated
+                && glassbox_core::hash::sha256_hex(&b.data) != want
+            {
+                passed = false;
+                d.findings.push(Finding::new(
+                    Severity::Warning,
+                    FindingKind::Reproducibility,
+                    format!("{p} was written for a different MANIFEST.json: the bundle changed after it was verified; run `glassbox verify` again"),
+                    vec![Evidence::file(p)],
+                ));
+            }
             d.replay_verified |= passed;
             if passed {
                 d.findings.push(Finding::new(

@@ -20,6 +20,7 @@ use crate::license::{self, License, LicenseKind};
 use crate::pickle;
 use crate::snapshot::{Snapshot, TargetKind};
 
+mod bundle;
 mod card_links;
 mod files;
 mod licenses;
@@ -299,6 +300,7 @@ pub fn detect(snap: &mut Snapshot) -> Detection {
     files::detect_files(snap, &mut d, &paths);
     card_links::detect_from_card(&mut d);
     card_links::detect_refs(snap, &mut d);
+    bundle::detect_bundle(snap, &mut d);
     licenses::assign_licenses(snap, &mut d, &paths);
     d.findings.append(&mut snap.findings);
     d

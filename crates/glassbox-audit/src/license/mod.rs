@@ -300,6 +300,10 @@ const STANDARD_ALIASES: &[(&str, &str)] = &[
     ("odc by 1.0", "ODC-By-1.0"),
     ("odbl", "ODbL-1.0"),
     ("pddl", "PDDL-1.0"),
+    // A work in the public domain carries no licence; the Creative Commons Public Domain Mark
+    // is the SPDX identifier that labels it so.
+    ("public domain", "CC-PDM-1.0"),
+    ("public domain mark", "CC-PDM-1.0"),
     ("cdla permissive 2.0", "CDLA-Permissive-2.0"),
     ("unlicense", "Unlicense"),
     ("wtfpl", "WTFPL"),

@@ -54,6 +54,11 @@ pub const OPEN_DATA: &[&str] = &[
 /// Open licences MOT accepts beyond SPDX flags and `OPEN_DATA` (its `OPEN_LICENSES`).
 pub const EXTRA_OPEN: &[&str] = &["OpenMDW-1.0"];
 
+/// The Public Domain Mark: the label of works with no copyright (e.g. the World English
+/// Bible). Not on MOT's lists (no MOT file uses it); glassbox counts it open, since nothing is
+/// reserved.
+pub const PUBLIC_DOMAIN: &str = "CC-PDM-1.0";
+
 /// The canonical SPDX licence id for `s`, ignoring case (`apache-2.0` → `Apache-2.0`).
 pub fn canonical_id(s: &str) -> Option<&'static str> {
     static MAP: OnceLock<HashMap<String, &'static str>> = OnceLock::new();
@@ -90,7 +95,7 @@ pub fn openness(id: &str) -> Openness {
     Openness {
         osi: lic.is_some_and(|l| l.is_osi_approved()),
         fsf: lic.is_some_and(|l| l.is_fsf_free_libre()),
-        open_data: OPEN_DATA.contains(&id) || EXTRA_OPEN.contains(&id),
+        open_data: OPEN_DATA.contains(&id) || EXTRA_OPEN.contains(&id) || id == PUBLIC_DOMAIN,
     }
 }
 

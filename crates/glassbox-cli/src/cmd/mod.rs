@@ -8,5 +8,6 @@ pub(crate) mod convert;
 pub(crate) mod data;
 pub(crate) mod generate;
 pub(crate) mod quickstart;
+pub(crate) mod release;
 pub(crate) mod score;
 pub(crate) mod train;

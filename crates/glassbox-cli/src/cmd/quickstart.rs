@@ -169,11 +169,12 @@ pub(crate) fn run(a: Args) -> Result<()> {
     // 4. Training. A finished run is kept (delete it to train again); an interrupted one resumes.
     let recipe = out.join("recipe.toml");
     let recipe_text = format!(
-        "# Written by glassbox quickstart; docs/training.md explains every key.\n[data]\ndataset = \"dataset\"\nseed = 1234\n\n[model]\npreset = {:?}\ninit_seed = 0\n\n[optim]\nlr = 3e-3\nweight_decay = 0.1\n\n[schedule]\nwarmup_steps = {}\ndecay = \"cosine\"\nmin_lr = 3e-4\n\n[train]\nbatch_size = 8\nseq_len = 128\nsteps = {}\nmax_grad_norm = 1.0\n\n[eval]\ninterval = {}\nwindows = 16\n\n[checkpoints]\nschedule = \"pythia\"\nevery = 100\n",
+        "# Written by glassbox quickstart; docs/training.md explains every key.\n[data]\ndataset = \"dataset\"\nseed = 1234\n\n[model]\npreset = {:?}\ninit_seed = 0\n\n[optim]\nlr = 3e-3\nweight_decay = 0.1\n\n[schedule]\nwarmup_steps = {}\ndecay = \"cosine\"\nmin_lr = 3e-4\n\n[train]\nbatch_size = 8\nseq_len = 128\nsteps = {}\nmax_grad_norm = 1.0\n\n[eval]\ninterval = {}\nwindows = 16\n\n[checkpoints]\nschedule = \"pythia\"\nevery = 100\n\n[release]\nname = \"glassbox-quickstart-{}\"\n",
         a.preset,
         (a.steps / 10).max(1),
         a.steps,
         (a.steps / 8).max(1),
+        a.preset,
     );
     let run_dir = out.join("run");
     let final_ck = run_dir
@@ -230,25 +231,49 @@ pub(crate) fn run(a: Args) -> Result<()> {
         report.push_str(&format!("- step {step_no}: {}{}\n", a.prompt, text));
     }
     glassbox_core::fsio::atomic_write(&out.join("samples.md"), report.as_bytes())?;
+    // The run keeps them too, so the release bundle ships sample outputs.
+    std::fs::create_dir_all(run_dir.join("samples"))
+        .with_context(|| format!("creating {}", run_dir.join("samples").display()))?;
+    glassbox_core::fsio::atomic_write(&run_dir.join("samples/samples.md"), report.as_bytes())?;
+    let t_samples = clock.elapsed();
+
+    // 6. The release bundle, its verification (hashes, data re-derived from the corpus, the last
+    // checkpoint interval replayed bit for bit) and its audit.
+    let bundle = out.join("bundle");
+    step(
+        "release: model, card, paper, data and order, checkpoints, logs, code, licences, MANIFEST.json",
+        &["release", s(&run_dir)?, "--out", s(&bundle)?, "--force"],
+    )?;
+    step(
+        "verify: every hash, the dataset re-derived from the corpus, the last interval replayed",
+        &["verify", s(&bundle)?],
+    )?;
+    step(
+        "audit: the bundle on the openness spectrum",
+        &["audit", s(&bundle)?],
+    )?;
 
     let secs = |d: std::time::Duration| d.as_secs_f64();
     println!(
-        "\ndone in {:.0} s (corpus {:.0} s, data {:.0} s, training {:.0} s, samples {:.0} s)",
+        "\ndone in {:.0} s (corpus {:.0} s, data {:.0} s, training {:.0} s, samples {:.0} s, release + verify + audit {:.0} s)",
         secs(clock.elapsed()),
         secs(t_corpus),
         secs(t_data - t_corpus),
         secs(t_train - t_data),
-        secs(clock.elapsed() - t_train)
+        secs(t_samples - t_train),
+        secs(clock.elapsed() - t_samples)
     );
     println!(
-        "look at:\n  {}/curated/datasheet.md   what was kept and removed, and why\n  {}/run/loss.svg           the loss curves\n  {}/run/logs/              train.jsonl, eval.jsonl\n  {}/run/checkpoints/       every checkpoint (index.json lists them with hashes)\n  {}/samples.md\nthen: glassbox generate --model {} --prompt \"{}\"",
+        "look at:\n  {}/curated/datasheet.md   what was kept and removed, and why\n  {}/run/loss.svg           the loss curves\n  {}/run/logs/              train.jsonl, eval.jsonl\n  {}/run/checkpoints/       every checkpoint (index.json lists them with hashes)\n  {}/samples.md\n  {}/bundle/               the release: README.md (card), paper/paper.md, MANIFEST.json\nthen: glassbox generate --model {} --prompt \"{}\"\n      glassbox trace {}/bundle --checkpoint 64",
+        out.display(),
         out.display(),
         out.display(),
         out.display(),
         out.display(),
         out.display(),
         final_ck.display(),
-        a.prompt
+        a.prompt,
+        out.display()
     );
     Ok(())
 }

@@ -1,0 +1,391 @@
+//! The model card (`README.md`, Hugging Face YAML front matter) and the paper (`paper/paper.md`):
+//! both written from the run's own records, so every number in them can be checked against the
+//! bundle.
+
+use std::fmt::Write as _;
+
+use glassbox_train::recipe::Recipe;
+use serde_json::Value;
+
+/// What the card and the paper are written from.
+#[derive(Debug)]
+pub(crate) struct Context<'a> {
+    pub name: &'a str,
+    pub release: &'a Value,
+    pub run_json: &'a Value,
+    pub recipe: &'a Recipe,
+    pub datasheet: &'a Value,
+    pub evals: &'a [Value],
+    pub revision: &'a Value,
+    pub checkpoints: &'a [Value],
+}
+
+fn yaml_str(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn num(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Number(n)) => n.to_string(),
+        _ => "–".into(),
+    }
+}
+
+fn f4(v: Option<&Value>) -> String {
+    v.and_then(Value::as_f64)
+        .map_or("–".into(), |x| format!("{x:.4}"))
+}
+
+impl Context<'_> {
+    fn lic(&self, k: &str) -> String {
+        self.release
+            .pointer(&format!("/licenses/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string()
+    }
+
+    fn cfg(&self, k: &str) -> String {
+        num(self.run_json.pointer(&format!("/model_config/{k}")))
+    }
+
+    fn sources_line(&self) -> String {
+        self.release
+            .get("sources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|s| {
+                format!(
+                    "`{}` ({})",
+                    s.get("name").and_then(Value::as_str).unwrap_or("?"),
+                    s.get("license").and_then(Value::as_str).unwrap_or("?")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn commit(&self) -> (String, bool) {
+        (
+            self.revision
+                .get("commit")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string(),
+            self.revision
+                .get("dirty")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        )
+    }
+
+    fn final_eval(&self) -> Option<&Value> {
+        self.evals.last()
+    }
+
+    fn tokens_trained(&self) -> u64 {
+        let r = &self.recipe.train;
+        self.release
+            .get("final_step")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+            * (r.batch_size * r.seq_len) as u64
+    }
+}
+
+/// `README.md`: HF front matter (licence, languages, datasets, tags, `model-index` with the
+/// held-out results) and the human part.
+pub(crate) fn model_card(c: &Context<'_>) -> String {
+    let (hf_license, license_name) = crate::licenses::hf_card_id(&c.lic("weights"));
+    let mut s = String::from("---\n");
+    let _ = writeln!(s, "license: {}", yaml_str(&hf_license));
+    if let Some(n) = license_name {
+        let _ = writeln!(s, "license_name: {}", yaml_str(&n));
+        s.push_str("license_link: LICENSE\n");
+    }
+    let langs: Vec<String> = c
+        .release
+        .get("language")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(yaml_str)
+        .collect();
+    if !langs.is_empty() {
+        let _ = writeln!(s, "language: [{}]", langs.join(", "));
+    }
+    let datasets: Vec<String> = c
+        .release
+        .get("sources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("name").and_then(Value::as_str))
+        .map(yaml_str)
+        .collect();
+    let _ = writeln!(s, "datasets: [{}]", datasets.join(", "));
+    s.push_str("library_name: transformers\npipeline_tag: text-generation\ntags: [glassbox, llama, radical-openness, pythia-style-checkpoints]\n");
+    if let Some(e) = c.final_eval() {
+        let _ = write!(
+            s,
+            "model-index:\n- name: {}\n  results:\n  - task:\n      type: text-generation\n      name: Causal language modelling\n    dataset:\n      name: {}\n      type: glassbox-heldout\n      split: heldout\n    metrics:\n    - type: loss\n      name: held-out cross-entropy (nats/token)\n      value: {}\n    - type: perplexity\n      name: held-out perplexity\n      value: {}\n",
+            yaml_str(c.name),
+            yaml_str("held-out split of the training corpus (eval/heldout-data.jsonl)"),
+            f4(e.get("loss")),
+            f4(e.get("perplexity")),
+        );
+    }
+    s.push_str("---\n\n");
+    let (commit, dirty) = c.commit();
+    let params = num(c.run_json.get("parameters"));
+    let _ = write!(
+        s,
+        "# {name}\n\nA {params}-parameter Llama-architecture language model trained from scratch with \
+[glassbox]({repo}) on {tokens} tokens of {sources}. This directory is a glassbox **release bundle**: \
+besides the weights it holds the training data and its exact order, the resolved recipe, every \
+intermediate checkpoint, the logs, the evaluation, the code that trained it and a `MANIFEST.json` \
+with the SHA-256 of every file. Anyone can check it with `glassbox verify` and replay any part of \
+its training to the same bits.\n\n",
+        name = c.name,
+        repo = c
+            .revision
+            .get("repository")
+            .and_then(Value::as_str)
+            .unwrap_or("https://github.com/glassbox-ai/glassbox"),
+        tokens = c.tokens_trained(),
+        sources = c.sources_line(),
+    );
+    s.push_str("## Use\n\nThe model files follow the Hugging Face layout (`config.json`, `model.safetensors`, \
+`tokenizer.json`), so transformers, vLLM and glassbox load them:\n\n```sh\nglassbox generate --model . --prompt \"And God said\"\n```\n\n");
+    s.push_str("## Training\n\n");
+    let r = c.recipe;
+    let _ = write!(
+        s,
+        "| | |\n|---|---|\n| architecture | LlamaForCausalLM: {} layers, hidden {}, {} heads ({} key/value), vocabulary {}, context {} |\n| steps | {} of batch {} × {} tokens |\n| optimiser | AdamW, lr {}, betas {:?}, eps {}, weight decay {} |\n| schedule | {} warmup steps, {:?} decay to {} |\n| gradient clipping | global norm {} |\n| data order seed | {} |\n| checkpoints | {} (steps {}) |\n\n",
+        c.cfg("num_hidden_layers"),
+        c.cfg("hidden_size"),
+        c.cfg("num_attention_heads"),
+        c.cfg("num_key_value_heads"),
+        c.cfg("vocab_size"),
+        c.cfg("max_position_embeddings"),
+        num(c.release.get("final_step")),
+        r.train.batch_size,
+        r.train.seq_len,
+        r.optim.lr,
+        r.optim.betas,
+        r.optim.eps,
+        r.optim.weight_decay,
+        r.schedule.warmup_steps,
+        r.schedule.decay,
+        r.min_lr(),
+        r.train.max_grad_norm,
+        r.data.seed,
+        c.checkpoints.len(),
+        c.checkpoints
+            .iter()
+            .map(|x| num(x.get("step")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    s.push_str("The resolved recipe is `recipe.toml`; per-step losses are in `logs/train.jsonl`, the held-out \
+evaluations in `logs/eval.jsonl` and the curve in `loss.svg`.\n\n## Training data\n\n");
+    let _ = write!(
+        s,
+        "Sources: {}. The curation (filters, deduplication, what each removed, with examples) is described \
+in `data/datasheet.md`; the token shards, document index and data order are in `data/` \
+(`data/manifest.json` holds their hashes).\n\n",
+        c.sources_line()
+    );
+    s.push_str("## Evaluation\n\n| step | held-out loss | perplexity |\n|---|---|---|\n");
+    for e in c
+        .evals
+        .iter()
+        .rev()
+        .take(6)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            num(e.get("step")),
+            f4(e.get("loss")),
+            f4(e.get("perplexity"))
+        );
+    }
+    s.push_str("\nThe held-out documents are in `eval/heldout-data.jsonl`, the figures in `eval/eval_results.json`; \
+the evaluation code is `code/crates/glassbox-train/src/eval.rs`.\n\n");
+    s.push_str("## Limitations\n\nThis is a small model trained briefly on one corpus: it continues text in the \
+style of its training data, knows nothing beyond it, and produces fluent-looking but often meaningless \
+or repetitive text. It was not instruction-tuned, aligned or evaluated for safety, and must not be \
+used to give advice or make decisions.\n\n");
+    let _ = write!(
+        s,
+        "## Reproduce\n\nThe code is `code/` (glassbox {version}, commit `{commit}`{dirty}; toolchain and \
+dependency versions in `code_revision.json`).\n\n```sh\nglassbox verify .                 # hashes, data re-derivation (with the corpus), replay of the last interval\nglassbox verify . --from 0 --to 1 # replay another interval\nglassbox trace . --step 10        # the documents trained on up to step 10\n```\n\n",
+        version = c
+            .revision
+            .get("glassbox_version")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        dirty = if dirty {
+            ", built from a working tree with uncommitted changes"
+        } else {
+            ""
+        },
+    );
+    let _ = write!(
+        s,
+        "## Licences\n\n| component | licence | text |\n|---|---|---|\n| weights, checkpoints, card | {} | `LICENSE` |\n| code | {} | `code/LICENSE` |\n| training data | {} | `data/LICENSE` |\n| paper | {} | `paper/LICENSE` |\n\nThe write-up of this run is `paper/paper.md`.\n",
+        c.lic("weights"),
+        c.lic("code"),
+        c.lic("data"),
+        c.lic("docs")
+    );
+    s
+}
+
+/// `paper/paper.md`: the write-up of the run (abstract, data, model, training, results,
+/// reproducibility, limitations, references).
+pub(crate) fn paper(c: &Context<'_>) -> String {
+    let mut s = String::new();
+    let params = num(c.run_json.get("parameters"));
+    let first = c.evals.first();
+    let last = c.final_eval();
+    let r = c.recipe;
+    let _ = write!(
+        s,
+        "# {name}: a fully reproducible {params}-parameter language model\n\n*Generated by glassbox {version} \
+from the run's own records; every figure below can be checked against the files of this bundle.*\n\n\
+## Abstract\n\nWe train a {params}-parameter decoder-only transformer (Llama architecture) from random \
+initialisation on {tokens} tokens of {sources}. Held-out cross-entropy falls from {l0} to {l1} nats per \
+token (perplexity {p1}). We release the weights, every intermediate checkpoint with its optimiser \
+state, the curated and tokenised training data with its exact sample order, the evaluation data, the \
+training logs, the resolved recipe and the source code, all hashed, so that any interval of training \
+can be replayed and checked bit for bit.\n\n",
+        name = c.name,
+        version = c
+            .revision
+            .get("glassbox_version")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+        tokens = c.tokens_trained(),
+        sources = c.sources_line(),
+        l0 = f4(first.and_then(|e| e.get("loss"))),
+        l1 = f4(last.and_then(|e| e.get("loss"))),
+        p1 = f4(last.and_then(|e| e.get("perplexity"))),
+    );
+    let totals = c.datasheet.get("totals");
+    let _ = write!(
+        s,
+        "## 1 Data\n\nThe corpus ({sources}) was curated by `glassbox data curate`: Unicode NFC and whitespace \
+normalisation, language identification, the quality filters enabled in the configuration recorded in \
+`data/datasheet.json`, exact and MinHash near-duplicate removal. Of {read} documents read, {kept} \
+were kept ({words} words); `data/datasheet.md` lists what each filter removed, with examples. A \
+byte-level BPE tokenizer of {vocab} tokens was trained on the curated text. {held} of the documents, \
+chosen by a hash of their ids, form the held-out split ({ht} tokens); the rest ({tt} tokens) are \
+training data. Training sample *i* is the window of {l1} tokens starting at token *i*·{l} of the \
+training stream; samples are visited in the seeded permutation stored in `{order}`.\n\n",
+        sources = c.sources_line(),
+        read = num(totals.and_then(|t| t.get("documents_read"))),
+        kept = num(totals.and_then(|t| t.get("documents_kept"))),
+        words = num(totals.and_then(|t| t.get("words_kept"))),
+        vocab = c.cfg("vocab_size"),
+        held = num(c.release.pointer("/dataset/heldout_documents")),
+        ht = num(c.release.pointer("/dataset/heldout_tokens")),
+        tt = num(c.release.pointer("/dataset/train_tokens")),
+        l1 = r.train.seq_len + 1,
+        l = r.train.seq_len,
+        order = c
+            .release
+            .pointer("/order/file")
+            .and_then(Value::as_str)
+            .unwrap_or("?"),
+    );
+    let _ = write!(
+        s,
+        "## 2 Model\n\nA decoder-only transformer as in Llama (Touvron et al., 2023): {layers} layers, \
+hidden size {h}, MLP size {i} with SwiGLU, {heads} attention heads ({kv} key/value heads), rotary \
+position embeddings (θ = {theta}), RMSNorm (ε = {eps}), tied input and output embeddings, context \
+{ctx} tokens. Weights are initialised from N(0, 0.02²) with seed {seed}.\n\n",
+        layers = c.cfg("num_hidden_layers"),
+        h = c.cfg("hidden_size"),
+        i = c.cfg("intermediate_size"),
+        heads = c.cfg("num_attention_heads"),
+        kv = c.cfg("num_key_value_heads"),
+        theta = c.cfg("rope_theta"),
+        eps = c.cfg("rms_norm_eps"),
+        ctx = c.cfg("max_position_embeddings"),
+        seed = r.model.init_seed,
+    );
+    let _ = write!(
+        s,
+        "## 3 Training\n\nAdamW (Loshchilov & Hutter, 2019) with learning rate {lr}, β = {betas:?}, ε = {aeps}, \
+weight decay {wd} on matrices only; {warm} warmup steps then {decay:?} decay to {min}; global-norm \
+gradient clipping at {clip}; {steps} steps of {b} samples × {l} tokens, {accum} micro-batch(es) per \
+step, fp32 on CPU with {threads} thread(s). Checkpoints follow Pythia's schedule (Biderman et al., \
+2023): steps {cks}.\n\n",
+        lr = r.optim.lr,
+        betas = r.optim.betas,
+        aeps = r.optim.eps,
+        wd = r.optim.weight_decay,
+        warm = r.schedule.warmup_steps,
+        decay = r.schedule.decay,
+        min = r.min_lr(),
+        clip = r.train.max_grad_norm,
+        steps = num(c.release.get("final_step")),
+        b = r.train.batch_size,
+        l = r.train.seq_len,
+        accum = r.train.grad_accum,
+        threads = num(c.run_json.get("threads")),
+        cks = c
+            .checkpoints
+            .iter()
+            .map(|x| num(x.get("step")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    s.push_str(
+        "## 4 Results\n\nHeld-out loss over the first evaluation windows of the held-out split \
+(`logs/eval.jsonl`; the curve is `loss.svg`):\n\n| step | loss | perplexity |\n|---|---|---|\n",
+    );
+    for e in c.evals {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            num(e.get("step")),
+            f4(e.get("loss")),
+            f4(e.get("perplexity"))
+        );
+    }
+    let (commit, dirty) = c.commit();
+    let _ = write!(
+        s,
+        "\n## 5 Reproducibility\n\nThe bundle's `MANIFEST.json` holds the SHA-256 of every file. \
+`glassbox verify` checks them, re-derives the dataset from the corpus when it is available and \
+compares its manifest, and replays training between two checkpoints, comparing the weights bit for \
+bit (results are promised identical on the same thread count). The code is `code/` at commit \
+`{commit}`{dirty}; `code_revision.json` lists the compiler and every dependency version. \
+`glassbox trace` maps any document to the steps and checkpoints that saw it, and any step to the \
+documents trained on up to it.\n\n## 6 Limitations\n\nThe model is small and trained briefly on a \
+single corpus; held-out loss on text from the same corpus says little about other text. No \
+instruction tuning, alignment or safety evaluation was done.\n\n## References\n\n\
+- Biderman et al. (2023). Pythia: A Suite for Analyzing Large Language Models Across Training and Scaling. ICML. arXiv:2304.01373\n\
+- Touvron et al. (2023). Llama 2: Open Foundation and Fine-Tuned Chat Models. arXiv:2307.09288\n\
+- Loshchilov & Hutter (2019). Decoupled Weight Decay Regularization. ICLR. arXiv:1711.05101\n\
+- Rae et al. (2021). Scaling Language Models: Methods, Analysis & Insights from Training Gopher. arXiv:2112.11446\n\
+- Raffel et al. (2020). Exploring the Limits of Transfer Learning with a Unified Text-to-Text Transformer (C4). JMLR. arXiv:1910.10683\n\
+- Penedo et al. (2024). The FineWeb Datasets. arXiv:2406.17557\n\
+- Broder (1997). On the resemblance and containment of documents (MinHash).\n\
+- Groeneveld et al. (2024). OLMo: Accelerating the Science of Language Models. arXiv:2402.00838\n",
+        dirty = if dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        },
+    );
+    s
+}
