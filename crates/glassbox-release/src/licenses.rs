@@ -144,7 +144,7 @@ mod tests {
         assert_eq!(resolve("k", "apache-2.0").unwrap().expression, "Apache-2.0");
         let pd = resolve("k", "public-domain").unwrap();
         assert_eq!(pd.expression, "CC-PDM-1.0");
-        assert!(pd.texts[0].1.contains("Public Domain"));
+        assert!(pd.texts[0].1.contains("No Copyright"));
         let e = resolve("k", "mit AND cc-by-4.0").unwrap();
         assert_eq!(e.expression, "MIT AND CC-BY-4.0");
         assert_eq!(e.texts.len(), 2);
