@@ -66,6 +66,11 @@ enum Command {
         after_help = "Example:\n  glassbox score --model ./SmolLM2-135M --text \"In the beginning God created the heavens\""
     )]
     Score(cmd::score::Args),
+    /// Serve models over an OpenAI-compatible HTTP API with continuous batching.
+    #[command(
+        after_help = "Examples:\n  glassbox serve --model ./SmolLM2-135M-Instruct\n  glassbox serve --model smol=./SmolLM2-135M-Instruct --model mine=quickstart/bundle --port 8080 --api-key secret\n\nThen: curl http://127.0.0.1:8000/v1/completions -d '{\"prompt\": \"Hello\", \"max_tokens\": 8}'"
+    )]
+    Serve(cmd::serve::Args),
     /// Re-save a model directory (other dtype, shards) in Hugging Face layout.
     #[command(
         after_help = "Example:\n  glassbox convert --model ./SmolLM2-135M --out ./smol-bf16 --dtype bf16"
@@ -154,6 +159,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Generate(a) => cmd::generate::run(a),
         Command::Chat(a) => cmd::chat::run(a),
         Command::Score(a) => cmd::score::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::Bench(b) => cmd::bench::run(b),
         Command::Data(d) => cmd::data::run(d),

@@ -7,6 +7,8 @@
 //! - [`Engine`] ties a [`glassbox_model::Transformer`] to its tokenizer and generation config:
 //!   [`Engine::generate`] runs a batch of prompts (left-padded, KV cache, stop strings, EOS),
 //!   streaming text; [`Engine::score`] gives per-token log-probabilities.
+//! - [`scheduler::Scheduler`]: continuous batching for servers — requests join between decoding
+//!   steps and share one batch-invariant forward pass per step.
 //!
 //! ```no_run
 //! use glassbox_infer::{Engine, GenerateOptions};
@@ -26,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod generation_config;
 pub mod sampling;
+pub mod scheduler;
 pub mod stream;
 pub mod tokenizer;
 

@@ -89,7 +89,8 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `x @ wᵀ` for `x` `(M, K)` with `M ≤ MAX_ROWS` and `w` `(N, K)`, both f32 on the CPU.
+/// `x @ wᵀ` for `x` `(M, K)` and `w` `(N, K)`, both f32 on the CPU (fastest for `M ≤ MAX_ROWS`;
+/// any `M` works, and every output is the same dot product whatever `M` is).
 pub fn matvec_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op2_no_bwd(&w.contiguous()?, &MatVecT)
 }

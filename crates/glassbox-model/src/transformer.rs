@@ -64,6 +64,22 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// `(M, in) -> (M, out)` with the matrix–vector kernel for any `M` on the CPU (each output one
+    /// dot product, independent of `M`), GEMM elsewhere.
+    fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
+        let y = if x.device().is_cpu() && x.dtype() == DType::F32 && self.w.dtype() == DType::F32 {
+            crate::cpu_kernels::matvec_t(x, &self.w)?
+        } else {
+            x.matmul(&self.w.t()?)?
+        };
+        Ok(match &self.b {
+            Some(bias) => y.broadcast_add(bias)?,
+            None => y,
+        })
+    }
+}
+
 /// `x @ wᵀ` for `x` `(M, K)` and a weight `w` `(N, K)`: the streaming matrix–vector kernel for
 /// the few rows of a decoding step, candle's GEMM otherwise (and whenever gradients are needed).
 fn matmul_t(x: &Tensor, w: &Tensor, kernels: Kernels) -> Result<Tensor> {
@@ -483,6 +499,127 @@ impl Transformer {
         Ok(x.reshape((bb * tt, hh))?
             .matmul(&head.t()?)?
             .reshape((bb, tt, ()))?)
+    }
+
+    /// One decoding step for several independent sequences, each with its own single-row
+    /// [`KvCache`] (no padding): `tokens[i]` is sequence `i`'s newest token, fed at position
+    /// `caches[i].len()`. Returns each sequence's next-token logits.
+    ///
+    /// Batch invariance: the weight products run on all rows at once through the matrix–vector
+    /// kernel, whose every output is one dot product computed the same way whatever the number of
+    /// rows (and threads); norms and element-wise operations work row by row; attention runs per
+    /// sequence over its own cache. A sequence's logits are therefore bit-identical whether it is
+    /// decoded alone or beside others, which lets a server batch requests without changing any
+    /// request's result. (On a non-CPU device or non-f32 weights the products fall back to GEMM
+    /// and the promise does not hold.)
+    pub fn decode_step(
+        &self,
+        tokens: &[u32],
+        caches: &mut [&mut KvCache],
+    ) -> Result<Vec<Vec<f32>>> {
+        let n = tokens.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        if caches.len() != n {
+            return Err(ModelError::Input(format!(
+                "{} caches for {n} sequences",
+                caches.len()
+            )));
+        }
+        let max_pos = self.cfg.max_position_embeddings;
+        let mut positions = Vec::with_capacity(n);
+        for (i, c) in caches.iter().enumerate() {
+            if c.batch() != 1 || c.pad().iter().any(|&p| p > 0) {
+                return Err(ModelError::Input(format!(
+                    "sequence {i}: decode_step needs a single-row cache without padding"
+                )));
+            }
+            if c.len() + 1 > max_pos {
+                return Err(ModelError::Input(format!(
+                    "sequence {i}: {} positions exceed the model's max_position_embeddings ({max_pos})",
+                    c.len() + 1
+                )));
+            }
+            positions.push(vec![c.len() as u32]);
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab_size) {
+            return Err(ModelError::Input(format!(
+                "token id {bad} is outside the vocabulary (size {})",
+                self.cfg.vocab_size
+            )));
+        }
+        for c in caches.iter_mut() {
+            c.reserve(1)?;
+        }
+        // (n, 1, hd/2) each
+        let (cos, sin) = self.rope.cos_sin(&positions, &self.device)?;
+        let ids = Tensor::from_vec(tokens.to_vec(), n, &self.device)?;
+        // (n) -> (n, H)
+        let mut x = self.embed.index_select(&ids, 0)?;
+        let (nq, nkv, hd) = (
+            self.cfg.num_attention_heads,
+            self.cfg.num_key_value_heads,
+            self.cfg.head_dim,
+        );
+        let g = nq / nkv;
+        let scale = 1.0 / (hd as f64).sqrt();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let h = self.rms_norm(&x, &layer.input_norm)?;
+            // (n, H) -> (n, nq·hd), (n, nkv·hd)
+            let q = layer.q.forward_rows(&h)?;
+            let k = layer.k.forward_rows(&h)?;
+            let v = layer.v.forward_rows(&h)?;
+            let mut ys = Vec::with_capacity(n);
+            for (i, cache) in caches.iter_mut().enumerate() {
+                // (1, nq·hd) -> (1, 1, nq, hd) -> (1, nq, 1, hd)
+                let qi = q
+                    .narrow(0, i, 1)?
+                    .reshape((1, 1, nq, hd))?
+                    .transpose(1, 2)?;
+                let ki = k
+                    .narrow(0, i, 1)?
+                    .reshape((1, 1, nkv, hd))?
+                    .transpose(1, 2)?;
+                let vi = v
+                    .narrow(0, i, 1)?
+                    .reshape((1, 1, nkv, hd))?
+                    .transpose(1, 2)?
+                    .contiguous()?;
+                let (ci, si) = (cos.narrow(0, i, 1)?, sin.narrow(0, i, 1)?);
+                let qi = self.rope(&qi, &ci, &si)?;
+                let ki = self.rope(&ki, &ci, &si)?;
+                let offset = cache.len();
+                let (kk, vv) = cache.append(l, &ki, &vi)?;
+                let s = kk.dim(2)?;
+                // (1, nq, 1, hd) -> (1, nkv, g, hd) @ (1, nkv, hd, S) -> (1, nq, 1, S)
+                let qi = qi.contiguous()?.reshape((1, nkv, g, hd))?;
+                let scores = (qi.matmul(&kk.transpose(2, 3)?)? * scale)?.reshape((1, nq, 1, s))?;
+                let scores = match build_mask(&[0], offset, 1, layer.attention, &self.device)? {
+                    Some(m) => scores.broadcast_add(&m)?,
+                    None => scores,
+                };
+                let probs = self.softmax(&scores)?;
+                // (1, nkv, g, S) @ (1, nkv, S, hd) -> (1, nq·hd)
+                let y = probs.reshape((1, nkv, g, s))?.matmul(&vv)?;
+                ys.push(y.reshape((1, nq * hd))?);
+            }
+            let y = Tensor::cat(&ys, 0)?;
+            x = (x + layer.o.forward_rows(&y)?)?;
+            let h = self.rms_norm(&x, &layer.post_attention_norm)?;
+            let gate = layer.gate.forward_rows(&h)?.silu()?;
+            let up = layer.up.forward_rows(&h)?;
+            x = (x + layer.down.forward_rows(&(gate * up)?)?)?;
+        }
+        for c in caches.iter_mut() {
+            c.advance(1);
+        }
+        let x = self.rms_norm(&x, &self.norm)?;
+        let head = Linear {
+            w: self.lm_head.as_ref().unwrap_or(&self.embed).clone(),
+            b: None,
+        };
+        Ok(head.forward_rows(&x)?.to_vec2()?)
     }
 
     fn rms_norm(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {

@@ -10,4 +10,5 @@ pub(crate) mod generate;
 pub(crate) mod quickstart;
 pub(crate) mod release;
 pub(crate) mod score;
+pub(crate) mod serve;
 pub(crate) mod train;

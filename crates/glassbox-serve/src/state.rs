@@ -1,0 +1,174 @@
+//! What the server holds: the models (each with its engine and scheduler), the limits, the API
+//! key and the metrics.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glassbox_infer::Engine;
+use glassbox_infer::scheduler::{Scheduler, SchedulerOptions};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// Per-request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+    /// Largest `max_tokens` a request may ask for.
+    pub max_tokens: usize,
+    /// Largest `n`.
+    pub max_n: usize,
+    /// Most prompts in one completions request.
+    pub max_prompts: usize,
+    /// Most `logprobs` / `top_logprobs` alternatives.
+    pub max_logprobs: usize,
+    /// Time allowed to receive a request body once its headers arrived.
+    pub body_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1 << 20,
+            max_tokens: 4096,
+            max_n: 16,
+            max_prompts: 64,
+            max_logprobs: 20,
+            body_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One served model.
+#[derive(Debug)]
+pub struct ModelEntry {
+    /// The name clients use in `model`.
+    pub name: String,
+    /// The loaded model.
+    pub engine: Arc<Engine>,
+    /// Its continuous-batching scheduler.
+    pub scheduler: Scheduler,
+    /// Unix time it was loaded.
+    pub created: u64,
+}
+
+/// The shared state of every handler.
+#[derive(Debug)]
+pub struct AppState {
+    /// Models, in the order given.
+    pub models: Vec<ModelEntry>,
+    /// Limits.
+    pub limits: Limits,
+    /// Bearer key required on every endpoint but `/health`, when set.
+    pub api_key: Option<String>,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+/// A `--model` argument: `DIR` or `NAME=DIR`.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    /// Name clients use (default: the directory's name).
+    pub name: String,
+    /// Model directory.
+    pub dir: PathBuf,
+}
+
+impl ModelSpec {
+    /// Parses `DIR` or `NAME=DIR`.
+    pub fn parse(s: &str) -> Self {
+        match s.split_once('=') {
+            Some((n, d)) if !n.is_empty() && !n.contains('/') => Self {
+                name: n.to_string(),
+                dir: PathBuf::from(d),
+            },
+            _ => {
+                let dir = PathBuf::from(s);
+                let name = dir
+                    .canonicalize()
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| s.to_string());
+                Self { name, dir }
+            }
+        }
+    }
+}
+
+impl AppState {
+    /// Loads every model and starts its scheduler. Errors name the directory.
+    pub fn load(
+        specs: &[ModelSpec],
+        scheduler: SchedulerOptions,
+        limits: Limits,
+        api_key: Option<String>,
+    ) -> Result<Self, String> {
+        let mut models: Vec<ModelEntry> = Vec::new();
+        for s in specs {
+            if models.iter().any(|m| m.name == s.name) {
+                return Err(format!(
+                    "two models are named `{}`; name them with --model NAME=DIR",
+                    s.name
+                ));
+            }
+            let engine = Engine::load(&s.dir, &candle_core::Device::Cpu)
+                .map_err(|e| format!("{}: {e}", s.dir.display()))?;
+            let engine = Arc::new(engine);
+            models.push(ModelEntry {
+                name: s.name.clone(),
+                scheduler: Scheduler::start(engine.clone(), scheduler),
+                engine,
+                created: now(),
+            });
+        }
+        if models.is_empty() {
+            return Err("no model to serve: give --model DIR".into());
+        }
+        Ok(Self {
+            models,
+            limits,
+            api_key,
+            metrics: Metrics::default(),
+        })
+    }
+
+    /// The model a request names; with one model served, `model` may be omitted.
+    pub fn model(&self, name: Option<&str>) -> Result<&ModelEntry, ApiError> {
+        match name {
+            None if self.models.len() == 1 => Ok(&self.models[0]),
+            None => Err(ApiError::invalid(
+                Some("model".to_string()),
+                format!(
+                    "`model` is required when several models are served: {}",
+                    self.names().join(", ")
+                ),
+            )),
+            Some(n) => self
+                .models
+                .iter()
+                .find(|m| m.name == n)
+                .ok_or_else(|| ApiError::unknown_model(n, &self.names())),
+        }
+    }
+
+    /// The model names.
+    pub fn names(&self) -> Vec<String> {
+        self.models.iter().map(|m| m.name.clone()).collect()
+    }
+
+    /// Stops every scheduler from taking new work (shutdown).
+    pub fn stop_accepting(&self) {
+        for m in &self.models {
+            m.scheduler.stop_accepting();
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
