@@ -31,3 +31,19 @@ fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
+
+# The official `openai` Python client, for the server's client tests (crates/glassbox-cli/tests/
+# serve.rs), installed into target/pydeps (never into the system's Python).
+pydeps="$(cd "$(dirname "$0")/.." && pwd)/target/pydeps"
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "dev-setup: installing python3 and pip with apt-get" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3 python3-pip >/dev/null
+fi
+if ! PYTHONPATH="$pydeps" python3 -c "import openai" >/dev/null 2>&1; then
+  echo "dev-setup: installing the openai Python client into $pydeps" >&2
+  python3 -m pip install --quiet --disable-pip-version-check --target "$pydeps" "openai>=1.40" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages --target "$pydeps" "openai>=1.40"
+fi

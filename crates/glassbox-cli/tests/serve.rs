@@ -1,0 +1,160 @@
+//! `glassbox serve` as a real process on loopback: the official `openai` Python client, a client
+//! that sends half a body and stalls, 1000 connections that never send, and graceful shutdown
+//! with a stream in flight.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn model(name: &str) -> String {
+    format!("{name}={}", repo().join("tests/fixtures/models").join(name).display())
+}
+
+/// Starts a server on a free port; returns it and its port.
+fn start(extra: &[&str]) -> (Child, u16) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["serve", "--model", &model("llama"), "--model", &model("qwen2"), "--port", "0", "--timeout", "1"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(c.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(|ch: char| !ch.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (c, port)
+}
+
+/// One HTTP/1.1 request on a fresh connection; returns the status line and the body.
+fn http(port: u16, method: &str, path: &str, body: &str, key: Option<&str>) -> (String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.lines().next().unwrap_or("").to_string();
+    let body = text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
+    (status, body)
+}
+
+fn stop(mut c: Child) {
+    let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(20) {
+        if c.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = c.kill();
+}
+
+#[test]
+fn the_official_openai_client_works_against_it() {
+    let pydeps = std::env::var_os("GLASSBOX_PYDEPS").map_or_else(|| repo().join("target/pydeps"), PathBuf::from);
+    let probe = Command::new("python3")
+        .args(["-c", "import openai"])
+        .env("PYTHONPATH", &pydeps)
+        .status();
+    assert!(
+        probe.is_ok_and(|s| s.success()),
+        "the openai Python package is not importable from {}: run scripts/dev-setup.sh (it installs it there)",
+        pydeps.display()
+    );
+    let (c, port) = start(&["--api-key", "test-key"]);
+    let o = Command::new("python3")
+        .arg(repo().join("tests/serve/openai_client.py"))
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg("test-key")
+        .env("PYTHONPATH", &pydeps)
+        .output()
+        .unwrap();
+    stop(c);
+    let text = format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success() && text.contains("all checks passed"), "{text}");
+}
+
+#[test]
+fn stalled_bodies_and_idle_connections_time_out_while_others_are_served() {
+    let (c, port) = start(&[]);
+    // Half a body, then nothing: 408 after the 1 s body timeout.
+    let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(half, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"prompt\"").unwrap();
+    // 1000 connections that open and never send.
+    let idle: Vec<TcpStream> = (0..1000).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    // Others are served meanwhile.
+    let (status, body) = http(port, "POST", "/v1/completions", r#"{"model": "llama", "prompt": "Hi", "max_tokens": 3}"#, None);
+    assert!(status.contains("200"), "{status} {body}");
+    let mut text = String::new();
+    let _ = half.read_to_string(&mut text);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("did not arrive within 1 s"), "{text}");
+    // The idle connections are closed by the 1 s header timeout.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut closed = 0;
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 512];
+        if matches!(s.read(&mut buf), Ok(_)) {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 1000);
+    let (status, _) = http(port, "GET", "/health", "", None);
+    assert!(status.contains("200"), "{status}");
+    stop(c);
+}
+
+#[test]
+fn shutdown_finishes_the_stream_in_flight_then_exits() {
+    let (mut c, port) = start(&[]);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = r#"{"model": "llama", "prompt": "Tell me", "max_tokens": 200, "stream": true, "temperature": 0}"#;
+    write!(s, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    while !line.starts_with("data: ") {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+    }
+    let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+    let mut rest = String::new();
+    let _ = r.read_to_string(&mut rest);
+    assert!(rest.contains("data: [DONE]"), "the stream was cut: {rest}");
+    assert!(
+        rest.contains("\"finish_reason\":\"length\"") || rest.contains("\"finish_reason\":\"stop\""),
+        "{rest}"
+    );
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "the server did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "still listening after shutdown");
+}
