@@ -15,13 +15,26 @@ fn repo() -> PathBuf {
 }
 
 fn model(name: &str) -> String {
-    format!("{name}={}", repo().join("tests/fixtures/models").join(name).display())
+    format!(
+        "{name}={}",
+        repo().join("tests/fixtures/models").join(name).display()
+    )
 }
 
 /// Starts a server on a free port; returns it and its port.
 fn start(extra: &[&str]) -> (Child, u16) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_glassbox"))
-        .args(["serve", "--model", &model("llama"), "--model", &model("qwen2"), "--port", "0", "--timeout", "1"])
+        .args([
+            "serve",
+            "--model",
+            &model("llama"),
+            "--model",
+            &model("qwen2"),
+            "--port",
+            "0",
+            "--timeout",
+            "1",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,12 +66,16 @@ fn http(port: u16, method: &str, path: &str, body: &str, key: Option<&str>) -> (
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let status = text.lines().next().unwrap_or("").to_string();
-    let body = text.split_once("\r\n\r\n").map_or(String::new(), |(_, b)| b.to_string());
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
     (status, body)
 }
 
 fn stop(mut c: Child) {
-    let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
     let t = Instant::now();
     while t.elapsed() < Duration::from_secs(20) {
         if c.try_wait().unwrap().is_some() {
@@ -71,7 +88,8 @@ fn stop(mut c: Child) {
 
 #[test]
 fn the_official_openai_client_works_against_it() {
-    let pydeps = std::env::var_os("GLASSBOX_PYDEPS").map_or_else(|| repo().join("target/pydeps"), PathBuf::from);
+    let pydeps = std::env::var_os("GLASSBOX_PYDEPS")
+        .map_or_else(|| repo().join("target/pydeps"), PathBuf::from);
     let probe = Command::new("python3")
         .args(["-c", "import openai"])
         .env("PYTHONPATH", &pydeps)
@@ -90,8 +108,15 @@ fn the_official_openai_client_works_against_it() {
         .output()
         .unwrap();
     stop(c);
-    let text = format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success() && text.contains("all checks passed"), "{text}");
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success() && text.contains("all checks passed"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -99,12 +124,21 @@ fn stalled_bodies_and_idle_connections_time_out_while_others_are_served() {
     let (c, port) = start(&[]);
     // Half a body, then nothing: 408 after the 1 s body timeout.
     let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    half.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(half, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"prompt\"").unwrap();
     // 1000 connections that open and never send.
-    let idle: Vec<TcpStream> = (0..1000).map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
     // Others are served meanwhile.
-    let (status, body) = http(port, "POST", "/v1/completions", r#"{"model": "llama", "prompt": "Hi", "max_tokens": 3}"#, None);
+    let (status, body) = http(
+        port,
+        "POST",
+        "/v1/completions",
+        r#"{"model": "llama", "prompt": "Hi", "max_tokens": 3}"#,
+        None,
+    );
     assert!(status.contains("200"), "{status} {body}");
     let mut text = String::new();
     let _ = half.read_to_string(&mut text);
@@ -139,12 +173,15 @@ fn shutdown_finishes_the_stream_in_flight_then_exits() {
         line.clear();
         r.read_line(&mut line).unwrap();
     }
-    let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
     let mut rest = String::new();
     let _ = r.read_to_string(&mut rest);
     assert!(rest.contains("data: [DONE]"), "the stream was cut: {rest}");
     assert!(
-        rest.contains("\"finish_reason\":\"length\"") || rest.contains("\"finish_reason\":\"stop\""),
+        rest.contains("\"finish_reason\":\"length\"")
+            || rest.contains("\"finish_reason\":\"stop\""),
         "{rest}"
     );
     let t = Instant::now();
@@ -152,9 +189,15 @@ fn shutdown_finishes_the_stream_in_flight_then_exits() {
         if let Some(st) = c.try_wait().unwrap() {
             break st;
         }
-        assert!(t.elapsed() < Duration::from_secs(20), "the server did not exit");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the server did not exit"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "still listening after shutdown");
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "still listening after shutdown"
+    );
 }

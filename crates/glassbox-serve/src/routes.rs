@@ -467,11 +467,7 @@ fn piece(m: &ModelEntry, id: u32) -> String {
 }
 
 /// Completions `logprobs` object over `ids` (prompt scores first when echoed).
-fn completion_logprobs(
-    m: &ModelEntry,
-    entries: &[LogprobEntry],
-    offset0: usize,
-) -> Value {
+fn completion_logprobs(m: &ModelEntry, entries: &[LogprobEntry], offset0: usize) -> Value {
     let mut tokens = Vec::new();
     let mut lps = Vec::new();
     let mut tops = Vec::new();

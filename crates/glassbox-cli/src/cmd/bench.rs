@@ -25,6 +25,11 @@ pub(crate) enum Bench {
         after_help = "Example:\n  glassbox --threads 2 bench train --python python3   # PYTHONPATH must reach torch"
     )]
     Train(TrainArgs),
+    /// `glassbox serve` under load from this process: generated tokens/s and time to first token
+    /// at 1, 4 and 16 concurrent streams on a SmolLM2-135M-shaped model, and the server's peak
+    /// memory.
+    #[command(after_help = "Example:\n  glassbox bench serve --concurrency 1,4,16 --requests 2")]
+    Serve(super::bench_serve::Args),
     /// Audit time of a release with one large weights file, beside reading that file once.
     #[command(after_help = "Example:\n  glassbox bench audit --size-mb 1024")]
     Audit(AuditArgs),
@@ -107,6 +112,7 @@ pub(crate) fn run(b: Bench) -> Result<()> {
     match b {
         Bench::Data(a) => bench_data(a),
         Bench::Train(a) => bench_train(a),
+        Bench::Serve(a) => super::bench_serve::run(a),
         Bench::Audit(a) => {
             let r = glassbox_audit::bench::bench_audit(a.size_mb << 20, a.repeats)?;
             if a.json {
