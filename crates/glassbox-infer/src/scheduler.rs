@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use candle_core::Tensor;
-use glassbox_model::{KvCache, Logits, ModelError};
+use glassbox_model::{KvCache, Logits, ModelError, SeqCache};
 
 use crate::engine::{Engine, FinishReason};
 use crate::sampling::{Sampler, SamplingParams, log_softmax};
@@ -210,7 +210,7 @@ struct Seq {
     job: Job,
     sampler: Sampler,
     stream: TextStream,
-    cache: KvCache,
+    cache: SeqCache,
     history: Vec<u32>,
     generated: usize,
     done: bool,
@@ -310,7 +310,7 @@ fn run(engine: &Engine, rx: &mpsc::Receiver<Job>, stats: &SchedulerStats, max_ba
             .iter()
             .map(|s| s.history.last().copied().unwrap_or(0))
             .collect();
-        let mut caches: Vec<&mut KvCache> = active.iter_mut().map(|s| &mut s.cache).collect();
+        let mut caches: Vec<&mut SeqCache> = active.iter_mut().map(|s| &mut s.cache).collect();
         match engine.model.decode_step(&tokens, &mut caches) {
             Ok(rows) => {
                 stats.steps.fetch_add(1, Ordering::Relaxed);
@@ -344,15 +344,18 @@ fn prefill(engine: &Engine, mut job: Job, ctx: usize, stats: &SchedulerStats) ->
         return None;
     }
     let mut cache = KvCache::new(engine.model.config(), vec![0], engine.model.device());
-    let row = (|| -> Result<Vec<f32>, ModelError> {
+    let row = (|| -> Result<(Vec<f32>, SeqCache), ModelError> {
         let t = job.prompt.len();
         let tokens = Tensor::from_vec(job.prompt.clone(), (1, t), engine.model.device())?;
         let logits = engine
             .model
             .forward(&tokens, &[], Some(&mut cache), Logits::Last)?;
-        Ok(logits.flatten_all()?.to_vec1::<f32>()?)
+        Ok((
+            logits.flatten_all()?.to_vec1::<f32>()?,
+            SeqCache::from_kv_cache(&cache)?,
+        ))
     })();
-    let row = match row {
+    let (row, cache) = match row {
         Ok(r) => r,
         Err(e) => {
             (job.sink)(JobEvent::Failed(e.to_string()));

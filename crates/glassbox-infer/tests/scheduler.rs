@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{Device, Tensor};
 use glassbox_infer::SamplingParams;
 use glassbox_infer::scheduler::{Job, JobEvent, Scheduler, SchedulerOptions};
-use glassbox_model::{KvCache, Logits};
+use glassbox_model::{KvCache, Logits, SeqCache};
 
 #[test]
 fn decode_step_matches_the_cached_forward_pass() {
@@ -21,16 +21,16 @@ fn decode_step_matches_the_cached_forward_pass() {
         let m = &e.model;
         let prompts: Vec<Vec<u32>> =
             vec![vec![5, 9, 12], vec![7; 11], vec![20, 21, 22, 23, 24, 25]];
-        let mut caches: Vec<KvCache> = Vec::new();
+        let mut caches: Vec<SeqCache> = Vec::new();
         let mut next = Vec::new();
         for p in &prompts {
             let mut c = KvCache::new(m.config(), vec![0], &Device::Cpu);
             let t = Tensor::from_vec(p.clone(), (1, p.len()), &Device::Cpu).unwrap();
             m.forward(&t, &[], Some(&mut c), Logits::Last).unwrap();
-            caches.push(c);
+            caches.push(SeqCache::from_kv_cache(&c).unwrap());
             next.push(30 + p.len() as u32);
         }
-        let mut refs: Vec<&mut KvCache> = caches.iter_mut().collect();
+        let mut refs: Vec<&mut SeqCache> = caches.iter_mut().collect();
         let rows = m.decode_step(&next, &mut refs).unwrap();
         for (i, p) in prompts.iter().enumerate() {
             let mut full = p.clone();

@@ -51,8 +51,8 @@ impl CustomOp2 for MatVecT {
                 let first = task * ROWS_PER_TASK;
                 for (r, outs) in chunk.chunks_mut(m).enumerate() {
                     let row = &w[(first + r) * k..(first + r + 1) * k];
-                    for (i, o) in outs.iter_mut().enumerate() {
-                        *o = dot(&x[i * k..(i + 1) * k], row);
+                    for (j, o) in outs.iter_mut().enumerate() {
+                        *o = dot(&x[j * k..(j + 1) * k], row);
                     }
                 }
             });
@@ -98,6 +98,22 @@ pub fn matvec_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use candle_core::{Device, Tensor};
+
+    #[test]
+    fn rows_are_computed_the_same_whatever_their_number() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (11, 97), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (300, 97), &dev).unwrap();
+        let all: Vec<Vec<f32>> = super::matvec_t(&x, &w).unwrap().to_vec2().unwrap();
+        for (i, row) in all.iter().enumerate() {
+            let one: Vec<Vec<f32>> = super::matvec_t(&x.narrow(0, i, 1).unwrap(), &w)
+                .unwrap()
+                .to_vec2()
+                .unwrap();
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&one[0]), bits(row), "row {i}");
+        }
+    }
 
     #[test]
     fn equals_matmul() {

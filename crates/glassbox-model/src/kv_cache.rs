@@ -55,6 +55,22 @@ impl KvCache {
         self.batch
     }
 
+    /// Number of layers.
+    pub fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Layer `l`'s key and value buffers `(B, n_kv, capacity, head_dim)`; the first
+    /// [`KvCache::len`] slots are filled.
+    pub fn layer(&self, l: usize) -> Result<(Tensor, Tensor)> {
+        match self.layers.get(l) {
+            Some(Some((k, v))) => Ok((k.clone(), v.clone())),
+            _ => Err(crate::ModelError::Input(format!(
+                "the cache has no layer {l} yet"
+            ))),
+        }
+    }
+
     /// Left-padding slots of each row.
     pub fn pad(&self) -> &[usize] {
         &self.pad

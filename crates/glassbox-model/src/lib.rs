@@ -24,11 +24,13 @@ pub mod error;
 pub mod kv_cache;
 pub mod rope;
 pub mod safetensors_io;
+pub mod seq_cache;
 pub mod transformer;
 pub mod weights;
 
 pub use config::{Architecture, LayerAttention, ModelConfig, RopeScaling};
 pub use error::{ModelError, Result};
 pub use kv_cache::KvCache;
+pub use seq_cache::SeqCache;
 pub use transformer::{Kernels, LoadReport, Logits, Transformer, tensor_shapes};
 pub use weights::SaveDtype;

@@ -23,6 +23,7 @@ use candle_core::{D, DType, Device, Tensor};
 use crate::config::{LayerAttention, ModelConfig};
 use crate::kv_cache::KvCache;
 use crate::rope::Rope;
+use crate::seq_cache::SeqCache;
 use crate::weights::{SaveDtype, WeightFiles, save_safetensors};
 use crate::{ModelError, Result};
 
@@ -501,22 +502,23 @@ impl Transformer {
             .reshape((bb, tt, ()))?)
     }
 
-    /// One decoding step for several independent sequences, each with its own single-row
-    /// [`KvCache`] (no padding): `tokens[i]` is sequence `i`'s newest token, fed at position
-    /// `caches[i].len()`. Returns each sequence's next-token logits.
+    /// One decoding step for several independent sequences, each with its own [`SeqCache`]:
+    /// `tokens[i]` is sequence `i`'s newest token, fed at position `caches[i].len()`. Returns each
+    /// sequence's next-token logits.
     ///
     /// Batch invariance: the weight products run on all rows at once through the matrix–vector
     /// kernel, whose every output is one dot product computed the same way whatever the number of
-    /// rows (and threads); norms and element-wise operations work row by row; attention runs per
-    /// sequence over its own cache. A sequence's logits are therefore bit-identical whether it is
-    /// decoded alone or beside others, which lets a server batch requests without changing any
-    /// request's result. (On a non-CPU device or non-f32 weights the products fall back to GEMM
-    /// and the promise does not hold.)
+    /// rows (and threads); norms and element-wise operations work row by row; RoPE and attention
+    /// run per sequence over its own cache, as plain loops with a fixed order. A sequence's
+    /// logits are therefore bit-identical whether it is decoded alone or beside others, which
+    /// lets a server batch requests without changing any request's result. (On a non-CPU device
+    /// or non-f32 weights the products fall back to GEMM and the promise does not hold.)
     pub fn decode_step(
         &self,
         tokens: &[u32],
-        caches: &mut [&mut KvCache],
+        caches: &mut [&mut SeqCache],
     ) -> Result<Vec<Vec<f32>>> {
+        use rayon::prelude::*;
         let n = tokens.len();
         if n == 0 {
             return Ok(Vec::new());
@@ -530,11 +532,6 @@ impl Transformer {
         let max_pos = self.cfg.max_position_embeddings;
         let mut positions = Vec::with_capacity(n);
         for (i, c) in caches.iter().enumerate() {
-            if c.batch() != 1 || c.pad().iter().any(|&p| p > 0) {
-                return Err(ModelError::Input(format!(
-                    "sequence {i}: decode_step needs a single-row cache without padding"
-                )));
-            }
             if c.len() + 1 > max_pos {
                 return Err(ModelError::Input(format!(
                     "sequence {i}: {} positions exceed the model's max_position_embeddings ({max_pos})",
@@ -549,62 +546,58 @@ impl Transformer {
                 self.cfg.vocab_size
             )));
         }
-        for c in caches.iter_mut() {
-            c.reserve(1)?;
-        }
-        // (n, 1, hd/2) each
-        let (cos, sin) = self.rope.cos_sin(&positions, &self.device)?;
-        let ids = Tensor::from_vec(tokens.to_vec(), n, &self.device)?;
-        // (n) -> (n, H)
-        let mut x = self.embed.index_select(&ids, 0)?;
         let (nq, nkv, hd) = (
             self.cfg.num_attention_heads,
             self.cfg.num_key_value_heads,
             self.cfg.head_dim,
         );
-        let g = nq / nkv;
-        let scale = 1.0 / (hd as f64).sqrt();
+        let half = hd / 2;
+        // (n, 1, hd/2) each, flattened: row i is sequence i's position.
+        let (cos, sin) = self.rope.cos_sin(&positions, &self.device)?;
+        let (cos, sin) = (
+            cos.flatten_all()?.to_vec1::<f32>()?,
+            sin.flatten_all()?.to_vec1::<f32>()?,
+        );
+        // transformers' rotate_half convention: (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin).
+        let rope = |x: &mut [f32], heads: usize, i: usize| {
+            let (c, s) = (
+                &cos[i * half..(i + 1) * half],
+                &sin[i * half..(i + 1) * half],
+            );
+            for h in 0..heads {
+                let v = &mut x[h * hd..(h + 1) * hd];
+                for j in 0..half {
+                    let (a, b) = (v[j], v[j + half]);
+                    v[j] = a * c[j] - b * s[j];
+                    v[j + half] = b * c[j] + a * s[j];
+                }
+            }
+        };
+        let ids = Tensor::from_vec(tokens.to_vec(), n, &self.device)?;
+        // (n) -> (n, H)
+        let mut x = self.embed.index_select(&ids, 0)?;
         for (l, layer) in self.layers.iter().enumerate() {
             let h = self.rms_norm(&x, &layer.input_norm)?;
             // (n, H) -> (n, nq·hd), (n, nkv·hd)
-            let q = layer.q.forward_rows(&h)?;
-            let k = layer.k.forward_rows(&h)?;
-            let v = layer.v.forward_rows(&h)?;
-            let mut ys = Vec::with_capacity(n);
-            for (i, cache) in caches.iter_mut().enumerate() {
-                // (1, nq·hd) -> (1, 1, nq, hd) -> (1, nq, 1, hd)
-                let qi = q
-                    .narrow(0, i, 1)?
-                    .reshape((1, 1, nq, hd))?
-                    .transpose(1, 2)?;
-                let ki = k
-                    .narrow(0, i, 1)?
-                    .reshape((1, 1, nkv, hd))?
-                    .transpose(1, 2)?;
-                let vi = v
-                    .narrow(0, i, 1)?
-                    .reshape((1, 1, nkv, hd))?
-                    .transpose(1, 2)?
-                    .contiguous()?;
-                let (ci, si) = (cos.narrow(0, i, 1)?, sin.narrow(0, i, 1)?);
-                let qi = self.rope(&qi, &ci, &si)?;
-                let ki = self.rope(&ki, &ci, &si)?;
-                let offset = cache.len();
-                let (kk, vv) = cache.append(l, &ki, &vi)?;
-                let s = kk.dim(2)?;
-                // (1, nq, 1, hd) -> (1, nkv, g, hd) @ (1, nkv, hd, S) -> (1, nq, 1, S)
-                let qi = qi.contiguous()?.reshape((1, nkv, g, hd))?;
-                let scores = (qi.matmul(&kk.transpose(2, 3)?)? * scale)?.reshape((1, nq, 1, s))?;
-                let scores = match build_mask(&[0], offset, 1, layer.attention, &self.device)? {
-                    Some(m) => scores.broadcast_add(&m)?,
-                    None => scores,
-                };
-                let probs = self.softmax(&scores)?;
-                // (1, nkv, g, S) @ (1, nkv, S, hd) -> (1, nq·hd)
-                let y = probs.reshape((1, nkv, g, s))?.matmul(&vv)?;
-                ys.push(y.reshape((1, nq * hd))?);
-            }
-            let y = Tensor::cat(&ys, 0)?;
+            let mut q = layer.q.forward_rows(&h)?.flatten_all()?.to_vec1::<f32>()?;
+            let mut k = layer.k.forward_rows(&h)?.flatten_all()?.to_vec1::<f32>()?;
+            let v = layer.v.forward_rows(&h)?.flatten_all()?.to_vec1::<f32>()?;
+            let mut y = vec![0f32; n * nq * hd];
+            // One task per sequence: its RoPE, cache append and attention, in a fixed order.
+            caches
+                .par_iter_mut()
+                .zip(q.par_chunks_mut(nq * hd))
+                .zip(k.par_chunks_mut(nkv * hd))
+                .zip(v.par_chunks(nkv * hd))
+                .zip(y.par_chunks_mut(nq * hd))
+                .enumerate()
+                .for_each(|(i, ((((cache, qi), ki), vi), yi))| {
+                    rope(qi, nq, i);
+                    rope(ki, nkv, i);
+                    cache.push(l, ki, vi);
+                    cache.attend(l, qi, nq, layer.attention, yi);
+                });
+            let y = Tensor::from_vec(y, (n, nq * hd), &self.device)?;
             x = (x + layer.o.forward_rows(&y)?)?;
             let h = self.rms_norm(&x, &layer.post_attention_norm)?;
             let gate = layer.gate.forward_rows(&h)?.silu()?;
@@ -612,7 +605,7 @@ impl Transformer {
             x = (x + layer.down.forward_rows(&(gate * up)?)?)?;
         }
         for c in caches.iter_mut() {
-            c.advance(1);
+            c.advance();
         }
         let x = self.rms_norm(&x, &self.norm)?;
         let head = Linear {

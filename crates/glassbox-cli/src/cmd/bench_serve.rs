@@ -2,7 +2,7 @@
 //! numbers of concurrent streams, measured from this process (a second process on loopback)
 //! against a server it starts on a SmolLM2-135M-shaped model with random weights.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -32,6 +32,17 @@ pub(crate) struct Args {
     /// Threads of the server's tensor math (default: all cores).
     #[arg(long)]
     server_threads: Option<usize>,
+    /// Write the built-in model (random weights, tokenizer) to this directory and serve it from
+    /// there, so another server can load the same model.
+    #[arg(long, value_name = "DIR", conflicts_with = "model")]
+    save_model: Option<PathBuf>,
+    /// Load an already running OpenAI-compatible server at this port on 127.0.0.1 (for
+    /// example llama.cpp's llama-server) instead of starting `glassbox serve`.
+    #[arg(long, value_name = "PORT")]
+    port: Option<u16>,
+    /// With --port: the server's process id, to report its peak memory.
+    #[arg(long, value_name = "PID", requires = "port")]
+    pid: Option<u32>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -148,23 +159,30 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 pub(crate) fn run(a: Args) -> Result<()> {
+    if let Some(port) = a.port {
+        let rows = load(&a, port)?;
+        let peak = a.pid.and_then(peak_rss_kib);
+        return report(&a, &format!("127.0.0.1:{port}"), &rows, peak);
+    }
     let tmp = tempfile::tempdir()?;
-    let dir = match &a.model {
-        Some(d) => d.clone(),
-        None => {
+    let dir = match (&a.model, &a.save_model) {
+        (Some(d), _) => d.clone(),
+        (None, target) => {
+            let d = target.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+            std::fs::create_dir_all(&d)?;
             eprintln!(
                 "bench serve: writing a SmolLM2-135M-shaped model (random weights) to {}",
-                tmp.path().display()
+                d.display()
             );
-            write_model(tmp.path())?;
-            tmp.path().to_path_buf()
+            write_model(&d)?;
+            d
         }
     };
     let mut cmd = Command::new(std::env::current_exe()?);
     if let Some(t) = a.server_threads {
         cmd.args(["--threads", &t.to_string()]);
     }
-    let max_c = a.concurrency.iter().copied().max().unwrap_or(1);
+    let max_c = a.concurrency.iter().copied().max().unwrap_or(1).max(1);
     let mut server = cmd
         .args([
             "serve",
@@ -173,7 +191,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
             "--port",
             "0",
             "--max-batch",
-            &max_c.max(1).to_string(),
+            &max_c.to_string(),
             "--max-queue",
             "256",
         ])
@@ -189,6 +207,26 @@ pub(crate) fn run(a: Args) -> Result<()> {
         .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|p| p.parse().ok())
         .with_context(|| format!("the server did not say where it listens: {first:?}"))?;
+    let rows = load(&a, port);
+    let peak = peak_rss_kib(server.id());
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    report(&a, &dir.display().to_string(), &rows?, peak)
+}
+
+/// Peak resident memory of a process (`VmHWM`), KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Every concurrency level against the server at `port`: one row each.
+fn load(a: &Args, port: u16) -> Result<Vec<Value>> {
     let prompt: Vec<u32> = (0..a.prompt_tokens)
         .map(|i| (i * 7919 % 40000 + 300) as u32)
         .collect();
@@ -223,27 +261,17 @@ pub(crate) fn run(a: Args) -> Result<()> {
             "ttft_p50_ms": pct(&mut ttft, 0.5) * 1e3, "ttft_p99_ms": pct(&mut ttft, 0.99) * 1e3,
         }));
     }
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", server.id())).unwrap_or_default();
-    let peak_kib: Option<u64> = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
-    let mut rest = String::new();
-    let _ = server
-        .stdout
-        .take()
-        .map(|mut o| o.read_to_string(&mut rest));
-    let report = json!({"model": dir.display().to_string(), "prompt_tokens": a.prompt_tokens, "max_tokens": a.max_tokens, "levels": rows, "server_peak_rss_mib": peak_kib.map(|k| k as f64 / 1024.0)});
+    Ok(rows)
+}
+
+fn report(a: &Args, target: &str, rows: &[Value], peak_kib: Option<u64>) -> Result<()> {
+    let report = json!({"server": target, "prompt_tokens": a.prompt_tokens, "max_tokens": a.max_tokens,
+        "levels": rows, "server_peak_rss_mib": peak_kib.map(|k| k as f64 / 1024.0)});
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("streams  requests  tokens  tokens/s  TTFT p50 ms  TTFT p99 ms");
-        for r in &rows {
+        for r in rows {
             println!(
                 "{:>7}  {:>8}  {:>6}  {:>8.1}  {:>11.0}  {:>11.0}",
                 r["concurrency"],
