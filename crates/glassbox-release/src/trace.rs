@@ -111,7 +111,13 @@ pub fn document(bundle: &Path, id: &str) -> Result<DocTrace> {
             .ok_or_else(|| {
                 ReleaseError::bundle(bundle.join("data/index.jsonl"), format!("no document {id}"))
             })?;
-    let n = c.ds.num_samples(c.seq_len).max(1);
+    let n = c.ds.num_samples(c.seq_len);
+    if n == 0 {
+        return Err(ReleaseError::bundle(
+            bundle.join("data/manifest.json"),
+            format!("the train split holds no sample of seq_len {}", c.seq_len),
+        ));
+    }
     let epochs = (c.total * c.batch as u64).div_ceil(n).max(1);
     let occurrences: Vec<Occurrence> = if d.split == "train" {
         c.ds.trace(id, c.batch, c.seq_len, c.seed, epochs)?
@@ -149,6 +155,12 @@ pub fn steps(bundle: &Path, steps: u64) -> Result<StepTrace> {
         ));
     }
     let n = c.ds.num_samples(c.seq_len);
+    if n == 0 {
+        return Err(ReleaseError::bundle(
+            bundle.join("data/manifest.json"),
+            format!("the train split holds no sample of seq_len {}", c.seq_len),
+        ));
+    }
     let l = c.seq_len as u64;
     let meta: HashMap<&str, (&str, &str)> =
         c.ds.train_docs
@@ -160,7 +172,7 @@ pub fn steps(bundle: &Path, steps: u64) -> Result<StepTrace> {
     let mut perm: Option<(u64, Vec<u64>)> = None;
     let samples = steps * c.batch as u64;
     for position in 0..samples {
-        let (epoch, k) = (position / n.max(1), position % n.max(1));
+        let (epoch, k) = (position / n, position % n);
         if perm.as_ref().is_none_or(|(e, _)| *e != epoch) {
             perm = Some((epoch, permutation(n, c.seed, epoch)));
         }
