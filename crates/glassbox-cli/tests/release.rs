@@ -282,7 +282,8 @@ fn missing_checkpoint_newer_format_and_broken_recipe_are_verdicts() {
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        t.contains("MANIFEST.json") && t.contains("bundle format version 2 is newer"),
+        t.contains("MANIFEST.json: schema_version 2 is not supported")
+            && t.contains("written by a newer glassbox"),
         "{t}"
     );
     assert!(!t.contains(": verified"));

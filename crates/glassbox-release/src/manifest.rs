@@ -104,24 +104,16 @@ pub fn read(bundle: &Path) -> Result<Manifest> {
     serde_json::from_value(v).map_err(|e| ReleaseError::bundle(&p, format!("malformed: {e}")))
 }
 
-/// Checks a `schema_version` against [`BUNDLE_SCHEMA`].
+/// Checks a bundle file's `schema_version` against [`BUNDLE_SCHEMA`] (a newer bundle is
+/// refused with glassbox's usual "upgrade" message naming the file).
 pub(crate) fn check_version(p: &Path, v: &serde_json::Value) -> Result<()> {
-    let found = v.get("schema_version").and_then(|s| s.as_u64());
-    match found {
-        Some(n) if n == BUNDLE_SCHEMA as u64 => Ok(()),
-        Some(n) if n > BUNDLE_SCHEMA as u64 => Err(ReleaseError::bundle(
-            p,
-            format!(
-                "bundle format version {n} is newer than this glassbox ({}) reads (version {BUNDLE_SCHEMA}); use a newer glassbox",
-                env!("CARGO_PKG_VERSION")
-            ),
-        )),
-        Some(n) => Err(ReleaseError::bundle(
-            p,
-            format!("bundle format version {n} is not one this glassbox reads ({BUNDLE_SCHEMA})"),
-        )),
-        None => Err(ReleaseError::bundle(p, "has no schema_version")),
-    }
+    let found = v
+        .get("schema_version")
+        .and_then(|s| s.as_u64())
+        .ok_or_else(|| ReleaseError::bundle(p, "has no schema_version"))?;
+    let found = u32::try_from(found).unwrap_or(u32::MAX);
+    glassbox_core::schema::check_version(p, found, &[BUNDLE_SCHEMA])?;
+    Ok(())
 }
 
 /// A path of the bundle from a manifest entry, refusing absolute paths and `..`.

@@ -126,19 +126,8 @@ pub fn train(
 ) -> Result<Summary> {
     let recipe = Recipe::from_file(recipe_path)?;
     let dataset = Dataset::open(&recipe.data.dataset)?;
-    let vocab = dataset
-        .manifest
-        .tokenizer
-        .get("vocab_size")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0) as usize;
+    let (vocab, eos_id) = tokenizer_ids(&dataset);
     let mut cfg = recipe.resolve(recipe_path, vocab)?;
-    let eos_id = dataset
-        .manifest
-        .tokenizer
-        .get("eos_id")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0) as u32;
     if cfg.eos_token_ids.is_empty() {
         cfg.eos_token_ids = vec![eos_id];
     }
@@ -201,18 +190,7 @@ pub fn resume(dir: &Path, options: Options, events: &mut dyn FnMut(Event)) -> Re
     }
     let recipe = Recipe::from_file(&recipe_path)?;
     let dataset = Dataset::open(&recipe.data.dataset)?;
-    let vocab = dataset
-        .manifest
-        .tokenizer
-        .get("vocab_size")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0) as usize;
-    let eos_id = dataset
-        .manifest
-        .tokenizer
-        .get("eos_id")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(0) as u32;
+    let (vocab, eos_id) = tokenizer_ids(&dataset);
     let (found, notes) = checkpoint::newest_valid(&dir.join("checkpoints"))?;
     for n in notes {
         events(Event::Note(n));
@@ -290,14 +268,7 @@ impl Run {
     }
 
     fn load_optimizer(&mut self, ck: &Path, state: &State) -> Result<()> {
-        let f = glassbox_model::safetensors_io::SafetensorsFile::open(
-            &ck.join("optimizer.safetensors"),
-        )?;
-        for p in &mut self.learner.opt.params {
-            p.m = f.load_f32(&format!("m.{}", p.name), &Device::Cpu)?;
-            p.v = f.load_f32(&format!("v.{}", p.name), &Device::Cpu)?;
-        }
-        self.learner.opt.step = state.optimizer_step;
+        load_moments(&mut self.learner, ck, state)?;
         self.last_lr = state.lr;
         Ok(())
     }
@@ -498,28 +469,14 @@ impl Run {
         let end = options.stop_after.map_or(self.total, |s| s.min(self.total));
         for step in start..end {
             let t0 = Instant::now();
-            let lr = learning_rate(&self.recipe, step, self.total);
-            let batch = self.dataset.batch(step, b, l, self.recipe.data.seed)?;
-            let rows: Vec<Vec<u32>> = batch.into_iter().map(|s| s.tokens).collect();
-            let (loss, grad_norm) = match self.learner.step(&rows, lr)? {
-                StepOutcome::Updated {
-                    loss, grad_norm, ..
-                } => (loss, grad_norm),
-                StepOutcome::NonFiniteLoss(value) => {
-                    return Err(TrainError::Diverged {
-                        step: step + 1,
-                        loss: value,
-                        last_good: self.last_checkpoint.clone(),
-                    });
-                }
-                StepOutcome::NonFiniteGradient(norm) => {
-                    return Err(TrainError::Diverged {
-                        step: step + 1,
-                        loss: norm as f32,
-                        last_good: self.last_checkpoint.clone(),
-                    });
-                }
-            };
+            let (loss, grad_norm, lr) = train_step(
+                &mut self.learner,
+                &mut self.dataset,
+                &self.recipe,
+                step,
+                self.total,
+                &self.last_checkpoint,
+            )?;
             let done = step + 1;
             self.last_loss = Some(loss);
             self.last_lr = lr;
@@ -606,41 +563,70 @@ pub fn replay(
     let mut dataset = Dataset::open(dataset)?;
     let (model, _) = Transformer::load(from, &Device::Cpu)?;
     let mut learner = Learner::new(model, recipe)?;
+    load_moments(&mut learner, from, &state)?;
+    let last_good = from.display().to_string();
+    for step in state.step..to {
+        train_step(&mut learner, &mut dataset, recipe, step, total, &last_good)?;
+        progress(step + 1);
+    }
+    Ok(learner.model)
+}
+
+/// The dataset tokenizer's vocabulary size and end-of-sequence id (from its manifest).
+fn tokenizer_ids(dataset: &Dataset) -> (usize, u32) {
+    let get = |k: &str| {
+        dataset
+            .manifest
+            .tokenizer
+            .get(k)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    };
+    (get("vocab_size") as usize, get("eos_id") as u32)
+}
+
+/// Loads AdamW's moments and step count from checkpoint `ck` into `learner`.
+fn load_moments(learner: &mut Learner, ck: &Path, state: &State) -> Result<()> {
     let f =
-        glassbox_model::safetensors_io::SafetensorsFile::open(&from.join("optimizer.safetensors"))?;
+        glassbox_model::safetensors_io::SafetensorsFile::open(&ck.join("optimizer.safetensors"))?;
     for p in &mut learner.opt.params {
         p.m = f.load_f32(&format!("m.{}", p.name), &Device::Cpu)?;
         p.v = f.load_f32(&format!("v.{}", p.name), &Device::Cpu)?;
     }
     learner.opt.step = state.optimizer_step;
+    Ok(())
+}
+
+/// Step `step` (0-based) of training: its batch from the data order, its learning rate, one
+/// update. Returns (loss, gradient norm, learning rate); a non-finite loss or gradient stops
+/// with [`TrainError::Diverged`] naming `last_good`. The run and its replay both go through here.
+fn train_step(
+    learner: &mut Learner,
+    dataset: &mut Dataset,
+    recipe: &Recipe,
+    step: u64,
+    total: u64,
+    last_good: &str,
+) -> Result<(f64, f64, f64)> {
     let (b, l) = (recipe.train.batch_size, recipe.train.seq_len);
-    for step in state.step..to {
-        let lr = learning_rate(recipe, step, total);
-        let rows: Vec<Vec<u32>> = dataset
-            .batch(step, b, l, recipe.data.seed)?
-            .into_iter()
-            .map(|s| s.tokens)
-            .collect();
-        match learner.step(&rows, lr)? {
-            StepOutcome::Updated { .. } => {}
-            StepOutcome::NonFiniteLoss(value) => {
-                return Err(TrainError::Diverged {
-                    step: step + 1,
-                    loss: value,
-                    last_good: from.display().to_string(),
-                });
-            }
-            StepOutcome::NonFiniteGradient(norm) => {
-                return Err(TrainError::Diverged {
-                    step: step + 1,
-                    loss: norm as f32,
-                    last_good: from.display().to_string(),
-                });
-            }
-        }
-        progress(step + 1);
+    let lr = learning_rate(recipe, step, total);
+    let rows: Vec<Vec<u32>> = dataset
+        .batch(step, b, l, recipe.data.seed)?
+        .into_iter()
+        .map(|s| s.tokens)
+        .collect();
+    let diverged = |loss: f32| TrainError::Diverged {
+        step: step + 1,
+        loss,
+        last_good: last_good.to_string(),
+    };
+    match learner.step(&rows, lr)? {
+        StepOutcome::Updated {
+            loss, grad_norm, ..
+        } => Ok((loss, grad_norm, lr)),
+        StepOutcome::NonFiniteLoss(value) => Err(diverged(value)),
+        StepOutcome::NonFiniteGradient(norm) => Err(diverged(norm as f32)),
     }
-    Ok(learner.model)
 }
 
 /// Fault injection for the crash-safety tests: with `GLASSBOX_CRASH_AT=STEP:PHASE` the process
