@@ -63,6 +63,8 @@ pub(crate) struct RunInfo {
     pub final_dir: PathBuf,
     pub dataset_dir: PathBuf,
     pub datasheet: Value,
+    /// The dataset, opened (every shard checked against its manifest) once.
+    pub dataset: Dataset,
 }
 
 fn read_json(p: &Path) -> Result<Value> {
@@ -119,7 +121,7 @@ fn read_run(run: &Path) -> Result<RunInfo> {
         .join("checkpoints")
         .join(checkpoint::dir_name(final_step));
     let dataset_dir = recipe.data.dataset.clone();
-    Dataset::open(&dataset_dir)?;
+    let dataset = Dataset::open(&dataset_dir)?;
     let want = run_json
         .pointer("/dataset/manifest_sha256")
         .and_then(Value::as_str)
@@ -143,6 +145,7 @@ fn read_run(run: &Path) -> Result<RunInfo> {
         final_dir,
         dataset_dir,
         datasheet,
+        dataset,
     })
 }
 
@@ -267,7 +270,7 @@ pub fn release(
     opts: &ReleaseOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReleaseSummary> {
-    let info = read_run(run)?;
+    let mut info = read_run(run)?;
     let rel = &info.recipe.release;
     let texts = &rel.license_texts;
     let weights = licenses::resolve("weights_license", &rel.weights_license, texts)?;
@@ -327,7 +330,8 @@ pub fn release(
     // 3. The dataset, its data order and licence.
     progress("dataset");
     copy_dir(&info.dataset_dir, &b.join("data"))?;
-    let mut ds = Dataset::open(&b.join("data"))?;
+    // The copy is byte-identical to the dataset opened (and checked) above; it is read from there.
+    let ds = &mut info.dataset;
     let (seq_len, seed) = (info.recipe.train.seq_len, info.recipe.data.seed);
     let order_rel = format!("data/order/order-L{seq_len}-S{seed}.bin");
     let order = ds.order_bytes(seq_len, seed);

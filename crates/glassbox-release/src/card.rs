@@ -80,6 +80,14 @@ impl Context<'_> {
         )
     }
 
+    fn checkpoint_steps(&self) -> String {
+        self.checkpoints
+            .iter()
+            .map(|x| num(x.get("step")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     fn final_eval(&self) -> Option<&Value> {
         self.evals.last()
     }
@@ -92,6 +100,21 @@ impl Context<'_> {
             .unwrap_or(0)
             * (r.batch_size * r.seq_len) as u64
     }
+}
+
+/// Table rows `| step | loss | perplexity |` of evaluations.
+fn eval_rows(evals: &[Value]) -> String {
+    evals
+        .iter()
+        .map(|e| {
+            format!(
+                "| {} | {} | {} |\n",
+                num(e.get("step")),
+                f4(e.get("loss")),
+                f4(e.get("perplexity"))
+            )
+        })
+        .collect()
 }
 
 /// `README.md`: HF front matter (licence, languages, datasets, tags, `model-index` with the
@@ -183,11 +206,7 @@ its training to the same bits.\n\n",
         r.train.max_grad_norm,
         r.data.seed,
         c.checkpoints.len(),
-        c.checkpoints
-            .iter()
-            .map(|x| num(x.get("step")))
-            .collect::<Vec<_>>()
-            .join(", "),
+        c.checkpoint_steps(),
     );
     s.push_str("The resolved recipe is `recipe.toml`; per-step losses are in `logs/train.jsonl`, the held-out \
 evaluations in `logs/eval.jsonl` and the curve in `loss.svg`.\n\n## Training data\n\n");
@@ -199,23 +218,7 @@ in `data/datasheet.md`; the token shards, document index and data order are in `
         c.sources_line()
     );
     s.push_str("## Evaluation\n\n| step | held-out loss | perplexity |\n|---|---|---|\n");
-    for e in c
-        .evals
-        .iter()
-        .rev()
-        .take(6)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-    {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} |",
-            num(e.get("step")),
-            f4(e.get("loss")),
-            f4(e.get("perplexity"))
-        );
-    }
+    s.push_str(&eval_rows(&c.evals[c.evals.len().saturating_sub(6)..]));
     s.push_str("\nThe held-out documents are in `eval/heldout-data.jsonl`, the figures in `eval/eval_results.json`; \
 the evaluation code is `code/crates/glassbox-train/src/eval.rs`.\n\n");
     s.push_str("## Limitations\n\nThis is a small model trained briefly on one corpus: it continues text in the \
@@ -341,26 +344,13 @@ step, fp32 on CPU with {threads} thread(s). Checkpoints follow Pythia's schedule
         l = r.train.seq_len,
         accum = r.train.grad_accum,
         threads = num(c.run_json.get("threads")),
-        cks = c
-            .checkpoints
-            .iter()
-            .map(|x| num(x.get("step")))
-            .collect::<Vec<_>>()
-            .join(", "),
+        cks = c.checkpoint_steps(),
     );
     s.push_str(
         "## 4 Results\n\nHeld-out loss over the first evaluation windows of the held-out split \
 (`logs/eval.jsonl`; the curve is `loss.svg`):\n\n| step | loss | perplexity |\n|---|---|---|\n",
     );
-    for e in c.evals {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} |",
-            num(e.get("step")),
-            f4(e.get("loss")),
-            f4(e.get("perplexity"))
-        );
-    }
+    s.push_str(&eval_rows(c.evals));
     let (commit, dirty) = c.commit();
     let _ = write!(
         s,

@@ -144,7 +144,10 @@ pub fn document(bundle: &Path, id: &str) -> Result<DocTrace> {
 
 /// The documents trained on in the first `steps` steps.
 pub fn steps(bundle: &Path, steps: u64) -> Result<StepTrace> {
-    let c = open(bundle)?;
+    steps_in(&open(bundle)?, bundle, steps)
+}
+
+fn steps_in(c: &Ctx, bundle: &Path, steps: u64) -> Result<StepTrace> {
     if steps > c.total {
         return Err(ReleaseError::bundle(
             bundle.join("release.json"),
@@ -223,6 +226,5 @@ pub fn checkpoint(bundle: &Path, step: u64) -> Result<StepTrace> {
             ),
         ));
     }
-    drop(c);
-    steps(bundle, step)
+    steps_in(&c, bundle, step)
 }

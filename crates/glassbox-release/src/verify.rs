@@ -109,7 +109,8 @@ pub fn verify(
     }
     let mut checks = Vec::new();
     progress("hashes");
-    let hashes = check_hashes(bundle);
+    // The hashes just checked against MANIFEST.json are reused below, so no file is read twice.
+    let (hashes, known) = check_hashes(bundle);
     let trusted = hashes.status == Status::Passed;
     checks.push(hashes);
     let release = if trusted {
@@ -119,7 +120,7 @@ pub fn verify(
     };
     progress("consistency");
     let consistency = match &release {
-        Ok(r) => check_consistency(bundle, r),
+        Ok(r) => check_consistency(bundle, r, &known),
         Err(e) => Check::new("consistency", Status::Skipped, format!("not checked: {e}")),
     };
     let consistent = consistency.status == Status::Passed;
@@ -173,11 +174,23 @@ fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
 }
 
-fn check_hashes(bundle: &Path) -> Check {
+/// Checks every file against MANIFEST.json; also returns the manifest's hashes by path (all
+/// verified when the check passed).
+fn check_hashes(bundle: &Path) -> (Check, BTreeMap<String, String>) {
     let m = match manifest::read(bundle) {
         Ok(m) => m,
-        Err(e) => return Check::new("hashes", Status::Failed, e.to_string()),
+        Err(e) => {
+            return (
+                Check::new("hashes", Status::Failed, e.to_string()),
+                BTreeMap::new(),
+            );
+        }
     };
+    let known: BTreeMap<String, String> = m
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.sha256.clone()))
+        .collect();
     let mut bad = Vec::new();
     let mut bytes = 0u64;
     let listed: std::collections::BTreeSet<&str> =
@@ -225,7 +238,7 @@ fn check_hashes(bundle: &Path) -> Check {
         }
         Err(e) => bad.push(e.to_string()),
     }
-    if bad.is_empty() {
+    let check = if bad.is_empty() {
         Check::new(
             "hashes",
             Status::Passed,
@@ -248,7 +261,8 @@ fn check_hashes(bundle: &Path) -> Check {
         );
         c.details = bad;
         c
-    }
+    };
+    (check, known)
 }
 
 fn read_release(bundle: &Path) -> std::result::Result<Value, String> {
@@ -288,7 +302,12 @@ fn index_entries(bundle: &Path) -> Result<Vec<Value>> {
         .unwrap_or_default())
 }
 
-fn check_consistency(bundle: &Path, release: &Value) -> Check {
+fn check_consistency(bundle: &Path, release: &Value, known: &BTreeMap<String, String>) -> Check {
+    // A file of the bundle was hashed by the hash check; only referenced ones are read here.
+    let sha = |rel: &str, abs: &Path| match known.get(rel) {
+        Some(h) if abs.starts_with(bundle) => Ok(h.clone()),
+        _ => glassbox_core::hash::sha256_file(abs),
+    };
     let mut bad: Vec<String> = Vec::new();
     let recipe = match bundle_recipe(bundle) {
         Ok(r) => Some(r),
@@ -345,7 +364,7 @@ fn check_consistency(bundle: &Path, release: &Value) -> Check {
             .flatten()
         {
             let want = want.as_str().unwrap_or("");
-            match glassbox_core::hash::sha256_file(&p.join(name)) {
+            match sha(&format!("{dir}/{name}"), &p.join(name)) {
                 Ok(h) if h == want => {}
                 Ok(h) => bad.push(format!(
                     "checkpoint {step}: {name} has SHA-256 {h}, checkpoints/index.json lists {want}"
@@ -361,7 +380,7 @@ fn check_consistency(bundle: &Path, release: &Value) -> Check {
         }
     }
     if let Some(want) = final_model {
-        match glassbox_core::hash::sha256_file(&bundle.join("model.safetensors")) {
+        match sha("model.safetensors", &bundle.join("model.safetensors")) {
             Ok(h) if h == want => {}
             Ok(h) => bad.push(format!(
                 "model.safetensors (SHA-256 {h}) is not the final checkpoint's weights ({want})"
