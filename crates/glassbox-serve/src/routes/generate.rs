@@ -1,0 +1,261 @@
+//! What both generation endpoints share: sampling fields, prompt checks, submission to the
+//! scheduler, and collecting or streaming its events.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use futures_util::stream::{self, Stream};
+use glassbox_infer::scheduler::{Job, JobEvent, SubmitError, TokenLogprob};
+use glassbox_infer::{Engine, FinishReason, SamplingParams};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::error::ApiError;
+use crate::params::Body;
+use crate::state::{AppState, ModelEntry};
+
+use super::{Shared, fresh_seed};
+
+/// Sampling settings common to both generation endpoints.
+pub(super) struct Gen {
+    pub(super) sampling: SamplingParams,
+    pub(super) n: usize,
+    pub(super) stop: Vec<String>,
+    pub(super) stream: bool,
+}
+
+pub(super) fn gen_params(b: &Body, s: &AppState) -> Result<Gen, ApiError> {
+    b.unsupported(&[
+        ("presence_penalty", json!(0)),
+        ("frequency_penalty", json!(0)),
+        ("logit_bias", json!({})),
+        ("suffix", json!("")),
+        ("tools", json!([])),
+    ])?;
+    let temperature = b.f64_in("temperature", 0.0, 2.0)?.unwrap_or(1.0);
+    let top_p = b.f64_in("top_p", f64::MIN_POSITIVE, 1.0)?.unwrap_or(1.0);
+    let min_p = b.f64_in("min_p", 0.0, 1.0)?.unwrap_or(0.0);
+    let top_k = b
+        .int_in("top_k", -1, i64::from(u32::MAX))?
+        .unwrap_or(0)
+        .max(0) as usize;
+    let repetition_penalty = b
+        .f64_in("repetition_penalty", f64::MIN_POSITIVE, 10.0)?
+        .unwrap_or(1.0);
+    let n = b.int_in("n", 1, s.limits.max_n as i64)?.unwrap_or(1) as usize;
+    if let Some(best) = b.int_in("best_of", 1, s.limits.max_n as i64)?
+        && best as usize != n
+    {
+        return Err(ApiError::invalid(
+            Some("best_of".into()),
+            "`best_of` other than `n` is not supported",
+        ));
+    }
+    Ok(Gen {
+        sampling: SamplingParams {
+            temperature: temperature as f32,
+            top_k,
+            top_p: top_p as f32,
+            min_p: min_p as f32,
+            repetition_penalty: repetition_penalty as f32,
+            seed: b.seed()?.unwrap_or_else(fresh_seed),
+        },
+        n,
+        stop: b.stop()?,
+        stream: b.bool("stream")?.unwrap_or(false),
+    })
+}
+
+/// Checks a prompt against the model: not empty, known ids, room for `max_tokens`.
+pub(super) fn check_prompt(
+    p: &[u32],
+    max_tokens: usize,
+    m: &ModelEntry,
+    param: &str,
+) -> Result<(), ApiError> {
+    let cfg = m.engine.model.config();
+    let ctx = cfg.max_position_embeddings;
+    if p.is_empty() {
+        return Err(ApiError::invalid(Some(param.into()), "the prompt is empty"));
+    }
+    if let Some(&bad) = p.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+        return Err(ApiError::invalid(
+            Some(param.into()),
+            format!(
+                "token id {bad} is outside the model's vocabulary ({})",
+                cfg.vocab_size
+            ),
+        ));
+    }
+    if p.len() >= ctx {
+        return Err(ApiError::invalid(
+            Some(param.into()),
+            format!(
+                "the prompt has {} tokens; the model's context is {ctx} tokens",
+                p.len()
+            ),
+        )
+        .code("context_length_exceeded"));
+    }
+    if p.len() + max_tokens > ctx {
+        return Err(ApiError::invalid(
+            Some("max_tokens".into()),
+            format!(
+                "the prompt ({} tokens) plus max_tokens ({max_tokens}) exceeds the model's context of {ctx} tokens",
+                p.len()
+            ),
+        )
+        .code("context_length_exceeded"));
+    }
+    Ok(())
+}
+
+/// One choice being generated.
+#[derive(Default)]
+pub(super) struct Choice {
+    pub(super) text: String,
+    pub(super) ids: Vec<u32>,
+    pub(super) logprobs: Vec<TokenLogprob>,
+    pub(super) finish: Option<String>,
+    pub(super) failed: Option<String>,
+}
+
+pub(super) fn finish_name(f: &FinishReason) -> String {
+    match f {
+        FinishReason::Length => "length".into(),
+        FinishReason::Eos | FinishReason::Stop(_) => "stop".into(),
+    }
+}
+
+/// Submits one job per (prompt, choice); events arrive tagged with the choice index.
+pub(super) fn submit(
+    m: &ModelEntry,
+    prompts: &[Vec<u32>],
+    g: &Gen,
+    max_tokens: usize,
+    logprobs: Option<usize>,
+) -> Result<mpsc::UnboundedReceiver<(usize, JobEvent)>, ApiError> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut jobs = Vec::new();
+    for (pi, p) in prompts.iter().enumerate() {
+        for i in 0..g.n {
+            let idx = pi * g.n + i;
+            let tx = tx.clone();
+            let mut sampling = g.sampling.clone();
+            sampling.seed = sampling.seed.wrapping_add(i as u64);
+            jobs.push(Job {
+                prompt: p.clone(),
+                sampling,
+                max_new_tokens: max_tokens,
+                stop: g.stop.clone(),
+                eos_token_ids: m.engine.generation.eos_token_ids.clone(),
+                logprobs,
+                sink: Box::new(move |e| tx.send((idx, e)).is_ok()),
+            });
+        }
+    }
+    m.scheduler.submit(jobs).map_err(|e| match e {
+        SubmitError::QueueFull => ApiError::busy(),
+        SubmitError::Stopped => ApiError::invalid(None, "the server is shutting down")
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .code("shutting_down"),
+    })?;
+    Ok(rx)
+}
+
+/// Waits for every choice to finish.
+pub(super) async fn collect(
+    s: &AppState,
+    mut rx: mpsc::UnboundedReceiver<(usize, JobEvent)>,
+    count: usize,
+    t0: Instant,
+) -> Result<Vec<Choice>, ApiError> {
+    let mut choices: Vec<Choice> = (0..count).map(|_| Choice::default()).collect();
+    let mut open = count;
+    let mut first = true;
+    while open > 0 {
+        let Some((i, e)) = rx.recv().await else {
+            return Err(ApiError::internal("the scheduler stopped"));
+        };
+        let c = &mut choices[i];
+        match e {
+            JobEvent::Started => {}
+            JobEvent::Token { id, text, logprob } => {
+                if first {
+                    s.metrics.first_token(t0.elapsed().as_secs_f64());
+                    first = false;
+                }
+                s.metrics.generation_tokens.fetch_add(1, Ordering::Relaxed);
+                c.ids.push(id);
+                c.text.push_str(&text);
+                if let Some(l) = logprob {
+                    c.logprobs.push(l);
+                }
+            }
+            JobEvent::Done { finish, .. } => {
+                c.finish = Some(finish_name(&finish));
+                open -= 1;
+            }
+            JobEvent::Failed(m) => {
+                c.failed = Some(m);
+                open -= 1;
+            }
+        }
+    }
+    if let Some(f) = choices.iter().find_map(|c| c.failed.clone()) {
+        return Err(ApiError::internal(f));
+    }
+    Ok(choices)
+}
+
+pub(super) fn piece(e: &Engine, id: u32) -> String {
+    e.tokenizer.decode(&[id], false).unwrap_or_default()
+}
+
+pub(super) enum StreamItem {
+    Text(String, Option<(u32, TokenLogprob)>),
+    Done(String),
+}
+
+/// The scheduler's events as a stream of (choice, item); ends when every choice is done. A
+/// failure ends the stream early (the client sees no `finish_reason` for that choice).
+pub(super) fn stream_events(
+    s: Shared,
+    rx: mpsc::UnboundedReceiver<(usize, JobEvent)>,
+    count: usize,
+    t0: Instant,
+) -> impl Stream<Item = (usize, StreamItem)> {
+    stream::unfold(
+        (rx, count, true, s),
+        move |(mut rx, open, first, s)| async move {
+            if open == 0 {
+                return None;
+            }
+            loop {
+                let (i, e) = rx.recv().await?;
+                match e {
+                    JobEvent::Started => continue,
+                    JobEvent::Token { text, logprob, id } => {
+                        if first {
+                            s.metrics.first_token(t0.elapsed().as_secs_f64());
+                        }
+                        s.metrics.generation_tokens.fetch_add(1, Ordering::Relaxed);
+                        let lp = logprob.map(|l| (id, l));
+                        return Some(((i, StreamItem::Text(text, lp)), (rx, open, false, s)));
+                    }
+                    JobEvent::Done { finish, .. } => {
+                        return Some((
+                            (i, StreamItem::Done(finish_name(&finish))),
+                            (rx, open - 1, first, s),
+                        ));
+                    }
+                    JobEvent::Failed(m) => {
+                        eprintln!("glassbox serve: generation failed: {m}");
+                        return None;
+                    }
+                }
+            }
+        },
+    )
+}

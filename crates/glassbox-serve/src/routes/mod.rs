@@ -1,0 +1,201 @@
+//! The endpoints: OpenAI's `/v1/models`, `/v1/completions`, `/v1/chat/completions`, plus
+//! `/tokenize`, `/detokenize`, `/tokenizer_info`, `/health` and `/metrics`.
+//!
+//! This module holds the router, authentication, metrics and body reading; `generate` the
+//! parts both generation endpoints share (sampling fields, submission to the scheduler,
+//! collecting and streaming events); `completions`, `chat` and `tokens` the endpoints.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body as HttpBody, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::params::Body;
+use crate::state::AppState;
+
+mod chat;
+mod completions;
+mod generate;
+mod tokens;
+
+use chat::chat;
+use completions::completions;
+use tokens::{detokenize, tokenize, tokenizer_info};
+
+pub(super) type Shared = Arc<AppState>;
+
+/// The router over `state`.
+pub fn app(state: Shared) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/models", get(models))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat))
+        .route("/tokenize", post(tokenize))
+        .route("/detokenize", post(detokenize))
+        .route("/tokenizer_info", get(tokenizer_info))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Authentication (every endpoint but `/health`) and request metrics.
+async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let t0 = Instant::now();
+    let path = req.uri().path().to_string();
+    if path != "/health"
+        && let Some(key) = &s.api_key
+    {
+        let ok = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|k| constant_time_eq(k.as_bytes(), key.as_bytes()));
+        if !ok {
+            let r = ApiError::unauthorized().into_response();
+            s.metrics.request(
+                &endpoint(&path),
+                r.status().as_u16(),
+                t0.elapsed().as_secs_f64(),
+            );
+            return r;
+        }
+    }
+    let r = next.run(req).await;
+    s.metrics.request(
+        &endpoint(&path),
+        r.status().as_u16(),
+        t0.elapsed().as_secs_f64(),
+    );
+    r
+}
+
+fn endpoint(path: &str) -> String {
+    match path {
+        "/health"
+        | "/metrics"
+        | "/v1/models"
+        | "/v1/completions"
+        | "/v1/chat/completions"
+        | "/tokenize"
+        | "/detokenize"
+        | "/tokenizer_info" => path.to_string(),
+        _ => "other".into(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::invalid(
+        None,
+        format!("no endpoint {} {}", req.method(), req.uri().path()),
+    )
+    .status(StatusCode::NOT_FOUND)
+    .code("not_found")
+}
+
+async fn health() -> impl IntoResponse {
+    axum::Json(json!({"status": "ok"}))
+}
+
+async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
+    let queued = s
+        .models
+        .iter()
+        .map(|m| m.scheduler.stats().queued.load(Ordering::Relaxed))
+        .sum();
+    let running = s
+        .models
+        .iter()
+        .map(|m| m.scheduler.stats().active.load(Ordering::Relaxed))
+        .sum();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(queued, running),
+    )
+}
+
+async fn models(State(s): State<Shared>) -> impl IntoResponse {
+    let data: Vec<Value> = s
+        .models
+        .iter()
+        .map(|m| {
+            json!({"id": m.name, "object": "model", "created": m.created, "owned_by": "glassbox",
+                   "max_model_len": m.engine.model.config().max_position_embeddings})
+        })
+        .collect();
+    axum::Json(json!({"object": "list", "data": data}))
+}
+
+/// Reads the body within the size and time limits.
+pub(super) async fn read_body(s: &AppState, body: HttpBody) -> Result<Body, ApiError> {
+    let limit = s.limits.max_body_bytes;
+    let bytes: Bytes = match tokio::time::timeout(
+        s.limits.body_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await
+    {
+        Err(_) => {
+            return Err(ApiError::invalid(
+                None,
+                format!(
+                    "the request body did not arrive within {} s",
+                    s.limits.body_timeout.as_secs()
+                ),
+            )
+            .status(StatusCode::REQUEST_TIMEOUT)
+            .code("body_timeout"));
+        }
+        Ok(Err(e)) => {
+            let too_big = std::error::Error::source(&e)
+                .is_some_and(|c| c.to_string().contains("length limit"))
+                || e.to_string().contains("length limit");
+            return Err(if too_big {
+                ApiError::invalid(
+                    None,
+                    format!(
+                        "the request body exceeds the limit of {limit} bytes (--max-body-bytes)"
+                    ),
+                )
+                .status(StatusCode::PAYLOAD_TOO_LARGE)
+                .code("body_too_large")
+            } else {
+                ApiError::invalid(None, format!("the request body could not be read: {e}"))
+            });
+        }
+        Ok(Ok(b)) => b,
+    };
+    Body::parse(&bytes)
+}
+
+static SEEDS: AtomicU64 = AtomicU64::new(0);
+
+/// A seed for a request that gave none: different every time, as OpenAI's.
+pub(super) fn fresh_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ SEEDS.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+}
+
+pub(super) fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{:016x}", fresh_seed())
+}
