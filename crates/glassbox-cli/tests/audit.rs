@@ -2,22 +2,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::Value;
 
 fn mot_models() -> PathBuf {
-    let base = std::env::var_os("GLASSBOX_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let p = base.join("openness/mot/models");
-    assert!(
-        p.is_dir(),
-        "MOT files not found at {} — set GLASSBOX_SHARED",
-        p.display()
-    );
-    p
+    common::shared("openness/mot/models")
 }
 
 fn run(args: &[&str]) -> (String, String, i32) {

@@ -2,19 +2,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
 fn corpora() -> PathBuf {
-    let base = std::env::var_os("GLASSBOX_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let p = base.join("corpora");
+    let p = common::shared("corpora");
     assert!(
         p.join("en_web.txt").exists(),
-        "corpora not found at {} — set GLASSBOX_SHARED",
+        "en_web.txt missing in {}",
         p.display()
     );
     p

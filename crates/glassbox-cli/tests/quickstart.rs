@@ -3,20 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
 fn corpus() -> PathBuf {
-    let base = std::env::var_os("GLASSBOX_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let p = base.join("corpora/en_web.txt");
-    assert!(
-        p.exists(),
-        "the World English Bible is not at {} — set GLASSBOX_SHARED",
-        p.display()
-    );
-    p
+    common::shared("corpora/en_web.txt")
 }
 
 #[test]

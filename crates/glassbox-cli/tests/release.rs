@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -13,16 +15,7 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 fn shared_corpus() -> PathBuf {
-    let base = std::env::var_os("GLASSBOX_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let p = base.join("corpora/en_web.txt");
-    assert!(
-        p.exists(),
-        "the World English Bible is not at {} — set GLASSBOX_SHARED",
-        p.display()
-    );
-    p
+    common::shared("corpora/en_web.txt")
 }
 
 fn glassbox(args: &[&str]) -> Output {

@@ -165,7 +165,9 @@ fn shutdown_finishes_the_stream_in_flight_then_exits() {
     let (mut c, port) = start(&[]);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let body = r#"{"model": "llama", "prompt": "Tell me", "max_tokens": 200, "stream": true, "temperature": 0}"#;
+    // The Qwen2 fixture does not meet its EOS within 200 greedy tokens from this prompt, so all
+    // 200 must arrive although SIGTERM comes after the first.
+    let body = r#"{"model": "qwen2", "prompt": "Tell me", "max_tokens": 200, "stream": true, "temperature": 0}"#;
     write!(s, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
     let mut r = BufReader::new(s);
     let mut line = String::new();
@@ -179,11 +181,9 @@ fn shutdown_finishes_the_stream_in_flight_then_exits() {
     let mut rest = String::new();
     let _ = r.read_to_string(&mut rest);
     assert!(rest.contains("data: [DONE]"), "the stream was cut: {rest}");
-    assert!(
-        rest.contains("\"finish_reason\":\"length\"")
-            || rest.contains("\"finish_reason\":\"stop\""),
-        "{rest}"
-    );
+    assert!(rest.contains("\"finish_reason\":\"length\""), "{rest}");
+    let tokens = 1 + rest.matches("\"finish_reason\":null").count();
+    assert_eq!(tokens, 200, "{rest}");
     let t = Instant::now();
     let status = loop {
         if let Some(st) = c.try_wait().unwrap() {
