@@ -523,13 +523,9 @@ impl Run {
     }
 }
 
-/// Threads candle's CPU kernels use (`RAYON_NUM_THREADS`, else the cores).
+/// Threads candle's CPU kernels use (`RAYON_NUM_THREADS`, else the cores), as candle counts them.
 pub fn threads_in_use() -> usize {
-    std::env::var("RAYON_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n: &usize| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    candle_core::utils::get_num_threads()
 }
 
 /// Replays training from the checkpoint directory `from` (weights, `optimizer.safetensors`,
