@@ -118,8 +118,8 @@ pub fn pre_tokenize(text: &str) -> Vec<&str> {
     out
 }
 
-/// GPT-2's byte → printable character map.
-fn byte_chars() -> [char; 256] {
+/// GPT-2's byte → printable character map (the alphabet of byte-level BPE).
+pub fn byte_chars() -> [char; 256] {
     let mut map = ['\0'; 256];
     let mut n = 0u32;
     for b in 0..256u32 {

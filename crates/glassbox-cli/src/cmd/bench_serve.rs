@@ -48,28 +48,9 @@ pub(crate) struct Args {
     json: bool,
 }
 
-/// GPT-2's byte-to-character table of byte-level BPE.
-fn byte_chars() -> Vec<char> {
-    let mut bs: Vec<u32> = (33..=126).chain(161..=172).chain(174..=255).collect();
-    let mut cs = bs.clone();
-    let mut n = 0;
-    for b in 0..256u32 {
-        if !bs.contains(&b) {
-            bs.push(b);
-            cs.push(256 + n);
-            n += 1;
-        }
-    }
-    let mut out = vec![' '; 256];
-    for (b, c) in bs.iter().zip(cs) {
-        out[*b as usize] = char::from_u32(c).unwrap_or(' ');
-    }
-    out
-}
-
 /// A byte-level tokenizer with `vocab` ids: the 256 bytes, then `<|tN|>` tokens (id 0 is EOS).
 fn tokenizer_json(vocab: usize) -> Value {
-    let chars = byte_chars();
+    let chars = glassbox_data::fastbpe::byte_chars();
     let mut v = serde_json::Map::new();
     let mut added = vec![
         json!({"id": 0, "content": "<|endoftext|>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}),
