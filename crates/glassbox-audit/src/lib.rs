@@ -49,12 +49,16 @@ use crate::snapshot::{LocalSource, Snapshot, TargetKind};
 pub struct AuditOptions {
     /// How to reach the Hub for `hf:` targets.
     pub hub: hub::HubOptions,
+    /// A replay the auditor ran on the target (`glassbox audit --verify`); it decides the
+    /// replay mark instead of the bundle's own `verification.json`.
+    pub auditor_replay: Option<detect::AuditorReplay>,
 }
 
 impl Default for AuditOptions {
     fn default() -> Self {
         Self {
             hub: hub::HubOptions::from_env(),
+            auditor_replay: None,
         }
     }
 }
@@ -65,7 +69,7 @@ pub fn audit(target: &str, opts: &AuditOptions) -> Result<Report> {
         let hub = hub::Hub::new(opts.hub.clone());
         return audit_hub(target, &hub);
     }
-    audit_path(Path::new(target))
+    audit_path_with(Path::new(target), opts.auditor_replay.as_ref())
 }
 
 /// Audits an `hf:` target through a given Hub client (tests pass recorded answers).
@@ -80,6 +84,11 @@ pub fn audit_hub(target: &str, hub: &hub::Hub) -> Result<Report> {
 
 /// Audits a local directory or MOT file.
 pub fn audit_path(path: &Path) -> Result<Report> {
+    audit_path_with(path, None)
+}
+
+/// Audits a local directory or MOT file, with the outcome of a replay the auditor ran on it.
+pub fn audit_path_with(path: &Path, replay: Option<&detect::AuditorReplay>) -> Result<Report> {
     let meta = std::fs::metadata(path).map_err(|e| AuditError::Target {
         target: path.display().to_string(),
         message: format!(
@@ -113,7 +122,11 @@ pub fn audit_path(path: &Path) -> Result<Report> {
         source: Box::new(LocalSource::new(root)),
         findings,
     };
-    Ok(audit_snapshot(&mut snap))
+    let mut d = detect::detect(&mut snap);
+    if let Some(r) = replay {
+        detect::apply_auditor_replay(&mut d, r);
+    }
+    Ok(finish_snapshot(&snap, d))
 }
 
 /// Audits a MOT model file.
@@ -131,6 +144,10 @@ pub fn audit_mot(path: &Path) -> Result<Report> {
 /// Audits a prepared snapshot.
 pub fn audit_snapshot(snap: &mut Snapshot) -> Report {
     let d = detect::detect(snap);
+    finish_snapshot(snap, d)
+}
+
+fn finish_snapshot(snap: &Snapshot, d: Detection) -> Report {
     let name = d.card.as_ref().and_then(|c| {
         c.field("model_name")
             .and_then(|v| v.as_str())

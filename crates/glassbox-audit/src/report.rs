@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::component::{Component, Presence};
-use crate::detect::WeightFile;
+use crate::detect::{ReplayCheckedBy, ReplayMark, WeightFile};
 use crate::evidence::Evidence;
 use crate::finding::{Finding, Severity};
 use crate::license::License;
@@ -88,8 +88,11 @@ pub struct Report {
     pub level: Level,
     /// Human label of the level.
     pub level_label: &'static str,
-    /// Whether a replay verification record passed.
+    /// Whether a verified replay stands behind the release (see `replay`).
     pub replay_verified: bool,
+    /// The replay mark: who checked (the publisher's record, or this audit), which glassbox
+    /// version, which interval.
+    pub replay: Option<ReplayMark>,
     /// The four freedoms.
     pub freedoms: BTreeMap<&'static str, FreedomVerdict>,
     /// MOF class.
@@ -156,7 +159,8 @@ impl Report {
             target,
             level: verdict.level,
             level_label: verdict.level.label(),
-            replay_verified: verdict.replay_verified,
+            replay_verified: verdict.replay.is_some(),
+            replay: verdict.replay,
             freedoms: verdict.freedoms,
             mof,
             osaid: verdict.osaid,
@@ -171,12 +175,19 @@ impl Report {
         }
     }
 
-    /// The level with the replay mark, e.g. `Radical Openness (replay-verified)`.
+    /// The level with the replay mark, e.g. `Radical Openness (replay-verified, re-run by this
+    /// audit)`: a mark the publisher recorded and one this audit re-checked read differently.
     pub fn level_text(&self) -> String {
-        if self.replay_verified && self.level == Level::RadicalOpenness {
-            format!("{} (replay-verified)", self.level_label)
-        } else {
-            self.level_label.to_string()
+        match (&self.replay, self.level) {
+            (Some(m), Level::RadicalOpenness) => format!(
+                "{} (replay-verified, {})",
+                self.level_label,
+                match m.checked_by {
+                    ReplayCheckedBy::Publisher => "as recorded by the publisher",
+                    ReplayCheckedBy::Auditor => "re-run by this audit",
+                }
+            ),
+            _ => self.level_label.to_string(),
         }
     }
 
@@ -226,6 +237,13 @@ pub fn to_table(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "glassbox audit: {}", r.target.id);
     let _ = writeln!(o, "level            {}", r.level_text());
+    if let Some(m) = &r.replay {
+        let _ = writeln!(o, "replay           {}", m.describe());
+    }
+    let _ = writeln!(
+        o,
+        "                 (MOF class and OSAID below are separate judgements; they do not decide the level)"
+    );
     let _ = writeln!(
         o,
         "MOF class        {} (progress I {:.0}%, II {:.0}%, III {:.0}%)",
@@ -321,6 +339,9 @@ pub fn to_markdown(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# Openness audit: `{}`\n", r.target.id);
     let _ = writeln!(o, "- **Level:** {}", r.level_text());
+    if let Some(m) = &r.replay {
+        let _ = writeln!(o, "- **Replay:** {}", m.describe());
+    }
     let _ = writeln!(
         o,
         "- **MOF class:** {}",
@@ -439,7 +460,11 @@ pub fn to_html(r: &Report) -> String {
     );
     let _ = write!(
         o,
-        "<p>MOF class: <b>{}</b> · OSAID 1.0: <b>{}</b></p>",
+        "{}<p>MOF class: <b>{}</b> · OSAID 1.0: <b>{}</b> (separate judgements beside the level; they do not decide it)</p>",
+        r.replay.as_ref().map_or(String::new(), |m| format!(
+            "<p>Replay: {}</p>",
+            html_escape(&m.describe())
+        )),
         r.mof
             .class
             .map_or("none".to_string(), |c| format!("Class {c}")),

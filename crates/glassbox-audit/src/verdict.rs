@@ -10,17 +10,18 @@
 //! - **Modify**: derivatives may be made and shared; no naming mandates, no "must not improve
 //!   other models", no restrictions that must be passed downstream.
 //!
-//! Levels: Closed (no downloadable weights) → Open-Weight → Open-Source AI (all four freedoms
-//! for weights, architecture, inference and training code, data described, MOF Class II or
-//! better) → Radical Openness (also full training data under open terms, data-processing code
-//! and intermediate checkpoints: MOF Class I).
+//! Levels: Closed (no downloadable weights) → Open-Weight → Open-Source AI (final weights,
+//! architecture, inference and training code available under terms that keep all four freedoms,
+//! and the training data described) → Radical Openness (also the full training data under open
+//! terms, data-processing code and intermediate checkpoints). The MOF class and OSAID
+//! conformance are separate judgements reported beside the level; they never decide it.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::component::{Component, ComponentId, Presence};
-use crate::detect::Detection;
+use crate::detect::{Detection, ReplayMark};
 use crate::evidence::Evidence;
 use crate::license::{Freedom, License, LicenseKind};
 use crate::mof::{self, MofResult};
@@ -69,7 +70,8 @@ pub enum Level {
     Closed,
     /// Final weights downloadable.
     OpenWeight,
-    /// All four freedoms, data described, MOF Class II or better.
+    /// Weights, architecture, inference and training code under terms that keep all four
+    /// freedoms; training data described.
     OpenSourceAi,
     /// Open-Source AI plus open training data, data-processing code and checkpoints.
     RadicalOpenness,
@@ -111,8 +113,8 @@ pub struct Osaid {
 pub struct Verdict {
     /// Level reached.
     pub level: Level,
-    /// Whether a replay verification record is present and passed.
-    pub replay_verified: bool,
+    /// The replay mark, when a verified replay stands behind the release.
+    pub replay: Option<ReplayMark>,
     /// Per freedom.
     pub freedoms: BTreeMap<&'static str, FreedomVerdict>,
     /// MOF evaluation.
@@ -348,6 +350,7 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
                             x.id,
                             ComponentId::ModelParametersFinal
                                 | ComponentId::TrainingCode
+                                | ComponentId::InferenceCode
                                 | ComponentId::ModelArchitecture
                         )
                     {
@@ -385,101 +388,183 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
     }
 
     let mof = mof::evaluate(&components);
-    let all_hold = freedoms.values().all(|v| v.status == Status::Holds);
-    let mut level = if has_weights {
-        Level::OpenWeight
-    } else {
+    let osai_gaps = open_source_ai_gaps(&c, &freedoms, data_described);
+    let radical_gaps = radical_gaps(&c, &freedoms);
+    let level = if !has_weights {
         Level::Closed
+    } else if !osai_gaps.is_empty() {
+        Level::OpenWeight
+    } else if !radical_gaps.is_empty() {
+        Level::OpenSourceAi
+    } else {
+        Level::RadicalOpenness
     };
-    let mut osai_missing: Vec<String> = Vec::new();
-    for (name, v) in &freedoms {
-        if v.status != Status::Holds {
-            let why = v
-                .reasons
-                .first()
-                .map_or(String::new(), |r| format!(": {}", r.text));
-            osai_missing.push(format!(
-                "freedom to {name} {}{why}",
-                if v.status == Status::Fails {
-                    "fails"
-                } else {
-                    "is unknown"
-                }
-            ));
-        }
-    }
-    for id in [
-        ComponentId::ModelArchitecture,
-        ComponentId::InferenceCode,
-        ComponentId::TrainingCode,
-    ] {
-        let x = c(id);
-        if !x.presence.available() {
-            osai_missing.push(format!("{} (not found)", x.name));
-        }
-    }
-    if !data_described {
-        osai_missing.push("a description of the training data (data card or datasheet)".into());
-    }
-    if mof.class.is_none_or(|k| k > 2) {
-        let blocking: Vec<&str> = mof.blocking[1].iter().map(|c| c.name()).collect();
-        osai_missing.push(format!(
-            "MOF Class II: open-licensed {}",
-            blocking.join(", ")
-        ));
-    }
-    if has_weights && all_hold && osai_missing.is_empty() {
-        level = Level::OpenSourceAi;
-    }
-    let mut radical_missing: Vec<String> = Vec::new();
-    if level == Level::OpenSourceAi {
-        let data = c(ComponentId::Datasets);
-        let data_open = data.presence.available() && data.license.as_ref().is_some_and(|l| l.open);
-        if !data_open {
-            radical_missing.push("the full training data under open terms".into());
-        }
-        for id in [
-            ComponentId::DataPreprocessingCode,
-            ComponentId::ModelParametersIntermediate,
-        ] {
-            if !c(id).presence.available() {
-                radical_missing.push(format!("{} (not found)", c(id).name));
-            }
-        }
-        if mof.class != Some(1) {
-            let blocking: Vec<&str> = mof.blocking[0].iter().map(|c| c.name()).collect();
-            radical_missing.push(format!(
-                "MOF Class I: open-licensed {}",
-                blocking.join(", ")
-            ));
-        }
-        if radical_missing.is_empty() {
-            level = Level::RadicalOpenness;
-        }
-    }
+    // Each list is non-empty exactly when its level is not reached, so "missing for the next
+    // level" can never be empty below the top.
     let next_level = match level {
-        Level::Closed => vec!["downloadable final weights".to_string()],
-        Level::OpenWeight => osai_missing,
-        Level::OpenSourceAi => radical_missing,
-        Level::RadicalOpenness => {
-            if d.replay_verified {
-                Vec::new()
-            } else {
-                vec![
-                    "a replay verification record (`glassbox verify`) to be replay-verified".into(),
-                ]
-            }
-        }
+        Level::Closed => vec!["downloadable final weights (Model parameters (Final))".to_string()],
+        Level::OpenWeight => osai_gaps,
+        Level::OpenSourceAi => radical_gaps,
+        Level::RadicalOpenness => match &d.replay {
+            Some(_) => Vec::new(),
+            None => vec![
+                "a replay verification record (`glassbox verify`) to be replay-verified".into(),
+            ],
+        },
     };
     let osaid = osaid(&components, data_described);
     Verdict {
         level,
-        replay_verified: d.replay_verified,
+        replay: d.replay.clone(),
         freedoms,
         mof,
         osaid,
         next_level,
     }
+}
+
+/// What Open-Source AI needs and the release lacks: final weights, architecture, inference code
+/// and training code available under terms that keep all four freedoms, and the training data
+/// described. Evaluation code, data and results, supporting libraries and reports are not
+/// required (MOF classes are judged separately and never gate the level).
+fn open_source_ai_gaps<'a>(
+    c: &impl Fn(ComponentId) -> &'a Component,
+    freedoms: &BTreeMap<&'static str, FreedomVerdict>,
+    data_described: bool,
+) -> Vec<String> {
+    let mut gaps = Vec::new();
+    for id in [
+        ComponentId::ModelParametersFinal,
+        ComponentId::ModelArchitecture,
+        ComponentId::InferenceCode,
+        ComponentId::TrainingCode,
+    ] {
+        if !c(id).presence.available() {
+            gaps.push(format!(
+                "{} (not found in the release or linked from it)",
+                id.name()
+            ));
+        }
+    }
+    if !data_described {
+        gaps.push(
+            "a description of the training data (data card, datasheet, dataset reference or paper)"
+                .into(),
+        );
+    }
+    gaps.extend(freedom_gaps(freedoms, &CORE));
+    gaps
+}
+
+/// What Radical Openness needs beyond Open-Source AI: the full training data released under open
+/// terms, the data-processing code and intermediate checkpoints.
+fn radical_gaps<'a>(
+    c: &impl Fn(ComponentId) -> &'a Component,
+    freedoms: &BTreeMap<&'static str, FreedomVerdict>,
+) -> Vec<String> {
+    let mut gaps = Vec::new();
+    let data = c(ComponentId::Datasets);
+    let data_ev = evidence_suffix(&data.evidence);
+    match (&data.presence, &data.license) {
+        (p, _) if !p.available() => gaps.push(format!(
+            "the full training data (Datasets) released under open terms: not found{}",
+            data.note
+                .as_ref()
+                .map_or(String::new(), |n| format!(" ({n})"))
+        )),
+        (Presence::Referenced, None) => gaps.push(format!(
+            "the full training data under open terms: it is only linked and its licence is not known{data_ev}"
+        )),
+        (_, None) => gaps.push(format!(
+            "the full training data under open terms: no licence is declared for the data itself (a datasheet or data manifest naming each source's licence){data_ev}"
+        )),
+        (_, Some(l)) if !l.open => gaps.push(format!(
+            "the full training data under open terms: its licence `{}` is not open{}",
+            l.id,
+            evidence_suffix(&data.license_evidence)
+        )),
+        _ => {}
+    }
+    for id in [
+        ComponentId::DataPreprocessingCode,
+        ComponentId::ModelParametersIntermediate,
+    ] {
+        if !c(id).presence.available() {
+            gaps.push(format!(
+                "{} (not found in the release or linked from it)",
+                id.name()
+            ));
+        }
+    }
+    gaps.extend(freedom_gaps(freedoms, &RADICAL));
+    gaps
+}
+
+/// The components whose terms decide Open-Source AI: the weights, the architecture, the
+/// inference and training code (and the data description, for the freedom to study).
+const CORE: [ComponentId; 5] = [
+    ComponentId::ModelParametersFinal,
+    ComponentId::ModelArchitecture,
+    ComponentId::InferenceCode,
+    ComponentId::TrainingCode,
+    ComponentId::DataCard,
+];
+
+/// What Radical Openness adds, whose terms must keep the freedoms too.
+const RADICAL: [ComponentId; 3] = [
+    ComponentId::Datasets,
+    ComponentId::DataPreprocessingCode,
+    ComponentId::ModelParametersIntermediate,
+];
+
+/// One gap per freedom that does not hold because of `ids` (a reason without a component counts
+/// for every set): the first such reason with its evidence, and how many more there are.
+fn freedom_gaps(
+    freedoms: &BTreeMap<&'static str, FreedomVerdict>,
+    ids: &[ComponentId],
+) -> Vec<String> {
+    let mut gaps = Vec::new();
+    for f in Freedom::ALL {
+        let Some(v) = freedoms.get(f.as_str()) else {
+            continue;
+        };
+        if v.status == Status::Holds {
+            continue;
+        }
+        let relevant: Vec<&Reason> = v
+            .reasons
+            .iter()
+            .filter(|r| r.component.is_none_or(|c| ids.contains(&c)))
+            .collect();
+        let Some(first) = relevant.first() else {
+            continue;
+        };
+        let word = if v.status == Status::Fails {
+            "fails"
+        } else {
+            "is unknown"
+        };
+        let more = match relevant.len() {
+            1 => String::new(),
+            n => format!(" (+{} more reason{})", n - 1, if n > 2 { "s" } else { "" }),
+        };
+        gaps.push(format!(
+            "the freedom to {} {word}: {}{}{more}",
+            f.as_str(),
+            first.text,
+            evidence_suffix(&first.evidence)
+        ));
+    }
+    gaps
+}
+
+/// ` [a, b]` for non-empty evidence, nothing otherwise (never an empty "()").
+fn evidence_suffix(ev: &[Evidence]) -> String {
+    if ev.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = ev.iter().take(3).map(|e| e.to_string()).collect();
+    format!(" [{}]", shown.join(", "))
 }
 
 fn holds_reason(c: &Component, text: &str) -> Reason {

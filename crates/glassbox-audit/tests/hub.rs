@@ -124,10 +124,17 @@ fn pythia_like_repository_from_the_api() {
         r.freedoms["study"]
     );
     assert_eq!(r.freedoms["run"].status, Status::Holds);
-    assert_eq!(
-        r.level,
-        Level::OpenWeight,
-        "linked paper and data have no verified open licence, so MOF Class II is not met"
+    // Weights, architecture, inference and (linked) training code under Apache-2.0 with the data
+    // described: Open-Source AI. The linked data's licence is not known, so not Radical Openness,
+    // and the next level says exactly that.
+    assert_eq!(r.level, Level::OpenSourceAi, "{:?}", r.next_level);
+    assert!(
+        r.next_level
+            .missing
+            .iter()
+            .any(|m| m.contains("only linked") && m.contains("licence is not known")),
+        "{:?}",
+        r.next_level
     );
     // The pickle twin is reported (not scanned: weights are never downloaded); the hostile path is refused.
     assert!(

@@ -51,7 +51,7 @@ fn quickstart_runs_the_whole_line_and_reruns_idempotently() {
         "PASS data",
         "PASS replay       steps 2 → 4",
         ": verified",
-        "Radical Openness (replay-verified)",
+        "Radical Openness (replay-verified, as recorded by the publisher)",
     ] {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }

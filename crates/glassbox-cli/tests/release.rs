@@ -106,6 +106,9 @@ fn bundle_is_radical_openness_with_evidence_inside_it_and_replay_verified() {
     let r = audit_json(&b);
     assert_eq!(r["level"], "radical_openness", "{r:#}");
     assert_eq!(r["replay_verified"], true);
+    // The publisher's record, with the replayed files' hashes re-checked by the audit.
+    assert_eq!(r["replay"]["checked_by"], "publisher", "{r:#}");
+    assert!(r["replay"]["files_hashed"].as_u64().unwrap() > 4);
     for f in ["run", "study", "redistribute", "modify"] {
         assert_eq!(r["freedoms"][f]["status"], "holds", "{f}: {r:#}");
     }
@@ -141,6 +144,16 @@ fn bundle_is_radical_openness_with_evidence_inside_it_and_replay_verified() {
     let r = audit_json(&b);
     assert_eq!(r["level"], "radical_openness");
     assert_eq!(r["replay_verified"], false);
+    // `audit --verify` replays the bundle itself: the mark comes back, worded as the auditor's,
+    // and nothing is written into the bundle.
+    let o = glassbox(&["audit", s(&b), "--verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("Radical Openness (replay-verified, re-run by this audit)"),
+        "{out}"
+    );
+    assert!(!b.join("verification.json").exists());
 }
 
 #[test]

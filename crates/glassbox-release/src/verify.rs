@@ -96,6 +96,8 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// Every check that ran passed (and the hashes ran).
     pub passed: bool,
+    /// The checkpoint interval the replay ran over (`from`, `to`), when it ran.
+    pub replayed: Option<(u64, u64)>,
 }
 
 /// Runs the checks on `bundle`.
@@ -149,6 +151,12 @@ pub fn verify(
     }
     let passed = checks.iter().all(|c| c.status != Status::Failed)
         && checks.first().is_some_and(|c| c.status == Status::Passed);
+    let replayed = replay_record.as_ref().and_then(|r| {
+        Some((
+            r.get("from").and_then(Value::as_u64)?,
+            r.get("to").and_then(Value::as_u64)?,
+        ))
+    });
     if opts.replay && opts.record {
         let manifest_sha = glassbox_core::hash::sha256_file(&bundle.join("MANIFEST.json")).ok();
         let mut replay = replay_record.unwrap_or_else(|| json!({}));
@@ -167,6 +175,7 @@ pub fn verify(
         bundle: bundle.to_path_buf(),
         checks,
         passed,
+        replayed,
     })
 }
 

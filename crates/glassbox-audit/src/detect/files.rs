@@ -375,38 +375,5 @@ pub(super) fn detect_files(
                 None,
             );
         }
-        // A glassbox replay record.
-        if name == "verification.json"
-            && let Some((t, _)) = snap.read_text(p, 1 << 20)
-            && let Ok(v) = serde_json::from_str::<Value>(&t)
-        {
-            let mut passed = v
-                .pointer("/replay/passed")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
-            // A record made for another MANIFEST.json (the bundle changed since) proves nothing.
-            if let Some(want) = v.get("manifest_sha256").and_then(Value::as_str)
-                && let Some(b) = snap.read("MANIFEST.json", MAX_JSON)
-                && !b.truncated
-                && glassbox_core::hash::sha256_hex(&b.data) != want
-            {
-                passed = false;
-                d.findings.push(Finding::new(
-                    Severity::Warning,
-                    FindingKind::Reproducibility,
-                    format!("{p} was written for a different MANIFEST.json: the bundle changed after it was verified; run `glassbox verify` again"),
-                    vec![Evidence::file(p)],
-                ));
-            }
-            d.replay_verified |= passed;
-            if passed {
-                d.findings.push(Finding::new(
-                    Severity::Info,
-                    FindingKind::Reproducibility,
-                    format!("{p} records a successful replay verification"),
-                    vec![Evidence::file(p)],
-                ));
-            }
-        }
     }
 }

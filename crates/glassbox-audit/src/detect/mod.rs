@@ -24,7 +24,10 @@ mod bundle;
 mod card_links;
 mod files;
 mod licenses;
+mod replay;
 mod weights;
+
+pub use replay::{AuditorReplay, ReplayCheckedBy, ReplayMark, apply_auditor_replay};
 
 /// Largest licence-like file read.
 pub(super) const MAX_LICENSE_TEXT: usize = 512 << 10;
@@ -75,8 +78,8 @@ pub struct Detection {
     pub licenses: Vec<(License, Vec<Evidence>)>,
     /// The card, if any.
     pub card: Option<Card>,
-    /// Whether a replay verification record says the release reproduced.
-    pub replay_verified: bool,
+    /// The replay that stands behind the release, when one does.
+    pub replay: Option<ReplayMark>,
     /// Findings.
     pub findings: Vec<Finding>,
 }
@@ -301,6 +304,7 @@ pub fn detect(snap: &mut Snapshot) -> Detection {
     card_links::detect_from_card(&mut d);
     card_links::detect_refs(snap, &mut d);
     bundle::detect_bundle(snap, &mut d);
+    replay::detect_replay(snap, &mut d);
     licenses::assign_licenses(snap, &mut d, &paths);
     d.findings.append(&mut snap.findings);
     d

@@ -53,6 +53,11 @@ pub(crate) struct Args {
     /// Exit with code 3 when the level is below this one (for CI gates).
     #[arg(long, value_enum)]
     min_level: Option<MinLevel>,
+    /// For a glassbox bundle: run `glassbox verify` first (every hash, and a bit-exact replay of
+    /// the last checkpoint interval; the dataset is not re-derived) and let its outcome, not the
+    /// bundle's own verification.json, decide the replay mark. Nothing is written into the bundle.
+    #[arg(long)]
+    verify: bool,
 }
 
 pub(crate) fn run(a: Args) -> Result<u8> {
@@ -61,10 +66,19 @@ pub(crate) fn run(a: Args) -> Result<u8> {
     if let Some(c) = &a.cache_dir {
         hub.cache_dir = c.clone();
     }
-    let opts = AuditOptions { hub };
+    let mut opts = AuditOptions {
+        hub,
+        auditor_replay: None,
+    };
     let path = Path::new(&a.target);
     if !a.target.starts_with("hf:") && path.is_dir() && glassbox_audit::is_batch_dir(path) {
+        if a.verify {
+            bail!("--verify works on one bundle, not a folder of targets");
+        }
         return batch(path, &a);
+    }
+    if a.verify {
+        opts.auditor_replay = Some(auditor_replay(&a.target)?);
     }
     let r = glassbox_audit::audit(&a.target, &opts)?;
     let text = match a.export {
@@ -90,6 +104,43 @@ pub(crate) fn run(a: Args) -> Result<u8> {
     };
     emit(&a.out, &text)?;
     Ok(gate(&r, a.min_level))
+}
+
+/// Runs `glassbox verify` on a bundle without writing into it; the dataset is not re-derived
+/// (that needs the corpus, which an auditor may not have).
+fn auditor_replay(target: &str) -> Result<glassbox_audit::detect::AuditorReplay> {
+    use glassbox_release::verify::{self, Status, VerifyOptions};
+    let bundle = Path::new(target);
+    if target.starts_with("hf:") || !bundle.join("MANIFEST.json").is_file() {
+        bail!(
+            "--verify needs a glassbox release bundle (a directory with MANIFEST.json); {target} is not one"
+        );
+    }
+    let opts = VerifyOptions {
+        corpus: Vec::new(),
+        data: false,
+        replay: true,
+        from: None,
+        to: None,
+        record: false,
+    };
+    let report = verify::verify(bundle, &opts, &mut |stage| {
+        if !stage.starts_with("replay step") {
+            eprintln!("audit --verify: {stage}");
+        }
+    })
+    .with_context(|| format!("verifying {target}"))?;
+    let failures = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Failed)
+        .map(|c| format!("{}: {}", c.name, c.summary))
+        .collect();
+    Ok(glassbox_audit::detect::AuditorReplay {
+        passed: report.passed,
+        interval: report.replayed,
+        failures,
+    })
 }
 
 fn render(r: &Report, f: Format) -> Result<String> {
