@@ -334,6 +334,15 @@ fn md_escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// ` (evidence, …)` after a reason or finding, or nothing when it has no evidence.
+fn md_evidence(ev: &[Evidence], n: usize) -> String {
+    if ev.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", md_escape(&ev_list(ev, n)))
+    }
+}
+
 /// Markdown.
 pub fn to_markdown(r: &Report) -> String {
     let mut o = String::new();
@@ -366,13 +375,7 @@ pub fn to_markdown(r: &Report) -> String {
         let reasons: Vec<String> = v
             .reasons
             .iter()
-            .map(|x| {
-                format!(
-                    "{} ({})",
-                    md_escape(&x.text),
-                    md_escape(&ev_list(&x.evidence, 3))
-                )
-            })
+            .map(|x| format!("{}{}", md_escape(&x.text), md_evidence(&x.evidence, 3)))
             .collect();
         let _ = writeln!(
             o,
@@ -400,10 +403,10 @@ pub fn to_markdown(r: &Report) -> String {
         for f in &r.findings {
             let _ = writeln!(
                 o,
-                "- **{:?}** {} ({})",
+                "- **{:?}** {}{}",
                 f.severity,
                 md_escape(&f.message),
-                md_escape(&ev_list(&f.evidence, 3))
+                md_evidence(&f.evidence, 3)
             );
         }
     }

@@ -158,15 +158,21 @@ fn clause_reasons(c: &Component, l: &License, f: Freedom) -> Vec<Reason> {
         .filter(|cl| cl.breaks.contains(&f.as_str()))
         .map(|cl| {
             let mut evidence = lic_ev(c);
+            // A clause found in the text itself is quoted from a line of a file.
+            if let (Some(file), Some(line)) = (&cl.file, cl.line) {
+                evidence.insert(0, Evidence::line(file.clone(), line));
+            }
             evidence.push(Evidence::Clause {
                 license: cl.license.clone(),
                 section: cl.section.clone(),
             });
+            let at = if cl.section.is_empty() {
+                String::new()
+            } else {
+                format!(" §{}", cl.section)
+            };
             Reason {
-                text: format!(
-                    "{} licence `{}` §{}: {}",
-                    c.name, cl.license, cl.section, cl.summary
-                ),
+                text: format!("{} licence `{}`{at}: {}", c.name, cl.license, cl.summary),
                 component: Some(c.id),
                 clause: Some((cl.license.clone(), cl.section.clone())),
                 evidence,

@@ -52,6 +52,7 @@ fn breaking(freedom: &'static str) -> License {
         section: "4.2".into(),
         summary: format!("a clause that breaks {freedom}"),
         breaks: vec![freedom],
+        ..ClauseRef::default()
     }];
     l
 }

@@ -8,12 +8,147 @@ fn any_name(name: &str, needles: &[&str]) -> bool {
     needles.iter().any(|n| name.contains(n))
 }
 
+/// The 1-based line of the first of `keys` to appear as a JSON key in `text`.
+fn key_line(text: &str, keys: &[&str]) -> Option<usize> {
+    let quoted: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
+    text.lines()
+        .position(|l| quoted.iter().any(|q| l.contains(q.as_str())))
+        .map(|i| i + 1)
+}
+
+/// Reads a JSON file; invalid JSON is a finding.
+fn read_json(snap: &mut Snapshot, d: &mut Detection, p: &str) -> Option<(String, Value)> {
+    let (text, _) = snap.read_text(p, MAX_JSON)?;
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v) => Some((text, v)),
+        Err(e) => {
+            d.findings.push(Finding::new(
+                Severity::Warning,
+                FindingKind::Malformed,
+                format!("{p}: invalid JSON ({e})"),
+                vec![Evidence::file(p)],
+            ));
+            None
+        }
+    }
+}
+
+/// A `config.json` that names an architecture: transformers (`architectures`, `model_type`) or a
+/// diffusers model (`_class_name`, written by diffusers' `ConfigMixin` into each component
+/// folder: `unet/`, `vae/`, `transformer/` …).
+fn architecture_config(snap: &mut Snapshot, d: &mut Detection, p: &str) {
+    use ComponentId as C;
+    let Some((text, v)) = read_json(snap, d, p) else {
+        return;
+    };
+    if v.get("architectures").is_some() || v.get("model_type").is_some() {
+        mark(
+            d,
+            C::ModelArchitecture,
+            Presence::Present,
+            vec![Evidence::File {
+                path: p.to_string(),
+                line: key_line(&text, &["architectures", "model_type"]),
+            }],
+            Some("configuration of the architecture".into()),
+        );
+        if let Some(t) = v.get("model_type").and_then(Value::as_str)
+            && TRANSFORMERS_TYPES.contains(&t)
+        {
+            mark_library(
+                d,
+                C::InferenceCode,
+                "transformers",
+                Some(format!("model_type `{t}` runs with transformers")),
+            );
+            mark_library(d, C::ModelArchitecture, "transformers", None);
+        }
+        if v.get("auto_map").is_some() {
+            d.findings.push(Finding::new(Severity::Warning, FindingKind::Security,
+                    format!("{p} has `auto_map`: loading needs trust_remote_code, which runs the repository's Python; the audit did not run it"),
+                    vec![Evidence::file(p)]));
+        }
+    } else if let Some(class) = v.get("_class_name").and_then(Value::as_str) {
+        mark(
+            d,
+            C::ModelArchitecture,
+            Presence::Present,
+            vec![Evidence::File {
+                path: p.to_string(),
+                line: key_line(&text, &["_class_name"]),
+            }],
+            Some(format!("diffusers model `{class}`")),
+        );
+        mark_library(
+            d,
+            C::InferenceCode,
+            "diffusers",
+            Some(format!("`{class}` runs with diffusers")),
+        );
+    }
+}
+
+/// A diffusers pipeline: `model_index.json` names the pipeline class and its components, each in
+/// a folder of its own with a config and weights.
+fn diffusers_pipeline(snap: &mut Snapshot, d: &mut Detection, p: &str) {
+    use ComponentId as C;
+    let Some((text, v)) = read_json(snap, d, p) else {
+        return;
+    };
+    let Some(class) = v.get("_class_name").and_then(Value::as_str) else {
+        return;
+    };
+    // `"unet": ["diffusers", "UNet2DConditionModel"]`; `[null, null]` marks a part left out.
+    let parts: Vec<&str> = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, x)| {
+            !k.starts_with('_')
+                && x.as_array()
+                    .and_then(|a| a.first())
+                    .is_some_and(|lib| !lib.is_null())
+        })
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let note = if parts.is_empty() {
+        format!("diffusers pipeline `{class}`")
+    } else {
+        format!(
+            "diffusers pipeline `{class}` (components: {})",
+            parts.join(", ")
+        )
+    };
+    mark(
+        d,
+        C::ModelArchitecture,
+        Presence::Present,
+        vec![Evidence::File {
+            path: p.to_string(),
+            line: key_line(&text, &["_class_name"]),
+        }],
+        Some(note),
+    );
+    mark_library(
+        d,
+        C::InferenceCode,
+        "diffusers",
+        Some(format!("pipeline `{class}` runs with diffusers")),
+    );
+}
+
 pub(super) fn detect_files(
     snap: &mut Snapshot,
     d: &mut Detection,
     paths: &[(String, Option<u64>)],
 ) {
     use ComponentId as C;
+    // Pipelines first, so the architecture's note names the pipeline rather than one part.
+    for (p, _) in paths {
+        if lower_name(p).1 == "model_index.json" && !in_checkpoint_dir(p) {
+            diffusers_pipeline(snap, d, p);
+        }
+    }
     let mut py_read = 0;
     for (p, _) in paths {
         let (lower, name) = lower_name(p);
@@ -30,65 +165,8 @@ pub(super) fn detect_files(
                 .any(|part| any_name(part, needles))
         };
         // Architecture: a config that names one, or modelling code.
-        if name == "config.json"
-            && !in_checkpoint_dir(p)
-            && let Some((text, _)) = snap.read_text(p, MAX_JSON)
-        {
-            match serde_json::from_str::<Value>(&text) {
-                Ok(v) => {
-                    let line = text
-                        .lines()
-                        .position(|l| {
-                            l.contains("\"architectures\"") || l.contains("\"model_type\"")
-                        })
-                        .map(|i| i + 1);
-                    if v.get("architectures").is_some() || v.get("model_type").is_some() {
-                        mark(
-                            d,
-                            C::ModelArchitecture,
-                            Presence::Present,
-                            vec![Evidence::File {
-                                path: p.clone(),
-                                line,
-                            }],
-                            Some("configuration of the architecture".into()),
-                        );
-                        if let Some(t) = v.get("model_type").and_then(Value::as_str)
-                            && TRANSFORMERS_TYPES.contains(&t)
-                        {
-                            mark(
-                                d,
-                                C::InferenceCode,
-                                Presence::Referenced,
-                                vec![Evidence::Url {
-                                    url: LIBRARIES[0].2.into(),
-                                }],
-                                Some(format!("model_type `{t}` runs with transformers")),
-                            );
-                            mark(
-                                d,
-                                C::ModelArchitecture,
-                                Presence::Referenced,
-                                vec![Evidence::Url {
-                                    url: LIBRARIES[0].2.into(),
-                                }],
-                                None,
-                            );
-                        }
-                        if v.get("auto_map").is_some() {
-                            d.findings.push(Finding::new(Severity::Warning, FindingKind::Security,
-                                    format!("{p} has `auto_map`: loading needs trust_remote_code, which runs the repository's Python; the audit did not run it"),
-                                    vec![Evidence::file(p)]));
-                        }
-                    }
-                }
-                Err(e) => d.findings.push(Finding::new(
-                    Severity::Warning,
-                    FindingKind::Malformed,
-                    format!("{p}: invalid JSON ({e})"),
-                    vec![Evidence::file(p)],
-                )),
-            }
+        if name == "config.json" && !in_checkpoint_dir(p) {
+            architecture_config(snap, d, p);
         }
         if ext == "py"
             && (name.starts_with("modeling_")

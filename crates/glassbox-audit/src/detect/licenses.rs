@@ -63,27 +63,62 @@ pub(super) fn assign_licenses(
                 vec![Evidence::file(p)],
             ));
         }
-        let ident = license::from_text(&text);
-        if ident.license.kind == LicenseKind::Unknown {
-            let (_, name) = lower_name(p);
-            // NOTICE files and unrelated notes are not licences; only report real misses.
-            if !name.starts_with("notice") && text.len() > 200 {
-                let cands: Vec<String> = ident
-                    .candidates
-                    .iter()
-                    .map(|(i, s)| format!("{i} {:.0}%", s * 100.0))
-                    .collect();
-                d.findings.push(Finding::new(
-                    Severity::Warning,
-                    FindingKind::UnknownLicense,
-                    format!(
-                        "{p}: licence text not identified (closest standard licences: {})",
-                        cands.join(", ")
-                    ),
-                    vec![Evidence::file(p)],
-                ));
+        let mut ident = license::from_text(&text);
+        for c in &mut ident.license.clauses {
+            if c.line.is_some() {
+                c.file = Some(p.clone());
             }
-            continue;
+        }
+        let (_, name) = lower_name(p);
+        if ident.license.kind == LicenseKind::Unknown {
+            // NOTICE files and short notes ("see LICENSE-MODEL") are not licences, unless
+            // they restrict something.
+            if ident.license.clauses.is_empty() && (name.starts_with("notice") || text.len() <= 200)
+            {
+                continue;
+            }
+            let cands: Vec<String> = ident
+                .candidates
+                .iter()
+                .map(|(i, s)| format!("{i} {:.0}%", s * 100.0))
+                .collect();
+            d.findings.push(Finding::new(
+                Severity::Warning,
+                FindingKind::UnknownLicense,
+                format!(
+                    "{p}: {}; {} restrictive sentence(s) found in it (closest standard licences: {})",
+                    ident.license.name,
+                    ident.license.clauses.len(),
+                    cands.join(", ")
+                ),
+                vec![Evidence::file(p)],
+            ));
+        }
+        if let Some(ch) = &ident.license.changes {
+            let shown: Vec<String> = ch
+                .added
+                .iter()
+                .take(3)
+                .map(|(line, t)| format!("{p}:{line} “{t}”"))
+                .collect();
+            d.findings.push(Finding::new(
+                Severity::Warning,
+                FindingKind::UnknownLicense,
+                format!(
+                    "{p} is `{}` with changes, so it is not `{}`: {} sentence(s) added, {} removed{}{}",
+                    ch.base,
+                    ch.base,
+                    ch.added_count,
+                    ch.removed,
+                    if shown.is_empty() { String::new() } else { format!("; added: {}", shown.join("; ")) },
+                    if ch.added_count > shown.len() { " …" } else { "" }
+                ),
+                ch.added
+                    .iter()
+                    .take(3)
+                    .map(|(line, _)| Evidence::line(p.clone(), *line))
+                    .collect(),
+            ));
         }
         d.licenses
             .push((ident.license.clone(), vec![Evidence::file(p)]));
@@ -92,14 +127,16 @@ pub(super) fn assign_licenses(
             .or_default()
             .push((ident.license, Evidence::file(p)));
     }
-    // 2. The card's declared licence covers the repository root.
+    // 2. The card's declared licence covers the repository root; `license: other` is followed
+    //    through `license_link` (a file of the repository is read and identified by its text; a
+    //    URL is matched against the licensors' addresses) and `license_name`.
     let mut root: Option<(License, Vec<Evidence>)> = None;
-    if let Some(card) = &d.card {
+    if let Some(card) = d.card.clone() {
         let lic = card.strings("license");
         let name = card.field("license_name").and_then(Value::as_str);
         let link = card.field("license_link").and_then(Value::as_str);
-        if let Some(l) = license::from_card_fields(&lic, name, link) {
-            let ev = if snap.kind == TargetKind::Hub
+        if let Some(mut l) = license::from_card_fields(&lic, name, link) {
+            let mut ev = if snap.kind == TargetKind::Hub
                 && snap.api_card_data.is_some()
                 && card.meta_lines.is_empty()
             {
@@ -107,6 +144,24 @@ pub(super) fn assign_licenses(
             } else {
                 vec![card.field_evidence("license")]
             };
+            let other = lic.iter().any(|x| {
+                let n = license::normalize(x);
+                n == "other" || n == "unknown"
+            });
+            if other && let Some(link) = link {
+                match follow_link(snap, &by_dir, link) {
+                    Some((linked, lev)) => {
+                        // The name and the linked text both describe the licence: the stricter
+                        // decides when both are identified.
+                        if l.kind == LicenseKind::Unknown || linked.strictness() >= l.strictness() {
+                            l = linked;
+                        }
+                        ev.push(card.field_evidence("license_link"));
+                        ev.push(lev);
+                    }
+                    None => ev.push(card.field_evidence("license_link")),
+                }
+            }
             if l.kind == LicenseKind::Unknown {
                 d.findings.push(Finding::new(
                     Severity::Warning,
@@ -123,11 +178,16 @@ pub(super) fn assign_licenses(
         }
     }
     let root_files: Vec<(License, Evidence)> = by_dir.remove("").unwrap_or_default();
-    let (file_lics, policies): (Vec<_>, Vec<_>) =
+    let (mut file_lics, policies): (Vec<_>, Vec<_>) =
         root_files.into_iter().partition(|(l, _)| !is_policy(l));
+    // Several licence files at the root (LICENSE, LICENSE-MODEL …): the strictest speaks for the
+    // repository.
+    file_lics.sort_by_key(|(l, _)| std::cmp::Reverse(l.strictness()));
     let mut root_license = match (root, file_lics.first()) {
         (Some((card_l, card_ev)), Some((file_l, file_ev))) => {
             if card_l.kind != LicenseKind::Unknown && card_l.id != file_l.id {
+                // An unidentified text counts as stricter than an open id: a non-commercial
+                // LICENSE is never outvoted by `license: apache-2.0` on the card.
                 let stricter = if file_l.strictness() > card_l.strictness() {
                     file_l.clone()
                 } else {
@@ -135,12 +195,17 @@ pub(super) fn assign_licenses(
                 };
                 let mut ev = card_ev.clone();
                 ev.push(file_ev.clone());
+                let card_at: Vec<String> = card_ev.iter().map(|e| e.to_string()).collect();
                 d.findings.push(Finding::new(
                     Severity::Error,
                     FindingKind::LicenseConflict,
                     format!(
-                        "the card declares `{}` but {} is `{}`; judged by the stricter, `{}`",
-                        card_l.id, file_ev, file_l.id, stricter.id
+                        "licence conflict: the card ({}) declares `{}` but {} is `{}`; judged by the stricter, `{}`",
+                        card_at.join(", "),
+                        card_l.id,
+                        file_ev,
+                        file_l.id,
+                        stricter.id
                     ),
                     ev.clone(),
                 ));
@@ -169,7 +234,6 @@ pub(super) fn assign_licenses(
             ev.push(pev.clone());
         }
     }
-    // GGUF metadata licences count as declared by the weights themselves.
     // 3. Each component takes the licence of the deepest directory holding its evidence, else
     //    the root licence; referenced libraries carry their own licence.
     let ids: Vec<ComponentId> = d.components.keys().copied().collect();
@@ -225,6 +289,95 @@ pub(super) fn assign_licenses(
             c.license = Some(l);
             c.license_evidence = ev;
         }
+    }
+    apply_weight_metadata(d);
+}
+
+/// The licence a card's `license_link` points to: a file of the repository (a relative path, or
+/// a Hub `blob`/`resolve` address of any revision), identified by its text; else a licensor's
+/// address known to the AI-licence table.
+fn follow_link(
+    snap: &mut Snapshot,
+    by_dir: &BTreeMap<String, Vec<(License, Evidence)>>,
+    link: &str,
+) -> Option<(License, Evidence)> {
+    let link = link.trim();
+    let path = if let Some(rest) = link
+        .strip_prefix("https://huggingface.co/")
+        .or_else(|| link.strip_prefix("http://huggingface.co/"))
+    {
+        // ORG/NAME/blob/REV/PATH or ORG/NAME/resolve/REV/PATH
+        let parts: Vec<&str> = rest.splitn(5, '/').collect();
+        match parts.as_slice() {
+            [_, _, "blob" | "resolve", _, p] => Some(p.to_string()),
+            _ => None,
+        }
+    } else if !link.contains("://") {
+        Some(link.trim_start_matches("./").to_string())
+    } else {
+        None
+    };
+    if let Some(p) = path {
+        let p = p.replace("%20", " ");
+        let known = by_dir
+            .values()
+            .flatten()
+            .find(|(_, e)| matches!(e, Evidence::File { path, .. } if *path == p));
+        if let Some((l, e)) = known {
+            return Some((l.clone(), e.clone()));
+        }
+        if snap.has(&p)
+            && let Some((text, _)) = snap.read_text(&p, MAX_LICENSE_TEXT)
+        {
+            let ident = license::from_text(&text);
+            if ident.license.kind != LicenseKind::Unknown || !ident.license.clauses.is_empty() {
+                return Some((ident.license, Evidence::file(p)));
+            }
+        }
+    }
+    license::from_url(link).map(|l| (l, Evidence::url(link)))
+}
+
+/// Licences declared inside the weight files (GGUF `general.license`) speak for the weights:
+/// alone when nothing else does, and by the stricter when the repository says otherwise.
+fn apply_weight_metadata(d: &mut Detection) {
+    let Some((meta, meta_ev)) = d
+        .weight_metadata_licenses
+        .iter()
+        .max_by_key(|(l, _)| l.strictness())
+        .cloned()
+    else {
+        return;
+    };
+    let Some(w) = d.components.get_mut(&ComponentId::ModelParametersFinal) else {
+        return;
+    };
+    match w.license.clone() {
+        None => {
+            w.license = Some(meta);
+            w.license_evidence = vec![meta_ev];
+        }
+        Some(repo) if repo.id != meta.id && meta.kind != LicenseKind::Unknown => {
+            let stricter = if meta.strictness() > repo.strictness() {
+                meta.clone()
+            } else {
+                repo.clone()
+            };
+            let mut ev = w.license_evidence.clone();
+            ev.push(meta_ev.clone());
+            w.license = Some(stricter.clone());
+            w.license_evidence = ev.clone();
+            d.findings.push(Finding::new(
+                Severity::Error,
+                FindingKind::LicenseConflict,
+                format!(
+                    "licence conflict: the repository says `{}` but {meta_ev} declares `{}` in its metadata; judged by the stricter, `{}`",
+                    repo.id, meta.id, stricter.id
+                ),
+                ev,
+            ));
+        }
+        Some(_) => {}
     }
 }
 

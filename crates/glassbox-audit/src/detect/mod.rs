@@ -76,6 +76,8 @@ pub struct Detection {
     pub weights: Vec<WeightFile>,
     /// Every licence identified, with where.
     pub licenses: Vec<(License, Vec<Evidence>)>,
+    /// Licences declared inside weight files' metadata (GGUF `general.license`), with the file.
+    pub weight_metadata_licenses: Vec<(License, Evidence)>,
     /// The card, if any.
     pub card: Option<Card>,
     /// The replay that stands behind the release, when one does.
@@ -105,6 +107,11 @@ pub fn weight_format(path: &str) -> Option<WeightFormat> {
     if meta.iter().any(|m| name.contains(m)) {
         return None;
     }
+    // ONNX external data (`model.onnx_data`, `model.onnx.data`) holds the tensors of a graph
+    // saved beside it.
+    if name.ends_with(".onnx.data") {
+        return Some(WeightFormat::Onnx);
+    }
     match ext {
         "safetensors" => Some(WeightFormat::Safetensors),
         "gguf" => Some(WeightFormat::Gguf),
@@ -117,7 +124,7 @@ pub fn weight_format(path: &str) -> Option<WeightFormat> {
             Some(WeightFormat::Pickle)
         }
         "pt" | "pth" | "ckpt" => Some(WeightFormat::Pickle),
-        "onnx" => Some(WeightFormat::Onnx),
+        "onnx" | "onnx_data" => Some(WeightFormat::Onnx),
         "h5" | "keras" => Some(WeightFormat::Hdf5),
         "msgpack" => Some(WeightFormat::Msgpack),
         _ => None,
@@ -189,6 +196,11 @@ pub(super) const LIBRARIES: &[(&str, &str, &str)] = &[
     ("llama.cpp", "MIT", "https://github.com/ggml-org/llama.cpp"),
     ("gguf", "MIT", "https://github.com/ggml-org/llama.cpp"),
     ("mlx", "MIT", "https://github.com/ml-explore/mlx"),
+    (
+        "onnxruntime",
+        "MIT",
+        "https://github.com/microsoft/onnxruntime",
+    ),
     ("vllm", "Apache-2.0", "https://github.com/vllm-project/vllm"),
     (
         "glassbox",
@@ -196,6 +208,20 @@ pub(super) const LIBRARIES: &[(&str, &str, &str)] = &[
         "https://github.com/glassbox-ai/glassbox",
     ),
 ];
+
+/// Marks `id` as referenced through `library` (a name in [`LIBRARIES`]): the evidence is the
+/// library's address only, so the component takes the library's licence, not the licence of the
+/// files that led to it.
+pub(super) fn mark_library(
+    d: &mut Detection,
+    id: ComponentId,
+    library: &str,
+    note: Option<String>,
+) {
+    if let Some((_, _, url)) = LIBRARIES.iter().find(|(n, _, _)| *n == library) {
+        mark(d, id, Presence::Referenced, vec![Evidence::url(*url)], note);
+    }
+}
 
 /// transformers `model_type`s whose modelling code ships with transformers.
 pub(super) const TRANSFORMERS_TYPES: &[&str] = &[

@@ -133,6 +133,8 @@ pub struct AiLicense {
     pub policy: Option<&'static str>,
     /// Where the licensor publishes it.
     pub url: &'static str,
+    /// Other addresses of the same text (model cards' `license_link` often point there).
+    pub other_urls: &'static [&'static str],
     /// Restrictive clauses, each with its section.
     pub clauses: &'static [Clause],
     /// Whether the licence grants all four freedoms for the component it covers (no clause

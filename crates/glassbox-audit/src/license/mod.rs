@@ -11,13 +11,19 @@
 //! Each [`License`] carries its openness (OSI, FSF, MOT open-data) and the restrictive clauses that
 //! break freedoms, with their sections.
 
+pub mod clauses;
 pub mod facts;
+mod identify;
+mod references;
 pub mod standard;
 pub mod table;
+pub mod table_recent;
+pub mod text;
 
 use serde::Serialize;
 
 pub use facts::{AiLicense, Clause, ClauseKind, DocKind, Freedom, normalize};
+pub use identify::{TextIdentification, from_text};
 pub use standard::Openness;
 
 /// What kind of licence was identified.
@@ -37,7 +43,7 @@ pub enum LicenseKind {
 }
 
 /// A restrictive clause, as reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ClauseRef {
     /// Key or SPDX id of the licence holding it.
     pub license: String,
@@ -49,6 +55,28 @@ pub struct ClauseRef {
     pub summary: String,
     /// Freedoms it breaks.
     pub breaks: Vec<&'static str>,
+    /// The sentence, when the clause was found in the text itself (not taken from the table).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
+    /// 1-based line of the quote in its file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The file the quote is from (set by detection, which knows the path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// How a text differs from the known licence it is closest to ("X with changes").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// The licence it was compared with (AI-table key or SPDX id).
+    pub base: String,
+    /// Sentences the text adds, with their lines (at most 20 listed).
+    pub added: Vec<(usize, String)>,
+    /// How many sentences the text adds in all.
+    pub added_count: usize,
+    /// How many sentences of the known licence the text lacks.
+    pub removed: usize,
 }
 
 /// An identified licence (or licence expression).
@@ -74,6 +102,10 @@ pub struct License {
     /// How sure the identification is: 1.0 for exact identifiers, the similarity or fingerprint
     /// share for texts.
     pub confidence: f64,
+    /// Set when a text is a known licence with sentences added or removed: it is then *not* that
+    /// licence, and its id and name say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Changes>,
 }
 
 impl License {
@@ -87,6 +119,7 @@ impl License {
             grants_all_freedoms: Some(false),
             clauses: Vec::new(),
             confidence: 1.0,
+            changes: None,
         }
     }
 
@@ -100,6 +133,7 @@ impl License {
             grants_all_freedoms: None,
             clauses: Vec::new(),
             confidence: 0.0,
+            changes: None,
         }
     }
 
@@ -117,8 +151,10 @@ impl License {
                 section: "(whole licence)".into(),
                 summary: "proprietary terms: no general permission to use, share or modify".into(),
                 breaks: vec!["run", "redistribute", "modify"],
+                ..ClauseRef::default()
             }],
             confidence: 1.0,
+            changes: None,
         }
     }
 
@@ -142,9 +178,38 @@ impl License {
     }
 }
 
+/// Every entry of the AI-licence table.
+pub fn all_ai() -> impl Iterator<Item = &'static AiLicense> {
+    table::AI_LICENSES
+        .iter()
+        .chain(table_recent::RECENT_AI_LICENSES)
+}
+
+/// The licence published at `url` by its licensor, when the AI-licence table knows the address
+/// (scheme, `www.` and a trailing slash ignored).
+pub fn from_url(url: &str) -> Option<License> {
+    let key = |u: &str| {
+        u.trim()
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_start_matches("www.")
+            .trim_end_matches('/')
+            .to_ascii_lowercase()
+    };
+    let want = key(url);
+    if want.is_empty() {
+        return None;
+    }
+    all_ai()
+        .find(|l| {
+            !l.url.is_empty() && (key(l.url) == want || l.other_urls.iter().any(|u| key(u) == want))
+        })
+        .map(|l| from_ai(l, 1.0))
+}
+
 /// The AI-licence table entry with `key`.
 pub fn ai_license(key: &str) -> Option<&'static AiLicense> {
-    table::AI_LICENSES.iter().find(|l| l.key == key)
+    all_ai().find(|l| l.key == key)
 }
 
 fn from_ai(l: &'static AiLicense, confidence: f64) -> License {
@@ -161,6 +226,7 @@ fn from_ai(l: &'static AiLicense, confidence: f64) -> License {
         grants_all_freedoms: Some(l.grants_all_freedoms && clauses.is_empty()),
         clauses,
         confidence,
+        changes: None,
     }
 }
 
@@ -171,6 +237,7 @@ fn clause_ref(license: &str, c: &Clause) -> ClauseRef {
         section: c.section.to_string(),
         summary: c.summary.to_string(),
         breaks: c.breaks.iter().map(|f| f.as_str()).collect(),
+        ..ClauseRef::default()
     }
 }
 
@@ -190,6 +257,7 @@ fn standard_clauses(id: &str) -> Vec<ClauseRef> {
             },
             summary: "use and sharing only for non-commercial purposes".into(),
             breaks: vec!["run", "redistribute", "modify"],
+            ..ClauseRef::default()
         });
     }
     if upper.starts_with("CC-BY") && upper.contains("-ND") {
@@ -199,6 +267,7 @@ fn standard_clauses(id: &str) -> Vec<ClauseRef> {
             section: "2(a)(1)(B)".into(),
             summary: "adapted material may not be shared".into(),
             breaks: vec!["modify"],
+            ..ClauseRef::default()
         });
     }
     out
@@ -240,6 +309,7 @@ fn from_expression(expr: &spdx::Expression, confidence: f64) -> License {
         },
         clauses,
         confidence,
+        changes: None,
     }
 }
 
@@ -347,27 +417,21 @@ pub fn from_name(raw: &str) -> License {
     }
     // 1. The AI table: Hugging Face ids first (exact, case-insensitive: `openrail++` and
     //    `openrail` differ only in characters `normalize` drops), then names.
-    if let Some(l) = table::AI_LICENSES
-        .iter()
-        .find(|l| l.hf_ids.iter().any(|h| h.eq_ignore_ascii_case(trimmed)))
-    {
+    if let Some(l) = all_ai().find(|l| l.hf_ids.iter().any(|h| h.eq_ignore_ascii_case(trimmed))) {
         return from_ai(l, 1.0);
     }
-    if let Some(l) = table::AI_LICENSES
-        .iter()
-        .find(|l| l.names.iter().any(|x| normalize(x) == n))
-    {
+    if let Some(l) = all_ai().find(|l| l.names.iter().any(|x| normalize(x) == n)) {
         return from_ai(l, 1.0);
     }
     // 2. SPDX expressions and ids (any case).
     if let Some(expr) = standard::parse_expression(trimmed) {
         return from_expression(&expr, 1.0);
     }
-    if standard::EXTRA_OPEN
+    if let Some(id) = standard::EXTRA_OPEN
         .iter()
-        .any(|x| x.eq_ignore_ascii_case(trimmed))
+        .find(|x| x.eq_ignore_ascii_case(trimmed))
     {
-        return open_non_spdx(standard::EXTRA_OPEN[0]);
+        return open_non_spdx(id);
     }
     // 3. Free-text names of standard licences.
     if let Some((_, id)) = STANDARD_ALIASES.iter().find(|(a, _)| *a == n) {
@@ -391,62 +455,7 @@ fn open_non_spdx(id: &str) -> License {
         grants_all_freedoms: Some(true),
         clauses: Vec::new(),
         confidence: 1.0,
-    }
-}
-
-/// What a licence file's text was identified as.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TextIdentification {
-    /// The licence (or `unknown`).
-    pub license: License,
-    /// Whether the text is a use policy rather than a licence.
-    pub policy: bool,
-    /// Best standard-licence candidates with their scores (for the report when unknown).
-    pub candidates: Vec<(String, f64)>,
-}
-
-/// Identifies the text of a licence-like file by its content.
-pub fn from_text(text: &str) -> TextIdentification {
-    let norm = normalize(text);
-    // AI licences first: their texts are long and specific; fingerprints decide.
-    let mut best: Option<(&'static AiLicense, f64, usize)> = None;
-    for l in table::AI_LICENSES
-        .iter()
-        .filter(|l| !l.fingerprints.is_empty())
-    {
-        let hits = l.fingerprints.iter().filter(|f| norm.contains(*f)).count();
-        let share = hits as f64 / l.fingerprints.len() as f64;
-        if share >= 0.6 && best.is_none_or(|(_, s, h)| share > s || (share == s && hits > h)) {
-            best = Some((l, share, hits));
-        }
-    }
-    if let Some((l, share, _)) = best {
-        return TextIdentification {
-            license: from_ai(l, share),
-            policy: l.doc == DocKind::UsePolicy,
-            candidates: Vec::new(),
-        };
-    }
-    let similar = standard::similar(text, 3);
-    let candidates: Vec<(String, f64)> = similar
-        .iter()
-        .map(|m| (m.id.to_string(), m.score))
-        .collect();
-    if let Some(top) = similar
-        .first()
-        .filter(|m| m.score >= standard::MIN_TEXT_SCORE)
-        && let Some(expr) = standard::parse_expression(top.id)
-    {
-        return TextIdentification {
-            license: from_expression(&expr, top.score),
-            policy: false,
-            candidates,
-        };
-    }
-    TextIdentification {
-        license: License::unknown("unidentified licence text"),
-        policy: false,
-        candidates,
+        changes: None,
     }
 }
 

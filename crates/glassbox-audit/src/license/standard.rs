@@ -51,8 +51,9 @@ pub const OPEN_DATA: &[&str] = &[
     "OGL-UK-3.0",
 ];
 
-/// Open licences MOT accepts beyond SPDX flags and `OPEN_DATA` (its `OPEN_LICENSES`).
-pub const EXTRA_OPEN: &[&str] = &["OpenMDW-1.0"];
+/// Open licences MOT accepts beyond SPDX flags and `OPEN_DATA` (its `OPEN_LICENSES`: OpenMDW-1.0),
+/// and OpenMDW-1.1, the same licence revised (no MOT file uses it, so MOF agreement is unchanged).
+pub const EXTRA_OPEN: &[&str] = &["OpenMDW-1.0", "OpenMDW-1.1"];
 
 /// The Public Domain Mark: the label of works with no copyright (e.g. the World English
 /// Bible). Not on MOT's lists (no MOT file uses it); glassbox counts it open, since nothing is

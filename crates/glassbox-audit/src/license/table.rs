@@ -170,6 +170,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/meta-llama/llama/blob/cebd3de/LICENSE_WEIGHTS",
+        other_urls: &[],
         clauses: &[
             META_TEMPLATE_RESEARCH_ONLY,
             META_TEMPLATE_NON_COMMERCIAL,
@@ -200,6 +201,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: Some("llama-2-aup"),
         url: "https://ai.meta.com/llama/license/",
+        other_urls: &[],
         clauses: &[
             LLAMA_AUP_INCORPORATED,
             Clause {
@@ -232,6 +234,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://ai.meta.com/llama/use-policy/",
+        other_urls: &[],
         clauses: &[LLAMA_AUP_WHOLE],
         grants_all_freedoms: false,
     },
@@ -258,6 +261,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: Some("llama-3-aup"),
         url: "https://llama.meta.com/llama3/license/",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::NamingMandate,
@@ -299,6 +303,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://llama.meta.com/llama3/use-policy/",
+        other_urls: &[],
         clauses: &[LLAMA_AUP_WHOLE],
         grants_all_freedoms: false,
     },
@@ -323,6 +328,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: Some("llama-3.1-aup"),
         url: "https://www.llama.com/llama3_1/license/",
+        other_urls: &[],
         clauses: LLAMA_3X_CLAUSES,
         grants_all_freedoms: false,
     },
@@ -344,6 +350,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://www.llama.com/llama3_1/use-policy/",
+        other_urls: &[],
         clauses: &[LLAMA_AUP_WHOLE],
         grants_all_freedoms: false,
     },
@@ -369,6 +376,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: Some("llama-3.2-aup"),
         url: "https://www.llama.com/llama3_2/license/",
+        other_urls: &[],
         clauses: LLAMA_3X_CLAUSES,
         grants_all_freedoms: false,
     },
@@ -391,6 +399,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://www.llama.com/llama3_2/use-policy/",
+        other_urls: &[],
         clauses: LLAMA_AUP_WITH_EU,
         grants_all_freedoms: false,
     },
@@ -415,6 +424,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: Some("llama-3.3-aup"),
         url: "https://www.llama.com/llama3_3/license/",
+        other_urls: &[],
         clauses: LLAMA_3X_CLAUSES,
         grants_all_freedoms: false,
     },
@@ -437,6 +447,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://www.llama.com/llama3_3/use-policy/",
+        other_urls: &[],
         clauses: LLAMA_AUP_WITH_EU,
         grants_all_freedoms: false,
     },
@@ -461,6 +472,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: Some("llama-4-aup"),
         url: "https://www.llama.com/llama4/license/",
+        other_urls: &[],
         clauses: LLAMA_3X_CLAUSES,
         grants_all_freedoms: false,
     },
@@ -483,6 +495,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://www.llama.com/llama4/use-policy/",
+        other_urls: &[],
         clauses: LLAMA_AUP_WITH_EU,
         grants_all_freedoms: false,
     },
@@ -504,6 +517,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/facebookresearch/metaseq/blob/main/projects/OPT/MODEL_LICENSE.md",
+        other_urls: &[],
         clauses: &[
             META_TEMPLATE_RESEARCH_ONLY,
             META_TEMPLATE_NON_COMMERCIAL,
@@ -534,6 +548,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: Some("gemma-prohibited-use"),
         url: "https://ai.google.dev/gemma/terms",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::DownstreamRestrictions,
@@ -569,6 +584,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         fingerprints: &[],
         policy: None,
         url: "https://ai.google.dev/gemma/prohibited_use_policy",
+        other_urls: &[],
         clauses: &[Clause {
             kind: ClauseKind::AcceptableUsePolicy,
             section: "(whole policy)",
@@ -596,6 +612,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         fingerprints: &[],
         policy: None,
         url: "https://bigscience.huggingface.co/blog/bigscience-openrail-m",
+        other_urls: &[],
         clauses: RAIL_M_CLAUSES,
         grants_all_freedoms: false,
     },
@@ -620,6 +637,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://huggingface.co/spaces/bigscience/license",
+        other_urls: &[],
         clauses: RAIL_M_CLAUSES,
         grants_all_freedoms: false,
     },
@@ -643,6 +661,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://huggingface.co/spaces/CompVis/stable-diffusion-license",
+        other_urls: &[],
         clauses: RAIL_M_CLAUSES,
         grants_all_freedoms: false,
     },
@@ -662,6 +681,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://huggingface.co/stabilityai/stable-diffusion-2/blob/main/LICENSE-MODEL",
+        other_urls: &[],
         clauses: &[RAIL_DOWNSTREAM, RAIL_USE_RESTRICTIONS],
         grants_all_freedoms: false,
     },
@@ -677,10 +697,31 @@ pub static AI_LICENSES: &[AiLicense] = &[
             "BigCode OpenRAIL-M",
             "BigCode Open RAIL-M v1 License",
         ],
-        fingerprints: &[],
+        fingerprints: &[
+            "created under bigcode an open and collaborative research project",
+            "explanatory documentation of the same or better quality",
+            "restrict remotely or otherwise usage of the model",
+            "bigcode open rail m v1 license agreement",
+        ],
         policy: None,
         url: "https://huggingface.co/spaces/bigcode/bigcode-model-license-agreement",
-        clauses: &[RAIL_DOWNSTREAM, RAIL_USE_RESTRICTIONS],
+        other_urls: &[],
+        clauses: &[
+            Clause {
+                kind: ClauseKind::DownstreamRestrictions,
+                section: "5.1",
+                summary: "the model and modifications may be shared only under a licence that \
+                          includes Paragraph 4 and the Attachment A restrictions (or equivalent)",
+                breaks: MODIFY,
+            },
+            Clause {
+                kind: ClauseKind::FieldOfUse,
+                section: "4, Attachment A",
+                summary: "compliance with the Attachment A use restrictions is a condition of \
+                          the grants",
+                breaks: RUN,
+            },
+        ],
         grants_all_freedoms: false,
     },
     AiLicense {
@@ -702,6 +743,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/deep-floyd/IF/blob/develop/LICENSE-MODEL",
+        other_urls: &[],
         clauses: &[
             META_TEMPLATE_RESEARCH_ONLY,
             META_TEMPLATE_NON_COMMERCIAL,
@@ -733,6 +775,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/QwenLM/Qwen/blob/main/Tongyi%20Qianwen%20LICENSE%20AGREEMENT",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::UserThreshold,
@@ -772,6 +815,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/QwenLM/Qwen/blob/main/Tongyi%20Qianwen%20RESEARCH%20LICENSE%20AGREEMENT",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::ResearchOnly,
@@ -817,12 +861,14 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/deepseek-ai/DeepSeek-V2/blob/main/LICENSE-MODEL",
+        other_urls: &[],
         clauses: &[RAIL_DOWNSTREAM, RAIL_USE_RESTRICTIONS],
         grants_all_freedoms: false,
     },
     AiLicense {
-        // No verbatim text in the shared set: written from the published Falcon 180B TII
-        // License Version 1.0 (September 2023).
+        // Written from the published Falcon 180B TII License Version 1.0 (September 2023);
+        // fingerprints from a third-party Markdown copy (no verbatim copy, so no reference
+        // sentences: identified by phrases only).
         key: "falcon-tii",
         name: "Falcon 180B TII License Version 1.0",
         doc: DocKind::License,
@@ -832,9 +878,17 @@ pub static AI_LICENSES: &[AiLicense] = &[
             "Falcon 180B TII License Version 1.0",
             "TII Falcon 180B License",
         ],
-        fingerprints: &[],
+        fingerprints: &[
+            "use of falcon180b for hosted services may require a separate license",
+            "hosting application address",
+            "offer shared instances or managed services based on the work",
+            "in an inference or finetuning api form",
+            "licensed under the falcon 180b tii license version 1.0",
+            "is built using falcon llm technology from the technology innovation institute",
+        ],
         policy: None,
         url: "https://huggingface.co/spaces/tiiuae/falcon-180b-license/blob/main/LICENSE.txt",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::DownstreamRestrictions,
@@ -888,6 +942,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         fingerprints: &[],
         policy: None,
         url: "https://www.nvidia.com/en-us/agreements/enterprise-software/nvidia-open-model-license/",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::FieldOfUse,
@@ -940,6 +995,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         // incorporation is listed as a clause.
         policy: None,
         url: "https://www.databricks.com/legal/open-model-license",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::NoImprovingOtherModels,
@@ -987,6 +1043,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/apple/corenet/blob/main/LICENSE",
+        other_urls: &[],
         // Permissive: use, reproduction, modification and redistribution are granted; the only
         // conditions are notice retention and non-endorsement (no patent licence is granted).
         clauses: &[],
@@ -1012,6 +1069,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/apple/ml-starflow/blob/main/LICENSE_MODEL",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::ResearchOnly,
@@ -1056,6 +1114,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         fingerprints: &[],
         policy: None,
         url: "https://allenai.org/licenses/impact-lr",
+        other_urls: &[],
         clauses: &[
             AI2_IMPACT_USE_RESTRICTIONS,
             Clause {
@@ -1083,6 +1142,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         fingerprints: &[],
         policy: None,
         url: "https://allenai.org/licenses/impact-mr",
+        other_urls: &[],
         clauses: &[
             AI2_IMPACT_USE_RESTRICTIONS,
             Clause {
@@ -1110,6 +1170,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         fingerprints: &[],
         policy: None,
         url: "https://allenai.org/licenses/impact-hr",
+        other_urls: &[],
         clauses: &[
             AI2_IMPACT_USE_RESTRICTIONS,
             Clause {
@@ -1151,6 +1212,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/allenai/open-instruct/blob/aca8dfe/model_licenses/tulu_license.txt",
+        other_urls: &[],
         clauses: &[
             META_TEMPLATE_RESEARCH_ONLY,
             META_TEMPLATE_NON_COMMERCIAL,
@@ -1197,6 +1259,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/THUDM/ChatGLM3/blob/main/MODEL_LICENSE",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::ResearchOnly,
@@ -1248,6 +1311,7 @@ pub static AI_LICENSES: &[AiLicense] = &[
         ],
         policy: None,
         url: "https://github.com/rbgirshick/py-faster-rcnn/blob/7e34c00/license.txt",
+        other_urls: &[],
         clauses: &[
             Clause {
                 kind: ClauseKind::NonCommercial,
