@@ -208,6 +208,7 @@ fn render_references() -> String {
              pub(crate) hashes: &'static [u64],\n\
          }\n\
          \n\
+         #[rustfmt::skip]\n\
          pub(crate) const REFERENCES: &[Reference] = &[\n",
     );
     for (file, key, variant) in REFERENCES {
@@ -476,9 +477,18 @@ fn table_sections_are_where_the_text_puts_them() {
                 continue;
             }
             checked += 1;
-            let hit = found
-                .iter()
-                .any(|f| f.kind == c.kind && f.section.split('.').next() == Some(lead.as_str()));
+            // The table's section as far as it is a plain label (`4.1`, `1.b.iv`; `2.a(i)` →
+            // `2.a`; `5, Attachment A` → `5`): the found sentence sits in it or below it.
+            let label: String = c
+                .section
+                .chars()
+                .take_while(|ch| ch.is_ascii_alphanumeric() || *ch == '.')
+                .collect();
+            let label = label.trim_end_matches('.').to_ascii_lowercase();
+            let hit = found.iter().any(|f| {
+                f.kind == c.kind
+                    && (f.section == label || f.section.starts_with(&format!("{label}.")))
+            });
             if !hit {
                 let kinds: Vec<String> = found
                     .iter()

@@ -355,7 +355,10 @@ pub fn find(sentences: &[&Sentence]) -> Vec<FoundClause> {
             // plain form point into the sentence as written.
             let start = p[..m.start()].chars().count();
             let end = start + p[m.start()..m.end()].chars().count();
-            let (line, section) = s.position(start);
+            // Where the match ends is where the restricted thing is named ("… to: a. use … for
+            // (i) any commercial purposes" sits in item a).
+            let (line, _) = s.position(start);
+            let (_, section) = s.position(end.saturating_sub(1).max(start));
             out.push(FoundClause {
                 kind: r.kind,
                 breaks: r.breaks,

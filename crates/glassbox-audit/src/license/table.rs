@@ -107,14 +107,20 @@ const META_TEMPLATE_TERMINATE_AT_WILL: Clause = Clause {
     breaks: RUN_REDISTRIBUTE,
 };
 
-/// RAIL licences: use restrictions travel with every copy and derivative.
-const RAIL_DOWNSTREAM: Clause = Clause {
-    kind: ClauseKind::DownstreamRestrictions,
-    section: "4.a",
-    summary: "the use-based restrictions must be written into any licence for the model or its \
-              derivatives (distilled models included)",
-    breaks: MODIFY,
-};
+/// RAIL licences: use restrictions travel with every copy and derivative. The condition is the
+/// first of Section 4's list, which each text numbers its own way.
+const fn rail_downstream(section: &'static str) -> Clause {
+    Clause {
+        kind: ClauseKind::DownstreamRestrictions,
+        section,
+        summary: "the use-based restrictions must be written into any licence for the model or \
+                  its derivatives (distilled models included)",
+        breaks: MODIFY,
+    }
+}
+
+/// The licensor's published numbering (`a.`), kept where no verbatim text was available.
+const RAIL_DOWNSTREAM: Clause = rail_downstream("4.a");
 
 const RAIL_USE_RESTRICTIONS: Clause = Clause {
     kind: ClauseKind::FieldOfUse,
@@ -638,7 +644,11 @@ pub static AI_LICENSES: &[AiLicense] = &[
         policy: None,
         url: "https://huggingface.co/spaces/bigscience/license",
         other_urls: &[],
-        clauses: RAIL_M_CLAUSES,
+        clauses: &[
+            rail_downstream("4.1"),
+            RAIL_USE_RESTRICTIONS,
+            RAIL_LATEST_VERSION,
+        ],
         grants_all_freedoms: false,
     },
     AiLicense {
@@ -662,7 +672,11 @@ pub static AI_LICENSES: &[AiLicense] = &[
         policy: None,
         url: "https://huggingface.co/spaces/CompVis/stable-diffusion-license",
         other_urls: &[],
-        clauses: RAIL_M_CLAUSES,
+        clauses: &[
+            rail_downstream("4 (first condition)"),
+            RAIL_USE_RESTRICTIONS,
+            RAIL_LATEST_VERSION,
+        ],
         grants_all_freedoms: false,
     },
     AiLicense {
@@ -682,7 +696,10 @@ pub static AI_LICENSES: &[AiLicense] = &[
         policy: None,
         url: "https://huggingface.co/stabilityai/stable-diffusion-2/blob/main/LICENSE-MODEL",
         other_urls: &[],
-        clauses: &[RAIL_DOWNSTREAM, RAIL_USE_RESTRICTIONS],
+        clauses: &[
+            rail_downstream("4 (first condition)"),
+            RAIL_USE_RESTRICTIONS,
+        ],
         grants_all_freedoms: false,
     },
     AiLicense {
