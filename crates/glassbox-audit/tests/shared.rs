@@ -319,11 +319,7 @@ fn mof_classes_agree_with_mot_rules_on_all_mot_files() {
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    assert!(
-        files.len() >= 273,
-        "expected MOT's 273 model files, found {}",
-        files.len()
-    );
+    assert_eq!(files.len(), 273, "expected MOT's 273 model files");
     let mut agree = 0;
     let mut disagreements = Vec::new();
     let mut classes: BTreeMap<String, usize> = BTreeMap::new();
@@ -359,12 +355,18 @@ fn mof_classes_agree_with_mot_rules_on_all_mot_files() {
     for d in &disagreements {
         eprintln!("  disagreement: {d}");
     }
-    assert!(
-        share >= 0.99,
-        "agreement {:.2}% < 99%:\n{}",
+    assert_eq!(
+        agree,
+        273,
+        "agreement {:.2}%:\n{}",
         share * 100.0,
         disagreements.join("\n")
     );
+    let want: BTreeMap<String, usize> = [("I", 14), ("II", 1), ("III", 16), ("none", 242)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    assert_eq!(classes, want, "MOF class histogram");
 }
 
 #[test]
