@@ -1,4 +1,4 @@
-//! Fixture releases built in temp dirs with real licence texts from `../shared/openness/`, each
+//! Fixture releases built in temp dirs with real licence texts from `tests/fixtures/licenses`, each
 //! judged as a demanding reader would: level, freedoms, the deciding clauses, findings.
 
 #![allow(clippy::unwrap_used)]
@@ -11,16 +11,7 @@ use glassbox_audit::verdict::{Level, Status};
 use glassbox_audit::{Report, audit_path};
 
 fn licenses_dir() -> PathBuf {
-    let base = std::env::var_os("GLASSBOX_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let p = base.join("openness/licenses");
-    assert!(
-        p.is_dir(),
-        "licence texts not found at {} — set GLASSBOX_SHARED",
-        p.display()
-    );
-    p
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/licenses")
 }
 
 fn text(name: &str) -> String {

@@ -1,6 +1,6 @@
-//! Tests against the real data in `../shared/openness/` (read in place, never copied):
-//! licence texts identified by content, and MOF classes of all Model Openness Tool files compared
-//! with an independent implementation of MOT's published rules.
+//! Tests against real data kept in the repository (`tests/fixtures`): licence texts identified
+//! by content, and MOF classes of all Model Openness Tool files compared with an independent
+//! implementation of MOT's published rules.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,19 +10,9 @@ use std::path::PathBuf;
 use glassbox_audit::license::{self, LicenseKind};
 use serde_json::Value;
 
-/// `../shared/openness`, or `$GLASSBOX_SHARED/openness`. Missing data fails loudly: these tests
-/// are the audit's evidence and must not pass by skipping.
+/// The fixtures folder, laid out as `licenses/` (texts) and `mot/` (MOT models and schema).
 fn shared() -> PathBuf {
-    let base = std::env::var_os("GLASSBOX_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let p = base.join("openness");
-    assert!(
-        p.join("mot/models").is_dir(),
-        "shared openness data not found at {} — set GLASSBOX_SHARED to the folder that holds openness/",
-        p.display()
-    );
-    p
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 #[test]
@@ -31,6 +21,57 @@ fn every_licence_text_is_identified_by_content() {
     // File name → expected identification (AI-table key or SPDX id).
     let expected: BTreeMap<&str, &str> = [
         ("AI2-AI-Model-License-Agreement-Tulu.txt", "ai2-tulu"),
+        (
+            "BigCode-OpenRAIL-M-v1-thirdparty-transcription.txt",
+            "bigcode-openrail-m",
+        ),
+        (
+            "Falcon-180B-TII-License-1.0-thirdparty-markdown-notes-with-zh-translation.txt",
+            "falcon-tii",
+        ),
+        (
+            "Falcon-2-11B-TII-Acceptable-Use-Policy-thirdparty-transcription.txt",
+            "falcon-2-11b-aup",
+        ),
+        (
+            "Falcon-2-11B-TII-License-1.0-thirdparty-transcription.txt",
+            "falcon-2-11b",
+        ),
+        ("GLM-4-9B-License-zh-en-thirdparty-copy.txt", "glm-4"),
+        (
+            "Gemma-Prohibited-Use-Policy-2024-02-21-thirdparty-transcription.txt",
+            "gemma-prohibited-use",
+        ),
+        (
+            "Mistral-AI-Non-Production-License-0.1-thirdparty-copy.txt",
+            "mistral-non-production",
+        ),
+        (
+            "Mistral-AI-Research-License-0.1-thirdparty-copy.txt",
+            "mistral-research",
+        ),
+        ("OpenMDW-1.0.txt", "OpenMDW-1.0"),
+        ("OpenMDW-1.1.txt", "OpenMDW-1.1"),
+        (
+            "Qwen-Research-License-Agreement-2024-09-19-thirdparty-copy.txt",
+            "qwen-research",
+        ),
+        (
+            "Skywork-Community-License-pdf-extracted.txt",
+            "skywork-community",
+        ),
+        (
+            "Skywork-Community-License-zh-pdf-extracted.txt",
+            "skywork-community",
+        ),
+        (
+            "TII-Falcon-License-2024-12-Acceptable-Use-Policy-thirdparty-transcription.txt",
+            "tii-falcon-aup",
+        ),
+        (
+            "TII-Falcon-License-2024-12-thirdparty-transcription.txt",
+            "tii-falcon",
+        ),
         ("Apache-2.0.txt", "Apache-2.0"),
         ("Apple-ML-Research-Model-License.txt", "apple-ml-research"),
         ("Apple-Sample-Code-License.txt", "apple-sample-code"),
@@ -84,7 +125,7 @@ fn every_licence_text_is_identified_by_content() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name == "PROVENANCE.md" {
+        if !name.ends_with(".txt") {
             continue;
         }
         let want = expected

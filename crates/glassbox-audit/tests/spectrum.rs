@@ -16,7 +16,7 @@ fn fixtures() -> PathBuf {
 }
 
 fn mot(name: &str) -> Report {
-    audit_path(&fixtures().join("mot").join(format!("{name}.yml"))).unwrap()
+    audit_path(&fixtures().join("mot/models").join(format!("{name}.yml"))).unwrap()
 }
 
 fn license_text(name: &str) -> Vec<u8> {

@@ -103,7 +103,7 @@ enum Command {
     Trace(cmd::release::TraceArgs),
     /// Judge a model release against the four freedoms and place it on the openness spectrum.
     #[command(
-        after_help = "Examples:\n  glassbox audit ./my-model\n  glassbox audit hf:EleutherAI/pythia-70m --format html --out pythia.html\n  glassbox audit ../shared/openness/mot/models/BLOOM.yml --format json\n  glassbox audit ./releases/            # one line per target, then a summary\n  glassbox audit ./bundle --export cyclonedx --out bom.json\n\nExit codes: 0 report written; 1 the target could not be audited; 3 below --min-level."
+        after_help = "Examples:\n  glassbox audit ./my-model\n  glassbox audit hf:EleutherAI/pythia-70m --format html --out pythia.html\n  glassbox audit mot/models/BLOOM.yml --format json\n  glassbox audit ./releases/            # one line per target, then a summary\n  glassbox audit ./bundle --export cyclonedx --out bom.json\n\nExit codes: 0 report written; 1 the target could not be audited; 3 below --min-level."
     )]
     Audit(cmd::audit::Args),
     /// Benchmarks (throughput figures for docs/PERFORMANCE.md).

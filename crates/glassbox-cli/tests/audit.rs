@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn mot_models() -> PathBuf {
-    common::shared("openness/mot/models")
+    common::mot_models()
 }
 
 fn run(args: &[&str]) -> (String, String, i32) {

@@ -1,4 +1,4 @@
-//! The data chain through the real binary on the shared corpora (English and Spanish).
+//! The data chain through the real binary on the test corpora (English and Spanish).
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn corpora() -> PathBuf {
-    let p = common::shared("corpora");
+    let p = common::corpora_dir();
     assert!(
         p.join("en_web.txt").exists(),
         "en_web.txt missing in {}",

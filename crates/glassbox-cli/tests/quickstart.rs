@@ -1,4 +1,4 @@
-//! `glassbox quickstart` end to end on the shared World English Bible (tiny settings), rerun
+//! `glassbox quickstart` end to end on the World English Bible test corpus (tiny settings), rerun
 //! idempotently, and its explanation when the default corpus cannot be fetched.
 
 #![allow(clippy::unwrap_used)]
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn corpus() -> PathBuf {
-    common::shared("corpora/en_web.txt")
+    common::corpus("en_web.txt")
 }
 
 #[test]

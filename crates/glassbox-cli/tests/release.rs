@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-fn shared_corpus() -> PathBuf {
-    common::shared("corpora/en_web.txt")
+fn test_corpus() -> PathBuf {
+    common::corpus("en_web.txt")
 }
 
 fn glassbox(args: &[&str]) -> Output {
@@ -44,7 +44,7 @@ fn base() -> &'static Path {
     BASE.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let corpus = tmp.path().join("corpus.txt");
-        let full = std::fs::read_to_string(shared_corpus()).unwrap();
+        let full = std::fs::read_to_string(test_corpus()).unwrap();
         let part: Vec<&str> = full.lines().take(10000).collect();
         std::fs::write(&corpus, part.join("\n") + "\n").unwrap();
         let out = tmp.path().join("qs");
@@ -175,10 +175,8 @@ fn removing_the_data_manifest_drops_the_level_with_the_reason() {
 fn weights_under_a_rail_licence_drop_the_level_with_the_clause() {
     let tmp = tempfile::tempdir().unwrap();
     let qs = base().join("qs");
-    let rail = shared_corpus()
-        .parent()
-        .unwrap()
-        .join("../openness/licenses/BigScience-BLOOM-RAIL-1.0.txt");
+    let rail = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../glassbox-audit/tests/fixtures/licenses/BigScience-BLOOM-RAIL-1.0.txt");
     let recipe = std::fs::read_to_string(qs.join("recipe.toml"))
         .unwrap()
         .replace(

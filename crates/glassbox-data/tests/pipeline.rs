@@ -1,4 +1,4 @@
-//! The whole chain on the shared corpora (World English Bible, Reina-Valera 1909), checked
+//! The whole chain on the test corpora (World English Bible, Reina-Valera 1909), checked
 //! against independent counts and independent re-implementations: datasheet counts, determinism,
 //! batches as a training loop reading the shards would see them, traces, tokenizer extension and
 //! interop round trips.
@@ -16,17 +16,22 @@ use glassbox_data::tokenize::{TokenizeOptions, tokenize};
 use glassbox_data::{curate, interop, tokenizer};
 use serde_json::Value;
 
+/// The test corpora: `$GLASSBOX_CORPORA`, else `target/corpora` (extracted by
+/// `scripts/dev-setup.sh` from Debian's SWORD modules), else a `shared/corpora` beside the
+/// repository.
 fn corpora() -> PathBuf {
-    let base = std::env::var_os("GLASSBOX_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let p = base.join("corpora");
-    assert!(
-        p.join("en_web.txt").exists(),
-        "corpora not found at {} — set GLASSBOX_SHARED",
-        p.display()
-    );
-    p
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    [
+        std::env::var_os("GLASSBOX_CORPORA").map(PathBuf::from),
+        Some(repo.join("target/corpora")),
+        Some(repo.join("../shared/corpora")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|d| d.join("en_web.txt").is_file() && d.join("es_rv1909.txt").is_file())
+    .unwrap_or_else(|| {
+        panic!("the test corpora are missing: run scripts/dev-setup.sh (it extracts them into target/corpora)")
+    })
 }
 
 /// Chapters: consecutive verses of the same book and chapter ("Genesis 1:1: …"); the verse

@@ -2,7 +2,7 @@
 //! text fingerprints, and the clauses that break one of the four freedoms.
 //!
 //! The table was written by reading the licence texts listed in the provenance file of
-//! `../shared/openness/licenses` (`PROVENANCE.md`). Entries whose text was not available there
+//! `tests/fixtures/licenses` (`PROVENANCE.md`). Entries whose text was not available there
 //! (marked "no verbatim text" below) were written from the licensor's published terms as known
 //! to the authors and carry no fingerprints. No licence text is stored here: fingerprints are
 //! short normalized phrases used only to recognise a text, and clause summaries are glassbox's

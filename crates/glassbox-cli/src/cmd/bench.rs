@@ -16,7 +16,7 @@ pub(crate) enum Bench {
     /// Data pipeline: tokenisation MB/s (against HF tokenizers from Python with --python),
     /// curation and MinHash throughput, peak memory at 1× and 10× the corpus.
     #[command(
-        after_help = "Example:\n  glassbox --threads 2 bench data --corpus ../shared/corpora/en_web.txt --python python3"
+        after_help = "Example:\n  glassbox --threads 2 bench data --corpus target/corpora/en_web.txt --python python3"
     )]
     Data(DataArgs),
     /// Training tokens/s of the bench-10m model (batch 8 × 256, AdamW, fp32) and peak memory,
@@ -37,7 +37,7 @@ pub(crate) enum Bench {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DataArgs {
-    /// The corpus (a text file; the World English Bible of ../shared/corpora by default).
+    /// The corpus (a text file; the World English Bible test corpus by default).
     #[arg(long, value_name = "FILE")]
     corpus: PathBuf,
     /// A Python with `tokenizers` installed, to measure the Hugging Face baseline in the same run.

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use glassbox_infer::{GenerateOptions, SamplingParams};
 
-/// The default corpus: the World English Bible as `../shared/corpora/README.md` extracts it.
+/// The default corpus: the World English Bible as `tests/fixtures/corpora/README.md` extracts it.
 const WEB_MODULE: &str = "engWEB2015eb";
 const WEB_PACKAGES: [&str; 2] = ["diatheke", "sword-text-web"];
 /// SHA-256 of the extracted text with diatheke 1.9.0 and sword-text-web 426.0-1.
@@ -338,7 +338,7 @@ fn looks_like_verses(path: &Path) -> bool {
 }
 
 /// The World English Bible in `OUT/corpus/en_web.txt`, extracted with diatheke (installed with
-/// apt-get when absent), exactly as `../shared/corpora/README.md` describes.
+/// apt-get when absent), exactly as `tests/fixtures/corpora/README.md` describes.
 fn world_english_bible(out: &Path) -> Result<PathBuf> {
     let dir = out.join("corpus");
     let path = dir.join("en_web.txt");
@@ -450,7 +450,7 @@ fn install_packages() -> Result<()> {
     )
 }
 
-/// The `strip` of `../shared/corpora/README.md`: removes Strong's numbers (` <G1234>`), leading
+/// The `strip` of `tests/fixtures/corpora/README.md`: removes Strong's numbers (` <G1234>`), leading
 /// spaces and the module's name line, keeping every other byte.
 fn strip_diatheke(text: &str, module: &str) -> String {
     let strongs = regex::Regex::new(r" ?<[GH][0-9]+>").ok();

@@ -4,17 +4,34 @@
 
 use std::path::PathBuf;
 
-/// `rel` inside the shared data (`../shared`, or `GLASSBOX_SHARED`); fails with what to do when
-/// it is absent.
-pub(crate) fn shared(rel: &str) -> PathBuf {
-    let base = std::env::var_os("GLASSBOX_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let p = base.join(rel);
-    assert!(
-        p.exists(),
-        "{} not found — set GLASSBOX_SHARED to the shared data directory",
-        p.display()
-    );
-    p
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The folder of the test corpora (`en_web.txt`, `es_rv1909.txt`): `$GLASSBOX_CORPORA`, else
+/// `target/corpora` (extracted by `scripts/dev-setup.sh`), else a `shared/corpora` beside the
+/// repository. Fails with what to do when none has them.
+pub(crate) fn corpora_dir() -> PathBuf {
+    let candidates = [
+        std::env::var_os("GLASSBOX_CORPORA").map(PathBuf::from),
+        Some(repo().join("target/corpora")),
+        Some(repo().join("../shared/corpora")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|d| d.join("en_web.txt").is_file() && d.join("es_rv1909.txt").is_file())
+        .unwrap_or_else(|| {
+            panic!("the test corpora are missing: run scripts/dev-setup.sh (it extracts them into target/corpora)")
+        })
+}
+
+/// One test corpus.
+pub(crate) fn corpus(name: &str) -> PathBuf {
+    corpora_dir().join(name)
+}
+
+/// The Model Openness Tool model files kept with the audit's tests.
+pub(crate) fn mot_models() -> PathBuf {
+    repo().join("crates/glassbox-audit/tests/fixtures/mot/models")
 }
