@@ -63,7 +63,7 @@ fn losses_match_the_pytorch_oracle() {
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         let rel = (g - w).abs() / w.abs();
         assert!(
-            rel <= 1e-4,
+            rel <= 1e-6,
             "step {}: glassbox {g} vs PyTorch {w} (relative {rel:e})",
             i + 1
         );
