@@ -121,3 +121,116 @@ fn without_diatheke_or_apt_it_explains_what_to_do() {
     }
     assert!(!err.contains("panicked"), "{err}");
 }
+
+fn quickstart(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .arg("quickstart")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn corpus_without_a_licence_is_refused_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("qs");
+    let c = corpus();
+    for extra in [&[][..], &["--corpus-license", "unknown"][..]] {
+        let mut args = vec![
+            "--corpus",
+            c.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = quickstart(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(
+            err.contains("--corpus-license") && err.contains("nothing was done"),
+            "{err}"
+        );
+        assert!(!out.exists(), "work started before the licence was checked");
+    }
+}
+
+#[test]
+fn one_sentence_per_line_text_is_packed_and_what_curation_removed_is_shown() {
+    // The first 6,000 verses without their references: a plain text, one sentence per line,
+    // nearly every line under Gopher's 50-word minimum.
+    let tmp = tempfile::tempdir().unwrap();
+    let full = std::fs::read_to_string(corpus()).unwrap();
+    let lines: Vec<&str> = full
+        .lines()
+        .take(6000)
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let text = tmp.path().join("sentences.txt");
+    std::fs::write(&text, lines.join("\n") + "\n").unwrap();
+    let out = tmp.path().join("qs");
+    let o = quickstart(&[
+        "--corpus",
+        text.to_str().unwrap(),
+        "--corpus-license",
+        "public-domain",
+        "--out",
+        out.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--preset",
+        "tiny",
+        "--vocab-size",
+        "512",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stdout}\n{err}");
+    assert!(
+        stdout.contains("packed into documents of at least 200 words"),
+        "{stdout}"
+    );
+    let sheet: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("curated/datasheet.json")).unwrap())
+            .unwrap();
+    let read = sheet["totals"]["documents_read"].as_u64().unwrap();
+    let kept = sheet["totals"]["documents_kept"].as_u64().unwrap();
+    assert!(
+        kept * 5 >= read * 4,
+        "packing keeps most of the text: {kept} of {read}"
+    );
+    assert!(
+        stdout.contains(&format!("curation kept {kept} of {read} documents")),
+        "{stdout}"
+    );
+    let sources = std::fs::read_to_string(out.join("sources.toml")).unwrap();
+    assert!(sources.contains("pack_words = 200"), "{sources}");
+}
+
+#[test]
+fn too_little_left_after_curation_stops_with_the_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = tmp.path().join("tiny.txt");
+    std::fs::write(&text, "One short line.\nAnother short line.\n").unwrap();
+    let out = tmp.path().join("qs");
+    let o = quickstart(&[
+        "--corpus",
+        text.to_str().unwrap(),
+        "--corpus-license",
+        "CC0-1.0",
+        "--out",
+        out.to_str().unwrap(),
+        "--preset",
+        "tiny",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(stdout.contains("removed by"), "{stdout}");
+    assert!(
+        err.contains("survived curation") && err.contains("sources.toml"),
+        "{err}"
+    );
+    assert!(!out.join("run").exists(), "training started anyway");
+}

@@ -69,6 +69,12 @@ pub struct Source {
     /// verse references `'^\S.*? \d+:\d+: '` (text files only).
     #[serde(default)]
     pub strip_pattern: Option<String>,
+    /// Text files only: consecutive documents are joined (one line break between them) until
+    /// they hold at least this many words, so that short paragraphs or one-sentence lines become
+    /// documents of useful length for the quality filters (Gopher's 50-word minimum) and the
+    /// held-out split (default: off, every document stands alone; 1 to 100,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_words: Option<usize>,
     /// Declared licence (SPDX id, or a name such as `public-domain`).
     pub license: String,
     /// Where the data comes from.
@@ -334,6 +340,13 @@ impl CurateConfig {
                 return err(format!(
                     "source[{i}].license: declare the licence of `{}`",
                     s.name
+                ));
+            }
+            if let Some(n) = s.pack_words
+                && !(1..=100_000).contains(&n)
+            {
+                return err(format!(
+                    "source[{i}].pack_words = {n}: must be between 1 and 100000"
                 ));
             }
             if s.split == Some(Split::Group) {

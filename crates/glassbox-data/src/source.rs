@@ -219,16 +219,25 @@ pub fn read_all(
                     rel: &rel,
                     position: &mut position,
                     emit,
+                    pack: None,
                 };
                 match format {
                     Format::Jsonl => read_jsonl(&mut r, &mut ctx),
-                    Format::Text => read_text(
-                        &mut r,
-                        &mut ctx,
-                        s.split.unwrap_or(Split::File),
-                        group.as_ref(),
-                        strip.as_ref(),
-                    ),
+                    Format::Text => {
+                        ctx.pack = s.pack_words.map(|n| Pack {
+                            min_words: n,
+                            bytes: Vec::new(),
+                            words: 0,
+                        });
+                        read_text(
+                            &mut r,
+                            &mut ctx,
+                            s.split.unwrap_or(Split::File),
+                            group.as_ref(),
+                            strip.as_ref(),
+                        )
+                        .and_then(|()| ctx.flush_pack())
+                    }
                 }
             };
             // Drain what the decoder left unread so the hash covers the whole file.
@@ -288,10 +297,68 @@ struct Ctx<'a> {
     rel: &'a str,
     position: &'a mut u64,
     emit: &'a mut dyn FnMut(RawDoc) -> Result<()>,
+    /// Documents being joined under `pack_words`.
+    pack: Option<Pack>,
+}
+
+/// Documents joined until they hold `min_words` words.
+struct Pack {
+    min_words: usize,
+    bytes: Vec<u8>,
+    words: usize,
 }
 
 impl Ctx<'_> {
+    /// A document as the split cut it: under `pack_words` it joins the pending ones (a document
+    /// with a problem passes alone, in order, after them).
     fn doc(
+        &mut self,
+        bytes: Vec<u8>,
+        metadata: Option<Map<String, Value>>,
+        problem: Option<(&'static str, String)>,
+    ) -> Result<()> {
+        let max_doc = self.cfg.limits.max_doc_bytes;
+        let Some(pack) = self.pack.as_mut() else {
+            return self.emit_doc(bytes, metadata, problem);
+        };
+        if problem.is_some() {
+            self.flush_pack()?;
+            return self.emit_doc(bytes, metadata, problem);
+        }
+        if !pack.bytes.is_empty() && pack.bytes.len() + 1 + bytes.len() > max_doc {
+            self.flush_pack()?;
+        }
+        let Some(pack) = self.pack.as_mut() else {
+            return Ok(());
+        };
+        if !pack.bytes.is_empty() {
+            pack.bytes.push(b'\n');
+        }
+        pack.words += bytes
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .count();
+        pack.bytes.extend_from_slice(&bytes);
+        if pack.words >= pack.min_words {
+            self.flush_pack()?;
+        }
+        Ok(())
+    }
+
+    /// Emits the documents joined so far, if any.
+    fn flush_pack(&mut self) -> Result<()> {
+        let Some(pack) = self.pack.as_mut() else {
+            return Ok(());
+        };
+        if pack.bytes.is_empty() {
+            return Ok(());
+        }
+        let bytes = std::mem::take(&mut pack.bytes);
+        pack.words = 0;
+        self.emit_doc(bytes, None, None)
+    }
+
+    fn emit_doc(
         &mut self,
         bytes: Vec<u8>,
         metadata: Option<Map<String, Value>>,

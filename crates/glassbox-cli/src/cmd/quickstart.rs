@@ -23,9 +23,10 @@ pub(crate) struct Args {
     /// them (.txt, .gz, .zst, .jsonl).
     #[arg(long, value_name = "PATH")]
     corpus: Option<PathBuf>,
-    /// Licence of --corpus, for the datasheet (SPDX id or a name).
-    #[arg(long, default_value = "unknown", requires = "corpus")]
-    corpus_license: String,
+    /// Licence of --corpus (an SPDX id such as CC-BY-4.0, or public-domain): it goes into the
+    /// datasheet and the release, so it is required with --corpus and checked before any work.
+    #[arg(long, value_name = "LICENSE", requires = "corpus")]
+    corpus_license: Option<String>,
     /// Directory for everything the quickstart writes.
     #[arg(long, value_name = "DIR", default_value = "quickstart")]
     out: PathBuf,
@@ -72,8 +73,33 @@ fn s(p: &Path) -> Result<&str> {
         .with_context(|| format!("{} is not valid UTF-8; choose another --out", p.display()))
 }
 
+/// Words a document of a user's corpus is packed to (`pack_words`): above Gopher's 50-word
+/// minimum with room for the other quality rules.
+const PACK_WORDS: usize = 200;
+
+/// Fewest curated documents the quickstart goes on with: the held-out split needs some.
+const MIN_DOCUMENTS: u64 = 20;
+
+/// The licence of a user's corpus, checked before any work: the release step at the end needs a
+/// real one, and finding out after minutes of training is too late.
+fn corpus_license(a: &Args) -> Result<Option<String>> {
+    if a.corpus.is_none() {
+        return Ok(None);
+    }
+    match a.corpus_license.as_deref().map(str::trim) {
+        None | Some("") => bail!(
+            "--corpus needs --corpus-license: the licence of your text goes into the datasheet and the release bundle (e.g. --corpus-license CC-BY-4.0, or public-domain); nothing was done"
+        ),
+        Some(l) if l.eq_ignore_ascii_case("unknown") || l.eq_ignore_ascii_case("none") => bail!(
+            "--corpus-license {l}: a release needs the data's licence; give the licence the text is under (e.g. CC-BY-4.0, or public-domain); nothing was done"
+        ),
+        Some(l) => Ok(Some(l.to_string())),
+    }
+}
+
 pub(crate) fn run(a: Args) -> Result<()> {
     let clock = Instant::now();
+    let user_license = corpus_license(&a)?;
     let out = a.out.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     println!(
@@ -89,7 +115,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
             }
             let c = std::path::absolute(c).unwrap_or_else(|_| c.clone());
             let verses = looks_like_verses(&c);
-            (c, a.corpus_license.clone(), verses)
+            (c, user_license.clone().unwrap_or_default(), verses)
         }
         None => (
             world_english_bible(&out)?,
@@ -113,7 +139,15 @@ pub(crate) fn run(a: Args) -> Result<()> {
             "# One document per chapter; verse references removed.\nsplit = \"group\"\ngroup_pattern = '^(.+? \\d+):\\d+:'\nstrip_pattern = '^.+? \\d+:\\d+: '\n\n[steps]\ngopher_repetition = false\nc4 = false\nfineweb = false\n",
         );
     } else {
-        toml.push_str("split = \"paragraph\"\n");
+        // A user's text may be one sentence or verse per line: lines are packed into documents of
+        // at least PACK_WORDS words, so the quality filters judge documents, not sentences.
+        toml.push_str(&format!(
+            "# Lines packed into documents of at least {PACK_WORDS} words.\nsplit = \"line\"\npack_words = {PACK_WORDS}\n"
+        ));
+        println!(
+            "corpus: {} (lines are packed into documents of at least {PACK_WORDS} words: pack_words in sources.toml)",
+            corpus.display()
+        );
     }
     glassbox_core::fsio::atomic_write(&sources, toml.as_bytes())?;
     let curated = out.join("curated");
@@ -129,6 +163,8 @@ pub(crate) fn run(a: Args) -> Result<()> {
             s(&curated)?,
         ],
     )?;
+
+    removed_table(&curated)?;
 
     // 3. Tokenizer and dataset.
     let tokenizer = out.join("tokenizer.json");
@@ -316,6 +352,44 @@ fn sample_checkpoints(run: &Path, last: u64) -> Result<Vec<(u64, PathBuf)>> {
         bail!("no checkpoints in {}", root.display());
     }
     Ok(found)
+}
+
+/// Prints what curation kept and what each filter removed (from the datasheet), and stops when
+/// too little is left to train and hold out.
+fn removed_table(curated: &Path) -> Result<()> {
+    let path = curated.join("datasheet.json");
+    let sheet: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not JSON", path.display()))?;
+    let totals = &sheet["totals"];
+    let read = totals["documents_read"].as_u64().unwrap_or(0);
+    let kept = totals["documents_kept"].as_u64().unwrap_or(0);
+    println!("\ncuration kept {kept} of {read} documents");
+    let mut rows: Vec<(String, u64)> = sheet["filters"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v["removed"].as_u64()?)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if !rows.is_empty() {
+        println!("  {:<28} {:>9}", "removed by", "documents");
+        for (k, n) in &rows {
+            println!("  {k:<28} {n:>9}");
+        }
+    }
+    if kept < MIN_DOCUMENTS {
+        bail!(
+            "only {kept} of {read} documents survived curation (table above), fewer than the {MIN_DOCUMENTS} a run with a held-out split needs: give more text, or turn off the filters that removed it in {}",
+            curated.parent().map_or_else(
+                || "sources.toml".to_string(),
+                |p| p.join("sources.toml").display().to_string()
+            )
+        );
+    }
+    Ok(())
 }
 
 /// Whether a text file is a Bible in diatheke's `Book C:V: text` form (then grouped by chapter):
