@@ -279,6 +279,47 @@ pub struct CurateConfig {
     /// Examples of removed text kept per filter in the datasheet.
     #[serde(default = "three")]
     pub examples_per_filter: usize,
+    /// The directory of the file this configuration was read from: the datasheet records source
+    /// paths relative to it, so it does not carry the publisher's directory layout.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
+}
+
+impl CurateConfig {
+    /// The configuration as the datasheet records it: source paths relative to the
+    /// configuration file's directory (`../` where they lie outside it).
+    pub fn recorded(&self) -> CurateConfig {
+        let mut c = self.clone();
+        if let Some(base) = &self.base_dir {
+            for s in &mut c.sources {
+                s.path = relative_to(&s.path, base);
+            }
+        }
+        c
+    }
+}
+
+/// `path` relative to `base` (both taken as given; `..` components where `path` lies outside).
+pub fn relative_to(path: &Path, base: &Path) -> PathBuf {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (p, b) = (abs(path), abs(base));
+    let pc: Vec<_> = p.components().collect();
+    let bc: Vec<_> = b.components().collect();
+    let common = pc.iter().zip(&bc).take_while(|(x, y)| x == y).count();
+    if common == 0 {
+        return path.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for _ in common..bc.len() {
+        out.push("..");
+    }
+    for c in &pc[common..] {
+        out.push(c.as_os_str());
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 fn remove() -> InvalidUtf8 {
@@ -300,6 +341,7 @@ impl CurateConfig {
             message: e.to_string().trim().replace('\n', " "),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        cfg.base_dir = Some(base.to_path_buf());
         for s in &mut cfg.sources {
             if s.path.is_relative() {
                 s.path = base.join(&s.path);

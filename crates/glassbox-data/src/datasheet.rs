@@ -115,7 +115,7 @@ impl Datasheet {
         Self {
             schema_version: DATASHEET_SCHEMA,
             glassbox_version: env!("CARGO_PKG_VERSION").to_string(),
-            config: serde_json::to_value(cfg).unwrap_or(Value::Null),
+            config: serde_json::to_value(cfg.recorded()).unwrap_or(Value::Null),
             sources: Vec::new(),
             languages: BTreeMap::new(),
             filters: BTreeMap::new(),

@@ -282,7 +282,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     )?;
     step(
         "verify: every hash, the dataset re-derived from the corpus, the last interval replayed",
-        &["verify", s(&bundle)?],
+        &["verify", s(&bundle)?, "--corpus", s(&corpus)?],
     )?;
     step(
         "audit: the bundle on the openness spectrum",

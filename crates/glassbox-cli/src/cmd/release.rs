@@ -61,7 +61,8 @@ pub(crate) struct VerifyArgs {
     /// The bundle directory.
     bundle: PathBuf,
     /// The corpus to re-derive the dataset from: PATH (one source) or NAME=PATH (repeat per
-    /// source) [default: the paths recorded in the datasheet, when they exist].
+    /// source) [default: the paths recorded in the datasheet, which are relative to the sources
+    /// file that curated them, when they exist from the current directory].
     #[arg(long, value_name = "[NAME=]PATH")]
     corpus: Vec<String>,
     /// Replay from this checkpoint step [default: the one before --to].
