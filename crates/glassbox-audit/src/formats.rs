@@ -59,14 +59,32 @@ pub fn safetensors_summary(
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_string();
-        let numel = t
-            .get("shape")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().map(|d| d.as_u64().unwrap_or(0)).product::<u64>())
-            .unwrap_or(0);
+        // No shape counts 0 elements, `[]` (a scalar) 1; a dimension that is not a non-negative
+        // integer counts as 0. The product is checked: a forged shape such as [2^32, 2^32]
+        // would wrap to a small count in a release build (and panic in a debug one).
+        let numel = match t.get("shape").and_then(Value::as_array) {
+            None => 0,
+            Some(a) => {
+                let dims: Vec<u64> = a.iter().map(|d| d.as_u64().unwrap_or(0)).collect();
+                if dims.contains(&0) {
+                    0
+                } else {
+                    dims.iter()
+                        .try_fold(1u64, |n, &d| n.checked_mul(d))
+                        .ok_or_else(|| {
+                            format!("tensor `{k}`: shape {dims:?} has more than 2^64 elements")
+                        })?
+                }
+            }
+        };
         s.tensors += 1;
-        s.parameters += numel;
-        *s.dtypes.entry(dtype).or_default() += numel;
+        s.parameters = s
+            .parameters
+            .checked_add(numel)
+            .ok_or_else(|| format!("the parameter count passes 2^64 at tensor `{k}`"))?;
+        let by_dtype = s.dtypes.entry(dtype).or_default();
+        // Never past the total, which was just checked.
+        *by_dtype += numel;
     }
     Ok(s)
 }
@@ -647,5 +665,53 @@ mod tests {
         assert_eq!((s.tensors, s.parameters), (1, 6));
         let huge = (u64::MAX).to_le_bytes();
         assert!(safetensors_summary(&huge, |_| unreachable!()).is_err());
+    }
+
+    #[test]
+    fn safetensors_shape_product_overflow_is_an_error() {
+        let summary = |h: &str| {
+            let first = (h.len() as u64).to_le_bytes();
+            safetensors_summary(&first, |n| Ok(h.as_bytes()[..n].to_vec()))
+        };
+        // (header, Ok(parameters) or Err(part of the message))
+        let rows: Vec<(String, Result<u64, &str>)> = vec![
+            (
+                // 2^32 · 2^32 wraps to 0 in u64.
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}}"#
+                    .into(),
+                Err("tensor `a`: shape [4294967296, 4294967296] has more than 2^64 elements"),
+            ),
+            (
+                format!(
+                    r#"{{"a":{{"dtype":"F32","shape":[{m},{m},{m}],"data_offsets":[0,0]}}}}"#,
+                    m = u64::MAX
+                ),
+                Err("more than 2^64 elements"),
+            ),
+            (
+                // Each tensor fits; their sum does not.
+                format!(
+                    r#"{{"a":{{"dtype":"F32","shape":[{m}]}},"b":{{"dtype":"F32","shape":[{m}]}}}}"#,
+                    m = u64::MAX / 2 + 1
+                ),
+                Err("parameter count passes 2^64"),
+            ),
+            (
+                // A zero dimension is an empty tensor, not an overflow, wherever it stands.
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,0]}}"#.into(),
+                Ok(0),
+            ),
+            (
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967295]}}"#.into(),
+                Ok(4294967296 * 4294967295),
+            ),
+        ];
+        for (h, want) in rows {
+            match (summary(&h), want) {
+                (Ok(s), Ok(n)) => assert_eq!(s.parameters, n, "{h}"),
+                (Err(e), Err(part)) => assert!(e.contains(part), "{h}: {e}"),
+                (got, want) => panic!("{h}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }

@@ -9,9 +9,16 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Seek};
+use std::rc::Rc;
 
 /// Most pickle bytes scanned per stream.
 pub const MAX_PICKLE: usize = 64 << 20;
+/// Most pickle bytes scanned per zip archive, over all its `.pkl` members.
+pub const MAX_ARCHIVE_PICKLE: usize = 4 * MAX_PICKLE;
+/// Deepest the scanner's stack may grow.
+const MAX_STACK: usize = 1_000_000;
+/// Most memo entries the scanner keeps (a PyTorch state dict uses about ten per tensor).
+const MAX_MEMO: usize = 1 << 22;
 
 /// Globals that only rebuild tensors and containers (PyTorch, NumPy, collections).
 const SAFE: &[(&str, &[&str])] = &[
@@ -242,17 +249,20 @@ pub fn scan_file<R: Read + Seek>(mut file: R) -> ScanReport {
         };
     }
     if is_zip {
-        scan_zip(file)
+        scan_zip(file, MAX_ARCHIVE_PICKLE)
     } else {
         let mut buf = Vec::new();
-        let _ = file.take(MAX_PICKLE as u64).read_to_end(&mut buf);
+        let _ = file.take(MAX_PICKLE as u64 + 1).read_to_end(&mut buf);
+        let cut = buf.len() > MAX_PICKLE;
+        buf.truncate(MAX_PICKLE);
         let mut report = ScanReport::default();
-        scan_stream(&buf, 8, &mut report);
+        scan_streams(&buf, 8, cut, &mut report);
         finish(report)
     }
 }
 
-fn scan_zip<R: Read + Seek>(file: R) -> ScanReport {
+/// Scans the `.pkl` members of a zip archive, reading at most `budget` bytes of them in all.
+fn scan_zip<R: Read + Seek>(file: R, mut budget: usize) -> ScanReport {
     let mut report = ScanReport::default();
     let mut archive = match zip::ZipArchive::new(file) {
         Ok(a) => a,
@@ -263,6 +273,8 @@ fn scan_zip<R: Read + Seek>(file: R) -> ScanReport {
             return report;
         }
     };
+    // The sizes a zip declares are never used to size a buffer: each member is read through a
+    // limit, and all members together share one budget.
     for i in 0..archive.len() {
         let Ok(mut entry) = archive.by_index(i) else {
             continue;
@@ -273,12 +285,26 @@ fn scan_zip<R: Read + Seek>(file: R) -> ScanReport {
         if !name.ends_with(".pkl") {
             continue;
         }
+        if budget == 0 {
+            report.problems.push(format!(
+                "{name}: not scanned; the archive's pickles exceed the {MAX_ARCHIVE_PICKLE} bytes scanned per archive"
+            ));
+            break;
+        }
+        let limit = budget.min(MAX_PICKLE);
         let mut buf = Vec::new();
-        if let Err(e) = (&mut entry).take(MAX_PICKLE as u64).read_to_end(&mut buf) {
+        if let Err(e) = (&mut entry).take(limit as u64 + 1).read_to_end(&mut buf) {
             report.problems.push(format!("{name}: {e}"));
             continue;
         }
-        scan_stream(&buf, 1, &mut report);
+        let cut = buf.len() > limit;
+        buf.truncate(limit);
+        budget -= buf.len();
+        let before = report.problems.len();
+        scan_streams(&buf, 1, cut, &mut report);
+        for p in &mut report.problems[before..] {
+            *p = format!("{name}: {p}");
+        }
     }
     if report.streams == 0 && report.problems.is_empty() {
         report
@@ -296,8 +322,23 @@ fn finish(mut r: ScanReport) -> ScanReport {
 
 /// Scans up to `max_streams` consecutive pickles in `data`.
 pub fn scan_stream(data: &[u8], max_streams: usize, report: &mut ScanReport) {
+    scan_streams(data, max_streams, false, report);
+}
+
+/// Why a scan stopped before STOP.
+enum Stop {
+    /// The bytes ran out (or a length points past them).
+    OutOfBytes(String),
+    /// Not a pickle (an unknown opcode).
+    Malformed(String),
+    /// A limit of this scanner: what follows was not looked at.
+    Limit(String),
+}
+
+/// [`scan_stream`]; `cut`: `data` is the first bytes of a longer stream.
+fn scan_streams(data: &[u8], max_streams: usize, cut: bool, report: &mut ScanReport) {
     let mut pos = 0;
-    for _ in 0..max_streams {
+    for k in 0..max_streams {
         if pos >= data.len() {
             break;
         }
@@ -306,9 +347,21 @@ pub fn scan_stream(data: &[u8], max_streams: usize, report: &mut ScanReport) {
                 report.streams += 1;
                 pos += used;
             }
-            Err(e) => {
-                // After the first pickle of a legacy file come raw tensor bytes: not an error.
-                if report.streams == 0 {
+            // Python would read on where the scanner stopped: always a problem.
+            Err(Stop::OutOfBytes(_)) if cut => {
+                report.problems.push(format!(
+                    "the pickle continues past the first {} bytes scanned",
+                    data.len()
+                ));
+                break;
+            }
+            Err(Stop::Limit(e)) => {
+                report.problems.push(e);
+                break;
+            }
+            // After the first pickle of a legacy file come raw tensor bytes: not an error.
+            Err(Stop::OutOfBytes(e) | Stop::Malformed(e)) => {
+                if k == 0 {
                     report.problems.push(e);
                 }
                 break;
@@ -318,11 +371,13 @@ pub fn scan_stream(data: &[u8], max_streams: usize, report: &mut ScanReport) {
 }
 
 /// Scans one pickle; returns the bytes it used (through STOP).
-fn scan_one(d: &[u8], report: &mut ScanReport) -> Result<usize, String> {
+fn scan_one(d: &[u8], report: &mut ScanReport) -> Result<usize, Stop> {
     let mut i = 0usize;
-    // An approximate stack of the string values pushed, enough to resolve STACK_GLOBAL.
-    let mut stack: Vec<Option<String>> = Vec::new();
-    let mut memo: HashMap<u64, Option<String>> = HashMap::new();
+    // An approximate stack of the string values pushed, enough to resolve STACK_GLOBAL. Shared
+    // (`Rc`) so that a memoised string fetched a million times is not copied a million times.
+    let mut stack: Vec<Option<Rc<str>>> = Vec::new();
+    let mut memo: HashMap<u64, Option<Rc<str>>> = HashMap::new();
+    let short = |m: &str| Stop::OutOfBytes(m.to_string());
     let add = |module: &str, name: &str, report: &mut ScanReport| {
         report.imports.push(Import {
             module: module.to_string(),
@@ -330,25 +385,27 @@ fn scan_one(d: &[u8], report: &mut ScanReport) -> Result<usize, String> {
             risk: classify(module, name),
         });
     };
-    let take = |i: &mut usize, n: usize| -> Result<&[u8], String> {
-        let s = d
-            .get(*i..*i + n)
-            .ok_or_else(|| "truncated pickle".to_string())?;
+    // Bounds are checked against the bytes left before anything is sliced or copied.
+    let take = |i: &mut usize, n: usize| -> Result<&[u8], Stop> {
+        let s = i
+            .checked_add(n)
+            .and_then(|end| d.get(*i..end))
+            .ok_or_else(|| short("truncated pickle"))?;
         *i += n;
         Ok(s)
     };
-    let line = |i: &mut usize| -> Result<String, String> {
-        let rest = d.get(*i..).ok_or("truncated pickle")?;
+    let line = |i: &mut usize| -> Result<Rc<str>, Stop> {
+        let rest = d.get(*i..).ok_or_else(|| short("truncated pickle"))?;
         let end = rest
             .iter()
             .position(|&b| b == b'\n')
-            .ok_or("truncated pickle line")?;
+            .ok_or_else(|| short("truncated pickle line"))?;
         *i += end + 1;
-        Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
+        Ok(String::from_utf8_lossy(&rest[..end]).into())
     };
     let le = |b: &[u8]| b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | x as u64);
     loop {
-        let op = *d.get(i).ok_or("pickle ended without STOP")?;
+        let op = *d.get(i).ok_or_else(|| short("pickle ended without STOP"))?;
         i += 1;
         match op {
             b'.' => return Ok(i),
@@ -367,7 +424,7 @@ fn scan_one(d: &[u8], report: &mut ScanReport) -> Result<usize, String> {
                 let arg = line(&mut i)?;
                 match op {
                     b'V' => stack.push(Some(arg)),
-                    b'S' => stack.push(Some(arg.trim_matches(['\'', '"']).to_string())),
+                    b'S' => stack.push(Some(arg.trim_matches(['\'', '"']).into())),
                     b'p' => {
                         if let Ok(k) = arg.trim().parse() {
                             memo.insert(k, stack.last().cloned().flatten());
@@ -456,23 +513,39 @@ fn scan_one(d: &[u8], report: &mut ScanReport) -> Result<usize, String> {
                     _ => 8,
                 };
                 let n = le(take(&mut i, width)?);
-                let n = usize::try_from(n).map_err(|_| "length overflows".to_string())?;
+                let left = d.len() - i;
+                let n = usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n <= left)
+                    .ok_or_else(|| {
+                        Stop::OutOfBytes(format!(
+                            "opcode 0x{op:02x} at byte {} declares {n} bytes; {left} remain",
+                            i - 1 - width
+                        ))
+                    })?;
                 let bytes = take(&mut i, n)?;
                 if matches!(op, b'X' | 0x8c | 0x8d | b'T' | b'U') {
-                    stack.push(Some(String::from_utf8_lossy(bytes).into_owned()));
+                    stack.push(Some(String::from_utf8_lossy(bytes).into()));
                 } else {
                     stack.push(None);
                 }
             }
             other => {
-                return Err(format!(
+                return Err(Stop::Malformed(format!(
                     "unknown pickle opcode 0x{other:02x} at byte {}",
                     i - 1
-                ));
+                )));
             }
         }
-        if stack.len() > 1_000_000 {
-            return Err("pickle stack grows without bound".into());
+        if stack.len() > MAX_STACK {
+            return Err(Stop::Limit(format!(
+                "pickle stack grows past {MAX_STACK} entries at byte {i}; the rest was not scanned"
+            )));
+        }
+        if memo.len() > MAX_MEMO {
+            return Err(Stop::Limit(format!(
+                "pickle memo grows past {MAX_MEMO} entries at byte {i}; the rest was not scanned"
+            )));
         }
     }
 }
@@ -518,6 +591,167 @@ mod tests {
         assert!(r.problems[0].contains("unknown pickle opcode"));
         let r = scan_file(std::io::Cursor::new(b"PK\x03\x04garbage".to_vec()));
         assert!(!r.problems.is_empty());
+    }
+
+    /// A zip archive of stored members.
+    fn zip_of(members: &[(&str, &[u8])]) -> std::io::Cursor<Vec<u8>> {
+        use std::io::Write;
+        let mut buf = std::io::Cursor::new(Vec::new());
+        {
+            let mut z = zip::ZipWriter::new(&mut buf);
+            let opts = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
+            for (name, bytes) in members {
+                z.start_file(*name, opts).unwrap();
+                z.write_all(bytes).unwrap();
+            }
+            z.finish().unwrap();
+        }
+        buf.set_position(0);
+        buf
+    }
+
+    #[test]
+    fn forged_lengths_are_bounded_by_the_remaining_input() {
+        // (opcode, width of its length): BINSTRING, BINUNICODE, BINBYTES, SHORT_BINSTRING,
+        // SHORT_BINBYTES, SHORT_BINUNICODE, BINUNICODE8, BINBYTES8, BYTEARRAY8, LONG1, LONG4.
+        let ops: [(u8, usize); 11] = [
+            (b'T', 4),
+            (b'X', 4),
+            (b'B', 4),
+            (b'U', 1),
+            (b'C', 1),
+            (0x8c, 1),
+            (0x8d, 8),
+            (0x8e, 8),
+            (0x96, 8),
+            (0x8a, 1),
+            (0x8b, 4),
+        ];
+        for (op, width) in ops {
+            // The largest length the field holds, and one that wraps `position + length`.
+            let max = if width == 8 {
+                u64::MAX
+            } else {
+                (1u64 << (8 * width)) - 1
+            };
+            for n in [max, max - 2] {
+                let mut p = vec![0x80, 0x04, op];
+                p.extend_from_slice(&n.to_le_bytes()[..width]);
+                p.extend_from_slice(b"abc.");
+                let mut r = ScanReport::default();
+                scan_stream(&p, 1, &mut r);
+                assert_eq!(r.streams, 0);
+                let want = format!("declares {n} bytes; 4 remain");
+                assert!(
+                    r.problems.len() == 1 && r.problems[0].contains(&want),
+                    "0x{op:02x} {n}: {:?}",
+                    r.problems
+                );
+            }
+        }
+        // A length that fits is read.
+        let mut r = ScanReport::default();
+        scan_stream(b"\x80\x04\x8c\x03abc.", 1, &mut r);
+        assert_eq!((r.streams, r.problems.len()), (1, 0));
+    }
+
+    #[test]
+    fn memoised_string_fetched_repeatedly_is_not_copied() {
+        // A 1 MiB string, memoised, then fetched 900,000 times: copied, that is 900 GiB.
+        let mut p = vec![0x80, 0x04, 0x8d];
+        p.extend_from_slice(&(1u64 << 20).to_le_bytes());
+        p.extend(std::iter::repeat_n(b'a', 1 << 20));
+        p.push(0x94);
+        for _ in 0..900_000 {
+            p.extend_from_slice(b"h\x00");
+        }
+        p.push(b'.');
+        let mut r = ScanReport::default();
+        scan_stream(&p, 1, &mut r);
+        assert_eq!((r.streams, r.problems.len()), (1, 0), "{:?}", r.problems);
+    }
+
+    #[test]
+    fn scanner_limits_in_a_later_stream_are_reported() {
+        // A legacy file: a first pickle, then one that outgrows the scanner's stack before it
+        // imports posix.system. Python would run it; the scan must not end silently.
+        let mut data = ORDERED_DICT.to_vec();
+        data.extend_from_slice(b"\x80\x02");
+        data.extend(std::iter::repeat_n(b'N', MAX_STACK + 1));
+        data.extend_from_slice(b"cposix\nsystem\n.");
+        let r = scan_file(std::io::Cursor::new(data));
+        assert_eq!(r.streams, 1);
+        assert!(
+            r.problems.iter().any(|p| p.contains("stack grows past")),
+            "{:?}",
+            r.problems
+        );
+        // The memo too.
+        let mut data = ORDERED_DICT.to_vec();
+        data.extend_from_slice(b"\x80\x04N");
+        data.extend(std::iter::repeat_n(0x94, MAX_MEMO + 1));
+        data.push(b'.');
+        let r = scan_file(std::io::Cursor::new(data));
+        assert!(
+            r.problems.iter().any(|p| p.contains("memo grows past")),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn legacy_pickle_cut_at_the_scan_limit_is_reported() {
+        // The second pickle declares a string that ends past the bytes scanned.
+        let mut data = ORDERED_DICT.to_vec();
+        data.extend_from_slice(b"\x80\x04\x8d");
+        data.extend_from_slice(&(MAX_PICKLE as u64).to_le_bytes());
+        data.resize(MAX_PICKLE + 1024, b'a');
+        let r = scan_file(std::io::Cursor::new(data));
+        assert_eq!(r.streams, 1);
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains(&format!("continues past the first {MAX_PICKLE} bytes"))),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn problems_of_a_later_zip_member_are_reported() {
+        let r = scan_file(zip_of(&[
+            ("archive/a.pkl", ORDERED_DICT),
+            ("archive/b.pkl", &EVIL[..20]),
+        ]));
+        assert_eq!(r.streams, 1);
+        assert!(
+            r.problems.iter().any(|p| p.starts_with("archive/b.pkl: ")),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn zip_pickles_past_the_archive_budget_are_reported_not_read() {
+        let zip = zip_of(&[
+            ("archive/a.pkl", ORDERED_DICT),
+            ("archive/b.pkl", EVIL),
+            ("archive/c.pkl", EVIL),
+        ]);
+        // Room for a.pkl and the first bytes of b.pkl only.
+        let r = scan_zip(zip, ORDERED_DICT.len() + 10);
+        assert_eq!(r.streams, 1);
+        assert!(
+            r.problems[0].starts_with("archive/b.pkl: the pickle continues past the first 10"),
+            "{:?}",
+            r.problems
+        );
+        assert!(
+            r.problems[1].starts_with("archive/c.pkl: not scanned"),
+            "{:?}",
+            r.problems
+        );
     }
 
     #[test]

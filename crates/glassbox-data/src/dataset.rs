@@ -107,6 +107,23 @@ impl Dataset {
         for (name, split) in &manifest.splits {
             let mut list = Vec::new();
             let mut start = 0u64;
+            // Every count that sizes work later (samples, permutations) comes from the shard
+            // headers, which `Shard::open` checks against the file lengths; the split's total in
+            // manifest.json must agree with them.
+            let sum = split
+                .shards
+                .iter()
+                .try_fold(0u64, |acc, e| acc.checked_add(e.tokens));
+            if sum != Some(split.tokens) {
+                return Err(DataError::Format {
+                    path: mpath,
+                    message: format!(
+                        "split `{name}` declares {} tokens but its shards declare {}",
+                        split.tokens,
+                        sum.map_or_else(|| "more than 2^64".into(), |n| n.to_string())
+                    ),
+                });
+            }
             for e in &split.shards {
                 let p = dir.join(&e.file);
                 let s = Shard::open(&p)?;
@@ -150,6 +167,23 @@ impl Dataset {
                 path: ipath.clone(),
                 message: format!("line {}: {e}", i + 1),
             })?;
+            // `start + length + 1` (the document and its EOS) is computed when reading and
+            // tracing; an entry that overflows it is corrupt.
+            if d.start
+                .checked_add(d.length)
+                .and_then(|e| e.checked_add(1))
+                .is_none()
+            {
+                return Err(DataError::Format {
+                    path: ipath.clone(),
+                    message: format!(
+                        "line {}: start {} + length {} overflows",
+                        i + 1,
+                        d.start,
+                        d.length
+                    ),
+                });
+            }
             if d.split == "heldout" {
                 heldout_docs.push(d)
             } else {
@@ -177,13 +211,25 @@ impl Dataset {
 
     /// `len` tokens of `split` from stream offset `start`, across shards.
     pub fn read(&mut self, split: &str, start: u64, len: usize) -> Result<Vec<u32>> {
+        if !self.shards.contains_key(split) {
+            return Err(DataError::Request(format!("no split `{split}`")));
+        }
+        // Checked before the buffer is allocated: `len` may come from a forged index entry.
+        let total = self.tokens_in(split);
+        let end = start
+            .checked_add(len as u64)
+            .filter(|&end| end <= total)
+            .ok_or_else(|| {
+                DataError::Request(format!(
+                    "{split}: {len} tokens from {start} run past the end of the split ({total} tokens)"
+                ))
+            })?;
         let list = self
             .shards
             .get_mut(split)
             .ok_or_else(|| DataError::Request(format!("no split `{split}`")))?;
         let mut out = Vec::with_capacity(len);
         let mut pos = start;
-        let end = start + len as u64;
         for (shard, first) in list.iter_mut() {
             let last = *first + shard.count;
             if pos >= last || pos >= end {
@@ -238,17 +284,20 @@ impl Dataset {
         seq_len: usize,
         seed: u64,
     ) -> Result<Vec<Sample>> {
-        let n = self.num_samples(seq_len);
-        if n == 0 {
-            return Err(DataError::Request(format!(
-                "the train split ({} tokens) is too short for seq_len {seq_len}",
-                self.tokens_in("train")
-            )));
-        }
+        let n = self.samples_for(batch_size, seq_len)?;
+        let first = step.checked_mul(batch_size as u64).ok_or_else(|| {
+            DataError::Request(format!(
+                "step {step} × batch size {batch_size} is past the last position (2^64 − 1)"
+            ))
+        })?;
         let mut perms: HashMap<u64, Vec<u64>> = HashMap::new();
         let mut out = Vec::with_capacity(batch_size);
         for row in 0..batch_size {
-            let position = step * batch_size as u64 + row as u64;
+            let position = first.checked_add(row as u64).ok_or_else(|| {
+                DataError::Request(format!(
+                    "step {step}, row {row} is past the last position (2^64 − 1)"
+                ))
+            })?;
             let (epoch, k) = (position / n, position % n);
             let perm = perms
                 .entry(epoch)
@@ -267,6 +316,27 @@ impl Dataset {
             });
         }
         Ok(out)
+    }
+
+    /// The number of training samples for (`batch_size`, `seq_len`), refusing the values that
+    /// would divide by zero or leave no sample at all.
+    pub(crate) fn samples_for(&self, batch_size: usize, seq_len: usize) -> Result<u64> {
+        if seq_len == 0 {
+            return Err(DataError::Request(
+                "seq_len must be at least 1 (a sample is seq_len + 1 tokens)".into(),
+            ));
+        }
+        if batch_size == 0 {
+            return Err(DataError::Request("batch_size must be at least 1".into()));
+        }
+        let n = self.num_samples(seq_len);
+        if n == 0 {
+            return Err(DataError::Request(format!(
+                "the train split ({} tokens) is too short for seq_len {seq_len}",
+                self.tokens_in("train")
+            )));
+        }
+        Ok(n)
     }
 
     /// Every (step, row) whose sample contains tokens of document `id`, within the first
@@ -288,9 +358,10 @@ impl Dataset {
                 DataError::Request(format!("no document {id} in this dataset"))
             }
         })?;
-        let n = self.num_samples(seq_len);
+        let n = self.samples_for(batch_size, seq_len)?;
         let l = seq_len as u64;
-        let (a, b) = (d.start, d.start + d.length + 1);
+        // `open` checked that `start + length + 1` does not overflow.
+        let (a, b) = (d.start, d.start.saturating_add(d.length).saturating_add(1));
         // Samples whose window [i·L, i·L + L + 1) meets [a, b).
         let first = a.saturating_sub(l) / l;
         let last = ((b - 1) / l).min(n.saturating_sub(1));
@@ -306,7 +377,14 @@ impl Dataset {
                 if we <= a || ws >= b {
                     continue;
                 }
-                let position = epoch * n + inverse[i as usize];
+                let position = epoch
+                    .checked_mul(n)
+                    .and_then(|p| p.checked_add(inverse[i as usize]))
+                    .ok_or_else(|| {
+                        DataError::Request(format!(
+                            "epoch {epoch} is past the last position (2^64 − 1)"
+                        ))
+                    })?;
                 out.push(Occurrence {
                     step: position / batch_size as u64,
                     row: position % batch_size as u64,
@@ -341,7 +419,13 @@ impl Dataset {
     /// header (`GBXORDER`, version `u32`, seq_len `u32`, seed `u64`, samples `u64`), then the
     /// sample indices as little-endian `u64`. Returns its path and SHA-256.
     pub fn write_order(&mut self, seq_len: usize, seed: u64) -> Result<(PathBuf, String)> {
-        let n = self.num_samples(seq_len);
+        // The header stores seq_len as u32; refuse what it cannot hold rather than truncate.
+        if u32::try_from(seq_len).is_err() {
+            return Err(DataError::Request(format!(
+                "seq_len {seq_len} does not fit the order file's 32-bit field"
+            )));
+        }
+        let n = self.samples_for(1, seq_len)?;
         let bytes = self.order_bytes(seq_len, seed);
         let rel = format!("order/order-L{seq_len}-S{seed}.bin");
         let path = self.dir.join(&rel);
@@ -380,13 +464,21 @@ pub fn read_order(path: &Path) -> Result<(usize, u64, Vec<u64>)> {
         return Err(bad("unsupported data-order version"));
     }
     let (seq_len, seed, n) = (u32_at(12) as usize, u64_at(16), u64_at(24));
-    if bytes.len() as u64 != 32 + n * 8 {
-        return Err(bad("length disagrees with the sample count in the header"));
+    // Checked: a forged count whose `n · 8` wraps must not match a short file.
+    let expected = n.checked_mul(8).and_then(|b| b.checked_add(32));
+    if expected != Some(bytes.len() as u64) {
+        return Err(bad(&format!(
+            "the header declares {n} samples but the file holds {} bytes of samples",
+            bytes.len() - 32
+        )));
     }
     Ok((
         seq_len,
         seed,
-        (0..n as usize).map(|i| u64_at(32 + i * 8)).collect(),
+        bytes[32..]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect(),
     ))
 }
 

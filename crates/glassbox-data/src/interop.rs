@@ -47,8 +47,14 @@ pub fn export_olmo(
     seed: u64,
     out: &Path,
 ) -> Result<Vec<(String, String)>> {
+    let n = ds.samples_for(1, seq_len)?;
+    // OLMo's global indices are uint32.
+    if n > u64::from(u32::MAX) + 1 {
+        return Err(DataError::Request(format!(
+            "{n} samples do not fit OLMo's uint32 global indices; use a longer seq_len"
+        )));
+    }
     std::fs::create_dir_all(out).map_err(|e| DataError::io("creating", out, e))?;
-    let n = ds.num_samples(seq_len);
     let dtype = ds.manifest.dtype;
     let mut tokens = Vec::with_capacity((n as usize) * (seq_len + 1) * dtype.size());
     for i in 0..n {
@@ -120,24 +126,36 @@ pub fn export_megatron(ds: &mut Dataset, out: &Path, name: &str) -> Result<Vec<(
     ])
 }
 
+/// Length of the fixed part of a Megatron `.idx` header: magic (9), version (8), dtype code (1),
+/// sequence count (8), document count (8).
+const MEGATRON_HEADER: usize = 34;
+
 /// Reads a Megatron indexed dataset back into its documents' token lists.
+///
+/// The counts in the `.idx` header are checked against the lengths of both files before
+/// anything is allocated from them.
 pub fn read_megatron(prefix: &Path) -> Result<Vec<Vec<u32>>> {
     let idx_path = prefix.with_extension("idx");
     let bin_path = prefix.with_extension("bin");
     let idx = std::fs::read(&idx_path).map_err(|e| DataError::io("reading", &idx_path, e))?;
-    let bin = std::fs::read(&bin_path).map_err(|e| DataError::io("reading", &bin_path, e))?;
     let bad = |m: String| DataError::Format {
         path: idx_path.clone(),
         message: m,
     };
-    if idx.len() < 34 || &idx[..9] != b"MMIDIDX\x00\x00" {
+    if idx.len() < MEGATRON_HEADER || &idx[..9] != b"MMIDIDX\x00\x00" {
         return Err(bad("not a Megatron index (bad magic)".into()));
     }
-    let u64_at = |i: usize| -> Result<u64> {
-        idx.get(i..i + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
-            .ok_or_else(|| bad("truncated index".into()))
+    let u64_at = |i: usize| -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&idx[i..i + 8]);
+        u64::from_le_bytes(b)
     };
+    let version = u64_at(9);
+    if version != 1 {
+        return Err(bad(format!(
+            "index version {version} is not supported (this glassbox reads 1)"
+        )));
+    }
     let size: usize = match idx[17] {
         8 => 2,
         4 => 4,
@@ -147,20 +165,53 @@ pub fn read_megatron(prefix: &Path) -> Result<Vec<Vec<u32>>> {
             )));
         }
     };
-    let n = u64_at(18)? as usize;
-    let sizes_at = 34;
+    let (n, n_docs) = (u64_at(18), u64_at(26));
+    // sizes (int32) and pointers (int64) per sequence, then the document index (int64 each).
+    let declared = n
+        .checked_mul(12)
+        .and_then(|b| b.checked_add(n_docs.checked_mul(8)?))
+        .and_then(|b| b.checked_add(MEGATRON_HEADER as u64));
+    if declared.is_none_or(|d| d > idx.len() as u64) {
+        return Err(bad(format!(
+            "the header declares {n} sequences and {n_docs} document-index entries, more than \
+             the {} bytes of the index hold",
+            idx.len()
+        )));
+    }
+    // Both counts now fit in the file, hence in usize.
+    let n = n as usize;
+    let bin = std::fs::read(&bin_path).map_err(|e| DataError::io("reading", &bin_path, e))?;
+    let bad_bin = |m: String| DataError::Format {
+        path: bin_path.clone(),
+        message: m,
+    };
+    let sizes_at = MEGATRON_HEADER;
     let ptr_at = sizes_at + n * 4;
     let mut docs = Vec::with_capacity(n);
+    // Sequences in a Megatron dataset do not overlap; bounding their total by the .bin length
+    // keeps forged pointers from decoding the same bytes over and over.
+    let mut total = 0usize;
     for i in 0..n {
-        let s = idx
-            .get(sizes_at + i * 4..sizes_at + i * 4 + 4)
-            .ok_or_else(|| bad("truncated sizes".into()))?;
-        let s = i32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize;
-        let p = u64_at(ptr_at + i * 8)? as usize;
-        let bytes = bin.get(p..p + s * size).ok_or_else(|| DataError::Format {
-            path: bin_path.clone(),
-            message: format!("sequence {i} runs past the end"),
-        })?;
+        let s = &idx[sizes_at + i * 4..sizes_at + i * 4 + 4];
+        let s = i32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+        let s =
+            usize::try_from(s).map_err(|_| bad(format!("sequence {i} has negative size {s}")))?;
+        let p = u64_at(ptr_at + i * 8);
+        let bytes = s
+            .checked_mul(size)
+            .filter(|&b| total.checked_add(b).is_some_and(|t| t <= bin.len()))
+            .and_then(|b| {
+                let p = usize::try_from(p).ok()?;
+                bin.get(p..p.checked_add(b)?)
+            })
+            .ok_or_else(|| {
+                bad_bin(format!(
+                    "sequence {i} ({s} tokens at byte {p}) runs past the end ({} bytes) or \
+                     overlaps earlier sequences",
+                    bin.len()
+                ))
+            })?;
+        total += bytes.len();
         docs.push(decode(bytes, size));
     }
     Ok(docs)
@@ -226,9 +277,12 @@ pub fn read_tokens(path: &Path, format: ImportFormat) -> Result<(Vec<u32>, Dtype
                 2 => (4, Dtype::Uint32),
                 v => return Err(bad(format!("llm.c version {v} is not supported (1 or 2)"))),
             };
-            let n = i(2).max(0) as usize;
-            let body = bytes
-                .get(1024..1024 + n * size)
+            let n = usize::try_from(i(2))
+                .map_err(|_| bad(format!("header says {} tokens (negative)", i(2))))?;
+            let body = n
+                .checked_mul(size)
+                .and_then(|b| b.checked_add(1024))
+                .and_then(|end| bytes.get(1024..end))
                 .ok_or_else(|| bad(format!("header says {n} tokens; the file is shorter")))?;
             Ok((decode(body, size), dtype))
         }

@@ -168,7 +168,12 @@ impl Shard {
             .metadata()
             .map_err(|e| DataError::io("reading", path, e))?
             .len();
-        if len != HEADER + count * dtype.size() as u64 {
+        // Checked: in a release build `count * size` would wrap, and a forged count could then
+        // match the length of a short file.
+        let expected = count
+            .checked_mul(dtype.size() as u64)
+            .and_then(|b| b.checked_add(HEADER));
+        if expected != Some(len) {
             return Err(bad(format!(
                 "header says {count} tokens but the file holds {} bytes of tokens",
                 len.saturating_sub(HEADER)
@@ -184,11 +189,13 @@ impl Shard {
 
     /// Reads `len` tokens from token offset `start`.
     pub fn read(&mut self, start: u64, len: usize) -> Result<Vec<u32>> {
-        if start + len as u64 > self.count {
+        if start
+            .checked_add(len as u64)
+            .is_none_or(|end| end > self.count)
+        {
             return Err(DataError::Request(format!(
-                "{}: tokens {start}..{} past the end ({})",
+                "{}: {len} tokens from {start} run past the end ({})",
                 self.path.display(),
-                start + len as u64,
                 self.count
             )));
         }

@@ -162,11 +162,14 @@ impl ModelConfig {
             prefix: "",
         };
         let architecture = f.architecture()?;
-        let hidden_size = f.req_usize("hidden_size")?;
-        let num_attention_heads = f.req_usize("num_attention_heads")?;
-        let num_hidden_layers = f.req_usize("num_hidden_layers")?;
+        // Every size is checked (positive, below its limit) as it is read: the divisibility
+        // checks below divide by them, and `layer_attention` allocates one entry per layer,
+        // both before any tensor is read.
+        let hidden_size = f.req_size("hidden_size")?;
+        let num_attention_heads = f.req_size("num_attention_heads")?;
+        let num_hidden_layers = f.req_size("num_hidden_layers")?;
         let num_key_value_heads = f
-            .opt_usize("num_key_value_heads")?
+            .opt_size("num_key_value_heads")?
             .unwrap_or(num_attention_heads);
         if num_attention_heads % num_key_value_heads != 0 {
             return Err(f.err(
@@ -174,7 +177,7 @@ impl ModelConfig {
                 format!("{num_key_value_heads} does not divide num_attention_heads ({num_attention_heads})"),
             ));
         }
-        let head_dim = match f.opt_usize("head_dim")? {
+        let head_dim = match f.opt_size("head_dim")? {
             Some(d) => d,
             None => {
                 if hidden_size % num_attention_heads != 0 {
@@ -183,7 +186,18 @@ impl ModelConfig {
                         format!("{num_attention_heads} does not divide hidden_size ({hidden_size}) and no head_dim is given"),
                     ));
                 }
-                hidden_size / num_attention_heads
+                let d = hidden_size / num_attention_heads;
+                if d > limit_of("head_dim") {
+                    return Err(f.err(
+                        "head_dim",
+                        format!(
+                            "hidden_size / num_attention_heads = {d} exceeds the limit of {}; \
+                             set head_dim or num_attention_heads",
+                            limit_of("head_dim")
+                        ),
+                    ));
+                }
+                d
             }
         };
         if head_dim % 2 != 0 {
@@ -222,7 +236,7 @@ impl ModelConfig {
         };
         let layer_attention = f.layer_attention(architecture, num_hidden_layers)?;
         let max_position_embeddings =
-            f.opt_usize("max_position_embeddings")?
+            f.opt_size("max_position_embeddings")?
                 .unwrap_or(match architecture {
                     Architecture::Llama => 2048,
                     Architecture::Mistral => 4096 * 32,
@@ -230,9 +244,9 @@ impl ModelConfig {
                 });
         let cfg = Self {
             architecture,
-            vocab_size: f.req_usize("vocab_size")?,
+            vocab_size: f.req_size("vocab_size")?,
             hidden_size,
-            intermediate_size: f.req_usize("intermediate_size")?,
+            intermediate_size: f.req_size("intermediate_size")?,
             num_hidden_layers,
             num_attention_heads,
             num_key_value_heads,
@@ -254,18 +268,17 @@ impl ModelConfig {
                 None => f.opt_str("torch_dtype")?.map(str::to_string),
             },
         };
-        for (name, v) in [
-            ("vocab_size", cfg.vocab_size),
-            ("hidden_size", cfg.hidden_size),
-            ("intermediate_size", cfg.intermediate_size),
-            ("num_hidden_layers", cfg.num_hidden_layers),
-            ("num_attention_heads", cfg.num_attention_heads),
-            ("num_key_value_heads", cfg.num_key_value_heads),
-            ("head_dim", cfg.head_dim),
-            ("max_position_embeddings", cfg.max_position_embeddings),
-        ] {
-            if v == 0 {
-                return Err(f.err(name, "must be positive".into()));
+        match cfg.checked_num_parameters() {
+            Some(n) if n <= MAX_PARAMETERS => {}
+            count => {
+                let found = count.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string());
+                return Err(f.err(
+                    "num_hidden_layers",
+                    format!(
+                        "the sizes imply {found} parameters, above the limit of {MAX_PARAMETERS}; \
+                         check num_hidden_layers, hidden_size, intermediate_size and vocab_size"
+                    ),
+                ));
             }
         }
         if cfg.rms_norm_eps <= 0.0 {
@@ -280,28 +293,49 @@ impl ModelConfig {
     }
 
     /// Number of parameters (every weight and bias, the tied matrix counted once).
+    ///
+    /// Saturates at `usize::MAX` for a hand-built configuration whose count does not fit; one
+    /// resolved by [`ModelConfig::from_value`] is at most [`MAX_PARAMETERS`].
     pub fn num_parameters(&self) -> usize {
-        let (h, i, hd) = (self.hidden_size, self.intermediate_size, self.head_dim);
-        let (nq, nkv) = (self.num_attention_heads, self.num_key_value_heads);
-        let mut attn = h * nq * hd + 2 * h * nkv * hd + nq * hd * h;
+        self.checked_num_parameters()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(usize::MAX)
+    }
+
+    /// Number of parameters, or `None` when the count does not fit in a `u64`.
+    pub fn checked_num_parameters(&self) -> Option<u64> {
+        let u = |x: usize| u64::try_from(x).ok();
+        let (h, i, hd) = (
+            u(self.hidden_size)?,
+            u(self.intermediate_size)?,
+            u(self.head_dim)?,
+        );
+        let (nq, nkv) = (u(self.num_attention_heads)?, u(self.num_key_value_heads)?);
+        let (vocab, layers) = (u(self.vocab_size)?, u(self.num_hidden_layers)?);
+        let q_width = nq.checked_mul(hd)?;
+        let kv_width = nkv.checked_mul(hd)?;
+        // q and o: h × (nq·hd) each; k and v: h × (nkv·hd) each.
+        let mut attn = h
+            .checked_mul(q_width)?
+            .checked_mul(2)?
+            .checked_add(h.checked_mul(kv_width)?.checked_mul(2)?)?;
         if self.qkv_bias {
-            attn += nq * hd + 2 * nkv * hd;
+            attn = attn.checked_add(q_width.checked_add(kv_width.checked_mul(2)?)?)?;
         }
         if self.o_bias {
-            attn += h;
+            attn = attn.checked_add(h)?;
         }
-        let mut mlp = 3 * h * i;
+        let mut mlp = h.checked_mul(i)?.checked_mul(3)?;
         if self.mlp_bias {
-            mlp += 2 * i + h;
+            mlp = mlp.checked_add(i.checked_mul(2)?.checked_add(h)?)?;
         }
-        let layer = attn + mlp + 2 * h;
-        let embed = self.vocab_size * h;
-        let head = if self.tie_word_embeddings {
-            0
-        } else {
-            self.vocab_size * h
-        };
-        embed + self.num_hidden_layers * layer + h + head
+        let layer = attn.checked_add(mlp)?.checked_add(h.checked_mul(2)?)?;
+        let embed = vocab.checked_mul(h)?;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        embed
+            .checked_add(layers.checked_mul(layer)?)?
+            .checked_add(h)?
+            .checked_add(head)
     }
 
     /// `config.json` as transformers 4.x writes it (read by transformers 4.x and 5.x alike).
@@ -406,6 +440,35 @@ impl ModelConfig {
     }
 }
 
+/// Upper bounds on the sizes in `config.json`, checked before anything is allocated from them.
+///
+/// They sit one to two orders of magnitude above the largest released dense models (Llama 3.1
+/// 405B: 126 layers, hidden 16384, intermediate 53248, 128 heads; Gemma's 256k vocabulary; 10M
+/// token contexts), so that a real config always passes and a corrupt or hostile one cannot
+/// make glassbox size a table from it.
+pub const SIZE_LIMITS: &[(&str, usize)] = &[
+    ("num_hidden_layers", 1 << 10),
+    ("hidden_size", 1 << 17),
+    ("intermediate_size", 1 << 20),
+    ("vocab_size", 1 << 22),
+    ("num_attention_heads", 1 << 10),
+    ("num_key_value_heads", 1 << 10),
+    ("head_dim", 1 << 13),
+    ("max_position_embeddings", 1 << 24),
+    ("original_max_position_embeddings", 1 << 24),
+];
+
+/// Upper bound on the parameter count a `config.json` may imply (10 trillion).
+pub const MAX_PARAMETERS: u64 = 10_000_000_000_000;
+
+/// The limit of a size field of [`SIZE_LIMITS`] (a field not listed is unbounded).
+fn limit_of(key: &str) -> usize {
+    SIZE_LIMITS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(usize::MAX, |(_, max)| *max)
+}
+
 /// Typed access to a JSON object with errors that carry the field's full name.
 struct Fields<'a> {
     obj: &'a Map<String, Value>,
@@ -448,8 +511,26 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn req_usize(&self, key: &str) -> Result<usize> {
-        self.opt_usize(key)?
+    /// A size: a positive integer no larger than its entry in [`SIZE_LIMITS`].
+    fn opt_size(&self, key: &str) -> Result<Option<usize>> {
+        let Some(n) = self.opt_usize(key)? else {
+            return Ok(None);
+        };
+        if n == 0 {
+            return Err(self.err(key, "must be positive".into()));
+        }
+        let max = limit_of(key);
+        if n > max {
+            return Err(self.err(
+                key,
+                format!("{n} exceeds the limit of {max}; is this config.json corrupt?"),
+            ));
+        }
+        Ok(Some(n))
+    }
+
+    fn req_size(&self, key: &str) -> Result<usize> {
+        self.opt_size(key)?
             .ok_or_else(|| self.err(key, "missing".into()))
     }
 
@@ -637,7 +718,7 @@ impl<'a> Fields<'a> {
                     low_freq_factor: low,
                     high_freq_factor: high,
                     original_max_position_embeddings: self
-                        .opt_usize("original_max_position_embeddings")?
+                        .opt_size("original_max_position_embeddings")?
                         .ok_or_else(|| {
                             self.err("original_max_position_embeddings", "missing".into())
                         })?,
@@ -790,6 +871,93 @@ mod tests {
                 "{field}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn zero_heads_or_kv_heads_is_an_error_not_a_panic() {
+        for (field, value) in [
+            ("num_key_value_heads", 0),
+            ("num_attention_heads", 0),
+            ("hidden_size", 0),
+            ("num_hidden_layers", 0),
+            ("head_dim", 0),
+            ("vocab_size", 0),
+            ("intermediate_size", 0),
+            ("max_position_embeddings", 0),
+        ] {
+            let mut v = base();
+            v[field] = json!(value);
+            let err = parse(v).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{field}`")) && err.contains("must be positive"),
+                "{field}: {err}"
+            );
+        }
+        // Both zero: the first one read is named, and nothing divides by zero on the way.
+        let mut v = base();
+        v["num_attention_heads"] = json!(0);
+        v["num_key_value_heads"] = json!(0);
+        assert!(parse(v).is_err());
+    }
+
+    #[test]
+    fn oversized_dimensions_are_refused_before_allocating() {
+        let cases: &[(&str, Value, &str)] = &[
+            ("num_hidden_layers", json!(u64::MAX), "1024"),
+            ("num_hidden_layers", json!(1_000_000_000_000u64), "1024"),
+            ("hidden_size", json!(1u64 << 40), "131072"),
+            ("intermediate_size", json!(1u64 << 40), "1048576"),
+            ("vocab_size", json!(1u64 << 40), "4194304"),
+            ("num_attention_heads", json!(1u64 << 20), "1024"),
+            ("num_key_value_heads", json!(1u64 << 20), "1024"),
+            ("head_dim", json!(1u64 << 20), "8192"),
+            ("max_position_embeddings", json!(1u64 << 40), "16777216"),
+        ];
+        for (field, value, limit) in cases {
+            let mut v = base();
+            v[*field] = value.clone();
+            let err = parse(v).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("`{field}`")) && err.contains(limit),
+                "{field}: {err}"
+            );
+        }
+        let mut v = base();
+        v["rope_scaling"]["original_max_position_embeddings"] = json!(0);
+        let err = parse(v).unwrap_err().to_string();
+        assert!(
+            err.contains("`rope_scaling.original_max_position_embeddings`"),
+            "{err}"
+        );
+        // A derived head width past the limit names head_dim.
+        let mut v = base();
+        v["hidden_size"] = json!(1 << 17);
+        v["num_attention_heads"] = json!(1);
+        v["num_key_value_heads"] = json!(1);
+        let err = parse(v).unwrap_err().to_string();
+        assert!(err.contains("`head_dim`") && err.contains("8192"), "{err}");
+    }
+
+    #[test]
+    fn parameter_count_past_the_limit_is_an_error() {
+        // Every field within its own limit; together ~2e14 parameters.
+        let mut v = base();
+        v["num_hidden_layers"] = json!(1024);
+        v["hidden_size"] = json!(1 << 17);
+        v["num_attention_heads"] = json!(1024);
+        v["num_key_value_heads"] = json!(1024);
+        v["intermediate_size"] = json!(1 << 20);
+        let err = parse(v).unwrap_err().to_string();
+        assert!(
+            err.contains("`num_hidden_layers`") && err.contains(&MAX_PARAMETERS.to_string()),
+            "{err}"
+        );
+        // A hand-built configuration whose count overflows u64 saturates instead of wrapping.
+        let mut cfg = parse(base()).unwrap();
+        cfg.hidden_size = usize::MAX / 2;
+        cfg.vocab_size = usize::MAX / 2;
+        assert_eq!(cfg.checked_num_parameters(), None);
+        assert_eq!(cfg.num_parameters(), usize::MAX);
     }
 
     #[test]
