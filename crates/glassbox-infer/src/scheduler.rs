@@ -1,24 +1,34 @@
 //! Continuous batching: one thread owns the model and serves every request submitted to it.
-//! New requests join between decoding steps (each is prefilled alone, then decoded with the
-//! others); all running sequences share one forward pass per step through
-//! [`glassbox_model::Transformer::decode_step`], which is batch-invariant, so a request's tokens
-//! do not depend on what else is running. A request whose receiver is gone (a client that
-//! disconnected) leaves the batch at the next step.
+//!
+//! New requests join between decoding steps. Each is prefilled alone, in chunks of at most
+//! [`SchedulerOptions::prefill_chunk`] prompt tokens, one chunk per iteration between decoding
+//! steps, so a long prompt delays the running streams by one chunk at a time instead of by its
+//! whole prefill. Once prefilled, a sequence decodes with the others: all running sequences
+//! share one forward pass per step through [`glassbox_model::Transformer::decode_step`], which
+//! is batch-invariant, so a request's tokens do not depend on what else is running (chunk
+//! boundaries depend only on the prompt's own length, never on other requests). A request
+//! whose receiver is gone (a client that disconnected) leaves the batch at the next step.
 //!
 //! The queue is bounded: [`Scheduler::submit`] refuses work past `max_queue` waiting jobs, so a
-//! server can answer 429 instead of growing without limit.
+//! server can answer 429 instead of growing without limit. Prompt scoring
+//! ([`Job::score_prompt`]) goes through the same queue.
+//!
+//! A panic in model code fails the requests it touched ([`JobEvent::Failed`]) and the thread
+//! goes on serving the others. Should the thread die anyway, every waiting and running job is
+//! failed as it unwinds and later submissions get [`SubmitError::Crashed`]: nobody waits
+//! forever.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use candle_core::Tensor;
-use glassbox_model::{KvCache, Logits, ModelError, SeqCache};
+use crate::engine::{Engine, FinishReason, TokenScore};
+use crate::sampling::SamplingParams;
 
-use crate::engine::{Engine, FinishReason};
-use crate::sampling::{Sampler, SamplingParams, log_softmax};
-use crate::stream::TextStream;
+#[cfg(feature = "fault-injection")]
+pub mod fault;
+mod worker;
 
 /// The log-probability of a generated token and the most likely alternatives.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +44,9 @@ pub struct TokenLogprob {
 pub enum JobEvent {
     /// The job left the queue and is being prefilled.
     Started,
+    /// The prompt's per-token log-probabilities, when the job asked for them
+    /// ([`Job::score_prompt`]); comes before any token.
+    PromptScores(Vec<TokenScore>),
     /// A token was generated; `text` is the text it releases (possibly empty).
     Token {
         /// Token id.
@@ -50,11 +63,12 @@ pub enum JobEvent {
         /// Tokens generated.
         tokens: usize,
     },
-    /// The model failed; the job is over.
+    /// The model failed (an error or a panic); the job is over.
     Failed(String),
 }
 
 /// Receives a job's events; returns `false` when nobody listens any more (the job is dropped).
+/// It runs on the scheduler thread and must not panic.
 pub type Sink = Box<dyn FnMut(JobEvent) -> bool + Send>;
 
 /// One generation request.
@@ -71,6 +85,10 @@ pub struct Job {
     pub eos_token_ids: Vec<u32>,
     /// Report each token's log-probability with this many alternatives.
     pub logprobs: Option<usize>,
+    /// Before generating, report the prompt's per-token log-probabilities with this many
+    /// alternatives ([`JobEvent::PromptScores`]), computed exactly as [`Engine::score`] does
+    /// (one forward pass over the whole prompt, not chunked).
+    pub score_prompt: Option<usize>,
     /// Where events go.
     pub sink: Sink,
 }
@@ -80,6 +98,7 @@ impl std::fmt::Debug for Job {
         f.debug_struct("Job")
             .field("prompt_tokens", &self.prompt.len())
             .field("max_new_tokens", &self.max_new_tokens)
+            .field("score_prompt", &self.score_prompt)
             .finish_non_exhaustive()
     }
 }
@@ -87,10 +106,12 @@ impl std::fmt::Debug for Job {
 /// Limits of a scheduler.
 #[derive(Debug, Clone, Copy)]
 pub struct SchedulerOptions {
-    /// Sequences decoded together.
+    /// Sequences decoded (or prefilled) together. Default 16.
     pub max_batch: usize,
-    /// Jobs allowed to wait for a slot.
+    /// Jobs allowed to wait for a slot. Default 64.
     pub max_queue: usize,
+    /// Most prompt tokens prefilled between two decoding steps (at least 1). Default 512.
+    pub prefill_chunk: usize,
 }
 
 impl Default for SchedulerOptions {
@@ -98,6 +119,7 @@ impl Default for SchedulerOptions {
         Self {
             max_batch: 16,
             max_queue: 64,
+            prefill_chunk: 512,
         }
     }
 }
@@ -111,6 +133,9 @@ pub enum SubmitError {
     /// The scheduler has stopped.
     #[error("the scheduler has stopped")]
     Stopped,
+    /// The scheduler thread died (a panic outside model code); nothing more will run.
+    #[error("the scheduler thread stopped after an internal error")]
+    Crashed,
 }
 
 /// Counters a server reports.
@@ -118,12 +143,21 @@ pub enum SubmitError {
 pub struct SchedulerStats {
     /// Jobs waiting.
     pub queued: AtomicUsize,
-    /// Sequences running.
+    /// Sequences running (being prefilled or decoded).
     pub active: AtomicUsize,
     /// Tokens generated in all.
     pub generated: AtomicUsize,
     /// Decoding steps run.
     pub steps: AtomicUsize,
+    /// The longest time between two consecutive decoding steps while sequences were running,
+    /// in microseconds: the worst pause a running stream saw between two tokens.
+    pub max_decode_gap_us: AtomicU64,
+    /// Prompts scored ([`Job::score_prompt`]).
+    pub scored_prompts: AtomicUsize,
+    /// Panics in model code caught (each failed the requests it touched).
+    pub panics: AtomicUsize,
+    /// The scheduler thread died; submissions are refused with [`SubmitError::Crashed`].
+    pub crashed: AtomicBool,
 }
 
 /// A running scheduler thread.
@@ -142,11 +176,13 @@ impl Scheduler {
         let (tx, rx) = mpsc::channel::<Job>();
         let stats = Arc::new(SchedulerStats::default());
         let s = stats.clone();
-        let max_batch = options.max_batch.max(1);
         let thread = std::thread::Builder::new()
             .name("glassbox-scheduler".into())
-            .spawn(move || run(&engine, &rx, &s, max_batch))
+            .spawn(move || worker::Worker::new(engine, rx, s, options).run())
             .ok();
+        if thread.is_none() {
+            stats.crashed.store(true, Ordering::SeqCst);
+        }
         Self {
             tx: Some(tx),
             stats,
@@ -158,6 +194,9 @@ impl Scheduler {
 
     /// Queues `jobs` together, or none of them when the queue has no room for all.
     pub fn submit(&self, jobs: Vec<Job>) -> Result<(), SubmitError> {
+        if self.stats.crashed.load(Ordering::SeqCst) {
+            return Err(SubmitError::Crashed);
+        }
         if self.stopping.load(Ordering::SeqCst) {
             return Err(SubmitError::Stopped);
         }
@@ -173,7 +212,11 @@ impl Scheduler {
         for (i, job) in jobs.into_iter().enumerate() {
             if tx.send(job).is_err() {
                 self.stats.queued.fetch_sub(k - i, Ordering::SeqCst);
-                return Err(SubmitError::Stopped);
+                return Err(if self.stats.crashed.load(Ordering::SeqCst) {
+                    SubmitError::Crashed
+                } else {
+                    SubmitError::Stopped
+                });
             }
         }
         Ok(())
@@ -203,174 +246,4 @@ impl Drop for Scheduler {
             let _ = t.join();
         }
     }
-}
-
-/// A sequence being decoded.
-struct Seq {
-    job: Job,
-    sampler: Sampler,
-    stream: TextStream,
-    cache: SeqCache,
-    history: Vec<u32>,
-    generated: usize,
-    done: bool,
-}
-
-impl Seq {
-    /// Takes the logits of the next position: samples, reports, and decides whether it is over.
-    fn accept(&mut self, row: &[f32], ctx: usize, engine: &Engine, stats: &SchedulerStats) {
-        let next = self.sampler.sample(row, &self.history);
-        let logprob = self.job.logprobs.map(|top| {
-            let lp = log_softmax(row);
-            let mut order: Vec<usize> = (0..lp.len()).collect();
-            order.sort_by(|&a, &b| lp[b].total_cmp(&lp[a]).then(a.cmp(&b)));
-            TokenLogprob {
-                logprob: lp[next as usize],
-                top: order
-                    .into_iter()
-                    .take(top)
-                    .map(|j| (j as u32, lp[j]))
-                    .collect(),
-            }
-        });
-        self.history.push(next);
-        self.generated += 1;
-        stats.generated.fetch_add(1, Ordering::Relaxed);
-        let mut finish = None;
-        let mut text = String::new();
-        if self.job.eos_token_ids.contains(&next) {
-            finish = Some(FinishReason::Eos);
-        } else {
-            match self.stream.push(&engine.tokenizer, next) {
-                Ok(step) => {
-                    text = step.delta;
-                    if let Some(s) = step.stopped {
-                        finish = Some(FinishReason::Stop(s));
-                    }
-                }
-                Err(e) => {
-                    (self.job.sink)(JobEvent::Failed(e.to_string()));
-                    self.done = true;
-                    return;
-                }
-            }
-            if finish.is_none()
-                && (self.generated >= self.job.max_new_tokens || self.history.len() >= ctx)
-            {
-                finish = Some(FinishReason::Length);
-            }
-        }
-        if matches!(finish, Some(FinishReason::Eos | FinishReason::Length)) {
-            text.push_str(&self.stream.finish());
-        }
-        let alive = (self.job.sink)(JobEvent::Token {
-            id: next,
-            text,
-            logprob,
-        });
-        if let Some(f) = finish {
-            (self.job.sink)(JobEvent::Done {
-                finish: f,
-                tokens: self.generated,
-            });
-            self.done = true;
-        } else if !alive {
-            self.done = true;
-        }
-    }
-}
-
-fn run(engine: &Engine, rx: &mpsc::Receiver<Job>, stats: &SchedulerStats, max_batch: usize) {
-    let ctx = engine.model.config().max_position_embeddings;
-    let mut active: Vec<Seq> = Vec::new();
-    loop {
-        // Admit waiting jobs between steps; block only when there is nothing to decode.
-        while active.len() < max_batch {
-            let job = if active.is_empty() {
-                match rx.recv() {
-                    Ok(j) => j,
-                    Err(_) => return,
-                }
-            } else {
-                match rx.try_recv() {
-                    Ok(j) => j,
-                    Err(_) => break,
-                }
-            };
-            stats.queued.fetch_sub(1, Ordering::SeqCst);
-            if let Some(seq) = prefill(engine, job, ctx, stats) {
-                active.push(seq);
-            }
-        }
-        stats.active.store(active.len(), Ordering::SeqCst);
-        if active.is_empty() {
-            continue;
-        }
-        let tokens: Vec<u32> = active
-            .iter()
-            .map(|s| s.history.last().copied().unwrap_or(0))
-            .collect();
-        let mut caches: Vec<&mut SeqCache> = active.iter_mut().map(|s| &mut s.cache).collect();
-        match engine.model.decode_step(&tokens, &mut caches) {
-            Ok(rows) => {
-                stats.steps.fetch_add(1, Ordering::Relaxed);
-                for (seq, row) in active.iter_mut().zip(&rows) {
-                    seq.accept(row, ctx, engine, stats);
-                }
-            }
-            Err(e) => {
-                for seq in &mut active {
-                    (seq.job.sink)(JobEvent::Failed(e.to_string()));
-                    seq.done = true;
-                }
-            }
-        }
-        active.retain(|s| !s.done);
-        stats.active.store(active.len(), Ordering::SeqCst);
-    }
-}
-
-/// Runs the prompt alone through the model and takes its first token; `None` when the job is
-/// already over (no tokens wanted, finished at once, failed or abandoned).
-fn prefill(engine: &Engine, mut job: Job, ctx: usize, stats: &SchedulerStats) -> Option<Seq> {
-    if !(job.sink)(JobEvent::Started) {
-        return None;
-    }
-    if job.max_new_tokens == 0 {
-        (job.sink)(JobEvent::Done {
-            finish: FinishReason::Length,
-            tokens: 0,
-        });
-        return None;
-    }
-    let mut cache = KvCache::new(engine.model.config(), vec![0], engine.model.device());
-    let row = (|| -> Result<(Vec<f32>, SeqCache), ModelError> {
-        let t = job.prompt.len();
-        let tokens = Tensor::from_vec(job.prompt.clone(), (1, t), engine.model.device())?;
-        let logits = engine
-            .model
-            .forward(&tokens, &[], Some(&mut cache), Logits::Last)?;
-        Ok((
-            logits.flatten_all()?.to_vec1::<f32>()?,
-            SeqCache::from_kv_cache(&cache)?,
-        ))
-    })();
-    let (row, cache) = match row {
-        Ok(r) => r,
-        Err(e) => {
-            (job.sink)(JobEvent::Failed(e.to_string()));
-            return None;
-        }
-    };
-    let mut seq = Seq {
-        sampler: Sampler::new(job.sampling.clone()),
-        stream: TextStream::new(&job.stop),
-        history: job.prompt.clone(),
-        cache,
-        generated: 0,
-        done: false,
-        job,
-    };
-    seq.accept(&row, ctx, engine, stats);
-    (!seq.done).then_some(seq)
 }

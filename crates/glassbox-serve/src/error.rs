@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use glassbox_infer::InferError;
 use serde_json::json;
 
 /// An error answered to a client.
@@ -97,6 +98,55 @@ impl ApiError {
             param: None,
             code: None,
             retry_after: None,
+        }
+    }
+
+    /// 500 for a generation that failed in the model (logged where it failed).
+    pub fn generation_failed() -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "the model failed while generating; the request was not completed".into(),
+            kind: "server_error",
+            param: None,
+            code: Some("generation_failed"),
+            retry_after: None,
+        }
+    }
+
+    /// 503 for a model whose scheduler died: nothing more will run on it until a restart.
+    pub fn unavailable(model: &str) -> Self {
+        Self {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "the model `{model}` is unavailable after an internal error; restart the server"
+            ),
+            kind: "server_error",
+            param: Some("model".into()),
+            code: Some("model_unavailable"),
+            retry_after: None,
+        }
+    }
+
+    /// An error of the inference library about the model served as `model`: request errors
+    /// are 400s, anything else a 500. Messages name the model, never its directory; the full
+    /// error goes to the server log.
+    pub fn from_infer(model: &str, param: &str, e: &InferError) -> Self {
+        match e {
+            InferError::NoChatTemplate { .. } => {
+                eprintln!("glassbox serve: model `{model}`: {e}");
+                Self::invalid(
+                    Some(param.to_string()),
+                    format!(
+                        "the model `{model}` has no chat template; use /v1/completions with a plain prompt"
+                    ),
+                )
+                .code("no_chat_template")
+            }
+            // The template's own message (`raise_exception`) and its file name, no path.
+            InferError::Template { .. } | InferError::Input(_) => {
+                Self::invalid(Some(param.to_string()), e.to_string())
+            }
+            _ => Self::internal(format_args!("model `{model}`: {e}")),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Prometheus text exposition of the server's counters: requests by endpoint and status, prompt
-//! and generated tokens, queue depth and running sequences, latency and time-to-first-token
-//! histograms.
+//! and generated tokens, queue depth and running sequences, the longest pause between two
+//! decoding steps, panics caught in model code, latency (to the last byte, streams included) and
+//! time-to-first-token histograms.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -49,6 +50,21 @@ impl Histogram {
     }
 }
 
+/// Live values read from the schedulers when the metrics are rendered.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Gauges {
+    /// Requests waiting for a slot (prompt scoring included).
+    pub queued: usize,
+    /// Sequences being prefilled or decoded.
+    pub running: usize,
+    /// The longest time between two decoding steps while sequences were running, seconds.
+    pub max_decode_gap_seconds: f64,
+    /// Panics in model code caught (each failed the requests it touched).
+    pub panics: usize,
+    /// Models whose scheduler thread died.
+    pub dead_schedulers: usize,
+}
+
 /// The server's counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -80,7 +96,7 @@ impl Metrics {
     }
 
     /// The exposition, with the live gauges given.
-    pub fn render(&self, queued: usize, running: usize) -> String {
+    pub fn render(&self, g: Gauges) -> String {
         let mut out = String::new();
         out.push_str("# HELP glassbox_requests_total Requests answered, by endpoint and HTTP status.\n# TYPE glassbox_requests_total counter\n");
         if let Ok(r) = self.requests.lock() {
@@ -95,12 +111,20 @@ impl Metrics {
             out,
             "# HELP glassbox_prompt_tokens_total Prompt tokens processed.\n# TYPE glassbox_prompt_tokens_total counter\nglassbox_prompt_tokens_total {}\n\
 # HELP glassbox_generation_tokens_total Tokens generated.\n# TYPE glassbox_generation_tokens_total counter\nglassbox_generation_tokens_total {}\n\
-# HELP glassbox_queue_depth Requests waiting for a decoding slot.\n# TYPE glassbox_queue_depth gauge\nglassbox_queue_depth {queued}\n\
-# HELP glassbox_running_sequences Sequences being decoded.\n# TYPE glassbox_running_sequences gauge\nglassbox_running_sequences {running}\n",
+# HELP glassbox_queue_depth Requests waiting for a decoding slot.\n# TYPE glassbox_queue_depth gauge\nglassbox_queue_depth {}\n\
+# HELP glassbox_running_sequences Sequences being prefilled or decoded.\n# TYPE glassbox_running_sequences gauge\nglassbox_running_sequences {}\n\
+# HELP glassbox_decode_stall_max_seconds Longest time between two decoding steps while sequences were running.\n# TYPE glassbox_decode_stall_max_seconds gauge\nglassbox_decode_stall_max_seconds {}\n\
+# HELP glassbox_model_panics_total Panics in model code caught; each failed the requests it touched.\n# TYPE glassbox_model_panics_total counter\nglassbox_model_panics_total {}\n\
+# HELP glassbox_dead_schedulers Models whose scheduler stopped after an internal error (their requests get 503).\n# TYPE glassbox_dead_schedulers gauge\nglassbox_dead_schedulers {}\n",
             self.prompt_tokens.load(Ordering::Relaxed),
             self.generation_tokens.load(Ordering::Relaxed),
+            g.queued,
+            g.running,
+            g.max_decode_gap_seconds,
+            g.panics,
+            g.dead_schedulers,
         );
-        out.push_str("# HELP glassbox_request_duration_seconds Time from request to last byte, by endpoint.\n# TYPE glassbox_request_duration_seconds histogram\n");
+        out.push_str("# HELP glassbox_request_duration_seconds Time from request to last byte (for streams, until the stream ends or the client leaves), by endpoint.\n# TYPE glassbox_request_duration_seconds histogram\n");
         if let Ok(l) = self.latency.lock() {
             for (e, h) in l.iter() {
                 h.write(

@@ -292,6 +292,7 @@ async fn a_full_queue_answers_429_with_retry_after() {
         SchedulerOptions {
             max_batch: 1,
             max_queue: 1,
+            ..SchedulerOptions::default()
         },
         Limits::default(),
         None,

@@ -37,6 +37,10 @@ pub(crate) struct Args {
     /// Requests allowed to wait per model; past it, 429 with Retry-After.
     #[arg(long, default_value_t = 64)]
     max_queue: usize,
+    /// Most prompt tokens prefilled between two decoding steps: long prompts are prefilled in
+    /// chunks so running streams keep producing tokens.
+    #[arg(long, default_value_t = 512)]
+    prefill_chunk: usize,
     /// Largest `max_tokens` a request may ask for.
     #[arg(long, default_value_t = 4096)]
     max_tokens: usize,
@@ -66,6 +70,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let sched = SchedulerOptions {
         max_batch: a.max_batch.max(1),
         max_queue: a.max_queue,
+        prefill_chunk: a.prefill_chunk.max(1),
     };
     let state = AppState::load(
         &specs,

@@ -18,7 +18,7 @@ use crate::params::{Body, kind};
 use crate::state::{ModelEntry, now};
 
 use super::generate::{
-    StreamItem, check_prompt, collect, gen_params, piece, stream_events, submit,
+    StreamItem, check_prompt, collect, gen_params, piece, sse_error, stream_events, submit,
 };
 use super::{Shared, new_id, read_body};
 
@@ -71,14 +71,14 @@ pub(super) fn render_chat(
     let tpl = m
         .engine
         .chat_template()
-        .map_err(|e| ApiError::invalid(Some("messages".into()), e.to_string()))?;
+        .map_err(|e| ApiError::from_infer(&m.name, "messages", &e))?;
     let text = tpl
         .render(msgs, add_generation_prompt, &serde_json::Map::new())
-        .map_err(|e| ApiError::invalid(Some("messages".into()), e.to_string()))?;
+        .map_err(|e| ApiError::from_infer(&m.name, "messages", &e))?;
     m.engine
         .tokenizer
         .encode(&text, false)
-        .map_err(ApiError::internal)
+        .map_err(|e| ApiError::from_infer(&m.name, "messages", &e))
 }
 
 pub(super) fn chat_logprobs(e: &Engine, ids: &[u32], lps: &[TokenLogprob]) -> Value {
@@ -126,7 +126,14 @@ pub(super) async fn chat(State(s): State<Shared>, req: Request) -> Result<Respon
     s.metrics
         .prompt_tokens
         .fetch_add(prompt.len() as u64, Ordering::Relaxed);
-    let rx = submit(m, std::slice::from_ref(&prompt), &g, max_tokens, logprobs)?;
+    let rx = submit(
+        m,
+        std::slice::from_ref(&prompt),
+        &g,
+        max_tokens,
+        logprobs,
+        None,
+    )?;
     let id = new_id("chatcmpl");
     let created = now();
     if g.stream {
@@ -159,6 +166,7 @@ pub(super) async fn chat(State(s): State<Shared>, req: Request) -> Result<Respon
                     (json!({"content": t}), Value::Null)
                 }
                 StreamItem::Done(f) => (json!({}), json!(f)),
+                StreamItem::Failed => return futures_util::future::ready(Some(Ok(sse_error()))),
             };
             futures_util::future::ready(Some(Ok::<_, Infallible>(Event::default().data(
                 json!({"id": id2, "object": "chat.completion.chunk", "created": created, "model": m2,

@@ -16,7 +16,7 @@ use crate::params::Body;
 use crate::state::{AppState, ModelEntry, now};
 
 use super::generate::{
-    StreamItem, check_prompt, collect, gen_params, piece, stream_events, submit,
+    StreamItem, check_prompt, collect, gen_params, piece, sse_error, stream_events, submit,
 };
 use super::{Shared, new_id, read_body};
 
@@ -157,21 +157,10 @@ pub(super) async fn completions(
     s.metrics
         .prompt_tokens
         .fetch_add(prompt_tokens as u64, Ordering::Relaxed);
-    // Echoed prompts with log-probabilities are scored exactly as `glassbox score` scores them.
-    let mut prompt_scores: Vec<Option<Vec<glassbox_infer::TokenScore>>> = vec![None; prompts.len()];
-    if echo && logprobs.is_some() {
-        for (i, p) in prompts.iter().enumerate() {
-            let engine = m.engine.clone();
-            let p = p.clone();
-            let top = logprobs.unwrap_or(0);
-            let scored = tokio::task::spawn_blocking(move || engine.score(&p, top))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)?;
-            prompt_scores[i] = Some(scored);
-        }
-    }
-    let rx = submit(m, &prompts, &g, max_tokens, logprobs)?;
+    // Echoed prompts with log-probabilities are scored exactly as `glassbox score` scores them,
+    // by the scheduler, behind the same bounded queue as generation (streams echo no scores).
+    let score_prompt = logprobs.filter(|_| echo && !g.stream);
+    let rx = submit(m, &prompts, &g, max_tokens, logprobs, score_prompt)?;
     let id = new_id("cmpl");
     let created = now();
     let count = prompts.len() * g.n;
@@ -188,6 +177,7 @@ pub(super) async fn completions(
             let (text, finish, lp) = match ev {
                 StreamItem::Text(t, lp) => (t, Value::Null, lp),
                 StreamItem::Done(f) => (String::new(), json!(f), None),
+                StreamItem::Failed => return Ok::<_, Infallible>(sse_error()),
             };
             let logprobs = lp.map_or(Value::Null, |(tid, l)| {
                 completion_logprobs(&engine, &[(tid, Some(l.logprob), Some(l.top))], 0)
@@ -233,7 +223,7 @@ pub(super) async fn completions(
             };
             let lp = logprobs.map(|_| {
                 let mut entries: Vec<LogprobEntry> = Vec::new();
-                if let Some(scores) = &prompt_scores[pi] {
+                if let Some(scores) = &choices[pi * g.n].prompt_scores {
                     for sc in scores {
                         entries.push((sc.id, sc.logprob, sc.logprob.map(|_| sc.top.clone())));
                     }

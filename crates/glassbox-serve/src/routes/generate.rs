@@ -5,9 +5,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::http::StatusCode;
+use axum::response::sse::Event;
 use futures_util::stream::{self, Stream};
 use glassbox_infer::scheduler::{Job, JobEvent, SubmitError, TokenLogprob};
-use glassbox_infer::{Engine, FinishReason, SamplingParams};
+use glassbox_infer::{Engine, FinishReason, SamplingParams, TokenScore};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -119,6 +120,8 @@ pub(super) struct Choice {
     pub(super) logprobs: Vec<TokenLogprob>,
     pub(super) finish: Option<String>,
     pub(super) failed: Option<String>,
+    /// The prompt's log-probabilities, when they were asked for (first choice of each prompt).
+    pub(super) prompt_scores: Option<Vec<TokenScore>>,
 }
 
 pub(super) fn finish_name(f: &FinishReason) -> String {
@@ -128,13 +131,16 @@ pub(super) fn finish_name(f: &FinishReason) -> String {
     }
 }
 
-/// Submits one job per (prompt, choice); events arrive tagged with the choice index.
+/// Submits one job per (prompt, choice); events arrive tagged with the choice index. With
+/// `score_prompt`, the first choice of each prompt also reports the prompt's log-probabilities
+/// with that many alternatives (scored in the scheduler, behind the same bounded queue).
 pub(super) fn submit(
     m: &ModelEntry,
     prompts: &[Vec<u32>],
     g: &Gen,
     max_tokens: usize,
     logprobs: Option<usize>,
+    score_prompt: Option<usize>,
 ) -> Result<mpsc::UnboundedReceiver<(usize, JobEvent)>, ApiError> {
     let (tx, rx) = mpsc::unbounded_channel();
     let mut jobs = Vec::new();
@@ -151,6 +157,7 @@ pub(super) fn submit(
                 stop: g.stop.clone(),
                 eos_token_ids: m.engine.generation.eos_token_ids.clone(),
                 logprobs,
+                score_prompt: score_prompt.filter(|_| i == 0),
                 sink: Box::new(move |e| tx.send((idx, e)).is_ok()),
             });
         }
@@ -160,6 +167,7 @@ pub(super) fn submit(
         SubmitError::Stopped => ApiError::invalid(None, "the server is shutting down")
             .status(StatusCode::SERVICE_UNAVAILABLE)
             .code("shutting_down"),
+        SubmitError::Crashed => ApiError::unavailable(&m.name),
     })?;
     Ok(rx)
 }
@@ -176,11 +184,15 @@ pub(super) async fn collect(
     let mut first = true;
     while open > 0 {
         let Some((i, e)) = rx.recv().await else {
-            return Err(ApiError::internal("the scheduler stopped"));
+            eprintln!("glassbox serve: the scheduler dropped a request without an answer");
+            return Err(ApiError::generation_failed());
         };
-        let c = &mut choices[i];
+        let Some(c) = choices.get_mut(i) else {
+            continue;
+        };
         match e {
             JobEvent::Started => {}
+            JobEvent::PromptScores(scores) => c.prompt_scores = Some(scores),
             JobEvent::Token { id, text, logprob } => {
                 if first {
                     s.metrics.first_token(t0.elapsed().as_secs_f64());
@@ -204,7 +216,8 @@ pub(super) async fn collect(
         }
     }
     if let Some(f) = choices.iter().find_map(|c| c.failed.clone()) {
-        return Err(ApiError::internal(f));
+        eprintln!("glassbox serve: generation failed: {f}");
+        return Err(ApiError::generation_failed());
     }
     Ok(choices)
 }
@@ -216,10 +229,13 @@ pub(super) fn piece(e: &Engine, id: u32) -> String {
 pub(super) enum StreamItem {
     Text(String, Option<(u32, TokenLogprob)>),
     Done(String),
+    /// The generation failed; the stream ends after this.
+    Failed,
 }
 
 /// The scheduler's events as a stream of (choice, item); ends when every choice is done. A
-/// failure ends the stream early (the client sees no `finish_reason` for that choice).
+/// failure ends the stream early with [`StreamItem::Failed`] (the details go to the server log),
+/// which the endpoints send as an OpenAI error object ([`sse_error`]).
 pub(super) fn stream_events(
     s: Shared,
     rx: mpsc::UnboundedReceiver<(usize, JobEvent)>,
@@ -233,9 +249,12 @@ pub(super) fn stream_events(
                 return None;
             }
             loop {
-                let (i, e) = rx.recv().await?;
+                let Some((i, e)) = rx.recv().await else {
+                    eprintln!("glassbox serve: the scheduler dropped a request without an answer");
+                    return Some(((0, StreamItem::Failed), (rx, 0, first, s)));
+                };
                 match e {
-                    JobEvent::Started => continue,
+                    JobEvent::Started | JobEvent::PromptScores(_) => continue,
                     JobEvent::Token { text, logprob, id } => {
                         if first {
                             s.metrics.first_token(t0.elapsed().as_secs_f64());
@@ -252,10 +271,16 @@ pub(super) fn stream_events(
                     }
                     JobEvent::Failed(m) => {
                         eprintln!("glassbox serve: generation failed: {m}");
-                        return None;
+                        return Some(((i, StreamItem::Failed), (rx, 0, first, s)));
                     }
                 }
             }
         },
     )
+}
+
+/// The event a stream ends with when its generation failed: an OpenAI error object, as
+/// OpenAI-compatible servers send mid-stream.
+pub(super) fn sse_error() -> Event {
+    Event::default().data(ApiError::generation_failed().body().to_string())
 }

@@ -16,9 +16,11 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::metrics::Gauges;
 use crate::params::Body;
 use crate::state::AppState;
 
@@ -73,12 +75,45 @@ async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
         }
     }
     let r = next.run(req).await;
-    s.metrics.request(
-        &endpoint(&path),
-        r.status().as_u16(),
-        t0.elapsed().as_secs_f64(),
-    );
-    r
+    let done = Finished {
+        s: s.clone(),
+        endpoint: endpoint(&path),
+        status: r.status().as_u16(),
+        t0,
+    };
+    let streaming = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !streaming {
+        return r;
+    }
+    // A stream's request ends with its last event, or when the client leaves: when the body is
+    // dropped, which the guard carried inside it sees.
+    let (parts, body) = r.into_parts();
+    let body = body.into_data_stream().map(move |chunk| {
+        let _carried = &done;
+        chunk
+    });
+    Response::from_parts(parts, HttpBody::from_stream(body))
+}
+
+/// Records a request in the metrics when dropped: at once for whole answers, at the end of the
+/// body for streams.
+struct Finished {
+    s: Shared,
+    endpoint: String,
+    status: u16,
+    t0: Instant,
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.s
+            .metrics
+            .request(&self.endpoint, self.status, self.t0.elapsed().as_secs_f64());
+    }
 }
 
 fn endpoint(path: &str) -> String {
@@ -113,22 +148,22 @@ async fn health() -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
-    let queued = s
-        .models
-        .iter()
-        .map(|m| m.scheduler.stats().queued.load(Ordering::Relaxed))
-        .sum();
-    let running = s
-        .models
-        .iter()
-        .map(|m| m.scheduler.stats().active.load(Ordering::Relaxed))
-        .sum();
+    let mut g = Gauges::default();
+    for m in &s.models {
+        let st = m.scheduler.stats();
+        g.queued += st.queued.load(Ordering::Relaxed);
+        g.running += st.active.load(Ordering::Relaxed);
+        let gap = st.max_decode_gap_us.load(Ordering::Relaxed) as f64 / 1e6;
+        g.max_decode_gap_seconds = g.max_decode_gap_seconds.max(gap);
+        g.panics += st.panics.load(Ordering::Relaxed);
+        g.dead_schedulers += usize::from(st.crashed.load(Ordering::Relaxed));
+    }
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(queued, running),
+        s.metrics.render(g),
     )
 }
 
