@@ -154,10 +154,37 @@ pub fn train(
         .map_err(|e| run_err(dir, format!("cannot create the run directory: {e}")))?;
     let resolved = toml::to_string(&recipe).map_err(|e| run_err(recipe_path, e))?;
     glassbox_core::fsio::atomic_write(&dir.join("recipe.toml"), resolved.as_bytes())?;
+    start_from_zero(
+        dir,
+        resolved.as_bytes(),
+        recipe,
+        cfg,
+        dataset,
+        total,
+        eos_id,
+        options,
+        events,
+    )
+}
+
+/// Writes `run.json` and empty logs, then trains from the initial weights (a pure function of
+/// the recipe's `init_seed`), writing checkpoint 0 first.
+#[allow(clippy::too_many_arguments)]
+fn start_from_zero(
+    dir: &Path,
+    resolved: &[u8],
+    recipe: Recipe,
+    cfg: ModelConfig,
+    dataset: Dataset,
+    total: u64,
+    eos_id: u32,
+    options: Options,
+    events: &mut dyn FnMut(Event),
+) -> Result<Summary> {
     let run_json = json!({
         "schema_version": RUN_SCHEMA,
         "glassbox_version": env!("CARGO_PKG_VERSION"),
-        "recipe_sha256": glassbox_core::hash::sha256_hex(resolved.as_bytes()),
+        "recipe_sha256": glassbox_core::hash::sha256_hex(resolved),
         "model_config": cfg.to_hf_json("float32"),
         "parameters": cfg.num_parameters(),
         "total_steps": total,
@@ -195,12 +222,27 @@ pub fn resume(dir: &Path, options: Options, events: &mut dyn FnMut(Event)) -> Re
     for n in notes {
         events(Event::Note(n));
     }
-    let (ck, state) = found.ok_or_else(|| {
-        run_err(
-            &dir.join("checkpoints"),
-            "no valid checkpoint to resume from",
-        )
-    })?;
+    let Some((ck, state)) = found else {
+        // Stopped before checkpoint 0 was complete: nothing was trained yet, and step 0 is a
+        // pure function of the recipe, so the run starts again from it (same result as a run
+        // never interrupted).
+        events(Event::Note(
+            "no complete checkpoint yet: the run starts again from step 0".into(),
+        ));
+        let resolved = std::fs::read(&recipe_path).map_err(|e| run_err(&recipe_path, e))?;
+        let mut cfg = recipe.resolve(&recipe_path, vocab)?;
+        if cfg.eos_token_ids.is_empty() {
+            cfg.eos_token_ids = vec![eos_id];
+        }
+        let total = recipe.total_steps();
+        for sub in ["checkpoints", "logs"] {
+            std::fs::create_dir_all(dir.join(sub))
+                .map_err(|e| run_err(dir, format!("cannot create the run directory: {e}")))?;
+        }
+        return start_from_zero(
+            dir, &resolved, recipe, cfg, dataset, total, eos_id, options, events,
+        );
+    };
     let (model, _) = Transformer::load(&ck, &Device::Cpu)?;
     let mut cfg = model.config().clone();
     cfg.dtype = None;

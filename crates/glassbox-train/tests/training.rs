@@ -167,6 +167,47 @@ fn a_run_stopped_and_resumed_ends_bit_identical() {
 }
 
 #[test]
+fn a_run_killed_before_checkpoint_0_resumes_from_step_0_and_ends_identical() {
+    // Found by scripts/trial-kill.sh: SIGKILL after run.json but before checkpoint 0 left a run
+    // that `--resume` refused ("no valid checkpoint") and a new run refused ("already holds a run").
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe(tmp.path(), &[("steps = 20", "steps = 6")]);
+    let whole = trainer::train(
+        &r,
+        &tmp.path().join("whole"),
+        Options::default(),
+        &mut quiet,
+    )
+    .unwrap();
+    for (name, keep_run_json) in [("killed", true), ("killed-earlier", false)] {
+        let killed = tmp.path().join(name);
+        std::fs::create_dir_all(killed.join("checkpoints")).unwrap();
+        std::fs::create_dir_all(killed.join("logs")).unwrap();
+        std::fs::copy(
+            tmp.path().join("whole/recipe.toml"),
+            killed.join("recipe.toml"),
+        )
+        .unwrap();
+        if keep_run_json {
+            std::fs::copy(tmp.path().join("whole/run.json"), killed.join("run.json")).unwrap();
+        }
+        // A checkpoint 0 whose write was cut short: a temp folder and no index entry.
+        std::fs::create_dir_all(killed.join("checkpoints/.tmp-0000000")).unwrap();
+        let mut notes = Vec::new();
+        let resumed = trainer::resume(&killed, Options::default(), &mut |e| {
+            if let Event::Note(n) = e {
+                notes.push(n)
+            }
+        })
+        .unwrap();
+        assert!(notes.iter().any(|n| n.contains("step 0")), "{notes:?}");
+        assert_eq!(resumed.final_weights_sha256, whole.final_weights_sha256);
+        assert_eq!(losses(&killed), losses(&tmp.path().join("whole")));
+        assert!(killed.join("run.json").is_file());
+    }
+}
+
+#[test]
 fn gradient_accumulation_equals_one_big_batch() {
     let tmp = tempfile::tempdir().unwrap();
     let one = recipe(
