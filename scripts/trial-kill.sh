@@ -115,10 +115,48 @@ for i in $(seq 1 "$rel_trials"); do
   rm -rf "$out"
 done
 
+# A full disk and a read-only directory (needs root for tmpfs mounts; skipped otherwise). The run
+# must stop with an error that says what happened, keep its last good checkpoint, and finish
+# identically once space or write access is back.
+disk_rows=()
+disk_ok=1
+mnt="$work/mnt"
+mkdir -p "$mnt"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=5m tmpfs "$mnt" 2>/dev/null; then
+  trap 'umount "$mnt" 2>/dev/null || true; rm -rf "$work"' EXIT
+  err=$("$GB" --threads 2 train "$work/recipe.toml" --out "$mnt/run" 2>&1 >/dev/null | tail -1 || true)
+  kept=$( (ls "$mnt/run/checkpoints" 2>/dev/null || true) | grep -c '^step-' || true)
+  mount -o remount,size=64m "$mnt"
+  "$GB" --threads 2 train --resume "$mnt/run" >/dev/null 2>&1 || true
+  got=$( [ -f "$mnt/run/$final" ] && sha "$mnt/run/$final" || echo missing)
+  [ "$got" = "$ref_sha" ] && full=ok || { full="MISMATCH ($got)"; disk_ok=0; }
+  case "$err" in *"No space left"*|*"space"*) ;; *) disk_ok=0 ;; esac
+  echo "full disk (5 MiB): train stopped with: $err"
+  echo "full disk: $kept checkpoints kept; after space was freed, --resume: $full"
+  disk_rows+=("| full disk (5 MiB tmpfs), then space freed | 1 | $([ "$full" = ok ] && echo 1 || echo 0) | — |")
+  # Read-only: stop a run part-way, make its directory read-only, resume, then allow writes.
+  rm -rf "${mnt:?}/run"
+  "$GB" --threads 2 train "$work/recipe.toml" --out "$mnt/run" --stop-after 10 >/dev/null 2>&1
+  mount -o remount,ro "$mnt"
+  err=$("$GB" --threads 2 train --resume "$mnt/run" 2>&1 >/dev/null | tail -1 || true)
+  mount -o remount,rw "$mnt"
+  "$GB" --threads 2 train --resume "$mnt/run" >/dev/null 2>&1 || true
+  got=$( [ -f "$mnt/run/$final" ] && sha "$mnt/run/$final" || echo missing)
+  [ "$got" = "$ref_sha" ] && ro=ok || { ro="MISMATCH ($got)"; disk_ok=0; }
+  case "$err" in *"Read-only"*|*"read-only"*) ;; *) disk_ok=0 ;; esac
+  echo "read-only directory: --resume stopped with: $err"
+  echo "read-only directory: after writes were allowed, --resume: $ro"
+  disk_rows+=("| read-only run directory, then writable | 1 | $([ "$ro" = ok ] && echo 1 || echo 0) | — |")
+  umount "$mnt"
+else
+  echo "full disk and read-only trials skipped (they need root to mount a tmpfs)"
+fi
+
 echo
 echo "| command | trials | survived | steps redone |"
 echo "|---|---|---|---|"
 echo "| train (SIGKILL, then --resume) | $TRIALS | $train_ok | $train_redone |"
 echo "| data tokenize (SIGKILL, then rerun) | $tok_trials | $tok_ok | — |"
 echo "| release (SIGKILL; bundle absent or verifying) | $rel_trials | $rel_ok | — |"
-[ "$train_ok" -eq "$TRIALS" ] && [ "$tok_ok" -eq "$tok_trials" ] && [ "$rel_ok" -eq "$rel_trials" ]
+for r in "${disk_rows[@]}"; do echo "$r"; done
+[ "$train_ok" -eq "$TRIALS" ] && [ "$tok_ok" -eq "$tok_trials" ] && [ "$rel_ok" -eq "$rel_trials" ] && [ "$disk_ok" -eq 1 ]
