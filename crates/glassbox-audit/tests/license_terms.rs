@@ -221,10 +221,7 @@ fn unidentified_text_without_restrictions_leaves_freedoms_unknown_and_says_why()
     let r = repo.audit();
     assert_eq!(r.freedoms["run"].status, Status::Unknown, "{}", show(&r));
     let why = &r.freedoms["run"].reasons[0].text;
-    assert!(
-        why.contains("unidentified licence text (1 KB, closest: "),
-        "{why}"
-    );
+    assert!(why.contains("unidentified licence text (1 KB)"), "{why}");
 }
 
 #[test]

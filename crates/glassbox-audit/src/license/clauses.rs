@@ -334,6 +334,22 @@ fn quote(raw: &str, start: usize, end: usize) -> String {
     q
 }
 
+/// Char offset in `s.raw` of the start of the line holding char `at` (a sentence that runs on
+/// from a heading is quoted from the line of the match, not from the heading).
+fn line_start(s: &Sentence, at: usize) -> usize {
+    s.marks
+        .iter()
+        .rev()
+        .map(|(o, _, _)| *o)
+        .find(|o| *o <= at)
+        .unwrap_or(0)
+}
+
+/// The sentence from the start of the line holding char `at`.
+fn line_tail(s: &Sentence, at: usize) -> String {
+    s.raw.chars().skip(line_start(s, at)).collect()
+}
+
 /// Every restriction in `sentences` (all of a text, or only the sentences added to a known
 /// licence), one per kind and sentence.
 pub fn find(sentences: &[&Sentence]) -> Vec<FoundClause> {
@@ -364,7 +380,11 @@ pub fn find(sentences: &[&Sentence]) -> Vec<FoundClause> {
                 breaks: r.breaks,
                 section: section.to_string(),
                 line,
-                quote: quote(&s.raw, start, end),
+                quote: quote(
+                    &line_tail(s, start),
+                    0,
+                    end.saturating_sub(line_start(s, start)),
+                ),
             });
         }
     }

@@ -461,7 +461,8 @@ fn unidentified(
 ) -> TextIdentification {
     let all: Vec<&Sentence> = sentences.iter().collect();
     let found = clauses::find(&all);
-    let closest = closest_known(sentences, &candidates);
+    // A "closest" licence sharing less than a tenth of the text says nothing.
+    let closest = closest_known(sentences, &candidates).filter(|(_, share)| *share >= 0.10);
     let name = format!(
         "unidentified licence text ({} KB{})",
         text.len().div_ceil(1024),
