@@ -201,3 +201,56 @@ fn shutdown_finishes_the_stream_in_flight_then_exits() {
         "still listening after shutdown"
     );
 }
+
+#[test]
+fn bench_serve_overload_answers_only_200_or_429_and_leaves_nothing_stuck() {
+    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args([
+            "bench",
+            "serve",
+            "--tiny",
+            "--overload",
+            "3",
+            "--max-batch",
+            "2",
+            "--max-queue",
+            "2",
+            "--max-tokens",
+            "8",
+            "--grace",
+            "20",
+            "--stall-prompt-tokens",
+            "600",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let o = &v["overload"];
+    assert_eq!(v["clients"], 8, "{v}");
+    let statuses: Vec<&String> = o["status"].as_object().unwrap().keys().collect();
+    assert!(
+        statuses.iter().all(|s| *s == "200" || *s == "429"),
+        "{statuses:?}"
+    );
+    assert!(o["status"]["200"].as_u64().unwrap() > 0, "{o}");
+    assert_eq!(o["stuck"], 0, "{o}");
+    assert_eq!(o["failures"], serde_json::json!({}), "{o}");
+    assert_eq!(v["pass"], true);
+    for kind in ["completion", "stream", "echo", "chat", "disconnect"] {
+        let k = o["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["kind"] == kind)
+            .unwrap();
+        assert!(k["requests"].as_u64().unwrap() > 0, "{kind}: {k}");
+    }
+    let stall = v["stall"].as_array().unwrap();
+    assert_eq!(stall.len(), 2);
+    for s in stall {
+        assert!(s["longest_gap_seconds"].as_f64().unwrap() > 0.0, "{s}");
+    }
+}

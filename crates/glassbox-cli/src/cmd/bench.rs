@@ -27,8 +27,12 @@ pub(crate) enum Bench {
     Train(TrainArgs),
     /// `glassbox serve` under load from this process: generated tokens/s and time to first token
     /// at 1, 4 and 16 concurrent streams on a SmolLM2-135M-shaped model, and the server's peak
-    /// memory.
-    #[command(after_help = "Example:\n  glassbox bench serve --concurrency 1,4,16 --requests 2")]
+    /// memory. With --overload SECONDS: the overload trial (twice the server's capacity, mixed
+    /// requests; only 200 and 429 allowed, nothing stuck) and the stall of running streams while
+    /// a long prompt is prefilled.
+    #[command(
+        after_help = "Examples:\n  glassbox bench serve --concurrency 1,4,16 --requests 2\n  glassbox bench serve --overload 300 --max-tokens 16 --grace 300"
+    )]
     Serve(super::bench_serve::Args),
     /// Audit time of a release with one large weights file, beside reading that file once.
     #[command(after_help = "Example:\n  glassbox bench audit --size-mb 1024")]

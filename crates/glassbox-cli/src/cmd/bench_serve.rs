@@ -1,11 +1,12 @@
 //! `glassbox bench serve`: throughput and time to first token of `glassbox serve` at several
 //! numbers of concurrent streams, measured from this process (a second process on loopback)
-//! against a server it starts on a SmolLM2-135M-shaped model with random weights.
+//! against a server it starts on a SmolLM2-135M-shaped model with random weights. With
+//! `--overload SECONDS` it runs the overload trial instead (`bench_overload.rs`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 pub(crate) struct Args {
     /// Serve this model directory instead of the built-in SmolLM2-135M shape (random weights).
     #[arg(long, value_name = "DIR")]
-    model: Option<PathBuf>,
+    pub(crate) model: Option<PathBuf>,
     /// Concurrent streams to measure, comma-separated.
     #[arg(long, default_value = "1,4,16", value_delimiter = ',')]
     concurrency: Vec<usize>,
@@ -25,17 +26,17 @@ pub(crate) struct Args {
     requests: usize,
     /// Prompt tokens per request.
     #[arg(long, default_value_t = 32)]
-    prompt_tokens: usize,
+    pub(crate) prompt_tokens: usize,
     /// Tokens generated per request.
     #[arg(long, default_value_t = 64)]
-    max_tokens: usize,
+    pub(crate) max_tokens: usize,
     /// Threads of the server's tensor math (default: all cores).
     #[arg(long)]
-    server_threads: Option<usize>,
+    pub(crate) server_threads: Option<usize>,
     /// Write the built-in model (random weights, tokenizer) to this directory and serve it from
     /// there, so another server can load the same model.
     #[arg(long, value_name = "DIR", conflicts_with = "model")]
-    save_model: Option<PathBuf>,
+    pub(crate) save_model: Option<PathBuf>,
     /// Load an already running OpenAI-compatible server at this port on 127.0.0.1 (for
     /// example llama.cpp's llama-server) instead of starting `glassbox serve`.
     #[arg(long, value_name = "PORT")]
@@ -43,9 +44,31 @@ pub(crate) struct Args {
     /// With --port: the server's process id, to report its peak memory.
     #[arg(long, value_name = "PID", requires = "port")]
     pid: Option<u32>,
+    /// Run the overload trial for this many seconds instead of the throughput levels: mixed
+    /// requests from twice as many clients as the server holds (--max-batch + --max-queue),
+    /// then the stall of 8 decoding streams while a long prompt is prefilled.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "port")]
+    pub(crate) overload: Option<u64>,
+    /// With --overload: the server's --max-batch.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) max_batch: usize,
+    /// With --overload: the server's --max-queue.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) max_queue: usize,
+    /// With --overload: seconds requests in flight when the load ends get to finish before they
+    /// count as stuck.
+    #[arg(long, default_value_t = 120)]
+    pub(crate) grace: u64,
+    /// With --overload: prompt tokens of the long prompt of the stall measurement.
+    #[arg(long, default_value_t = 2000)]
+    pub(crate) stall_prompt_tokens: usize,
+    /// Use a tiny model of the same shape of tokenizer (2 layers, hidden 64) instead of the
+    /// SmolLM2-135M shape: for quick checks of the bench itself.
+    #[arg(long, conflicts_with = "model")]
+    pub(crate) tiny: bool,
     /// Print JSON.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// A byte-level tokenizer with `vocab` ids: the 256 bytes, then `<|tN|>` tokens (id 0 is EOS).
@@ -72,8 +95,25 @@ fn tokenizer_json(vocab: usize) -> Value {
     })
 }
 
-fn write_model(dir: &Path) -> Result<()> {
-    let mut cfg = glassbox_infer::bench::smollm2_135m()?;
+/// A chat template for the bench model (it has none of its own): `role: content` lines.
+const CHAT_TEMPLATE: &str = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}\
+{% if add_generation_prompt %}assistant: {% endif %}";
+
+fn write_model(dir: &Path, tiny: bool) -> Result<()> {
+    let mut cfg = if tiny {
+        glassbox_model::ModelConfig::from_value(
+            &json!({
+                "architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 64,
+                "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
+                "rope_theta": 100000.0, "tie_word_embeddings": true, "bos_token_id": 0,
+                "eos_token_id": 0
+            }),
+            "tiny (built in)".as_ref(),
+        )?
+    } else {
+        glassbox_infer::bench::smollm2_135m()?
+    };
     cfg.max_position_embeddings = 2048;
     let model = glassbox_model::Transformer::random(cfg.clone(), 0, &Device::Cpu)?;
     model.save(dir, glassbox_model::SaveDtype::F32, u64::MAX)?;
@@ -83,7 +123,7 @@ fn write_model(dir: &Path) -> Result<()> {
     )?;
     std::fs::write(
         dir.join("tokenizer_config.json"),
-        json!({"eos_token": "<|endoftext|>"}).to_string(),
+        json!({"eos_token": "<|endoftext|>", "chat_template": CHAT_TEMPLATE}).to_string(),
     )?;
     std::fs::write(
         dir.join("generation_config.json"),
@@ -131,7 +171,15 @@ fn one(port: u16, prompt: &[u32], max_tokens: usize) -> Result<(f64, usize, f64)
     Ok((ttft.unwrap_or(f64::NAN), tokens, t0.elapsed().as_secs_f64()))
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
+/// `n` prompt token ids below `vocab` (ids from 300 on; `salt` varies them).
+pub(crate) fn prompt_ids(n: usize, vocab: usize, salt: usize) -> Vec<u32> {
+    let span = vocab.clamp(301, 40300) - 300;
+    (0..n)
+        .map(|i| (300 + (i * 7919 + salt) % span) as u32)
+        .collect()
+}
+
+pub(crate) fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
         return f64::NAN;
@@ -141,7 +189,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 pub(crate) fn run(a: Args) -> Result<()> {
     if let Some(port) = a.port {
-        let rows = load(&a, port)?;
+        let rows = load(&a, port, 49152)?;
         let peak = a.pid.and_then(peak_rss_kib);
         return report(&a, &format!("127.0.0.1:{port}"), &rows, peak);
     }
@@ -152,18 +200,45 @@ pub(crate) fn run(a: Args) -> Result<()> {
             let d = target.clone().unwrap_or_else(|| tmp.path().to_path_buf());
             std::fs::create_dir_all(&d)?;
             eprintln!(
-                "bench serve: writing a SmolLM2-135M-shaped model (random weights) to {}",
+                "bench serve: writing a {} model (random weights) to {}",
+                if a.tiny {
+                    "tiny"
+                } else {
+                    "SmolLM2-135M-shaped"
+                },
                 d.display()
             );
-            write_model(&d)?;
+            write_model(&d, a.tiny)?;
             d
         }
     };
-    let mut cmd = Command::new(std::env::current_exe()?);
-    if let Some(t) = a.server_threads {
-        cmd.args(["--threads", &t.to_string()]);
+    if let Some(seconds) = a.overload {
+        let vocab = vocab_size(&dir)?;
+        return super::bench_overload::run(&a, &dir, vocab, seconds);
     }
     let max_c = a.concurrency.iter().copied().max().unwrap_or(1).max(1);
+    let (server, port) = start_server(
+        &dir,
+        a.server_threads,
+        &["--max-batch", &max_c.to_string(), "--max-queue", "256"],
+    )?;
+    let rows = vocab_size(&dir).and_then(|v| load(&a, port, v));
+    let peak = peak_rss_kib(server.id());
+    stop_server(server);
+    report(&a, &dir.display().to_string(), &rows?, peak)
+}
+
+/// Starts `glassbox serve` on `dir` (served as `bench`) at a free loopback port with `extra`
+/// arguments; returns the child and its port.
+pub(crate) fn start_server(
+    dir: &Path,
+    threads: Option<usize>,
+    extra: &[&str],
+) -> Result<(Child, u16)> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    if let Some(t) = threads {
+        cmd.args(["--threads", &t.to_string()]);
+    }
     let mut server = cmd
         .args([
             "serve",
@@ -171,46 +246,73 @@ pub(crate) fn run(a: Args) -> Result<()> {
             &format!("bench={}", dir.display()),
             "--port",
             "0",
-            "--max-batch",
-            &max_c.to_string(),
-            "--max-queue",
-            "256",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting glassbox serve")?;
     let mut first = String::new();
-    BufReader::new(server.stdout.take().context("server stdout")?).read_line(&mut first)?;
-    let port: u16 = first
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .with_context(|| format!("the server did not say where it listens: {first:?}"))?;
-    let rows = load(&a, port);
-    let peak = peak_rss_kib(server.id());
+    let read = match server.stdout.take() {
+        Some(out) => BufReader::new(out)
+            .read_line(&mut first)
+            .map_err(Into::into),
+        None => Err(anyhow::anyhow!("no server stdout")),
+    };
+    let port = read.ok().and_then(|_| {
+        first
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|p| p.parse::<u16>().ok())
+    });
+    match port {
+        Some(p) => Ok((server, p)),
+        None => {
+            stop_server(server);
+            bail!("the server did not say where it listens: {first:?}")
+        }
+    }
+}
+
+/// SIGTERM, then wait for the process to exit.
+pub(crate) fn stop_server(mut server: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status();
     let _ = server.wait();
-    report(&a, &dir.display().to_string(), &rows?, peak)
+}
+
+/// `vocab_size` of a model directory's `config.json`.
+fn vocab_size(dir: &Path) -> Result<usize> {
+    let p = dir.join("config.json");
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+    )
+    .with_context(|| format!("parsing {}", p.display()))?;
+    v.get("vocab_size")
+        .and_then(Value::as_u64)
+        .map(|n| n as usize)
+        .with_context(|| format!("{} has no vocab_size", p.display()))
+}
+
+/// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
+pub(crate) fn proc_kib(pid: u32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Peak resident memory of a process (`VmHWM`), KiB.
 fn peak_rss_kib(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    proc_kib(pid, "VmHWM")
 }
 
 /// Every concurrency level against the server at `port`: one row each.
-fn load(a: &Args, port: u16) -> Result<Vec<Value>> {
-    let prompt: Vec<u32> = (0..a.prompt_tokens)
-        .map(|i| (i * 7919 % 40000 + 300) as u32)
-        .collect();
+fn load(a: &Args, port: u16, vocab: usize) -> Result<Vec<Value>> {
+    let prompt = prompt_ids(a.prompt_tokens, vocab, 0);
     // Warm-up: one request, not measured.
     one(port, &prompt, 4)?;
     let mut rows = Vec::new();
@@ -219,7 +321,9 @@ fn load(a: &Args, port: u16) -> Result<Vec<Value>> {
         let handles: Vec<_> = (0..c)
             .map(|k| {
                 let mut p = prompt.clone();
-                p[0] = 300 + k as u32;
+                if let Some(first) = p.first_mut() {
+                    *first = 300 + (k % (vocab.saturating_sub(300)).max(1)) as u32;
+                }
                 let (n, m) = (a.requests, a.max_tokens);
                 std::thread::spawn(move || -> Result<Vec<(f64, usize, f64)>> {
                     (0..n).map(|_| one(port, &p, m)).collect()
