@@ -283,19 +283,11 @@ fn word_level(
         .into_iter()
         .map(|c| c.kind)
         .collect();
-    let mut lcs = vec![0u16; (n + 1) * (m + 1)];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i * (m + 1) + j] = if a[i].0 == b[j].0 {
-                lcs[(i + 1) * (m + 1) + j + 1] + 1
-            } else {
-                lcs[(i + 1) * (m + 1) + j].max(lcs[i * (m + 1) + j + 1])
-            };
-        }
-    }
+    let a_words: Vec<&str> = a.iter().map(|w| w.0).collect();
+    let b_words: Vec<&str> = b.iter().map(|w| w.0).collect();
+    let ops = text::align(&a_words, &b_words);
     // Walk the alignment, collecting each gap (a run of added words and a run of removed
     // words between two matches) and judging it.
-    let (mut i, mut j) = (0, 0);
     let mut bad_added: HashSet<usize> = HashSet::new();
     let mut bad_removed: HashSet<usize> = HashSet::new();
     let mut gap_a: Vec<usize> = Vec::new();
@@ -355,17 +347,11 @@ fn word_level(
         ga.clear();
         gb.clear();
     };
-    while i < n || j < m {
-        if i < n && j < m && a[i].0 == b[j].0 {
-            judge(&mut gap_a, &mut gap_b);
-            i += 1;
-            j += 1;
-        } else if j >= m || (i < n && lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
-            gap_a.push(i);
-            i += 1;
-        } else {
-            gap_b.push(j);
-            j += 1;
+    for op in ops {
+        match op {
+            text::Op::Same(..) => judge(&mut gap_a, &mut gap_b),
+            text::Op::Added(i) => gap_a.push(i),
+            text::Op::Removed(j) => gap_b.push(j),
         }
     }
     judge(&mut gap_a, &mut gap_b);

@@ -413,9 +413,23 @@ pub fn diff_ops(text: &[Sentence], reference: &[u64]) -> Vec<Op> {
         );
         return ops;
     }
+    align(&a, b)
+        .into_iter()
+        .map(|op| match op {
+            Op::Same(i, j) => Op::Same(idx[i], j),
+            Op::Added(i) => Op::Added(idx[i]),
+            removed => removed,
+        })
+        .collect()
+}
+
+/// Longest-common-subsequence alignment of `a` with `b` (indices into each): what `a` keeps,
+/// adds and lacks. Quadratic in time and memory; callers bound the sizes.
+pub fn align<T: PartialEq>(a: &[T], b: &[T]) -> Vec<Op> {
     let (n, m) = (a.len(), b.len());
-    // lcs[i * (m + 1) + j] = length of the LCS of a[i..] and b[j..].
-    let mut lcs = vec![0u16; (n + 1) * (m + 1)];
+    // lcs[i * (m + 1) + j] = length of the LCS of a[i..] and b[j..] (u32: inputs may exceed
+    // 65,535 items).
+    let mut lcs = vec![0u32; (n + 1) * (m + 1)];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
             lcs[i * (m + 1) + j] = if a[i] == b[j] {
@@ -425,21 +439,22 @@ pub fn diff_ops(text: &[Sentence], reference: &[u64]) -> Vec<Op> {
             };
         }
     }
+    let mut ops = Vec::with_capacity(n.max(m));
     let (mut i, mut j) = (0, 0);
     while i < n && j < m {
         if a[i] == b[j] {
-            ops.push(Op::Same(idx[i], j));
+            ops.push(Op::Same(i, j));
             i += 1;
             j += 1;
         } else if lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1] {
-            ops.push(Op::Added(idx[i]));
+            ops.push(Op::Added(i));
             i += 1;
         } else {
             ops.push(Op::Removed(j));
             j += 1;
         }
     }
-    ops.extend(idx[i..].iter().map(|&k| Op::Added(k)));
+    ops.extend((i..n).map(Op::Added));
     ops.extend((j..m).map(Op::Removed));
     ops
 }
