@@ -17,14 +17,12 @@ use glassbox_data::{curate, interop, tokenizer};
 use serde_json::Value;
 
 /// The test corpora: `$GLASSBOX_CORPORA`, else `target/corpora` (extracted by
-/// `scripts/dev-setup.sh` from Debian's SWORD modules), else a `shared/corpora` beside the
-/// repository.
+/// `scripts/dev-setup.sh` from Debian's SWORD modules).
 fn corpora() -> PathBuf {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     [
         std::env::var_os("GLASSBOX_CORPORA").map(PathBuf::from),
         Some(repo.join("target/corpora")),
-        Some(repo.join("../shared/corpora")),
     ]
     .into_iter()
     .flatten()

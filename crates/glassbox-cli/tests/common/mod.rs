@@ -9,13 +9,12 @@ fn repo() -> PathBuf {
 }
 
 /// The folder of the test corpora (`en_web.txt`, `es_rv1909.txt`): `$GLASSBOX_CORPORA`, else
-/// `target/corpora` (extracted by `scripts/dev-setup.sh`), else a `shared/corpora` beside the
-/// repository. Fails with what to do when none has them.
+/// `target/corpora` (extracted by `scripts/dev-setup.sh`). Fails with what to do when neither has
+/// them.
 pub(crate) fn corpora_dir() -> PathBuf {
     let candidates = [
         std::env::var_os("GLASSBOX_CORPORA").map(PathBuf::from),
         Some(repo().join("target/corpora")),
-        Some(repo().join("../shared/corpora")),
     ];
     candidates
         .into_iter()
