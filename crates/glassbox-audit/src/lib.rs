@@ -105,13 +105,24 @@ pub fn audit_path_with(path: &Path, replay: Option<&detect::AuditorReplay>) -> R
         }
         return audit_mot(path);
     }
+    let mut snap = local_snapshot(path);
+    let mut d = detect::detect(&mut snap);
+    if let Some(r) = replay {
+        detect::apply_auditor_replay(&mut d, r);
+    }
+    Ok(finish_snapshot(&snap, d))
+}
+
+/// The snapshot of a local directory: its files (walked as `walk_local` walks them), read
+/// through a path-safe source; a bundle when `MANIFEST.json` is at its root.
+pub fn local_snapshot(path: &Path) -> Snapshot {
     let (root, files, findings) = snapshot::walk_local(path);
     let kind = if files.iter().any(|f| f.path == "MANIFEST.json") {
         TargetKind::Bundle
     } else {
         TargetKind::Directory
     };
-    let mut snap = Snapshot {
+    Snapshot {
         id: path.display().to_string(),
         kind,
         revision: None,
@@ -121,12 +132,7 @@ pub fn audit_path_with(path: &Path, replay: Option<&detect::AuditorReplay>) -> R
         gated: None,
         source: Box::new(LocalSource::new(root)),
         findings,
-    };
-    let mut d = detect::detect(&mut snap);
-    if let Some(r) = replay {
-        detect::apply_auditor_replay(&mut d, r);
     }
-    Ok(finish_snapshot(&snap, d))
 }
 
 /// Audits a MOT model file.

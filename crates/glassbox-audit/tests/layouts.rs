@@ -5,64 +5,23 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use glassbox_audit::component::{Component, ComponentId, Presence};
-use glassbox_audit::detect::{self, Detection, WeightFormat};
+use glassbox_audit::detect::WeightFormat;
 use glassbox_audit::evidence::Evidence;
 use glassbox_audit::finding::{Finding, FindingKind, Severity};
-use glassbox_audit::snapshot::{self, LocalSource, Snapshot, TargetKind};
-use glassbox_audit::{Report, audit_path, report};
+use glassbox_audit::{Report, report};
 
-struct Repo {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-}
+mod common;
 
-impl Repo {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("repo");
-        std::fs::create_dir(&root).unwrap();
-        Self { _tmp: tmp, root }
-    }
+use common::{Repo, safetensors};
 
-    fn file(&self, path: &str, contents: impl AsRef<[u8]>) -> &Self {
-        let p = self.root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, contents).unwrap();
-        self
-    }
-
-    /// Apache-2.0 as the LICENSE file and the card's declaration.
-    fn apache(&self) -> &Self {
-        self.file("LICENSE", spdx::license_id("Apache-2.0").unwrap().text())
-            .file(
-                "README.md",
-                "---\nlicense: apache-2.0\n---\n# tiny\n\nA tiny model.\n",
-            )
-    }
-
-    fn audit(&self) -> Report {
-        audit_path(&self.root).unwrap()
-    }
-
-    /// Detection alone, on a snapshot built as `audit_path` builds it.
-    fn detect(&self) -> Detection {
-        let (root, files, findings) = snapshot::walk_local(&self.root);
-        let mut snap = Snapshot {
-            id: self.root.display().to_string(),
-            kind: TargetKind::Directory,
-            revision: None,
-            files,
-            refs: Vec::new(),
-            api_card_data: None,
-            gated: None,
-            source: Box::new(LocalSource::new(root)),
-            findings,
-        };
-        detect::detect(&mut snap)
-    }
+/// Apache-2.0 as the LICENSE file and the card's declaration.
+fn apache(repo: &Repo) -> &Repo {
+    repo.file("LICENSE", spdx::license_id("Apache-2.0").unwrap().text())
+        .file(
+            "README.md",
+            "---\nlicense: apache-2.0\n---\n# tiny\n\nA tiny model.\n",
+        )
 }
 
 fn comp(r: &Report, id: ComponentId) -> &Component {
@@ -110,18 +69,6 @@ fn assert_reasons_have_evidence(r: &Report) {
     assert!(!md.contains("()"), "{md}");
 }
 
-/// A safetensors file whose header declares one F32 tensor of `params` elements.
-fn safetensors(params: usize) -> Vec<u8> {
-    let header = format!(
-        r#"{{"w":{{"dtype":"F32","shape":[{params}],"data_offsets":[0,{}]}}}}"#,
-        params * 4
-    );
-    let mut v = (header.len() as u64).to_le_bytes().to_vec();
-    v.extend_from_slice(header.as_bytes());
-    v.extend(std::iter::repeat_n(0u8, params * 4));
-    v
-}
-
 fn gguf_string(s: &str) -> Vec<u8> {
     [
         (s.len() as u64).to_le_bytes().to_vec(),
@@ -164,7 +111,7 @@ fn missing_shard_findings(findings: &[Finding]) -> Vec<&Finding> {
 #[test]
 fn diffusers_pipeline_has_architecture_weights_and_inference() {
     let repo = Repo::new();
-    repo.apache()
+    apache(&repo)
         .file(
             "model_index.json",
             r#"{
@@ -343,7 +290,7 @@ fn onnx_export_has_architecture_weights_and_inference() {
     let repo = Repo::new();
     // ir_version 8 and a producer name: enough bytes to stand for a graph, never parsed.
     let graph = [&[0x08, 0x08, 0x12, 0x04][..], b"test"].concat();
-    repo.apache()
+    apache(&repo)
         .file("onnx/model.onnx", &graph)
         .file("onnx/model.onnx_data", [0u8; 64])
         .file("onnx/model_quantized.onnx", &graph);
@@ -394,7 +341,7 @@ fn sharded_safetensors_sum_parameters_and_name_a_missing_shard() {
   }
 }"#;
     let repo = Repo::new();
-    repo.apache()
+    apache(&repo)
         .file("model-00001-of-00003.safetensors", safetensors(16))
         .file("model-00002-of-00003.safetensors", safetensors(32))
         .file("model.safetensors.index.json", index)

@@ -3,59 +3,29 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use glassbox_audit::Report;
 use glassbox_audit::component::ComponentId;
 use glassbox_audit::finding::FindingKind;
 use glassbox_audit::verdict::{Level, Status};
-use glassbox_audit::{Report, audit_path};
 
-fn licenses_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/licenses")
-}
+mod common;
+
+use common::{Repo, safetensors};
 
 fn text(name: &str) -> String {
-    std::fs::read_to_string(licenses_dir().join(name)).unwrap()
+    common::license_text(name)
 }
 
-/// A safetensors file with a real header and `payload` bytes of data.
-fn safetensors(params: usize) -> Vec<u8> {
-    let header = format!(
-        r#"{{"__metadata__":{{"format":"pt"}},"w":{{"dtype":"F32","shape":[{params}],"data_offsets":[0,{}]}}}}"#,
-        params * 4
-    );
-    let mut v = (header.len() as u64).to_le_bytes().to_vec();
-    v.extend_from_slice(header.as_bytes());
-    v.extend(std::iter::repeat_n(0u8, params * 4));
-    v
-}
-
-struct Repo {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Repo {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("repo");
-        std::fs::create_dir(&root).unwrap();
-        Self { _tmp: tmp, root }
-    }
-    fn file(&self, path: &str, contents: impl AsRef<[u8]>) -> &Self {
-        let p = self.root.join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, contents).unwrap();
-        self
-    }
-    fn weights(&self) -> &Self {
-        self.file("model.safetensors", safetensors(16))
-            .file("config.json", r#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4}"#)
-            .file("tokenizer.json", "{}")
-    }
-    fn audit(&self) -> Report {
-        audit_path(&self.root).unwrap()
-    }
+/// Weights, a Llama config and a tokenizer.
+fn weights(repo: &Repo) -> &Repo {
+    repo.file("model.safetensors", safetensors(16))
+        .file(
+            "config.json",
+            r#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4}"#,
+        )
+        .file("tokenizer.json", "{}")
 }
 
 fn reasons(r: &Report, f: &str) -> String {
@@ -78,7 +48,7 @@ fn has_clause(r: &Report, f: &str, license: &str, section: &str) -> bool {
 #[test]
 fn llama3_style_release_is_open_weight_failing_run_and_modify() {
     let repo = Repo::new();
-    repo.weights()
+    weights(&repo)
         .file(
             "README.md",
             "---\nlicense: llama3\nlicense_name: llama3\n---\n# Meta-Llama-3-8B\n\nA model.\n",
@@ -118,7 +88,7 @@ fn llama3_style_release_is_open_weight_failing_run_and_modify() {
 #[test]
 fn apache_weights_only_release_fails_study() {
     let repo = Repo::new();
-    repo.weights()
+    weights(&repo)
         .file(
             "README.md",
             "---\nlicense: apache-2.0\n---\n# tiny\n\nWeights.\n",
@@ -257,7 +227,7 @@ fn removing_the_data_manifest_or_relicensing_weights_drops_the_level() {
 #[test]
 fn fine_tunes_point_at_their_base_model() {
     let repo = Repo::new();
-    repo.weights().file(
+    weights(&repo).file(
         "README.md",
         "---\nlicense: apache-2.0\nbase_model: meta-llama/Meta-Llama-3-8B\n---\n# tune\n",
     );
@@ -292,7 +262,7 @@ fn card_without_weights_is_closed() {
 #[test]
 fn rail_release_fails_modify_on_downstream_restrictions() {
     let repo = Repo::new();
-    repo.weights()
+    weights(&repo)
         .file(
             "README.md",
             "---\nlicense: bigscience-bloom-rail-1.0\n---\n# bloom-like\n",
@@ -318,7 +288,7 @@ fn rail_release_fails_modify_on_downstream_restrictions() {
 #[test]
 fn card_and_licence_file_conflict_is_judged_by_the_stricter() {
     let repo = Repo::new();
-    repo.weights()
+    weights(&repo)
         .file("README.md", "---\nlicense: apache-2.0\n---\n# x\n")
         .file("LICENSE", text("Llama-3-Community-License.txt"));
     let r = repo.audit();
@@ -397,7 +367,7 @@ fn gguf_release_reads_licence_from_metadata() {
 #[test]
 fn reports_render_in_every_format() {
     let repo = Repo::new();
-    repo.weights()
+    weights(&repo)
         .file("README.md", "---\nlicense: llama3\n---\n# x\n")
         .file("LICENSE", text("Llama-3-Community-License.txt"));
     let r = repo.audit();
