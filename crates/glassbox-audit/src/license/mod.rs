@@ -17,6 +17,7 @@ mod identify;
 mod references;
 pub mod standard;
 pub mod table;
+pub mod table_others;
 pub mod table_recent;
 pub mod text;
 
@@ -182,6 +183,7 @@ impl License {
 pub fn all_ai() -> impl Iterator<Item = &'static AiLicense> {
     table::AI_LICENSES
         .iter()
+        .chain(table_others::OTHER_AI_LICENSES)
         .chain(table_recent::RECENT_AI_LICENSES)
 }
 
