@@ -58,12 +58,22 @@ impl Candidate {
 /// Identifies the text of a licence-like file by its content.
 pub fn from_text(text: &str) -> TextIdentification {
     let sentences = text::sentences(text);
+    // The comparison with every SPDX text is the costly step: it runs only when no AI licence
+    // or reference text claims the file.
+    if let Some(candidate) = known_candidate(text, &sentences) {
+        let (license, policy) = compare(&candidate, &sentences);
+        return TextIdentification {
+            license,
+            policy,
+            candidates: Vec::new(),
+        };
+    }
     let similar = standard::similar(text, 3);
     let candidates: Vec<(String, f64)> = similar
         .iter()
         .map(|m| (m.id.to_string(), m.score))
         .collect();
-    let Some(candidate) = choose(text, &sentences, &similar) else {
+    let Some(candidate) = spdx_candidate(&similar) else {
         return unidentified(text, &sentences, candidates);
     };
     let (license, policy) = compare(&candidate, &sentences);
@@ -74,11 +84,18 @@ pub fn from_text(text: &str) -> TextIdentification {
     }
 }
 
-fn choose(
-    text: &str,
-    sentences: &[Sentence],
-    similar: &[standard::TextMatch],
-) -> Option<Candidate> {
+/// The closest SPDX text, when it is close enough to compare with.
+fn spdx_candidate(similar: &[standard::TextMatch]) -> Option<Candidate> {
+    let top = similar
+        .first()
+        .filter(|m| m.score >= standard::MIN_TEXT_SCORE)?;
+    standard::parse_expression(top.id)?;
+    Some(Candidate::Spdx(top.id, top.score))
+}
+
+/// An AI licence whose fingerprints mostly occur, else the reference text sharing most
+/// sentences (an open licence the `spdx` crate lacks, or an AI licence).
+fn known_candidate(text: &str, sentences: &[Sentence]) -> Option<Candidate> {
     let norm = normalize(text);
     let mut best: Option<(&'static super::AiLicense, f64, usize)> = None;
     for l in all_ai().filter(|l| !l.fingerprints.is_empty()) {
@@ -112,11 +129,7 @@ fn choose(
             return Some(Candidate::Open(id));
         }
     }
-    let top = similar
-        .first()
-        .filter(|m| m.score >= standard::MIN_TEXT_SCORE)?;
-    standard::parse_expression(top.id)?;
-    Some(Candidate::Spdx(top.id, top.score))
+    None
 }
 
 /// The reference sentences of a candidate: hash sequences (one per variant, e.g. English and
