@@ -12,9 +12,16 @@ cd "$(dirname "$0")/../fuzz"
 target="$1"
 secs="$2"
 out="${3:-$(mktemp -d)/$target}"
-cargo afl build --release --bin "$target" >/dev/null
+mkdir -p "$(dirname "$out")"
+cargo afl build --release --bin "$target" >/dev/null 2>&1
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1 AFL_QUIET=1
-cargo afl fuzz -i "seeds/$target" -o "$out" -V "$secs" -- "target/release/$target" >/dev/null 2>&1 || true
+# Targets that run the model or burn a template's whole fuel get more time before an input
+# counts as a hang.
+timeout=()
+case "$target" in
+  http | chat_template) timeout=(-t 5000) ;;
+esac
+cargo afl fuzz -i "seeds/$target" -o "$out" -V "$secs" "${timeout[@]}" -- "target/release/$target" >/dev/null 2>&1 || true
 stats="$out/default/fuzzer_stats"
 execs=$(awk -F' *: *' '$1 == "execs_done" {print $2}' "$stats")
 crashes=$(awk -F' *: *' '$1 == "saved_crashes" || $1 == "unique_crashes" {print $2}' "$stats" | head -1)

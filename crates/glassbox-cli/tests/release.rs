@@ -492,3 +492,35 @@ fn referenced_checkpoints_replay_from_the_run_but_are_not_released() {
     ]));
     assert!(t.contains("already exists") && t.contains("--force"), "{t}");
 }
+
+/// Regression: `trace` multiplied the bundle's `final_step` by its batch size unchecked, and a
+/// batch size of 0 reached the data order; a forged `release.json` is now an error naming it.
+#[test]
+fn trace_of_a_forged_release_json_is_an_error_not_an_overflow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = bundle_copy(tmp.path());
+    let index = std::fs::read_to_string(b.join("data/index.jsonl")).unwrap();
+    let first: Value = serde_json::from_str(index.lines().next().unwrap()).unwrap();
+    let id = first["id"].as_str().unwrap().to_string();
+    let path = b.join("release.json");
+    let orig: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (pointer, value, want, checkpoint_too) in [
+        ("/order/batch_size", 0, "batch_size is 0", true),
+        ("/order/seq_len", 0, "seq_len is 0", true),
+        ("/final_step", u64::MAX, "more samples than 2^64", false),
+    ] {
+        let mut r = orig.clone();
+        *r.pointer_mut(pointer).unwrap() = Value::from(value);
+        std::fs::write(&path, serde_json::to_vec(&r).unwrap()).unwrap();
+        let mut runs = vec![["--doc", id.as_str()]];
+        if checkpoint_too {
+            runs.push(["--checkpoint", "4"]);
+        }
+        for args in runs {
+            let o = glassbox(&["trace", s(&b), args[0], args[1]]);
+            let t = text(&o);
+            assert!(!o.status.success(), "{pointer} {args:?}: {t}");
+            assert!(t.contains(want), "{pointer} {args:?}: {t}");
+        }
+    }
+}

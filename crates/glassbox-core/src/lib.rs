@@ -6,6 +6,7 @@
 //!   crash never leaves a half-written artefact under its final name.
 //! - [`rng`]: a documented, seedable PRNG (xoshiro256** seeded by SplitMix64) whose output is fixed
 //!   by this crate, not by a dependency's version: the same seed gives the same stream forever.
+//! - [`panics`]: a dependency's panic on hostile input turned into an error.
 //! - [`schema`]: checking a file's `schema_version` with an error that says what to do.
 //!
 //! No ML and no I/O policy live here; the crate has no heavy dependencies.
@@ -24,6 +25,7 @@
 pub mod error;
 pub mod fsio;
 pub mod hash;
+pub mod panics;
 pub mod rng;
 pub mod schema;
 

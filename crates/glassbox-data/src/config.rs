@@ -422,12 +422,32 @@ impl CurateConfig {
         if m.ngram == 0 || m.bands == 0 || m.rows == 0 {
             return err("minhash.ngram, bands and rows must be positive".into());
         }
+        // Every document gets bands × rows hashes; the limits keep a typo from sizing memory.
+        if m.bands.checked_mul(m.rows).is_none_or(|n| n > MAX_MINHASH) || m.ngram > MAX_NGRAM {
+            return err(format!(
+                "minhash.bands × minhash.rows is at most {MAX_MINHASH} and minhash.ngram at most {MAX_NGRAM} (got {} × {}, ngram {})",
+                m.bands, m.rows, m.ngram
+            ));
+        }
         if self.limits.batch_docs == 0 || self.limits.shard_docs == 0 {
             return err("limits.batch_docs and limits.shard_docs must be positive".into());
+        }
+        if self.limits.batch_docs > MAX_BATCH_DOCS {
+            return err(format!(
+                "limits.batch_docs is at most {MAX_BATCH_DOCS} (got {})",
+                self.limits.batch_docs
+            ));
         }
         Ok(())
     }
 }
+
+/// Most MinHash values per document (bands × rows).
+const MAX_MINHASH: usize = 4096;
+/// Longest MinHash shingle, words.
+const MAX_NGRAM: usize = 1024;
+/// Most documents held in memory at once.
+const MAX_BATCH_DOCS: usize = 10_000_000;
 
 #[cfg(test)]
 mod tests {
@@ -475,5 +495,30 @@ mod tests {
         .unwrap();
         let e = CurateConfig::from_file(&p).unwrap_err().to_string();
         assert!(e.contains("s.toml") && e.contains("licence"), "{e}");
+    }
+
+    #[test]
+    fn oversized_minhash_and_batch_limits_are_refused_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.toml");
+        let src = "[[source]]\nname = \"a\"\npath = \"x\"\nlicense = \"MIT\"\n";
+        for (extra, want) in [
+            (
+                "[minhash]\nbands = 4611686018427387904\nrows = 8\n",
+                "bands × minhash.rows",
+            ),
+            ("[minhash]\nbands = 100\nrows = 100\n", "at most 4096"),
+            ("[minhash]\nngram = 100000\n", "ngram at most 1024"),
+            (
+                "[limits]\nbatch_docs = 1000000000000\n",
+                "limits.batch_docs is at most",
+            ),
+        ] {
+            std::fs::write(&p, format!("{src}{extra}")).unwrap();
+            let e = CurateConfig::from_file(&p).unwrap_err().to_string();
+            assert!(e.contains(want), "{extra}: {e}");
+        }
+        std::fs::write(&p, format!("{src}[minhash]\nbands = 64\nrows = 64\n")).unwrap();
+        assert!(CurateConfig::from_file(&p).is_ok());
     }
 }

@@ -97,7 +97,22 @@ pub fn load(path: &Path) -> Result<Tokenizer> {
             "missing; train one with `glassbox data tokenizer train`",
         ));
     }
-    Tokenizer::from_file(path).map_err(|e| tok_err(path, e))
+    let tk = glassbox_core::panics::catching(|| Tokenizer::from_file(path))
+        .map_err(|p| tok_err(path, format!("the tokenizers library failed on it ({p})")))?
+        .map_err(|e| tok_err(path, e))?;
+    // A file the library accepts but then panics on when used is refused here, not mid-run.
+    glassbox_core::panics::catching(|| {
+        if let Ok(enc) = tk.encode("Hello, world! ¿Qué tal? 你好 123\n", true) {
+            let _ = tk.decode(enc.get_ids(), false);
+        }
+    })
+    .map_err(|p| {
+        tok_err(
+            path,
+            format!("cannot be used: the tokenizers library panicked: {p}"),
+        )
+    })?;
+    Ok(tk)
 }
 
 /// Tokens per whitespace-separated word over `docs`.

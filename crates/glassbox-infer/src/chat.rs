@@ -19,6 +19,17 @@ use crate::{InferError, Result};
 /// Prefix of the message `raise_exception` produces, so it can be told from engine errors.
 const RAISED: &str = "template raised: ";
 
+/// Most template instructions one render may execute. Real chat templates need about a hundred
+/// per message (Qwen2's template over 1,000 messages with tool calls: 125,031); a template that
+/// loops without end fails with an error instead of holding a request, or the server, forever.
+pub const RENDER_FUEL: u64 = 20_000_000;
+
+/// Longest rendered prompt, bytes (far beyond any context window).
+pub const MAX_RENDER_BYTES: usize = 16 << 20;
+
+/// Widest `tojson(indent=…)`.
+const MAX_JSON_INDENT: usize = 64;
+
 /// A compiled chat template with the tokenizer's special tokens.
 #[derive(Debug)]
 pub struct ChatTemplate {
@@ -36,7 +47,8 @@ impl ChatTemplate {
             .lstrip_blocks(true)
             .build()
             .map_err(|e| template_error(source_name, &e))?;
-        env.set_syntax(syntax);
+        env.set_syntax(syntax.clone());
+        env.set_fuel(Some(RENDER_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function(
             "raise_exception",
@@ -51,6 +63,15 @@ impl ChatTemplate {
         env.add_filter("tojson", tojson);
         env.add_template_owned("chat", source.to_string())
             .map_err(|e| template_error(source_name, &e))?;
+        // The engine has parsed it already; this parse is for the check only.
+        let ast = minijinja::machinery::parse(source, source_name, syntax)
+            .map_err(|e| template_error(source_name, &e))?;
+        if let Some(message) = crate::chat_check::namespace_cycle(&ast) {
+            return Err(InferError::Template {
+                source_name: source_name.to_string(),
+                message,
+            });
+        }
         Ok(Self {
             env,
             source_name: source_name.to_string(),
@@ -100,13 +121,45 @@ impl ChatTemplate {
             .env
             .get_template("chat")
             .map_err(|e| template_error(&self.source_name, &e))?;
-        tmpl.render(minijinja::value::Serde(&ctx))
-            .map_err(|e| template_error(&self.source_name, &e))
+        let mut out = Bounded(Vec::new());
+        tmpl.render_captured_to(minijinja::value::Serde(&ctx), &mut out)
+            .map_err(|e| template_error(&self.source_name, &e))?;
+        String::from_utf8(out.0).map_err(|_| InferError::Template {
+            source_name: self.source_name.clone(),
+            message: "rendered text is not UTF-8".into(),
+        })
+    }
+}
+
+/// The render's output, refusing to grow past [`MAX_RENDER_BYTES`].
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_RENDER_BYTES {
+            return Err(std::io::Error::other(format!(
+                "rendered prompt longer than {MAX_RENDER_BYTES} bytes"
+            )));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
 fn template_error(source: &str, e: &minijinja::Error) -> InferError {
     let mut message = e.to_string();
+    if e.kind() == ErrorKind::OutOfFuel {
+        message = format!(
+            "rendering ran past the limit of {RENDER_FUEL} template instructions (a loop without end?)"
+        );
+    }
+    if e.kind() == ErrorKind::WriteFailure {
+        message = format!("rendered prompt longer than {MAX_RENDER_BYTES} bytes");
+    }
     if let Some(detail) = e.detail()
         && detail.starts_with(RAISED)
     {
@@ -125,6 +178,12 @@ fn template_error(source: &str, e: &minijinja::Error) -> InferError {
 /// separators=separators, sort_keys=sort_keys)`.
 fn tojson(value: JValue, kwargs: Kwargs) -> std::result::Result<String, minijinja::Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
+    if indent.is_some_and(|n| n > MAX_JSON_INDENT) {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("tojson: indent is at most {MAX_JSON_INDENT}"),
+        ));
+    }
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
     let separators: Option<Vec<String>> = kwargs.get("separators")?;
     // Python accepts ensure_ascii; glassbox always writes UTF-8 as transformers' default does.
@@ -344,5 +403,145 @@ mod tests {
             s,
             "{\n  \"a\": {},\n  \"b\": [\n    1,\n    2.0,\n    \"x\\\"y\"\n  ],\n  \"c\": null\n}"
         );
+    }
+
+    fn qwen2() -> TextTokenizer {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/models/qwen2");
+        TextTokenizer::load(&dir).expect("fixture tokenizer")
+    }
+
+    fn render(src: &str, messages: &[Value]) -> Result<String> {
+        let tok = qwen2();
+        ChatTemplate::new(src, "t.jinja", &tok)?.render(messages, true, &serde_json::Map::new())
+    }
+
+    #[test]
+    fn a_template_that_loops_without_end_fails_instead_of_hanging() {
+        let src = "{% for i in range(100000) %}{% for j in range(100000) %}{% set x = j %}{% endfor %}{% endfor %}";
+        let t = std::time::Instant::now();
+        let e = render(src, &[])
+            .expect_err("must run out of fuel")
+            .to_string();
+        assert!(e.contains("limit of 20000000 template instructions"), "{e}");
+        assert!(e.contains("t.jinja"), "{e}");
+        // Fuel, not a clock: the bound holds on any machine; this only catches a missing limit.
+        assert!(t.elapsed() < std::time::Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_render_longer_than_the_output_limit_is_an_error() {
+        let src = "{% for i in range(40) %}{{ 'x' * 1000000 }}{% endfor %}";
+        let e = render(src, &[]).expect_err("too long").to_string();
+        assert!(e.contains("longer than 16777216 bytes"), "{e}");
+        // Below the limit the same template renders.
+        let ok = render(
+            "{% for i in range(4) %}{{ 'x' * 1000000 }}{% endfor %}",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.len(), 4_000_000);
+    }
+
+    #[test]
+    fn tojson_indent_is_bounded() {
+        let e = render("{{ messages | tojson(indent=100000000000) }}", &[])
+            .expect_err("indent too wide")
+            .to_string();
+        assert!(e.contains("indent is at most 64"), "{e}");
+        let m = [serde_json::json!({"role": "user", "content": "hi"})];
+        assert!(render("{{ messages | tojson(indent=64) }}", &m).is_ok());
+    }
+
+    #[test]
+    fn a_thousand_message_conversation_with_tools_renders_within_the_fuel() {
+        let tok = qwen2();
+        let (src, name) = tok.chat_template.clone().expect("qwen2 has a template");
+        let t = ChatTemplate::new(&src, &name, &tok).unwrap();
+        let mut messages = vec![serde_json::json!({"role": "system", "content": "Be brief."})];
+        for i in 0..1000 {
+            messages.push(match i % 4 {
+                0 => serde_json::json!({"role": "user", "content": format!("question {i}")}),
+                1 => serde_json::json!({"role": "assistant", "content": "", "tool_calls": [
+                    {"function": {"name": "lookup", "arguments": {"q": i, "deep": [1, 2, {"x": null}]}}}
+                ]}),
+                2 => serde_json::json!({"role": "tool", "content": format!("result {i}")}),
+                _ => serde_json::json!({"role": "assistant", "content": format!(" answer {i} ")}),
+            });
+        }
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            "tools".into(),
+            serde_json::json!([{"type": "function", "function": {"name": "lookup", "parameters": {}}}]),
+        );
+        let text = t.render(&messages, true, &extra).unwrap();
+        assert!(text.ends_with("<|im_start|>assistant\n"));
+        assert!(text.contains("answer 999"));
+    }
+
+    /// Regression (found by fuzzing): `{% set ns.turns = ns %}` made a namespace contain itself,
+    /// and printing it overflowed the stack and aborted the process. Templates that could build
+    /// such a cycle are refused when loaded; the namespace uses of real templates load.
+    #[test]
+    fn templates_that_could_make_a_namespace_contain_itself_are_refused() {
+        let tok = qwen2();
+        let ns = "{% set ns = namespace(a=1, s='') %}";
+        for (body, why) in [
+            ("{% set ns.a = ns %}{{ ns }}", "may be a namespace in `.a`"),
+            ("{% set l = [ns] %}{% set ns.a = l[0] %}", "`.a`"),
+            ("{% for x in [ns] %}{% set ns.a = x %}{% endfor %}", "`.a`"),
+            ("{% set m = ns %}{% set ns.a = m %}", "`.a`"),
+            ("{% set ns.a = ns or 1 %}", "`.a`"),
+            ("{% set ns.a = 1 if x else ns %}", "`.a`"),
+            ("{% set ns.a = none | default(ns) %}", "`.a`"),
+            ("{% set ns.a = {'k': ns} %}", "`.a`"),
+            ("{% set ns.a = ([ns] + [])[0] %}", "`.a`"),
+            (
+                "{% set m = namespace(b=ns) %}",
+                "passes a value that may be a namespace",
+            ),
+            (
+                "{% set f = namespace %}{% set m = f() %}{% set m.a = m %}",
+                "other than by calling it",
+            ),
+            (
+                "{% macro g(x) %}{% set ns.a = x %}{% endmacro %}{{ g(ns) }}",
+                "`.a`",
+            ),
+            ("{% set c = cycler(ns) %}{% set ns.a = c.next() %}", "`.a`"),
+            (
+                "{% set m = namespace(b=1) %}{% set ns.a = m %}{% set m.b = ns %}",
+                "`.a`",
+            ),
+        ] {
+            let src = format!("{ns}{body}");
+            let e = ChatTemplate::new(&src, "t.jinja", &tok)
+                .expect_err(&src)
+                .to_string();
+            assert!(
+                e.contains(why) && e.contains("contain itself"),
+                "{src}: {e}"
+            );
+        }
+        for body in [
+            "{% set ns.a = ns.a + 1 %}{{ ns.a }}",
+            "{% for m in messages %}{% set ns.s = ns.s + '\\n' + m['content'] %}{% set ns.a = loop.index0 %}{% endfor %}",
+            "{% set ns.s = messages[0].content.strip() %}{% set ns.a = messages | length - 1 %}",
+            "{% set ns.a = true %}{% set ns.s = ns.s ~ ns.a %}{% set ns.a = (ns.a and x) %}",
+            "{% set ns.a = messages[0]['content'] if messages else '' %}",
+        ] {
+            let src = format!("{ns}{body}");
+            let t =
+                ChatTemplate::new(&src, "t.jinja", &tok).unwrap_or_else(|e| panic!("{src}: {e}"));
+            let m = [serde_json::json!({"role": "user", "content": " hi "})];
+            t.render(&m, true, &serde_json::Map::new()).unwrap();
+        }
+        for dir in ["llama", "qwen2", "llama-legacy"] {
+            let d = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../tests/fixtures/models")
+                .join(dir);
+            let t = TextTokenizer::load(&d).unwrap();
+            assert!(ChatTemplate::from_tokenizer(&t).unwrap().is_some(), "{dir}");
+        }
     }
 }

@@ -24,6 +24,7 @@
 
 pub mod bench;
 pub mod chat;
+mod chat_check;
 pub mod engine;
 pub mod error;
 pub mod generation_config;

@@ -10,7 +10,9 @@
 //! whose receiver is gone (a client that disconnected) leaves the batch at the next step.
 //!
 //! The queue is bounded: [`Scheduler::submit`] refuses work past `max_queue` waiting jobs, so a
-//! server can answer 429 instead of growing without limit. Prompt scoring
+//! server can answer 429 instead of growing without limit, and a job that waited past
+//! `max_queue_wait` is dropped when its turn comes ([`JobEvent::Expired`]), so the jobs that run
+//! finish within that wait plus their own work. Prompt scoring
 //! ([`Job::score_prompt`]) goes through the same queue.
 //!
 //! A panic in model code fails the requests it touched ([`JobEvent::Failed`]) and the thread
@@ -22,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::engine::{Engine, FinishReason, TokenScore};
 use crate::sampling::SamplingParams;
@@ -65,6 +68,10 @@ pub enum JobEvent {
     },
     /// The model failed (an error or a panic); the job is over.
     Failed(String),
+    /// The job waited in the queue longer than [`SchedulerOptions::max_queue_wait`] and was
+    /// dropped without running (the wait is given); a server answers it as it answers a full
+    /// queue.
+    Expired(std::time::Duration),
 }
 
 /// Receives a job's events; returns `false` when nobody listens any more (the job is dropped).
@@ -112,6 +119,10 @@ pub struct SchedulerOptions {
     pub max_queue: usize,
     /// Most prompt tokens prefilled between two decoding steps (at least 1). Default 512.
     pub prefill_chunk: usize,
+    /// Longest a job may wait in the queue; one that waited longer is dropped when its turn
+    /// comes ([`JobEvent::Expired`]), so the latency of the jobs that run is bounded by this wait
+    /// plus their own work. `None`: no limit. Default 60 s.
+    pub max_queue_wait: Option<std::time::Duration>,
 }
 
 impl Default for SchedulerOptions {
@@ -120,6 +131,7 @@ impl Default for SchedulerOptions {
             max_batch: 16,
             max_queue: 64,
             prefill_chunk: 512,
+            max_queue_wait: Some(std::time::Duration::from_secs(60)),
         }
     }
 }
@@ -156,6 +168,8 @@ pub struct SchedulerStats {
     pub scored_prompts: AtomicUsize,
     /// Panics in model code caught (each failed the requests it touched).
     pub panics: AtomicUsize,
+    /// Jobs dropped after waiting past [`SchedulerOptions::max_queue_wait`].
+    pub expired: AtomicUsize,
     /// The scheduler thread died; submissions are refused with [`SubmitError::Crashed`].
     pub crashed: AtomicBool,
 }
@@ -163,7 +177,7 @@ pub struct SchedulerStats {
 /// A running scheduler thread.
 #[derive(Debug)]
 pub struct Scheduler {
-    tx: Option<mpsc::Sender<Job>>,
+    tx: Option<mpsc::Sender<(Instant, Job)>>,
     stats: Arc<SchedulerStats>,
     options: SchedulerOptions,
     thread: Option<JoinHandle<()>>,
@@ -173,7 +187,7 @@ pub struct Scheduler {
 impl Scheduler {
     /// Starts the scheduler thread for `engine`.
     pub fn start(engine: Arc<Engine>, options: SchedulerOptions) -> Self {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<(Instant, Job)>();
         let stats = Arc::new(SchedulerStats::default());
         let s = stats.clone();
         let thread = std::thread::Builder::new()
@@ -209,8 +223,9 @@ impl Scheduler {
             })
             .map_err(|_| SubmitError::QueueFull)?;
         let tx = self.tx.as_ref().ok_or(SubmitError::Stopped)?;
+        let now = Instant::now();
         for (i, job) in jobs.into_iter().enumerate() {
-            if tx.send(job).is_err() {
+            if tx.send((now, job)).is_err() {
                 self.stats.queued.fetch_sub(k - i, Ordering::SeqCst);
                 return Err(if self.stats.crashed.load(Ordering::SeqCst) {
                     SubmitError::Crashed

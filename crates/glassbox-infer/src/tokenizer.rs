@@ -40,9 +40,16 @@ impl TextTokenizer {
                         .into(),
             });
         }
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| InferError::Tokenizer {
+        let inner = glassbox_core::panics::catching(|| tokenizers::Tokenizer::from_file(&path))
+            .map_err(|p| format!("the tokenizers library failed on it ({p})"))
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| InferError::Tokenizer {
+                path: path.clone(),
+                message: format!("cannot load: {e}"),
+            })?;
+        probe(&inner).map_err(|e| InferError::Tokenizer {
             path: path.clone(),
-            message: format!("cannot load: {e}"),
+            message: format!("cannot be used: {e}"),
         })?;
         let mut tok = Self {
             inner,
@@ -89,25 +96,25 @@ impl TextTokenizer {
 
     /// Token ids of `text`; `add_special_tokens` applies the post-processor (BOS for Llama).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let enc =
-            self.inner
-                .encode(text, add_special_tokens)
-                .map_err(|e| InferError::Tokenizer {
-                    path: self.path.clone(),
-                    message: format!("encoding failed: {e}"),
-                })?;
+        let enc = glassbox_core::panics::catching(|| self.inner.encode(text, add_special_tokens))
+            .map_err(|p| format!("the tokenizers library panicked: {p}"))
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| InferError::Tokenizer {
+                path: self.path.clone(),
+                message: format!("encoding failed: {e}"),
+            })?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Text of `ids`, as transformers' `decode` gives it.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        let text =
-            self.inner
-                .decode(ids, skip_special_tokens)
-                .map_err(|e| InferError::Tokenizer {
-                    path: self.path.clone(),
-                    message: format!("decoding failed: {e}"),
-                })?;
+        let text = glassbox_core::panics::catching(|| self.inner.decode(ids, skip_special_tokens))
+            .map_err(|p| format!("the tokenizers library panicked: {p}"))
+            .and_then(|r| r.map_err(|e| e.to_string()))
+            .map_err(|e| InferError::Tokenizer {
+                path: self.path.clone(),
+                message: format!("decoding failed: {e}"),
+            })?;
         Ok(if self.clean_up_tokenization_spaces {
             clean_up_spaces(&text)
         } else {
@@ -134,6 +141,23 @@ impl TextTokenizer {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Encodes and decodes a mixed text with and without special tokens: a `tokenizer.json` that
+/// makes the `tokenizers` library panic (a post-processor naming a special token it does not
+/// define, say) is refused when loaded, not at the first request. An ordinary error on this text
+/// (a vocabulary without the characters and no unknown token) is not a reason to refuse.
+fn probe(t: &tokenizers::Tokenizer) -> std::result::Result<(), String> {
+    const TEXT: &str = "Hello, world! ¿Qué tal? 你好 123\n";
+    for special in [false, true] {
+        glassbox_core::panics::catching(|| {
+            if let Ok(enc) = t.encode(TEXT, special) {
+                let _ = t.decode(enc.get_ids(), !special);
+            }
+        })
+        .map_err(|p| format!("the tokenizers library panicked: {p}"))?;
+    }
+    Ok(())
 }
 
 /// A special token given as a string or as an `AddedToken` object (`{"content": ...}`).

@@ -65,6 +65,7 @@ fn run(
             max_batch: 16,
             max_queue: 64,
             prefill_chunk,
+            max_queue_wait: None,
         },
     );
     let (tx, rx) = mpsc::channel();
@@ -89,7 +90,7 @@ fn run(
                 sink: Box::new(move |e| {
                     match e {
                         JobEvent::Token { id, .. } => o.lock().unwrap().push(id),
-                        JobEvent::Done { .. } | JobEvent::Failed(_) => {
+                        JobEvent::Done { .. } | JobEvent::Failed(_) | JobEvent::Expired(_) => {
                             let _ = tx.send(i);
                         }
                         JobEvent::Started | JobEvent::PromptScores(_) => {}
@@ -198,6 +199,7 @@ fn a_long_prefill_does_not_stall_running_streams() {
             max_batch: 4,
             max_queue: 8,
             prefill_chunk: 16,
+            max_queue_wait: None,
         },
     );
     let (tx, rx) = mpsc::channel();

@@ -89,14 +89,34 @@ fn open(bundle: &Path) -> Result<Ctx> {
         .filter_map(Value::as_u64)
         .collect();
     checkpoints.sort_unstable();
+    let positive = |k: &str| -> Result<usize> {
+        let v = get(k)?;
+        usize::try_from(v)
+            .ok()
+            .filter(|v| *v > 0 && *v <= u32::MAX as usize)
+            .ok_or_else(|| {
+                ReleaseError::bundle(
+                    bundle.join("release.json"),
+                    format!("{k} is {v}; it must be between 1 and 2^32 − 1"),
+                )
+            })
+    };
     Ok(Ctx {
         ds: Dataset::open(&bundle.join("data"))?,
-        batch: get("/order/batch_size")? as usize,
-        seq_len: get("/order/seq_len")? as usize,
+        batch: positive("/order/batch_size")?,
+        seq_len: positive("/order/seq_len")?,
         seed: get("/order/seed")?,
         total: get("/final_step")?,
         checkpoints,
     })
+}
+
+/// The error for a step count whose samples or tokens do not fit 64 bits.
+fn too_many(bundle: &Path, steps: u64, batch: usize) -> ReleaseError {
+    ReleaseError::bundle(
+        bundle.join("release.json"),
+        format!("{steps} steps of batch {batch} count more samples than 2^64"),
+    )
 }
 
 /// Traces document `id` through the bundle's training.
@@ -118,7 +138,12 @@ pub fn document(bundle: &Path, id: &str) -> Result<DocTrace> {
             format!("the train split holds no sample of seq_len {}", c.seq_len),
         ));
     }
-    let epochs = (c.total * c.batch as u64).div_ceil(n).max(1);
+    let epochs = c
+        .total
+        .checked_mul(c.batch as u64)
+        .ok_or_else(|| too_many(bundle, c.total, c.batch))?
+        .div_ceil(n)
+        .max(1);
     let occurrences: Vec<Occurrence> = if d.split == "train" {
         c.ds.trace(id, c.batch, c.seq_len, c.seed, epochs)?
             .into_iter()
@@ -173,7 +198,10 @@ fn steps_in(c: &Ctx, bundle: &Path, steps: u64) -> Result<StepTrace> {
     let mut order: Vec<String> = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut perm: Option<(u64, Vec<u64>)> = None;
-    let samples = steps * c.batch as u64;
+    let samples = steps
+        .checked_mul(c.batch as u64)
+        .filter(|s| s.checked_mul(l + 1).is_some())
+        .ok_or_else(|| too_many(bundle, steps, c.batch))?;
     for position in 0..samples {
         let (epoch, k) = (position / n, position % n);
         if perm.as_ref().is_none_or(|(e, _)| *e != epoch) {

@@ -76,6 +76,21 @@ impl ApiError {
         }
     }
 
+    /// 429 for a request that waited in the queue past the server's limit without starting.
+    pub fn queue_timeout(waited: std::time::Duration) -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message: format!(
+                "the request waited {:.1} s in the server's queue without starting; retry later",
+                waited.as_secs_f64()
+            ),
+            kind: "rate_limit_error",
+            param: None,
+            code: Some("queue_timeout"),
+            retry_after: Some(1),
+        }
+    }
+
     /// 401.
     pub fn unauthorized() -> Self {
         Self {

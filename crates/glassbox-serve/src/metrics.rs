@@ -63,6 +63,8 @@ pub struct Gauges {
     pub panics: usize,
     /// Models whose scheduler thread died.
     pub dead_schedulers: usize,
+    /// Requests dropped after waiting in the queue past `--max-queue-wait`.
+    pub expired: usize,
 }
 
 /// The server's counters.
@@ -115,7 +117,8 @@ impl Metrics {
 # HELP glassbox_running_sequences Sequences being prefilled or decoded.\n# TYPE glassbox_running_sequences gauge\nglassbox_running_sequences {}\n\
 # HELP glassbox_decode_stall_max_seconds Longest time between two decoding steps while sequences were running.\n# TYPE glassbox_decode_stall_max_seconds gauge\nglassbox_decode_stall_max_seconds {}\n\
 # HELP glassbox_model_panics_total Panics in model code caught; each failed the requests it touched.\n# TYPE glassbox_model_panics_total counter\nglassbox_model_panics_total {}\n\
-# HELP glassbox_dead_schedulers Models whose scheduler stopped after an internal error (their requests get 503).\n# TYPE glassbox_dead_schedulers gauge\nglassbox_dead_schedulers {}\n",
+# HELP glassbox_dead_schedulers Models whose scheduler stopped after an internal error (their requests get 503).\n# TYPE glassbox_dead_schedulers gauge\nglassbox_dead_schedulers {}\n\
+# HELP glassbox_queue_expired_total Jobs dropped (answered 429) after waiting in the queue past the limit.\n# TYPE glassbox_queue_expired_total counter\nglassbox_queue_expired_total {}\n",
             self.prompt_tokens.load(Ordering::Relaxed),
             self.generation_tokens.load(Ordering::Relaxed),
             g.queued,
@@ -123,6 +126,7 @@ impl Metrics {
             g.max_decode_gap_seconds,
             g.panics,
             g.dead_schedulers,
+            g.expired,
         );
         out.push_str("# HELP glassbox_request_duration_seconds Time from request to last byte (for streams, until the stream ends or the client leaves), by endpoint.\n# TYPE glassbox_request_duration_seconds histogram\n");
         if let Ok(l) = self.latency.lock() {

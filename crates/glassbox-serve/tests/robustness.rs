@@ -312,3 +312,86 @@ async fn errors_name_the_model_not_its_directory() {
         );
     }
 }
+
+/// Regression: admitted requests had no latency bound; under overload one waited as long as the
+/// queue took to drain. A request still queued after `max_queue_wait` is now answered 429
+/// (`queue_timeout`) when its turn comes, streams included (before any byte of the stream), and
+/// the next request runs normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_that_waited_past_the_queue_limit_is_a_429_not_a_late_answer() {
+    let s = state(
+        "llama",
+        &fixture("llama"),
+        SchedulerOptions {
+            max_batch: 1,
+            max_queue: 4,
+            max_queue_wait: Some(Duration::from_millis(100)),
+            ..SchedulerOptions::default()
+        },
+    );
+    let a = app(s.clone());
+    let stats = || s.models[0].scheduler.stats();
+    // A slow generation (10 ms a token, 40 tokens) holds the only slot for ~400 ms.
+    let slow = [&SLOW_DECODE[..], &[7, 8, 9]].concat();
+    let long = {
+        let a = a.clone();
+        let slow = slow.clone();
+        tokio::spawn(async move {
+            post(
+                &a,
+                "/v1/completions",
+                json!({"prompt": [slow], "max_tokens": 40, "temperature": 0}),
+            )
+            .await
+        })
+    };
+    until("the long request runs", || {
+        stats().active.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    let plain = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            post(
+                &a,
+                "/v1/completions",
+                json!({"prompt": "Hello", "max_tokens": 2}),
+            )
+            .await
+        })
+    };
+    let streamed = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            post(
+                &a,
+                "/v1/chat/completions",
+                json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, "stream": true}),
+            )
+            .await
+        })
+    };
+    for (what, r) in [("plain", plain), ("stream", streamed)] {
+        let (st, body, retry) = r.await.unwrap();
+        assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{what}: {body}");
+        assert_eq!(retry.as_deref(), Some("1"), "{what}");
+        let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{what}: {body}"));
+        assert_eq!(v["error"]["code"], "queue_timeout", "{what}: {body}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("waited"),
+            "{body}"
+        );
+    }
+    let (st, body, _) = long.await.unwrap();
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(stats().expired.load(Ordering::SeqCst), 2);
+    assert!(metrics(&a).await.contains("glassbox_queue_expired_total 2"));
+    // The queue is empty again: the next request runs.
+    let (st, body, _) = post(
+        &a,
+        "/v1/completions",
+        json!({"prompt": "Hello", "max_tokens": 2}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+}

@@ -1,9 +1,8 @@
 //! Model card front matter (YAML) and Markdown.
+#[path = "../targets.rs"]
+mod targets;
+
 fn main() {
-    afl::fuzz!(|data: &[u8]| {
-        if let Ok(text) = std::str::from_utf8(data) {
-            let mut findings = Vec::new();
-            let _ = glassbox_audit::card::Card::parse("README.md", text, false, &mut findings);
-        }
-    });
+    let dir = targets::scratch();
+    afl::fuzz!(|data: &[u8]| targets::card(&dir, data));
 }

@@ -1,6 +1,8 @@
 //! GGUF metadata reader of the audit.
+#[path = "../targets.rs"]
+mod targets;
+
 fn main() {
-    afl::fuzz!(|data: &[u8]| {
-        let _ = glassbox_audit::formats::gguf_summary(data);
-    });
+    let dir = targets::scratch();
+    afl::fuzz!(|data: &[u8]| targets::gguf(&dir, data));
 }

@@ -1,8 +1,8 @@
 //! Licence identification and clause detection on arbitrary text.
+#[path = "../targets.rs"]
+mod targets;
+
 fn main() {
-    afl::fuzz!(|data: &[u8]| {
-        if let Ok(text) = std::str::from_utf8(data) {
-            let _ = glassbox_audit::license::from_text(text);
-        }
-    });
+    let dir = targets::scratch();
+    afl::fuzz!(|data: &[u8]| targets::license_text(&dir, data));
 }

@@ -1,10 +1,8 @@
 //! Model Openness Tool model files (YAML → MOT model).
+#[path = "../targets.rs"]
+mod targets;
+
 fn main() {
-    afl::fuzz!(|data: &[u8]| {
-        if let Ok(text) = std::str::from_utf8(data)
-            && let Ok(v) = glassbox_audit::card::parse_yaml(text)
-        {
-            let _ = glassbox_audit::mot::parse(&v, std::path::Path::new("model.yml"));
-        }
-    });
+    let dir = targets::scratch();
+    afl::fuzz!(|data: &[u8]| targets::mot(&dir, data));
 }

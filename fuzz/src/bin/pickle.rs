@@ -1,6 +1,8 @@
-//! Static pickle scanner (plain pickle streams and zip archives).
+//! Static pickle scanner of the audit (plain pickle streams and zip archives).
+#[path = "../targets.rs"]
+mod targets;
+
 fn main() {
-    afl::fuzz!(|data: &[u8]| {
-        let _ = glassbox_audit::pickle::scan_file(std::io::Cursor::new(data));
-    });
+    let dir = targets::scratch();
+    afl::fuzz!(|data: &[u8]| targets::pickle(&dir, data));
 }

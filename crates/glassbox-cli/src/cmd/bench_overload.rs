@@ -41,6 +41,8 @@ struct Outcome {
     error: Option<String>,
     /// A disconnecting client dropped the stream on purpose.
     dropped: bool,
+    /// A 429 because the request waited in the queue past `--max-queue-wait`.
+    expired: bool,
     seconds: f64,
 }
 
@@ -103,7 +105,12 @@ fn request(
         if status == 200 && !rest.contains("\"choices\"") {
             return (Some(status), Some("200 without choices".into()), false);
         }
-        return (Some(status), None, false);
+        // A 429 for a request that expired in the queue says so; `dropped` carries it.
+        return (
+            Some(status),
+            None,
+            status == 429 && rest.contains("queue_timeout"),
+        );
     }
     let mut chunks = 0;
     loop {
@@ -210,7 +217,8 @@ pub(crate) fn run(a: &Args, dir: &Path, vocab: usize, seconds: u64) -> Result<()
     let report = json!({
         "model": dir.display().to_string(), "capacity": capacity, "clients": clients,
         "seconds": seconds, "prompt_tokens": a.prompt_tokens, "max_tokens": a.max_tokens,
-        "max_batch": a.max_batch, "max_queue": a.max_queue, "grace_seconds": a.grace,
+        "max_batch": a.max_batch, "max_queue": a.max_queue, "max_queue_wait_seconds": a.max_queue_wait,
+        "grace_seconds": a.grace,
         "overload": overload, "stall": stalls, "pass": pass,
     });
     if a.json {
@@ -233,6 +241,8 @@ fn overload(a: &Args, dir: &Path, vocab: usize, seconds: u64, clients: usize) ->
             &a.max_batch.max(1).to_string(),
             "--max-queue",
             &a.max_queue.to_string(),
+            "--max-queue-wait",
+            &a.max_queue_wait.to_string(),
         ],
     )?;
     let pid = server.id();
@@ -268,7 +278,9 @@ fn overload(a: &Args, dir: &Path, vocab: usize, seconds: u64, clients: usize) ->
                     if let Ok(mut f) = in_flight.lock() {
                         f.started.insert(id, start);
                     }
-                    let (status, error, dropped) = request(port, path, &body, how, io_timeout);
+                    let (status, error, flag) = request(port, path, &body, how, io_timeout);
+                    let expired = status == Some(429) && flag;
+                    let dropped = status == Some(200) && flag;
                     let seconds = start.elapsed().as_secs_f64();
                     let counted = in_flight
                         .lock()
@@ -283,6 +295,7 @@ fn overload(a: &Args, dir: &Path, vocab: usize, seconds: u64, clients: usize) ->
                             status,
                             error,
                             dropped,
+                            expired,
                             seconds,
                         });
                     }
@@ -393,8 +406,10 @@ fn summarise(
             .collect();
         admitted.extend(lat.iter().copied());
         let dropped = mine.iter().filter(|o| o.dropped).count();
+        let expired = mine.iter().filter(|o| o.expired).count();
         kinds.push(json!({
             "kind": kind, "requests": mine.len(), "status": st, "dropped_mid_stream": dropped,
+            "expired_in_queue": expired,
             "latency_p50_s": finite(pct(&mut lat, 0.5)), "latency_p99_s": finite(pct(&mut lat, 0.99)),
         }));
     }
@@ -416,6 +431,7 @@ fn summarise(
             "requests_total": metric_lines(metrics, "glassbox_requests_total{"),
             "decode_stall_max_seconds": metric_value(metrics, "glassbox_decode_stall_max_seconds"),
             "model_panics_total": metric_value(metrics, "glassbox_model_panics_total"),
+            "queue_expired_total": metric_value(metrics, "glassbox_queue_expired_total"),
             "queue_depth_after": metric_value(metrics, "glassbox_queue_depth"),
             "running_after": metric_value(metrics, "glassbox_running_sequences"),
         },
@@ -597,18 +613,19 @@ fn fmt_s(v: &Value) -> String {
 fn print_tables(r: &Value) {
     let o = &r["overload"];
     println!(
-        "Overload: {} clients ({}× capacity {} = max-batch {} + max-queue {}), {} s, prompt {} tokens, max_tokens {}\n",
+        "Overload: {} clients ({}× capacity {} = max-batch {} + max-queue {}), max-queue-wait {} s, {} s, prompt {} tokens, max_tokens {}\n",
         r["clients"],
         2,
         r["capacity"],
         r["max_batch"],
         r["max_queue"],
+        r["max_queue_wait_seconds"],
         r["seconds"],
         r["prompt_tokens"],
         r["max_tokens"]
     );
     println!(
-        "| kind | requests | 200 | 429 | other | dropped mid-stream | p50 s (200) | p99 s (200) |"
+        "| kind | requests | 200 | 429 (of which expired in the queue) | other | dropped mid-stream | p50 s (200) | p99 s (200) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     let empty = Vec::new();
@@ -621,11 +638,12 @@ fn print_tables(r: &Value) {
         };
         let total = k["requests"].as_u64().unwrap_or(0);
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} ({}) | {} | {} | {} | {} |",
             k["kind"].as_str().unwrap_or(""),
             total,
             n("200"),
             n("429"),
+            k["expired_in_queue"],
             total - n("200") - n("429"),
             k["dropped_mid_stream"],
             fmt_s(&k["latency_p50_s"]),

@@ -55,6 +55,9 @@ pub(crate) struct Args {
     /// With --overload: the server's --max-queue.
     #[arg(long, default_value_t = 64)]
     pub(crate) max_queue: usize,
+    /// With --overload: the server's --max-queue-wait, seconds (0: no limit).
+    #[arg(long, default_value_t = 60.0)]
+    pub(crate) max_queue_wait: f64,
     /// With --overload: seconds requests in flight when the load ends get to finish before they
     /// count as stuck.
     #[arg(long, default_value_t = 120)]

@@ -41,6 +41,11 @@ pub(crate) struct Args {
     /// chunks so running streams keep producing tokens.
     #[arg(long, default_value_t = 512)]
     prefill_chunk: usize,
+    /// Seconds a request may wait in the queue; one still waiting then is answered 429 when its
+    /// turn comes, so admitted requests finish within this wait plus their own work (0: no
+    /// limit).
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    max_queue_wait: f64,
     /// Largest `max_tokens` a request may ask for.
     #[arg(long, default_value_t = 4096)]
     max_tokens: usize,
@@ -58,6 +63,16 @@ pub(crate) struct Args {
     shutdown_grace: u64,
 }
 
+/// `--max-queue-wait`: a finite, non-negative number of seconds; 0 is no limit.
+fn queue_wait(seconds: f64) -> Result<Option<Duration>> {
+    if !(0.0..=1e9).contains(&seconds) {
+        return Err(anyhow!(
+            "--max-queue-wait {seconds}: give seconds between 0 (no limit) and 1e9"
+        ));
+    }
+    Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
+}
+
 pub(crate) fn run(a: Args) -> Result<()> {
     let specs: Vec<ModelSpec> = a.models.iter().map(|m| ModelSpec::parse(m)).collect();
     let limits = Limits {
@@ -71,6 +86,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         max_batch: a.max_batch.max(1),
         max_queue: a.max_queue,
         prefill_chunk: a.prefill_chunk.max(1),
+        max_queue_wait: queue_wait(a.max_queue_wait)?,
     };
     let state = AppState::load(
         &specs,

@@ -30,9 +30,10 @@ const CRASHED: &str = "the scheduler thread stopped after an internal error";
 /// The scheduler thread's state. Dropping it while the thread unwinds fails every job it holds.
 pub(super) struct Worker {
     engine: Arc<Engine>,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<(Instant, Job)>,
     stats: Arc<SchedulerStats>,
     max_batch: usize,
+    max_queue_wait: Option<std::time::Duration>,
     prefill_chunk: usize,
     ctx: usize,
     /// Admitted jobs whose prompt is not fully in their cache yet, first come first served.
@@ -46,7 +47,7 @@ pub(super) struct Worker {
 impl Worker {
     pub(super) fn new(
         engine: Arc<Engine>,
-        rx: mpsc::Receiver<Job>,
+        rx: mpsc::Receiver<(Instant, Job)>,
         stats: Arc<SchedulerStats>,
         options: SchedulerOptions,
     ) -> Self {
@@ -56,6 +57,7 @@ impl Worker {
             rx,
             stats,
             max_batch: options.max_batch.max(1),
+            max_queue_wait: options.max_queue_wait,
             prefill_chunk: options.prefill_chunk.max(1),
             ctx,
             prefilling: VecDeque::new(),
@@ -82,7 +84,7 @@ impl Worker {
     fn admit(&mut self) -> bool {
         while self.active.len() + self.prefilling.len() < self.max_batch {
             let idle = self.active.is_empty() && self.prefilling.is_empty();
-            let job = if idle {
+            let (queued_at, mut job) = if idle {
                 match self.rx.recv() {
                     Ok(j) => j,
                     Err(_) => return false,
@@ -94,6 +96,12 @@ impl Worker {
                 }
             };
             self.stats.queued.fetch_sub(1, Ordering::SeqCst);
+            let waited = queued_at.elapsed();
+            if self.max_queue_wait.is_some_and(|max| waited > max) {
+                self.stats.expired.fetch_add(1, Ordering::Relaxed);
+                (job.sink)(JobEvent::Expired(waited));
+                continue;
+            }
             #[cfg(feature = "fault-injection")]
             super::fault::at_admission(&job.prompt);
             self.start(job);
@@ -238,7 +246,7 @@ impl Drop for Worker {
         for p in &mut self.prefilling {
             (p.job.sink)(JobEvent::Failed(CRASHED.into()));
         }
-        while let Ok(mut job) = self.rx.try_recv() {
+        while let Ok((_, mut job)) = self.rx.try_recv() {
             self.stats.queued.fetch_sub(1, Ordering::SeqCst);
             (job.sink)(JobEvent::Failed(CRASHED.into()));
         }
@@ -258,11 +266,7 @@ fn guarded<T, E: std::fmt::Display>(
         Ok(Err(e)) => Err(e.to_string()),
         Err(payload) => {
             stats.panics.fetch_add(1, Ordering::Relaxed);
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string payload".into());
+            let what = glassbox_core::panics::message(payload.as_ref());
             Err(format!("the model panicked: {what}"))
         }
     }

@@ -18,7 +18,8 @@ use crate::params::{Body, kind};
 use crate::state::{ModelEntry, now};
 
 use super::generate::{
-    StreamItem, check_prompt, collect, gen_params, piece, sse_error, stream_events, submit,
+    StreamItem, admitted, check_prompt, collect, gen_params, piece, sse_error, stream_events,
+    submit,
 };
 use super::{Shared, new_id, read_body};
 
@@ -156,7 +157,8 @@ pub(super) async fn chat(State(s): State<Shared>, req: Request) -> Result<Respon
                 .to_string(),
             ))
         }));
-        let events = stream_events(s.clone(), rx, n, t0).filter_map(move |(i, ev)| {
+        let jobs = admitted(rx, n).await?;
+        let events = stream_events(s.clone(), jobs, n, t0).filter_map(move |(i, ev)| {
             let (delta, finish) = match ev {
                 StreamItem::Text(t, _) => {
                     c2.fetch_add(1, Ordering::Relaxed);

@@ -16,7 +16,8 @@ use crate::params::Body;
 use crate::state::{AppState, ModelEntry, now};
 
 use super::generate::{
-    StreamItem, check_prompt, collect, gen_params, piece, sse_error, stream_events, submit,
+    StreamItem, admitted, check_prompt, collect, gen_params, piece, sse_error, stream_events,
+    submit,
 };
 use super::{Shared, new_id, read_body};
 
@@ -173,7 +174,8 @@ pub(super) async fn completions(
             .collect();
         let engine = m.engine.clone();
         let id1 = id.clone();
-        let events = stream_events(s.clone(), rx, count, t0).map(move |(i, ev)| {
+        let jobs = admitted(rx, count).await?;
+        let events = stream_events(s.clone(), jobs, count, t0).map(move |(i, ev)| {
             let (text, finish, lp) = match ev {
                 StreamItem::Text(t, lp) => (t, Value::Null, lp),
                 StreamItem::Done(f) => (String::new(), json!(f), None),

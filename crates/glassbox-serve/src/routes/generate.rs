@@ -1,6 +1,7 @@
 //! What both generation endpoints share: sampling fields, prompt checks, submission to the
 //! scheduler, and collecting or streaming its events.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -213,6 +214,7 @@ pub(super) async fn collect(
                 c.failed = Some(m);
                 open -= 1;
             }
+            JobEvent::Expired(waited) => return Err(ApiError::queue_timeout(waited)),
         }
     }
     if let Some(f) = choices.iter().find_map(|c| c.failed.clone()) {
@@ -233,25 +235,58 @@ pub(super) enum StreamItem {
     Failed,
 }
 
+/// A request's jobs once every one has left the queue: the receiver, with the events that came
+/// before the last `Started` (in order). A job that expired in the queue makes the request a 429
+/// before any byte of a stream is sent; the other jobs are dropped with the receiver.
+pub(super) struct Admitted {
+    rx: mpsc::UnboundedReceiver<(usize, JobEvent)>,
+    early: VecDeque<(usize, JobEvent)>,
+}
+
+/// Waits until all `count` jobs of a request have started (streams answer 200 only then).
+pub(super) async fn admitted(
+    mut rx: mpsc::UnboundedReceiver<(usize, JobEvent)>,
+    count: usize,
+) -> Result<Admitted, ApiError> {
+    let mut early = VecDeque::new();
+    let mut started = 0;
+    while started < count {
+        match rx.recv().await {
+            None => {
+                eprintln!("glassbox serve: the scheduler dropped a request without an answer");
+                return Err(ApiError::generation_failed());
+            }
+            Some((_, JobEvent::Started)) => started += 1,
+            Some((_, JobEvent::Expired(waited))) => return Err(ApiError::queue_timeout(waited)),
+            Some(other) => early.push_back(other),
+        }
+    }
+    Ok(Admitted { rx, early })
+}
+
 /// The scheduler's events as a stream of (choice, item); ends when every choice is done. A
 /// failure ends the stream early with [`StreamItem::Failed`] (the details go to the server log),
 /// which the endpoints send as an OpenAI error object ([`sse_error`]).
 pub(super) fn stream_events(
     s: Shared,
-    rx: mpsc::UnboundedReceiver<(usize, JobEvent)>,
+    jobs: Admitted,
     count: usize,
     t0: Instant,
 ) -> impl Stream<Item = (usize, StreamItem)> {
     stream::unfold(
-        (rx, count, true, s),
-        move |(mut rx, open, first, s)| async move {
+        (jobs, count, true, s),
+        move |(mut jobs, open, first, s)| async move {
             if open == 0 {
                 return None;
             }
             loop {
-                let Some((i, e)) = rx.recv().await else {
+                let next = match jobs.early.pop_front() {
+                    Some(e) => Some(e),
+                    None => jobs.rx.recv().await,
+                };
+                let Some((i, e)) = next else {
                     eprintln!("glassbox serve: the scheduler dropped a request without an answer");
-                    return Some(((0, StreamItem::Failed), (rx, 0, first, s)));
+                    return Some(((0, StreamItem::Failed), (jobs, 0, first, s)));
                 };
                 match e {
                     JobEvent::Started | JobEvent::PromptScores(_) => continue,
@@ -261,17 +296,21 @@ pub(super) fn stream_events(
                         }
                         s.metrics.generation_tokens.fetch_add(1, Ordering::Relaxed);
                         let lp = logprob.map(|l| (id, l));
-                        return Some(((i, StreamItem::Text(text, lp)), (rx, open, false, s)));
+                        return Some(((i, StreamItem::Text(text, lp)), (jobs, open, false, s)));
                     }
                     JobEvent::Done { finish, .. } => {
                         return Some((
                             (i, StreamItem::Done(finish_name(&finish))),
-                            (rx, open - 1, first, s),
+                            (jobs, open - 1, first, s),
                         ));
+                    }
+                    // Expiry is only possible before `Started`, which `admitted` has seen.
+                    JobEvent::Expired(_) => {
+                        return Some(((i, StreamItem::Failed), (jobs, 0, first, s)));
                     }
                     JobEvent::Failed(m) => {
                         eprintln!("glassbox serve: generation failed: {m}");
-                        return Some(((i, StreamItem::Failed), (rx, 0, first, s)));
+                        return Some(((i, StreamItem::Failed), (jobs, 0, first, s)));
                     }
                 }
             }

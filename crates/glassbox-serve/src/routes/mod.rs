@@ -156,6 +156,7 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
         let gap = st.max_decode_gap_us.load(Ordering::Relaxed) as f64 / 1e6;
         g.max_decode_gap_seconds = g.max_decode_gap_seconds.max(gap);
         g.panics += st.panics.load(Ordering::Relaxed);
+        g.expired += st.expired.load(Ordering::Relaxed);
         g.dead_schedulers += usize::from(st.crashed.load(Ordering::Relaxed));
     }
     (
