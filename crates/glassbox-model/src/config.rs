@@ -12,8 +12,9 @@ use serde_json::{Map, Value, json};
 
 use crate::{ModelError, Result};
 
-/// The Hugging Face model classes glassbox implements. All three are the same pre-norm decoder
-/// (RMSNorm, RoPE, grouped-query attention, SwiGLU MLP); they differ in defaults and biases.
+/// The Hugging Face model classes glassbox implements. All are the same pre-norm decoder
+/// (RMSNorm, RoPE, grouped-query attention, SwiGLU MLP); they differ in defaults, biases and
+/// Qwen3's per-head RMSNorm of queries and keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
     /// `LlamaForCausalLM` (Llama 2/3/3.1/3.2, SmolLM/SmolLM2, TinyLlama …).
@@ -22,6 +23,9 @@ pub enum Architecture {
     Mistral,
     /// `Qwen2ForCausalLM` (biases on q/k/v, optional per-layer sliding window).
     Qwen2,
+    /// `Qwen3ForCausalLM` (per-head RMSNorm of queries and keys before RoPE, explicit
+    /// `head_dim`, optional `attention_bias`, optional per-layer sliding window).
+    Qwen3,
 }
 
 impl Architecture {
@@ -31,6 +35,7 @@ impl Architecture {
             Self::Llama => "LlamaForCausalLM",
             Self::Mistral => "MistralForCausalLM",
             Self::Qwen2 => "Qwen2ForCausalLM",
+            Self::Qwen3 => "Qwen3ForCausalLM",
         }
     }
 
@@ -40,19 +45,19 @@ impl Architecture {
             Self::Llama => "llama",
             Self::Mistral => "mistral",
             Self::Qwen2 => "qwen2",
+            Self::Qwen3 => "qwen3",
         }
     }
 
+    /// Every architecture, in the order the docs list them.
+    pub const ALL: [Self; 4] = [Self::Llama, Self::Mistral, Self::Qwen2, Self::Qwen3];
+
     fn from_class(s: &str) -> Option<Self> {
-        [Self::Llama, Self::Mistral, Self::Qwen2]
-            .into_iter()
-            .find(|a| a.class_name() == s)
+        Self::ALL.into_iter().find(|a| a.class_name() == s)
     }
 
     fn from_model_type(s: &str) -> Option<Self> {
-        [Self::Llama, Self::Mistral, Self::Qwen2]
-            .into_iter()
-            .find(|a| a.model_type() == s)
+        Self::ALL.into_iter().find(|a| a.model_type() == s)
     }
 }
 
@@ -124,6 +129,8 @@ pub struct ModelConfig {
     pub o_bias: bool,
     /// Bias on the MLP projections (Llama's `mlp_bias`).
     pub mlp_bias: bool,
+    /// RMSNorm of every query and key head (weights of width `head_dim`) before RoPE (Qwen3).
+    pub qk_norm: bool,
     /// Attention kind of each layer (`num_hidden_layers` entries).
     pub layer_attention: Vec<LayerAttention>,
     /// `bos_token_id`, when given.
@@ -233,6 +240,10 @@ impl ModelConfig {
             }
             Architecture::Mistral => (false, false, false),
             Architecture::Qwen2 => (true, false, false),
+            Architecture::Qwen3 => {
+                let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
+                (ab, ab, false)
+            }
         };
         let layer_attention = f.layer_attention(architecture, num_hidden_layers)?;
         let max_position_embeddings =
@@ -240,7 +251,7 @@ impl ModelConfig {
                 .unwrap_or(match architecture {
                     Architecture::Llama => 2048,
                     Architecture::Mistral => 4096 * 32,
-                    Architecture::Qwen2 => 32768,
+                    Architecture::Qwen2 | Architecture::Qwen3 => 32768,
                 });
         let cfg = Self {
             architecture,
@@ -259,6 +270,7 @@ impl ModelConfig {
             qkv_bias,
             o_bias,
             mlp_bias,
+            qk_norm: architecture == Architecture::Qwen3,
             layer_attention,
             bos_token_id: f.opt_token("bos_token_id")?,
             eos_token_ids: f.token_list("eos_token_id")?,
@@ -328,6 +340,9 @@ impl ModelConfig {
         let mut mlp = h.checked_mul(i)?.checked_mul(3)?;
         if self.mlp_bias {
             mlp = mlp.checked_add(i.checked_mul(2)?.checked_add(h)?)?;
+        }
+        if self.qk_norm {
+            attn = attn.checked_add(hd.checked_mul(2)?)?;
         }
         let layer = attn.checked_add(mlp)?.checked_add(h.checked_mul(2)?)?;
         let embed = vocab.checked_mul(h)?;
@@ -402,7 +417,10 @@ impl ModelConfig {
                 });
                 m.insert("sliding_window".into(), json!(window));
             }
-            Architecture::Qwen2 => {
+            Architecture::Qwen2 | Architecture::Qwen3 => {
+                if self.architecture == Architecture::Qwen3 {
+                    m.insert("attention_bias".into(), json!(self.qkv_bias));
+                }
                 let first_sliding = self
                     .layer_attention
                     .iter()
@@ -608,8 +626,8 @@ impl<'a> Fields<'a> {
                 self.err(
                     "architectures",
                     format!(
-                        "`{first}` is not supported; glassbox implements LlamaForCausalLM, \
-                         MistralForCausalLM and Qwen2ForCausalLM"
+                        "`{first}` is not supported; glassbox implements {}",
+                        Architecture::ALL.map(Architecture::class_name).join(", ")
                     ),
                 )
             });
@@ -618,7 +636,10 @@ impl<'a> Fields<'a> {
             Some(t) => Architecture::from_model_type(t).ok_or_else(|| {
                 self.err(
                     "model_type",
-                    format!("`{t}` is not supported; glassbox implements llama, mistral and qwen2"),
+                    format!(
+                        "`{t}` is not supported; glassbox implements {}",
+                        Architecture::ALL.map(Architecture::model_type).join(", ")
+                    ),
                 )
             }),
             None => Err(self.err("architectures", "missing (and no model_type either)".into())),
@@ -765,7 +786,7 @@ impl<'a> Fields<'a> {
         Ok(match arch {
             Architecture::Llama => vec![LayerAttention::Full; layers],
             Architecture::Mistral => vec![sliding(window); layers],
-            Architecture::Qwen2 => {
+            Architecture::Qwen2 | Architecture::Qwen3 => {
                 if self.opt_bool("use_sliding_window")?.unwrap_or(false) {
                     // transformers: layers with index >= max_window_layers use the window.
                     let first = self.opt_usize("max_window_layers")?.unwrap_or(layers);
@@ -989,5 +1010,28 @@ mod tests {
             "num_key_value_heads": 3, "tie_word_embeddings": true});
         // SmolLM2-135M's model card: 134,515,008 parameters.
         assert_eq!(parse(v).unwrap().num_parameters(), 134_515_008);
+    }
+
+    #[test]
+    fn qwen3_has_qk_norm_and_its_parameter_count() {
+        // Qwen3-0.6B's config.json (the published numbers); its model card: 0.6B parameters,
+        // transformers counts 596,049,920 (tied embeddings).
+        let v = json!({"architectures": ["Qwen3ForCausalLM"], "vocab_size": 151936,
+            "hidden_size": 1024, "intermediate_size": 3072, "num_hidden_layers": 28,
+            "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
+            "attention_bias": false, "tie_word_embeddings": true, "max_window_layers": 28,
+            "use_sliding_window": false, "sliding_window": null, "rms_norm_eps": 1e-6});
+        let c = parse(v).unwrap();
+        assert!(c.qk_norm && !c.qkv_bias && !c.o_bias);
+        assert_eq!(c.layer_attention, vec![LayerAttention::Full; 28]);
+        assert_eq!(c.num_parameters(), 596_049_920);
+        let mut other = base();
+        other["architectures"] = json!(["GPTNeoXForCausalLM"]);
+        let e = parse(other).unwrap_err().to_string();
+        assert!(
+            e.contains("`GPTNeoXForCausalLM` is not supported")
+                && e.contains("Qwen2ForCausalLM, Qwen3ForCausalLM"),
+            "{e}"
+        );
     }
 }

@@ -1,11 +1,13 @@
-//! The decoder-only transformer shared by Llama, Mistral and Qwen2.
+//! The decoder-only transformer shared by Llama, Mistral, Qwen2 and Qwen3.
 //!
 //! References: Touvron et al., "LLaMA" (2023, <https://arxiv.org/abs/2302.13971>) and "Llama 2"
 //! (<https://arxiv.org/abs/2307.09288>); Ainslie et al., "GQA" (2023,
 //! <https://arxiv.org/abs/2305.13245>); Zhang & Sennrich, "RMSNorm" (2019); Shazeer, "GLU Variants
 //! Improve Transformer" (2020). The reference implementation we match to 1e-4 is transformers'
 //! `models/llama/modeling_llama.py` (and its Mistral and Qwen2 siblings, which differ only in
-//! biases and sliding-window masks).
+//! biases and sliding-window masks, and Qwen3's `modeling_qwen3.py`, which adds an RMSNorm over
+//! each query and key head before RoPE; Qwen Team, "Qwen3 Technical Report", 2025,
+//! <https://arxiv.org/abs/2505.09388>).
 //!
 //! Shape legend: `B` batch, `T` new tokens this call, `S` key slots (cached + new), `H` hidden
 //! size, `nq`/`nkv` query/key-value heads, `g = nq / nkv`, `hd` head width, `V` vocabulary.
@@ -107,6 +109,9 @@ struct Layer {
     down: Linear,
     input_norm: Tensor,
     post_attention_norm: Tensor,
+    /// Per-head RMSNorm weights of queries and keys (`head_dim` wide), when the family has them.
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
     attention: LayerAttention,
 }
 
@@ -153,6 +158,10 @@ pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
         add("self_attn.o_proj.weight", vec![h, nq]);
         if cfg.o_bias {
             add("self_attn.o_proj.bias", vec![h]);
+        }
+        if cfg.qk_norm {
+            add("self_attn.q_norm.weight", vec![hd]);
+            add("self_attn.k_norm.weight", vec![hd]);
         }
         add("post_attention_layernorm.weight", vec![h]);
         for (proj, shape, bias) in [
@@ -229,6 +238,14 @@ impl Transformer {
             let gate = lin("mlp.gate_proj", cfg.mlp_bias)?;
             let up = lin("mlp.up_proj", cfg.mlp_bias)?;
             let down = lin("mlp.down_proj", cfg.mlp_bias)?;
+            let (q_norm, k_norm) = if cfg.qk_norm {
+                (
+                    Some(take(format!("{p}.self_attn.q_norm.weight"))?),
+                    Some(take(format!("{p}.self_attn.k_norm.weight"))?),
+                )
+            } else {
+                (None, None)
+            };
             layers.push(Layer {
                 q,
                 k,
@@ -239,6 +256,8 @@ impl Transformer {
                 down,
                 input_norm: take(format!("{p}.input_layernorm.weight"))?,
                 post_attention_norm: take(format!("{p}.post_attention_layernorm.weight"))?,
+                q_norm,
+                k_norm,
                 attention: cfg.layer_attention[l],
             });
         }
@@ -356,6 +375,11 @@ impl Transformer {
                 out.push((format!("{p}.{name}.weight"), lin.w.clone()));
                 if let Some(b) = &lin.b {
                     out.push((format!("{p}.{name}.bias"), b.clone()));
+                }
+            }
+            for (name, w) in [("q_norm", &layer.q_norm), ("k_norm", &layer.k_norm)] {
+                if let Some(w) = w {
+                    out.push((format!("{p}.self_attn.{name}.weight"), w.clone()));
                 }
             }
             out.push((
@@ -579,8 +603,10 @@ impl Transformer {
         for (l, layer) in self.layers.iter().enumerate() {
             let h = self.rms_norm(&x, &layer.input_norm)?;
             // (n, H) -> (n, nq·hd), (n, nkv·hd)
-            let mut q = layer.q.forward_rows(&h)?.flatten_all()?.to_vec1::<f32>()?;
-            let mut k = layer.k.forward_rows(&h)?.flatten_all()?.to_vec1::<f32>()?;
+            let q = self.head_norm(layer.q.forward_rows(&h)?, layer.q_norm.as_ref(), n * nq)?;
+            let k = self.head_norm(layer.k.forward_rows(&h)?, layer.k_norm.as_ref(), n * nkv)?;
+            let mut q = q.flatten_all()?.to_vec1::<f32>()?;
+            let mut k = k.flatten_all()?.to_vec1::<f32>()?;
             let v = layer.v.forward_rows(&h)?.flatten_all()?.to_vec1::<f32>()?;
             let mut y = vec![0f32; n * nq * hd];
             // One task per sequence: its RoPE, cache append and attention, in a fixed order.
@@ -623,6 +649,19 @@ impl Transformer {
                 // transformers: x * rsqrt(mean(x²) + eps) * w
                 let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
                 Ok(x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(w)?)
+            }
+        }
+    }
+
+    /// RMSNorm of every head of `x` (`rows` heads of `head_dim` in all, any leading shape) when
+    /// `w` is given; `x` unchanged otherwise. Row by row, so batch-invariant.
+    fn head_norm(&self, x: Tensor, w: Option<&Tensor>, rows: usize) -> Result<Tensor> {
+        match w {
+            None => Ok(x),
+            Some(w) => {
+                let shape = x.dims().to_vec();
+                let y = self.rms_norm(&x.reshape((rows, self.cfg.head_dim))?, w)?;
+                Ok(y.reshape(shape)?)
             }
         }
     }
@@ -670,14 +709,21 @@ impl Transformer {
         );
         let g = nq / nkv;
         // (B, T, n·hd) -> (B, T, n, hd) -> (B, n, T, hd)
-        let q = layer
-            .q
-            .forward(x, self.kernels)?
+        // Qwen3 normalises each head before RoPE: (B, T, n·hd) viewed as (B·T·n, hd).
+        let q = self
+            .head_norm(
+                layer.q.forward(x, self.kernels)?,
+                layer.q_norm.as_ref(),
+                b * t * nq,
+            )?
             .reshape((b, t, nq, hd))?
             .transpose(1, 2)?;
-        let k = layer
-            .k
-            .forward(x, self.kernels)?
+        let k = self
+            .head_norm(
+                layer.k.forward(x, self.kernels)?,
+                layer.k_norm.as_ref(),
+                b * t * nkv,
+            )?
             .reshape((b, t, nkv, hd))?
             .transpose(1, 2)?;
         let v = layer

@@ -407,3 +407,60 @@ fn retention_thins_unscheduled_checkpoints_but_never_scheduled_ones() {
     assert_eq!(steps(&run), vec![0, 1, 2, 4, 8, 12]);
     assert!(!run.join("checkpoints/step-0000007").exists());
 }
+
+/// Training from a model configuration of another family (`[model] config = …`): a Qwen3 config
+/// (per-head QK-norm) trains, its loss falls, and its checkpoints load back as Qwen3 with the
+/// QK-norm weights trained.
+#[test]
+fn a_qwen3_config_trains_and_its_checkpoints_load_as_qwen3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture_cfg = fixture().join("../models/qwen3/config.json");
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_cfg).unwrap()).unwrap();
+    cfg["vocab_size"] = 512.into();
+    let cfg_path = tmp.path().join("qwen3.json");
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let r = recipe(
+        tmp.path(),
+        &[
+            (
+                "preset = \"tiny\"",
+                &format!("config = \"{}\"", cfg_path.display()),
+            ),
+            ("steps = 20", "steps = 8"),
+        ],
+    );
+    trainer::train(&r, &tmp.path().join("run"), Options::default(), &mut quiet).unwrap();
+    let l = losses(&tmp.path().join("run"));
+    assert_eq!(l.len(), 8);
+    assert!(l.iter().all(|x| x.is_finite()) && l[7] < l[0], "{l:?}");
+    let load = |step: &str| {
+        glassbox_model::Transformer::load(
+            &tmp.path().join("run/checkpoints").join(step),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap()
+        .0
+    };
+    let (m0, m8) = (load("step-0000000"), load("step-0000008"));
+    assert_eq!(
+        m8.config().architecture,
+        glassbox_model::Architecture::Qwen3
+    );
+    let norm = |m: &glassbox_model::Transformer| {
+        m.named_tensors()
+            .into_iter()
+            .find(|(n, _)| n == "model.layers.0.self_attn.q_norm.weight")
+            .unwrap()
+            .1
+    };
+    let moved = (norm(&m8) - norm(&m0))
+        .unwrap()
+        .abs()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(moved > 0.0, "the QK-norm weights did not train");
+}

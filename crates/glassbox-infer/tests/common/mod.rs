@@ -19,7 +19,7 @@ pub(crate) fn model_dir(name: &str) -> PathBuf {
 }
 
 pub(crate) fn fixture_models() -> Vec<String> {
-    ["llama", "llama-legacy", "mistral", "qwen2"]
+    ["llama", "llama-legacy", "mistral", "qwen2", "qwen3"]
         .iter()
         .map(|s| s.to_string())
         .collect()
