@@ -13,8 +13,8 @@ use serde_json::{Map, Value, json};
 use crate::{ModelError, Result};
 
 /// The Hugging Face model classes glassbox implements. All are the same pre-norm decoder
-/// (RMSNorm, RoPE, grouped-query attention, SwiGLU MLP); they differ in defaults, biases and
-/// Qwen3's per-head RMSNorm of queries and keys.
+/// (RMSNorm, RoPE, grouped-query attention, SwiGLU MLP); they differ in defaults, biases,
+/// Qwen3's per-head RMSNorm of queries and keys, and SmolLM3's layers without RoPE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
     /// `LlamaForCausalLM` (Llama 2/3/3.1/3.2, SmolLM/SmolLM2, TinyLlama …).
@@ -26,6 +26,9 @@ pub enum Architecture {
     /// `Qwen3ForCausalLM` (per-head RMSNorm of queries and keys before RoPE, explicit
     /// `head_dim`, optional `attention_bias`, optional per-layer sliding window).
     Qwen3,
+    /// `SmolLM3ForCausalLM` (Llama with no position encoding in every `no_rope_layer_interval`-th
+    /// layer, "NoPE"; optional attention and MLP biases).
+    SmolLm3,
 }
 
 impl Architecture {
@@ -36,6 +39,7 @@ impl Architecture {
             Self::Mistral => "MistralForCausalLM",
             Self::Qwen2 => "Qwen2ForCausalLM",
             Self::Qwen3 => "Qwen3ForCausalLM",
+            Self::SmolLm3 => "SmolLM3ForCausalLM",
         }
     }
 
@@ -46,11 +50,18 @@ impl Architecture {
             Self::Mistral => "mistral",
             Self::Qwen2 => "qwen2",
             Self::Qwen3 => "qwen3",
+            Self::SmolLm3 => "smollm3",
         }
     }
 
     /// Every architecture, in the order the docs list them.
-    pub const ALL: [Self; 4] = [Self::Llama, Self::Mistral, Self::Qwen2, Self::Qwen3];
+    pub const ALL: [Self; 5] = [
+        Self::Llama,
+        Self::Mistral,
+        Self::Qwen2,
+        Self::Qwen3,
+        Self::SmolLm3,
+    ];
 
     fn from_class(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.class_name() == s)
@@ -131,6 +142,9 @@ pub struct ModelConfig {
     pub mlp_bias: bool,
     /// RMSNorm of every query and key head (weights of width `head_dim`) before RoPE (Qwen3).
     pub qk_norm: bool,
+    /// Whether each layer applies RoPE (`num_hidden_layers` entries; SmolLM3's `no_rope_layers`
+    /// turns it off in some).
+    pub layer_rope: Vec<bool>,
     /// Attention kind of each layer (`num_hidden_layers` entries).
     pub layer_attention: Vec<LayerAttention>,
     /// `bos_token_id`, when given.
@@ -244,14 +258,19 @@ impl ModelConfig {
                 let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
                 (ab, ab, false)
             }
+            Architecture::SmolLm3 => {
+                let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
+                (ab, ab, f.opt_bool("mlp_bias")?.unwrap_or(false))
+            }
         };
+        let layer_rope = f.layer_rope(architecture, num_hidden_layers)?;
         let layer_attention = f.layer_attention(architecture, num_hidden_layers)?;
         let max_position_embeddings =
             f.opt_size("max_position_embeddings")?
                 .unwrap_or(match architecture {
                     Architecture::Llama => 2048,
                     Architecture::Mistral => 4096 * 32,
-                    Architecture::Qwen2 | Architecture::Qwen3 => 32768,
+                    Architecture::Qwen2 | Architecture::Qwen3 | Architecture::SmolLm3 => 32768,
                 });
         let cfg = Self {
             architecture,
@@ -271,6 +290,7 @@ impl ModelConfig {
             o_bias,
             mlp_bias,
             qk_norm: architecture == Architecture::Qwen3,
+            layer_rope,
             layer_attention,
             bos_token_id: f.opt_token("bos_token_id")?,
             eos_token_ids: f.token_list("eos_token_id")?,
@@ -409,6 +429,27 @@ impl ModelConfig {
             Architecture::Llama => {
                 m.insert("attention_bias".into(), json!(self.qkv_bias));
                 m.insert("mlp_bias".into(), json!(self.mlp_bias));
+            }
+            Architecture::SmolLm3 => {
+                m.insert("attention_bias".into(), json!(self.qkv_bias));
+                m.insert("mlp_bias".into(), json!(self.mlp_bias));
+                let no_rope: Vec<u8> = self.layer_rope.iter().map(|&r| u8::from(r)).collect();
+                m.insert("no_rope_layers".into(), json!(no_rope));
+                let window = self.layer_attention.iter().find_map(|a| match a {
+                    LayerAttention::Sliding(w) => Some(*w),
+                    LayerAttention::Full => None,
+                });
+                let types: Vec<&str> = self
+                    .layer_attention
+                    .iter()
+                    .map(|a| match a {
+                        LayerAttention::Full => "full_attention",
+                        LayerAttention::Sliding(_) => "sliding_attention",
+                    })
+                    .collect();
+                m.insert("use_sliding_window".into(), json!(window.is_some()));
+                m.insert("sliding_window".into(), json!(window));
+                m.insert("layer_types".into(), json!(types));
             }
             Architecture::Mistral => {
                 let window = self.layer_attention.iter().find_map(|a| match a {
@@ -754,7 +795,41 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Which layers apply RoPE: all, except SmolLM3's `no_rope_layers` zeros (given, or every
+    /// `no_rope_layer_interval`-th layer, default 4, as transformers derives them).
+    fn layer_rope(&self, arch: Architecture, layers: usize) -> Result<Vec<bool>> {
+        if arch != Architecture::SmolLm3 {
+            return Ok(vec![true; layers]);
+        }
+        if let Some(list) = self.get("no_rope_layers").filter(|v| !v.is_null()) {
+            let list = list
+                .as_array()
+                .filter(|l| l.len() == layers)
+                .ok_or_else(|| {
+                    self.err(
+                        "no_rope_layers",
+                        format!("expected a list of {layers} entries (1: RoPE, 0: none)"),
+                    )
+                })?;
+            return list
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v.as_u64() {
+                    Some(0) => Ok(false),
+                    Some(1) => Ok(true),
+                    _ => Err(self.err("no_rope_layers", format!("entry {i} is {v}, not 0 or 1"))),
+                })
+                .collect();
+        }
+        let every = self.opt_size("no_rope_layer_interval")?.unwrap_or(4);
+        Ok((0..layers).map(|i| (i + 1) % every != 0).collect())
+    }
+
     fn layer_attention(&self, arch: Architecture, layers: usize) -> Result<Vec<LayerAttention>> {
+        // SmolLM3 slides only where `use_sliding_window` is on and the layer type says so.
+        if arch == Architecture::SmolLm3 && !self.opt_bool("use_sliding_window")?.unwrap_or(false) {
+            return Ok(vec![LayerAttention::Full; layers]);
+        }
         let window = self.opt_usize("sliding_window")?;
         if let Some(types) = self.get("layer_types") {
             let list = types
@@ -784,7 +859,7 @@ impl<'a> Fields<'a> {
             _ => LayerAttention::Full,
         };
         Ok(match arch {
-            Architecture::Llama => vec![LayerAttention::Full; layers],
+            Architecture::Llama | Architecture::SmolLm3 => vec![LayerAttention::Full; layers],
             Architecture::Mistral => vec![sliding(window); layers],
             Architecture::Qwen2 | Architecture::Qwen3 => {
                 if self.opt_bool("use_sliding_window")?.unwrap_or(false) {
@@ -1031,6 +1106,45 @@ mod tests {
         assert!(
             e.contains("`GPTNeoXForCausalLM` is not supported")
                 && e.contains("Qwen2ForCausalLM, Qwen3ForCausalLM"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn smollm3_layers_without_rope() {
+        let mut v = base();
+        v["architectures"] = json!(["SmolLM3ForCausalLM"]);
+        v["num_hidden_layers"] = json!(8);
+        // Derived as transformers derives it: every 4th layer has no RoPE.
+        let c = parse(v.clone()).unwrap();
+        assert_eq!(
+            c.layer_rope,
+            [true, true, true, false, true, true, true, false]
+        );
+        v["no_rope_layer_interval"] = json!(2);
+        assert_eq!(
+            parse(v.clone()).unwrap().layer_rope[..4],
+            [true, false, true, false]
+        );
+        // An explicit list wins; sliding layer types only count with use_sliding_window.
+        v["no_rope_layers"] = json!([0, 1, 1, 1, 1, 1, 1, 1]);
+        v["layer_types"] = json!(vec!["sliding_attention"; 8]);
+        v["sliding_window"] = json!(16);
+        let c = parse(v.clone()).unwrap();
+        assert!(!c.layer_rope[0] && c.layer_rope[1]);
+        assert_eq!(c.layer_attention, vec![LayerAttention::Full; 8]);
+        v["use_sliding_window"] = json!(true);
+        assert_eq!(
+            parse(v.clone()).unwrap().layer_attention,
+            vec![LayerAttention::Sliding(16); 8]
+        );
+        v["no_rope_layers"] = json!([0, 1, 2, 1, 1, 1, 1, 1]);
+        let e = parse(v.clone()).unwrap_err().to_string();
+        assert!(e.contains("no_rope_layers") && e.contains("entry 2"), "{e}");
+        v["no_rope_layers"] = json!([1, 1]);
+        let e = parse(v).unwrap_err().to_string();
+        assert!(
+            e.contains("no_rope_layers") && e.contains("8 entries"),
             "{e}"
         );
     }

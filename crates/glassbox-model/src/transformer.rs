@@ -1,4 +1,4 @@
-//! The decoder-only transformer shared by Llama, Mistral, Qwen2 and Qwen3.
+//! The decoder-only transformer shared by Llama, Mistral, Qwen2, Qwen3 and SmolLM3.
 //!
 //! References: Touvron et al., "LLaMA" (2023, <https://arxiv.org/abs/2302.13971>) and "Llama 2"
 //! (<https://arxiv.org/abs/2307.09288>); Ainslie et al., "GQA" (2023,
@@ -7,7 +7,9 @@
 //! `models/llama/modeling_llama.py` (and its Mistral and Qwen2 siblings, which differ only in
 //! biases and sliding-window masks, and Qwen3's `modeling_qwen3.py`, which adds an RMSNorm over
 //! each query and key head before RoPE; Qwen Team, "Qwen3 Technical Report", 2025,
-//! <https://arxiv.org/abs/2505.09388>).
+//! <https://arxiv.org/abs/2505.09388>), and SmolLM3's `modeling_smollm3.py`, which leaves RoPE
+//! out of every fourth layer (Hugging Face, "SmolLM3: smol, multilingual, long-context reasoner",
+//! 2025; NoPE after Kazemnejad et al., 2023, <https://arxiv.org/abs/2305.19466>).
 //!
 //! Shape legend: `B` batch, `T` new tokens this call, `S` key slots (cached + new), `H` hidden
 //! size, `nq`/`nkv` query/key-value heads, `g = nq / nkv`, `hd` head width, `V` vocabulary.
@@ -112,6 +114,8 @@ struct Layer {
     /// Per-head RMSNorm weights of queries and keys (`head_dim` wide), when the family has them.
     q_norm: Option<Tensor>,
     k_norm: Option<Tensor>,
+    /// Whether RoPE is applied to this layer's queries and keys.
+    rope: bool,
     attention: LayerAttention,
 }
 
@@ -258,6 +262,7 @@ impl Transformer {
                 post_attention_norm: take(format!("{p}.post_attention_layernorm.weight"))?,
                 q_norm,
                 k_norm,
+                rope: cfg.layer_rope.get(l).copied().unwrap_or(true),
                 attention: cfg.layer_attention[l],
             });
         }
@@ -618,8 +623,10 @@ impl Transformer {
                 .zip(y.par_chunks_mut(nq * hd))
                 .enumerate()
                 .for_each(|(i, ((((cache, qi), ki), vi), yi))| {
-                    rope(qi, nq, i);
-                    rope(ki, nkv, i);
+                    if layer.rope {
+                        rope(qi, nq, i);
+                        rope(ki, nkv, i);
+                    }
                     cache.push(l, ki, vi);
                     cache.attend(l, qi, nq, layer.attention, yi);
                 });
@@ -732,8 +739,11 @@ impl Transformer {
             .reshape((b, t, nkv, hd))?
             .transpose(1, 2)?
             .contiguous()?;
-        let q = self.rope(&q, cos, sin)?;
-        let k = self.rope(&k, cos, sin)?;
+        let (q, k) = if layer.rope {
+            (self.rope(&q, cos, sin)?, self.rope(&k, cos, sin)?)
+        } else {
+            (q, k.contiguous()?)
+        };
         let (k, v) = match cache {
             Some(c) => c.append(l, &k, &v)?,
             None => (k, v),

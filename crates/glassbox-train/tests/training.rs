@@ -414,35 +414,7 @@ fn retention_thins_unscheduled_checkpoints_but_never_scheduled_ones() {
 #[test]
 fn a_qwen3_config_trains_and_its_checkpoints_load_as_qwen3() {
     let tmp = tempfile::tempdir().unwrap();
-    let fixture_cfg = fixture().join("../models/qwen3/config.json");
-    let mut cfg: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture_cfg).unwrap()).unwrap();
-    cfg["vocab_size"] = 512.into();
-    let cfg_path = tmp.path().join("qwen3.json");
-    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-    let r = recipe(
-        tmp.path(),
-        &[
-            (
-                "preset = \"tiny\"",
-                &format!("config = \"{}\"", cfg_path.display()),
-            ),
-            ("steps = 20", "steps = 8"),
-        ],
-    );
-    trainer::train(&r, &tmp.path().join("run"), Options::default(), &mut quiet).unwrap();
-    let l = losses(&tmp.path().join("run"));
-    assert_eq!(l.len(), 8);
-    assert!(l.iter().all(|x| x.is_finite()) && l[7] < l[0], "{l:?}");
-    let load = |step: &str| {
-        glassbox_model::Transformer::load(
-            &tmp.path().join("run/checkpoints").join(step),
-            &candle_core::Device::Cpu,
-        )
-        .unwrap()
-        .0
-    };
-    let (m0, m8) = (load("step-0000000"), load("step-0000008"));
+    let (m0, m8) = train_family(tmp.path(), "qwen3");
     assert_eq!(
         m8.config().architecture,
         glassbox_model::Architecture::Qwen3
@@ -463,4 +435,56 @@ fn a_qwen3_config_trains_and_its_checkpoints_load_as_qwen3() {
         .to_scalar::<f32>()
         .unwrap();
     assert!(moved > 0.0, "the QK-norm weights did not train");
+}
+
+/// The same for SmolLM3 (a layer without RoPE): it trains and reloads with its layer pattern.
+#[test]
+fn a_smollm3_config_trains_and_its_checkpoints_keep_the_nope_layers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, m8) = train_family(tmp.path(), "smollm3");
+    assert_eq!(
+        m8.config().architecture,
+        glassbox_model::Architecture::SmolLm3
+    );
+    assert_eq!(m8.config().layer_rope, [true, true, true, false]);
+}
+
+/// Trains 8 steps of the parity recipe on the fixture model `family`'s configuration (its
+/// vocabulary widened to the dataset's); checks the loss falls; returns checkpoints 0 and 8.
+fn train_family(
+    tmp: &Path,
+    family: &str,
+) -> (glassbox_model::Transformer, glassbox_model::Transformer) {
+    let fixture_cfg = fixture().join(format!("../models/{family}/config.json"));
+    let mut cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture_cfg).unwrap()).unwrap();
+    cfg["vocab_size"] = 512.into();
+    let cfg_path = tmp.join(format!("{family}.json"));
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let r = recipe(
+        tmp,
+        &[
+            (
+                "preset = \"tiny\"",
+                &format!("config = \"{}\"", cfg_path.display()),
+            ),
+            ("steps = 20", "steps = 8"),
+        ],
+    );
+    trainer::train(&r, &tmp.join("run"), Options::default(), &mut quiet).unwrap();
+    let l = losses(&tmp.join("run"));
+    assert_eq!(l.len(), 8);
+    assert!(
+        l.iter().all(|x| x.is_finite()) && l[7] < l[0],
+        "{family}: {l:?}"
+    );
+    let load = |step: &str| {
+        glassbox_model::Transformer::load(
+            &tmp.join("run/checkpoints").join(step),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap()
+        .0
+    };
+    (load("step-0000000"), load("step-0000008"))
 }

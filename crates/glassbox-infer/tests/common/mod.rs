@@ -19,10 +19,17 @@ pub(crate) fn model_dir(name: &str) -> PathBuf {
 }
 
 pub(crate) fn fixture_models() -> Vec<String> {
-    ["llama", "llama-legacy", "mistral", "qwen2", "qwen3"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        "llama",
+        "llama-legacy",
+        "mistral",
+        "qwen2",
+        "qwen3",
+        "smollm3",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 pub(crate) fn engine(name: &str) -> Engine {
