@@ -14,7 +14,8 @@ use crate::{ModelError, Result};
 
 /// The Hugging Face model classes glassbox implements. All are the same pre-norm decoder
 /// (RMSNorm, RoPE, grouped-query attention, SwiGLU MLP); they differ in defaults, biases,
-/// Qwen3's per-head RMSNorm of queries and keys, and SmolLM3's layers without RoPE.
+/// Qwen3's per-head RMSNorm of queries and keys, SmolLM3's layers without RoPE, and OLMo 2's
+/// norms after each sublayer with an RMSNorm over the whole query and key projections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
     /// `LlamaForCausalLM` (Llama 2/3/3.1/3.2, SmolLM/SmolLM2, TinyLlama …).
@@ -29,6 +30,9 @@ pub enum Architecture {
     /// `SmolLM3ForCausalLM` (Llama with no position encoding in every `no_rope_layer_interval`-th
     /// layer, "NoPE"; optional attention and MLP biases).
     SmolLm3,
+    /// `Olmo2ForCausalLM` (RMSNorm of each sublayer's output before the residual add instead of
+    /// its input; RMSNorm of the whole query and key projections before RoPE).
+    Olmo2,
 }
 
 impl Architecture {
@@ -40,6 +44,7 @@ impl Architecture {
             Self::Qwen2 => "Qwen2ForCausalLM",
             Self::Qwen3 => "Qwen3ForCausalLM",
             Self::SmolLm3 => "SmolLM3ForCausalLM",
+            Self::Olmo2 => "Olmo2ForCausalLM",
         }
     }
 
@@ -51,16 +56,18 @@ impl Architecture {
             Self::Qwen2 => "qwen2",
             Self::Qwen3 => "qwen3",
             Self::SmolLm3 => "smollm3",
+            Self::Olmo2 => "olmo2",
         }
     }
 
     /// Every architecture, in the order the docs list them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Llama,
         Self::Mistral,
         Self::Qwen2,
         Self::Qwen3,
         Self::SmolLm3,
+        Self::Olmo2,
     ];
 
     fn from_class(s: &str) -> Option<Self> {
@@ -94,6 +101,17 @@ pub enum RopeScaling {
         /// The context length the model was pre-trained with.
         original_max_position_embeddings: usize,
     },
+}
+
+/// RMSNorm of queries and keys before RoPE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkNorm {
+    /// None (Llama, Mistral, Qwen2, SmolLM3).
+    None,
+    /// Over each head (weights `head_dim` wide; Qwen3).
+    PerHead,
+    /// Over the whole projection (weights `heads · head_dim` wide; OLMo 2).
+    Whole,
 }
 
 /// Which attention a layer uses.
@@ -140,8 +158,11 @@ pub struct ModelConfig {
     pub o_bias: bool,
     /// Bias on the MLP projections (Llama's `mlp_bias`).
     pub mlp_bias: bool,
-    /// RMSNorm of every query and key head (weights of width `head_dim`) before RoPE (Qwen3).
-    pub qk_norm: bool,
+    /// RMSNorm of queries and keys before RoPE.
+    pub qk_norm: QkNorm,
+    /// Norms after each sublayer (`post_attention_layernorm`, `post_feedforward_layernorm`,
+    /// applied to the sublayer's output before the residual add; OLMo 2) instead of before it.
+    pub post_norm: bool,
     /// Whether each layer applies RoPE (`num_hidden_layers` entries; SmolLM3's `no_rope_layers`
     /// turns it off in some).
     pub layer_rope: Vec<bool>,
@@ -262,13 +283,17 @@ impl ModelConfig {
                 let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
                 (ab, ab, f.opt_bool("mlp_bias")?.unwrap_or(false))
             }
+            Architecture::Olmo2 => {
+                let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
+                (ab, ab, false)
+            }
         };
         let layer_rope = f.layer_rope(architecture, num_hidden_layers)?;
         let layer_attention = f.layer_attention(architecture, num_hidden_layers)?;
         let max_position_embeddings =
             f.opt_size("max_position_embeddings")?
                 .unwrap_or(match architecture {
-                    Architecture::Llama => 2048,
+                    Architecture::Llama | Architecture::Olmo2 => 2048,
                     Architecture::Mistral => 4096 * 32,
                     Architecture::Qwen2 | Architecture::Qwen3 | Architecture::SmolLm3 => 32768,
                 });
@@ -281,7 +306,11 @@ impl ModelConfig {
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            rms_norm_eps: f.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
+            // transformers' defaults: 1e-5 for OLMo 2, 1e-6 for the others.
+            rms_norm_eps: f.opt_f64("rms_norm_eps")?.unwrap_or(match architecture {
+                Architecture::Olmo2 => 1e-5,
+                _ => 1e-6,
+            }),
             rope_theta,
             rope_scaling,
             max_position_embeddings,
@@ -289,7 +318,12 @@ impl ModelConfig {
             qkv_bias,
             o_bias,
             mlp_bias,
-            qk_norm: architecture == Architecture::Qwen3,
+            qk_norm: match architecture {
+                Architecture::Qwen3 => QkNorm::PerHead,
+                Architecture::Olmo2 => QkNorm::Whole,
+                _ => QkNorm::None,
+            },
+            post_norm: architecture == Architecture::Olmo2,
             layer_rope,
             layer_attention,
             bos_token_id: f.opt_token("bos_token_id")?,
@@ -361,8 +395,10 @@ impl ModelConfig {
         if self.mlp_bias {
             mlp = mlp.checked_add(i.checked_mul(2)?.checked_add(h)?)?;
         }
-        if self.qk_norm {
-            attn = attn.checked_add(hd.checked_mul(2)?)?;
+        match self.qk_norm {
+            QkNorm::None => {}
+            QkNorm::PerHead => attn = attn.checked_add(hd.checked_mul(2)?)?,
+            QkNorm::Whole => attn = attn.checked_add(q_width.checked_add(kv_width)?)?,
         }
         let layer = attn.checked_add(mlp)?.checked_add(h.checked_mul(2)?)?;
         let embed = vocab.checked_mul(h)?;
@@ -429,6 +465,9 @@ impl ModelConfig {
             Architecture::Llama => {
                 m.insert("attention_bias".into(), json!(self.qkv_bias));
                 m.insert("mlp_bias".into(), json!(self.mlp_bias));
+            }
+            Architecture::Olmo2 => {
+                m.insert("attention_bias".into(), json!(self.qkv_bias));
             }
             Architecture::SmolLm3 => {
                 m.insert("attention_bias".into(), json!(self.qkv_bias));
@@ -859,7 +898,9 @@ impl<'a> Fields<'a> {
             _ => LayerAttention::Full,
         };
         Ok(match arch {
-            Architecture::Llama | Architecture::SmolLm3 => vec![LayerAttention::Full; layers],
+            Architecture::Llama | Architecture::SmolLm3 | Architecture::Olmo2 => {
+                vec![LayerAttention::Full; layers]
+            }
             Architecture::Mistral => vec![sliding(window); layers],
             Architecture::Qwen2 | Architecture::Qwen3 => {
                 if self.opt_bool("use_sliding_window")?.unwrap_or(false) {
@@ -1097,7 +1138,7 @@ mod tests {
             "attention_bias": false, "tie_word_embeddings": true, "max_window_layers": 28,
             "use_sliding_window": false, "sliding_window": null, "rms_norm_eps": 1e-6});
         let c = parse(v).unwrap();
-        assert!(c.qk_norm && !c.qkv_bias && !c.o_bias);
+        assert!(c.qk_norm == QkNorm::PerHead && !c.qkv_bias && !c.o_bias);
         assert_eq!(c.layer_attention, vec![LayerAttention::Full; 28]);
         assert_eq!(c.num_parameters(), 596_049_920);
         let mut other = base();

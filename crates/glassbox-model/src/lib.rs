@@ -28,7 +28,7 @@ pub mod seq_cache;
 pub mod transformer;
 pub mod weights;
 
-pub use config::{Architecture, LayerAttention, ModelConfig, RopeScaling};
+pub use config::{Architecture, LayerAttention, ModelConfig, QkNorm, RopeScaling};
 pub use error::{ModelError, Result};
 pub use kv_cache::KvCache;
 pub use seq_cache::SeqCache;

@@ -1,4 +1,4 @@
-//! The decoder-only transformer shared by Llama, Mistral, Qwen2, Qwen3 and SmolLM3.
+//! The decoder-only transformer shared by Llama, Mistral, Qwen2, Qwen3, SmolLM3 and OLMo 2.
 //!
 //! References: Touvron et al., "LLaMA" (2023, <https://arxiv.org/abs/2302.13971>) and "Llama 2"
 //! (<https://arxiv.org/abs/2307.09288>); Ainslie et al., "GQA" (2023,
@@ -9,7 +9,10 @@
 //! each query and key head before RoPE; Qwen Team, "Qwen3 Technical Report", 2025,
 //! <https://arxiv.org/abs/2505.09388>), and SmolLM3's `modeling_smollm3.py`, which leaves RoPE
 //! out of every fourth layer (Hugging Face, "SmolLM3: smol, multilingual, long-context reasoner",
-//! 2025; NoPE after Kazemnejad et al., 2023, <https://arxiv.org/abs/2305.19466>).
+//! 2025; NoPE after Kazemnejad et al., 2023, <https://arxiv.org/abs/2305.19466>), and OLMo 2's
+//! `modeling_olmo2.py`, which normalises each sublayer's output instead of its input and the
+//! whole query and key projections (Team OLMo, "2 OLMo 2 Furious", 2024,
+//! <https://arxiv.org/abs/2501.00656>).
 //!
 //! Shape legend: `B` batch, `T` new tokens this call, `S` key slots (cached + new), `H` hidden
 //! size, `nq`/`nkv` query/key-value heads, `g = nq / nkv`, `hd` head width, `V` vocabulary.
@@ -24,7 +27,7 @@ use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor};
 
-use crate::config::{LayerAttention, ModelConfig};
+use crate::config::{LayerAttention, ModelConfig, QkNorm};
 use crate::kv_cache::KvCache;
 use crate::rope::Rope;
 use crate::seq_cache::SeqCache;
@@ -109,8 +112,12 @@ struct Layer {
     gate: Linear,
     up: Linear,
     down: Linear,
-    input_norm: Tensor,
+    /// Before attention (absent with post-sublayer norms).
+    input_norm: Option<Tensor>,
+    /// Before the MLP, or with post-sublayer norms after attention.
     post_attention_norm: Tensor,
+    /// After the MLP (post-sublayer norms only).
+    post_ff_norm: Option<Tensor>,
     /// Per-head RMSNorm weights of queries and keys (`head_dim` wide), when the family has them.
     q_norm: Option<Tensor>,
     k_norm: Option<Tensor>,
@@ -152,7 +159,9 @@ pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
         let mut add = |name: &str, shape: Vec<usize>| out.push((format!("{p}.{name}"), shape));
-        add("input_layernorm.weight", vec![h]);
+        if !cfg.post_norm {
+            add("input_layernorm.weight", vec![h]);
+        }
         for (proj, rows) in [("q_proj", nq), ("k_proj", nkv), ("v_proj", nkv)] {
             add(&format!("self_attn.{proj}.weight"), vec![rows, h]);
             if cfg.qkv_bias {
@@ -163,9 +172,16 @@ pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
         if cfg.o_bias {
             add("self_attn.o_proj.bias", vec![h]);
         }
-        if cfg.qk_norm {
-            add("self_attn.q_norm.weight", vec![hd]);
-            add("self_attn.k_norm.weight", vec![hd]);
+        match cfg.qk_norm {
+            QkNorm::None => {}
+            QkNorm::PerHead => {
+                add("self_attn.q_norm.weight", vec![hd]);
+                add("self_attn.k_norm.weight", vec![hd]);
+            }
+            QkNorm::Whole => {
+                add("self_attn.q_norm.weight", vec![nq]);
+                add("self_attn.k_norm.weight", vec![nkv]);
+            }
         }
         add("post_attention_layernorm.weight", vec![h]);
         for (proj, shape, bias) in [
@@ -177,6 +193,9 @@ pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
             if cfg.mlp_bias {
                 add(&format!("mlp.{proj}.bias"), vec![bias]);
             }
+        }
+        if cfg.post_norm {
+            add("post_feedforward_layernorm.weight", vec![h]);
         }
     }
     out.push(("model.norm.weight".to_string(), vec![h]));
@@ -242,7 +261,7 @@ impl Transformer {
             let gate = lin("mlp.gate_proj", cfg.mlp_bias)?;
             let up = lin("mlp.up_proj", cfg.mlp_bias)?;
             let down = lin("mlp.down_proj", cfg.mlp_bias)?;
-            let (q_norm, k_norm) = if cfg.qk_norm {
+            let (q_norm, k_norm) = if cfg.qk_norm != QkNorm::None {
                 (
                     Some(take(format!("{p}.self_attn.q_norm.weight"))?),
                     Some(take(format!("{p}.self_attn.k_norm.weight"))?),
@@ -258,8 +277,17 @@ impl Transformer {
                 gate,
                 up,
                 down,
-                input_norm: take(format!("{p}.input_layernorm.weight"))?,
+                input_norm: if cfg.post_norm {
+                    None
+                } else {
+                    Some(take(format!("{p}.input_layernorm.weight"))?)
+                },
                 post_attention_norm: take(format!("{p}.post_attention_layernorm.weight"))?,
+                post_ff_norm: if cfg.post_norm {
+                    Some(take(format!("{p}.post_feedforward_layernorm.weight"))?)
+                } else {
+                    None
+                },
                 q_norm,
                 k_norm,
                 rope: cfg.layer_rope.get(l).copied().unwrap_or(true),
@@ -367,10 +395,9 @@ impl Transformer {
         let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed.clone())];
         for (l, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{l}");
-            out.push((
-                format!("{p}.input_layernorm.weight"),
-                layer.input_norm.clone(),
-            ));
+            if let Some(w) = &layer.input_norm {
+                out.push((format!("{p}.input_layernorm.weight"), w.clone()));
+            }
             for (name, lin) in [
                 ("self_attn.q_proj", &layer.q),
                 ("self_attn.k_proj", &layer.k),
@@ -400,6 +427,9 @@ impl Transformer {
                 if let Some(b) = &lin.b {
                     out.push((format!("{p}.{name}.bias"), b.clone()));
                 }
+            }
+            if let Some(w) = &layer.post_ff_norm {
+                out.push((format!("{p}.post_feedforward_layernorm.weight"), w.clone()));
             }
         }
         out.push(("model.norm.weight".to_string(), self.norm.clone()));
@@ -500,7 +530,10 @@ impl Transformer {
                     m
                 }
             };
-            let h = self.rms_norm(&x, &layer.input_norm)?;
+            let h = match &layer.input_norm {
+                Some(w) => self.rms_norm(&x, w)?,
+                None => x.clone(),
+            };
             let h = self.attention(
                 l,
                 layer,
@@ -510,10 +543,19 @@ impl Transformer {
                 mask.as_ref(),
                 cache.as_deref_mut(),
             )?;
-            x = (x + h)?;
-            let h = self.rms_norm(&x, &layer.post_attention_norm)?;
-            let h = self.mlp(layer, &h)?;
-            x = (x + h)?;
+            x = match &layer.post_ff_norm {
+                // Post-sublayer norms (OLMo 2): x + norm(attn(x)), then x + norm(mlp(x)).
+                Some(ff) => {
+                    let x = (&x + self.rms_norm(&h, &layer.post_attention_norm)?)?;
+                    let m = self.mlp(layer, &x)?;
+                    (&x + self.rms_norm(&m, ff)?)?
+                }
+                None => {
+                    let x = (x + h)?;
+                    let h = self.rms_norm(&x, &layer.post_attention_norm)?;
+                    (&x + self.mlp(layer, &h)?)?
+                }
+            };
         }
         if let Some(c) = cache {
             c.advance(t);
@@ -606,7 +648,10 @@ impl Transformer {
         // (n) -> (n, H)
         let mut x = self.embed.index_select(&ids, 0)?;
         for (l, layer) in self.layers.iter().enumerate() {
-            let h = self.rms_norm(&x, &layer.input_norm)?;
+            let h = match &layer.input_norm {
+                Some(w) => self.rms_norm(&x, w)?,
+                None => x.clone(),
+            };
             // (n, H) -> (n, nq·hd), (n, nkv·hd)
             let q = self.head_norm(layer.q.forward_rows(&h)?, layer.q_norm.as_ref(), n * nq)?;
             let k = self.head_norm(layer.k.forward_rows(&h)?, layer.k_norm.as_ref(), n * nkv)?;
@@ -631,11 +676,24 @@ impl Transformer {
                     cache.attend(l, qi, nq, layer.attention, yi);
                 });
             let y = Tensor::from_vec(y, (n, nq * hd), &self.device)?;
-            x = (x + layer.o.forward_rows(&y)?)?;
-            let h = self.rms_norm(&x, &layer.post_attention_norm)?;
-            let gate = layer.gate.forward_rows(&h)?.silu()?;
-            let up = layer.up.forward_rows(&h)?;
-            x = (x + layer.down.forward_rows(&(gate * up)?)?)?;
+            let a = layer.o.forward_rows(&y)?;
+            let mlp = |h: &Tensor| -> Result<Tensor> {
+                let gate = layer.gate.forward_rows(h)?.silu()?;
+                let up = layer.up.forward_rows(h)?;
+                layer.down.forward_rows(&(gate * up)?)
+            };
+            x = match &layer.post_ff_norm {
+                Some(ff) => {
+                    let x = (&x + self.rms_norm(&a, &layer.post_attention_norm)?)?;
+                    let m = mlp(&x)?;
+                    (&x + self.rms_norm(&m, ff)?)?
+                }
+                None => {
+                    let x = (x + a)?;
+                    let h = self.rms_norm(&x, &layer.post_attention_norm)?;
+                    (&x + mlp(&h)?)?
+                }
+            };
         }
         for c in caches.iter_mut() {
             c.advance();
@@ -660,11 +718,14 @@ impl Transformer {
         }
     }
 
-    /// RMSNorm of every head of `x` (`rows` heads of `head_dim` in all, any leading shape) when
-    /// `w` is given; `x` unchanged otherwise. Row by row, so batch-invariant.
+    /// RMSNorm of every head of `x` (`rows` heads of `head_dim` in all, any leading shape), or of
+    /// each whole projection row, as the configuration says, when `w` is given; `x` unchanged
+    /// otherwise. Row by row, so batch-invariant.
     fn head_norm(&self, x: Tensor, w: Option<&Tensor>, rows: usize) -> Result<Tensor> {
         match w {
             None => Ok(x),
+            // Over the whole projection (OLMo 2): the last dimension already is.
+            Some(w) if self.cfg.qk_norm == QkNorm::Whole => self.rms_norm(&x, w),
             Some(w) => {
                 let shape = x.dims().to_vec();
                 let y = self.rms_norm(&x.reshape((rows, self.cfg.head_dim))?, w)?;

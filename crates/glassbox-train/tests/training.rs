@@ -488,3 +488,71 @@ fn train_family(
     };
     (load("step-0000000"), load("step-0000008"))
 }
+
+/// The training oracle of the model families: the loss of one batch and the gradient of every
+/// parameter, as transformers' backward computes them (`make_family_fixtures.py`), within 1e-4
+/// relative (max |Δ| over max |reference| per tensor). Gradients are named as the checkpoint
+/// names the tensors.
+#[test]
+fn olmo2_loss_and_every_gradient_match_transformers() {
+    for family in ["olmo2"] {
+        let fx = fixture().join("..");
+        let train: Value = serde_json::from_str(
+            &std::fs::read_to_string(fx.join(format!("reference/{family}-train.json"))).unwrap(),
+        )
+        .unwrap();
+        let rows: Vec<Vec<u32>> = serde_json::from_value(train["input_ids"].clone()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        // Rows of 16 tokens: 15 predictions each, as transformers shifts the labels.
+        let r = recipe(tmp.path(), &[("seq_len = 32", "seq_len = 15")]);
+        let recipe = glassbox_train::recipe::Recipe::from_file(&r).unwrap();
+        let (model, _) = glassbox_model::Transformer::load(
+            &fx.join(format!("models/{family}")),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let learner = glassbox_train::learner::Learner::new(model, &recipe).unwrap();
+        let loss = learner.loss(&rows).unwrap();
+        let (got, want) = (
+            f64::from(loss.to_scalar::<f32>().unwrap()),
+            train["loss"].as_f64().unwrap(),
+        );
+        assert!(
+            (got - want).abs() / want.abs() <= 1e-5,
+            "{family}: loss {got} vs transformers {want}"
+        );
+        let store = loss.backward().unwrap();
+        let reference = glassbox_model::safetensors_io::SafetensorsFile::open(
+            &fx.join(format!("reference/{family}-grads.safetensors")),
+        )
+        .unwrap();
+        let mut worst = 0f32;
+        for p in &learner.opt.params {
+            let g = store.get(p.var.as_tensor()).unwrap();
+            let w = reference
+                .load_f32(&p.name, &candle_core::Device::Cpu)
+                .unwrap();
+            let max = |t: &candle_core::Tensor| {
+                t.abs()
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .max(0)
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            };
+            let rel = max(&(g - &w).unwrap()) / max(&w);
+            worst = worst.max(rel);
+            assert!(
+                rel <= 1e-4,
+                "{family}: gradient of {}: relative {rel:e}",
+                p.name
+            );
+        }
+        assert_eq!(learner.opt.params.len(), reference.tensors().len());
+        eprintln!(
+            "{family}: loss {got} (transformers {want}), worst gradient relative {worst:.2e}"
+        );
+    }
+}

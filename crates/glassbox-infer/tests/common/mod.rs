@@ -26,6 +26,7 @@ pub(crate) fn fixture_models() -> Vec<String> {
         "qwen2",
         "qwen3",
         "smollm3",
+        "olmo2",
     ]
     .iter()
     .map(|s| s.to_string())
