@@ -15,7 +15,8 @@ use crate::{ModelError, Result};
 /// The Hugging Face model classes glassbox implements. All are the same pre-norm decoder
 /// (RMSNorm, RoPE, grouped-query attention, SwiGLU MLP); they differ in defaults, biases,
 /// Qwen3's per-head RMSNorm of queries and keys, SmolLM3's layers without RoPE, and OLMo 2's
-/// norms after each sublayer with an RMSNorm over the whole query and key projections.
+/// norms after each sublayer with an RMSNorm over the whole query and key projections; OLMo
+/// normalises with a LayerNorm without parameters and may clip q, k and v.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
     /// `LlamaForCausalLM` (Llama 2/3/3.1/3.2, SmolLM/SmolLM2, TinyLlama …).
@@ -33,6 +34,9 @@ pub enum Architecture {
     /// `Olmo2ForCausalLM` (RMSNorm of each sublayer's output before the residual add instead of
     /// its input; RMSNorm of the whole query and key projections before RoPE).
     Olmo2,
+    /// `OlmoForCausalLM` (LayerNorm without weight or bias, eps 1e-5, everywhere RMSNorm would
+    /// be; q, k and v optionally clamped to ±`clip_qkv`).
+    Olmo,
 }
 
 impl Architecture {
@@ -45,6 +49,7 @@ impl Architecture {
             Self::Qwen3 => "Qwen3ForCausalLM",
             Self::SmolLm3 => "SmolLM3ForCausalLM",
             Self::Olmo2 => "Olmo2ForCausalLM",
+            Self::Olmo => "OlmoForCausalLM",
         }
     }
 
@@ -57,16 +62,18 @@ impl Architecture {
             Self::Qwen3 => "qwen3",
             Self::SmolLm3 => "smollm3",
             Self::Olmo2 => "olmo2",
+            Self::Olmo => "olmo",
         }
     }
 
     /// Every architecture, in the order the docs list them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Llama,
         Self::Mistral,
         Self::Qwen2,
         Self::Qwen3,
         Self::SmolLm3,
+        Self::Olmo,
         Self::Olmo2,
     ];
 
@@ -163,6 +170,11 @@ pub struct ModelConfig {
     /// Norms after each sublayer (`post_attention_layernorm`, `post_feedforward_layernorm`,
     /// applied to the sublayer's output before the residual add; OLMo 2) instead of before it.
     pub post_norm: bool,
+    /// LayerNorm without weight or bias instead of RMSNorm (OLMo); no norm tensors are stored
+    /// and `rms_norm_eps` is its epsilon.
+    pub parameterless_layer_norm: bool,
+    /// Clamp q, k and v projections to `±clip_qkv` (OLMo).
+    pub clip_qkv: Option<f64>,
     /// Whether each layer applies RoPE (`num_hidden_layers` entries; SmolLM3's `no_rope_layers`
     /// turns it off in some).
     pub layer_rope: Vec<bool>,
@@ -283,17 +295,26 @@ impl ModelConfig {
                 let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
                 (ab, ab, f.opt_bool("mlp_bias")?.unwrap_or(false))
             }
-            Architecture::Olmo2 => {
+            Architecture::Olmo2 | Architecture::Olmo => {
                 let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
                 (ab, ab, false)
             }
+        };
+        let clip_qkv = match architecture {
+            Architecture::Olmo => match f.opt_f64("clip_qkv")? {
+                Some(c) if !(c > 0.0 && c.is_finite()) => {
+                    return Err(f.err("clip_qkv", format!("{c} must be positive")));
+                }
+                c => c,
+            },
+            _ => None,
         };
         let layer_rope = f.layer_rope(architecture, num_hidden_layers)?;
         let layer_attention = f.layer_attention(architecture, num_hidden_layers)?;
         let max_position_embeddings =
             f.opt_size("max_position_embeddings")?
                 .unwrap_or(match architecture {
-                    Architecture::Llama | Architecture::Olmo2 => 2048,
+                    Architecture::Llama | Architecture::Olmo2 | Architecture::Olmo => 2048,
                     Architecture::Mistral => 4096 * 32,
                     Architecture::Qwen2 | Architecture::Qwen3 | Architecture::SmolLm3 => 32768,
                 });
@@ -306,11 +327,15 @@ impl ModelConfig {
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            // transformers' defaults: 1e-5 for OLMo 2, 1e-6 for the others.
-            rms_norm_eps: f.opt_f64("rms_norm_eps")?.unwrap_or(match architecture {
-                Architecture::Olmo2 => 1e-5,
-                _ => 1e-6,
-            }),
+            // transformers' defaults: 1e-5 for OLMo 2, 1e-6 for the others; OLMo's LayerNorm
+            // always uses 1e-5.
+            rms_norm_eps: match architecture {
+                Architecture::Olmo => 1e-5,
+                _ => f.opt_f64("rms_norm_eps")?.unwrap_or(match architecture {
+                    Architecture::Olmo2 => 1e-5,
+                    _ => 1e-6,
+                }),
+            },
             rope_theta,
             rope_scaling,
             max_position_embeddings,
@@ -324,6 +349,8 @@ impl ModelConfig {
                 _ => QkNorm::None,
             },
             post_norm: architecture == Architecture::Olmo2,
+            parameterless_layer_norm: architecture == Architecture::Olmo,
+            clip_qkv,
             layer_rope,
             layer_attention,
             bos_token_id: f.opt_token("bos_token_id")?,
@@ -400,12 +427,13 @@ impl ModelConfig {
             QkNorm::PerHead => attn = attn.checked_add(hd.checked_mul(2)?)?,
             QkNorm::Whole => attn = attn.checked_add(q_width.checked_add(kv_width)?)?,
         }
-        let layer = attn.checked_add(mlp)?.checked_add(h.checked_mul(2)?)?;
+        let norm = if self.parameterless_layer_norm { 0 } else { h };
+        let layer = attn.checked_add(mlp)?.checked_add(norm.checked_mul(2)?)?;
         let embed = vocab.checked_mul(h)?;
         let head = if self.tie_word_embeddings { 0 } else { embed };
         embed
             .checked_add(layers.checked_mul(layer)?)?
-            .checked_add(h)?
+            .checked_add(norm)?
             .checked_add(head)
     }
 
@@ -468,6 +496,10 @@ impl ModelConfig {
             }
             Architecture::Olmo2 => {
                 m.insert("attention_bias".into(), json!(self.qkv_bias));
+            }
+            Architecture::Olmo => {
+                m.insert("attention_bias".into(), json!(self.qkv_bias));
+                m.insert("clip_qkv".into(), json!(self.clip_qkv));
             }
             Architecture::SmolLm3 => {
                 m.insert("attention_bias".into(), json!(self.qkv_bias));
@@ -898,9 +930,10 @@ impl<'a> Fields<'a> {
             _ => LayerAttention::Full,
         };
         Ok(match arch {
-            Architecture::Llama | Architecture::SmolLm3 | Architecture::Olmo2 => {
-                vec![LayerAttention::Full; layers]
-            }
+            Architecture::Llama
+            | Architecture::SmolLm3
+            | Architecture::Olmo2
+            | Architecture::Olmo => vec![LayerAttention::Full; layers],
             Architecture::Mistral => vec![sliding(window); layers],
             Architecture::Qwen2 | Architecture::Qwen3 => {
                 if self.opt_bool("use_sliding_window")?.unwrap_or(false) {
@@ -1188,5 +1221,28 @@ mod tests {
             e.contains("no_rope_layers") && e.contains("8 entries"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn olmo_has_no_norm_parameters_and_a_checked_clip() {
+        let mut v = base();
+        v["architectures"] = json!(["OlmoForCausalLM"]);
+        v["clip_qkv"] = json!(8.0);
+        v["rms_norm_eps"] = json!(1e-3);
+        let c = parse(v.clone()).unwrap();
+        assert!(c.parameterless_layer_norm && c.clip_qkv == Some(8.0));
+        // OLMo's LayerNorm always uses 1e-5, whatever the file says.
+        assert_eq!(c.rms_norm_eps, 1e-5);
+        let mut with_norms = c.clone();
+        with_norms.parameterless_layer_norm = false;
+        let h = c.hidden_size as u64;
+        let layers = c.num_hidden_layers as u64;
+        assert_eq!(
+            with_norms.checked_num_parameters().unwrap() - c.checked_num_parameters().unwrap(),
+            h * (2 * layers + 1)
+        );
+        v["clip_qkv"] = json!(-1.0);
+        let e = parse(v).unwrap_err().to_string();
+        assert!(e.contains("clip_qkv") && e.contains("positive"), "{e}");
     }
 }

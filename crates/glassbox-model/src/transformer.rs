@@ -12,7 +12,8 @@
 //! 2025; NoPE after Kazemnejad et al., 2023, <https://arxiv.org/abs/2305.19466>), and OLMo 2's
 //! `modeling_olmo2.py`, which normalises each sublayer's output instead of its input and the
 //! whole query and key projections (Team OLMo, "2 OLMo 2 Furious", 2024,
-//! <https://arxiv.org/abs/2501.00656>).
+//! <https://arxiv.org/abs/2501.00656>), and OLMo's `modeling_olmo.py` (LayerNorm without
+//! parameters, q/k/v clipping; Groeneveld et al., "OLMo", 2024, <https://arxiv.org/abs/2402.00838>).
 //!
 //! Shape legend: `B` batch, `T` new tokens this call, `S` key slots (cached + new), `H` hidden
 //! size, `nq`/`nkv` query/key-value heads, `g = nq / nkv`, `hd` head width, `V` vocabulary.
@@ -159,7 +160,8 @@ pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
         let mut add = |name: &str, shape: Vec<usize>| out.push((format!("{p}.{name}"), shape));
-        if !cfg.post_norm {
+        let norms = !cfg.parameterless_layer_norm;
+        if !cfg.post_norm && norms {
             add("input_layernorm.weight", vec![h]);
         }
         for (proj, rows) in [("q_proj", nq), ("k_proj", nkv), ("v_proj", nkv)] {
@@ -183,7 +185,9 @@ pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
                 add("self_attn.k_norm.weight", vec![nkv]);
             }
         }
-        add("post_attention_layernorm.weight", vec![h]);
+        if norms {
+            add("post_attention_layernorm.weight", vec![h]);
+        }
         for (proj, shape, bias) in [
             ("gate_proj", vec![i, h], i),
             ("up_proj", vec![i, h], i),
@@ -198,7 +202,9 @@ pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
             add("post_feedforward_layernorm.weight", vec![h]);
         }
     }
-    out.push(("model.norm.weight".to_string(), vec![h]));
+    if !cfg.parameterless_layer_norm {
+        out.push(("model.norm.weight".to_string(), vec![h]));
+    }
     if !cfg.tie_word_embeddings {
         out.push(("lm_head.weight".to_string(), vec![cfg.vocab_size, h]));
     }
@@ -241,6 +247,10 @@ impl Transformer {
                 })?;
             Ok(t.to_dtype(DType::F32)?)
         };
+        // A parameterless LayerNorm holds a weight of ones that is never stored or trained (its
+        // norm ignores it), so every family shares the layer layout.
+        let h = cfg.hidden_size;
+        let ones = || -> Result<Tensor> { Ok(Tensor::ones(h, DType::F32, device)?) };
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{l}");
@@ -279,10 +289,16 @@ impl Transformer {
                 down,
                 input_norm: if cfg.post_norm {
                     None
+                } else if cfg.parameterless_layer_norm {
+                    Some(ones()?)
                 } else {
                     Some(take(format!("{p}.input_layernorm.weight"))?)
                 },
-                post_attention_norm: take(format!("{p}.post_attention_layernorm.weight"))?,
+                post_attention_norm: if cfg.parameterless_layer_norm {
+                    ones()?
+                } else {
+                    take(format!("{p}.post_attention_layernorm.weight"))?
+                },
                 post_ff_norm: if cfg.post_norm {
                     Some(take(format!("{p}.post_feedforward_layernorm.weight"))?)
                 } else {
@@ -295,7 +311,11 @@ impl Transformer {
             });
         }
         let embed = take("model.embed_tokens.weight".into())?;
-        let norm = take("model.norm.weight".into())?;
+        let norm = if cfg.parameterless_layer_norm {
+            ones()?
+        } else {
+            take("model.norm.weight".into())?
+        };
         let lm_head = if cfg.tie_word_embeddings {
             None
         } else {
@@ -395,7 +415,8 @@ impl Transformer {
         let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed.clone())];
         for (l, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{l}");
-            if let Some(w) = &layer.input_norm {
+            let norms = !self.cfg.parameterless_layer_norm;
+            if let Some(w) = layer.input_norm.as_ref().filter(|_| norms) {
                 out.push((format!("{p}.input_layernorm.weight"), w.clone()));
             }
             for (name, lin) in [
@@ -414,10 +435,12 @@ impl Transformer {
                     out.push((format!("{p}.self_attn.{name}.weight"), w.clone()));
                 }
             }
-            out.push((
-                format!("{p}.post_attention_layernorm.weight"),
-                layer.post_attention_norm.clone(),
-            ));
+            if norms {
+                out.push((
+                    format!("{p}.post_attention_layernorm.weight"),
+                    layer.post_attention_norm.clone(),
+                ));
+            }
             for (name, lin) in [
                 ("mlp.gate_proj", &layer.gate),
                 ("mlp.up_proj", &layer.up),
@@ -432,7 +455,9 @@ impl Transformer {
                 out.push((format!("{p}.post_feedforward_layernorm.weight"), w.clone()));
             }
         }
-        out.push(("model.norm.weight".to_string(), self.norm.clone()));
+        if !self.cfg.parameterless_layer_norm {
+            out.push(("model.norm.weight".to_string(), self.norm.clone()));
+        }
         if let Some(h) = &self.lm_head {
             out.push(("lm_head.weight".to_string(), h.clone()));
         }
@@ -653,11 +678,16 @@ impl Transformer {
                 None => x.clone(),
             };
             // (n, H) -> (n, nq·hd), (n, nkv·hd)
-            let q = self.head_norm(layer.q.forward_rows(&h)?, layer.q_norm.as_ref(), n * nq)?;
-            let k = self.head_norm(layer.k.forward_rows(&h)?, layer.k_norm.as_ref(), n * nkv)?;
+            let q = self.clip(layer.q.forward_rows(&h)?)?;
+            let k = self.clip(layer.k.forward_rows(&h)?)?;
+            let q = self.head_norm(q, layer.q_norm.as_ref(), n * nq)?;
+            let k = self.head_norm(k, layer.k_norm.as_ref(), n * nkv)?;
             let mut q = q.flatten_all()?.to_vec1::<f32>()?;
             let mut k = k.flatten_all()?.to_vec1::<f32>()?;
-            let v = layer.v.forward_rows(&h)?.flatten_all()?.to_vec1::<f32>()?;
+            let v = self
+                .clip(layer.v.forward_rows(&h)?)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
             let mut y = vec![0f32; n * nq * hd];
             // One task per sequence: its RoPE, cache append and attention, in a fixed order.
             caches
@@ -706,8 +736,24 @@ impl Transformer {
         Ok(head.forward_rows(&x)?.to_vec2()?)
     }
 
+    /// OLMo's q/k/v clamp to `±clip_qkv`, when the configuration sets it.
+    fn clip(&self, x: Tensor) -> Result<Tensor> {
+        match self.cfg.clip_qkv {
+            Some(c) => Ok(x.clamp(-c as f32, c as f32)?),
+            None => Ok(x),
+        }
+    }
+
+    /// The family's normalisation over the last dimension: RMSNorm with weight `w`, or (OLMo) a
+    /// LayerNorm without parameters (`w` ignored): `(x − mean) / sqrt(var + eps)`, computed row
+    /// by row.
     fn rms_norm(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
+        if self.cfg.parameterless_layer_norm {
+            let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+            let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+            return Ok(xc.broadcast_div(&(var + eps)?.sqrt()?)?);
+        }
         match self.kernels {
             Kernels::Fused => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?),
             Kernels::Differentiable => {
@@ -780,7 +826,7 @@ impl Transformer {
         // Qwen3 normalises each head before RoPE: (B, T, n·hd) viewed as (B·T·n, hd).
         let q = self
             .head_norm(
-                layer.q.forward(x, self.kernels)?,
+                self.clip(layer.q.forward(x, self.kernels)?)?,
                 layer.q_norm.as_ref(),
                 b * t * nq,
             )?
@@ -788,15 +834,14 @@ impl Transformer {
             .transpose(1, 2)?;
         let k = self
             .head_norm(
-                layer.k.forward(x, self.kernels)?,
+                self.clip(layer.k.forward(x, self.kernels)?)?,
                 layer.k_norm.as_ref(),
                 b * t * nkv,
             )?
             .reshape((b, t, nkv, hd))?
             .transpose(1, 2)?;
-        let v = layer
-            .v
-            .forward(x, self.kernels)?
+        let v = self
+            .clip(layer.v.forward(x, self.kernels)?)?
             .reshape((b, t, nkv, hd))?
             .transpose(1, 2)?
             .contiguous()?;

@@ -449,6 +449,17 @@ fn a_smollm3_config_trains_and_its_checkpoints_keep_the_nope_layers() {
     assert_eq!(m8.config().layer_rope, [true, true, true, false]);
 }
 
+/// And for OLMo (LayerNorm without parameters, q/k/v clipping): no norm tensor is trained or
+/// saved, and the clip survives the round trip through the checkpoint's config.
+#[test]
+fn an_olmo_config_trains_without_norm_parameters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, m8) = train_family(tmp.path(), "olmo");
+    assert_eq!(m8.config().architecture, glassbox_model::Architecture::Olmo);
+    assert_eq!(m8.config().clip_qkv, Some(0.3));
+    assert!(m8.named_tensors().iter().all(|(n, _)| !n.contains("norm")));
+}
+
 /// Trains 8 steps of the parity recipe on the fixture model `family`'s configuration (its
 /// vocabulary widened to the dataset's); checks the loss falls; returns checkpoints 0 and 8.
 fn train_family(

@@ -27,6 +27,7 @@ pub(crate) fn fixture_models() -> Vec<String> {
         "qwen3",
         "smollm3",
         "olmo2",
+        "olmo",
     ]
     .iter()
     .map(|s| s.to_string())
