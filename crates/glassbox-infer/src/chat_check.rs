@@ -200,24 +200,23 @@ impl<'a> Check<'a> {
                 }
                 self.vars.get(v.id).copied().unwrap_or(Kind::Clean)
             }
-            Expr::Const(_) | Expr::Compare(_) | Expr::Test(_) | Expr::UnaryOp(_) => {
-                // Their operands may still hold calls worth checking.
-                match e {
-                    Expr::Compare(c) => {
-                        self.expr(&c.expr);
-                        for op in &c.ops {
-                            self.expr(&op.expr);
-                        }
-                    }
-                    Expr::Test(t) => {
-                        self.expr(&t.expr);
-                        self.call_args(&t.args);
-                    }
-                    Expr::UnaryOp(u) => {
-                        self.expr(&u.expr);
-                    }
-                    _ => {}
+            // Comparisons, tests and `not`/`-` give booleans and numbers; their operands may
+            // still hold calls worth checking.
+            Expr::Const(_) => Kind::Clean,
+            Expr::Compare(c) => {
+                self.expr(&c.expr);
+                for op in &c.ops {
+                    self.expr(&op.expr);
                 }
+                Kind::Clean
+            }
+            Expr::Test(t) => {
+                self.expr(&t.expr);
+                self.call_args(&t.args);
+                Kind::Clean
+            }
+            Expr::UnaryOp(u) => {
+                self.expr(&u.expr);
                 Kind::Clean
             }
             Expr::Slice(s) => {

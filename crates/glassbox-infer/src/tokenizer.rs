@@ -96,25 +96,29 @@ impl TextTokenizer {
 
     /// Token ids of `text`; `add_special_tokens` applies the post-processor (BOS for Llama).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let enc = glassbox_core::panics::catching(|| self.inner.encode(text, add_special_tokens))
+        let enc = self.guarded("encoding", || self.inner.encode(text, add_special_tokens))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Runs a call into the `tokenizers` library; its error, or a panic in it, becomes an error
+    /// naming `tokenizer.json` and what was being done.
+    fn guarded<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> Result<T> {
+        glassbox_core::panics::catching(f)
             .map_err(|p| format!("the tokenizers library panicked: {p}"))
             .and_then(|r| r.map_err(|e| e.to_string()))
             .map_err(|e| InferError::Tokenizer {
                 path: self.path.clone(),
-                message: format!("encoding failed: {e}"),
-            })?;
-        Ok(enc.get_ids().to_vec())
+                message: format!("{what} failed: {e}"),
+            })
     }
 
     /// Text of `ids`, as transformers' `decode` gives it.
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        let text = glassbox_core::panics::catching(|| self.inner.decode(ids, skip_special_tokens))
-            .map_err(|p| format!("the tokenizers library panicked: {p}"))
-            .and_then(|r| r.map_err(|e| e.to_string()))
-            .map_err(|e| InferError::Tokenizer {
-                path: self.path.clone(),
-                message: format!("decoding failed: {e}"),
-            })?;
+        let text = self.guarded("decoding", || self.inner.decode(ids, skip_special_tokens))?;
         Ok(if self.clean_up_tokenization_spaces {
             clean_up_spaces(&text)
         } else {

@@ -31,9 +31,10 @@ use candle_core::{D, DType, Device, Tensor};
 use crate::config::{LayerAttention, ModelConfig, QkNorm};
 use crate::kv_cache::KvCache;
 use crate::rope::Rope;
-use crate::seq_cache::SeqCache;
 use crate::weights::{SaveDtype, WeightFiles, save_safetensors};
 use crate::{ModelError, Result};
+
+mod decode;
 
 /// Which positions get logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,11 +115,11 @@ struct Layer {
     up: Linear,
     down: Linear,
     /// Before attention (absent with post-sublayer norms).
-    input_norm: Option<Tensor>,
+    input_norm: Option<Norm>,
     /// Before the MLP, or with post-sublayer norms after attention.
-    post_attention_norm: Tensor,
+    post_attention_norm: Norm,
     /// After the MLP (post-sublayer norms only).
-    post_ff_norm: Option<Tensor>,
+    post_ff_norm: Option<Norm>,
     /// Per-head RMSNorm weights of queries and keys (`head_dim` wide), when the family has them.
     q_norm: Option<Tensor>,
     k_norm: Option<Tensor>,
@@ -127,13 +128,22 @@ struct Layer {
     attention: LayerAttention,
 }
 
+/// One normalisation over the last dimension.
+#[derive(Debug, Clone)]
+enum Norm {
+    /// RMSNorm with this weight.
+    Rms(Tensor),
+    /// LayerNorm without weight or bias (OLMo).
+    Plain,
+}
+
 /// A loaded model: configuration, weights (f32) and RoPE tables.
 #[derive(Debug, Clone)]
 pub struct Transformer {
     cfg: ModelConfig,
     embed: Tensor,
     layers: Vec<Layer>,
-    norm: Tensor,
+    norm: Norm,
     lm_head: Option<Tensor>,
     rope: Rope,
     kernels: Kernels,
@@ -247,10 +257,7 @@ impl Transformer {
                 })?;
             Ok(t.to_dtype(DType::F32)?)
         };
-        // A parameterless LayerNorm holds a weight of ones that is never stored or trained (its
-        // norm ignores it), so every family shares the layer layout.
-        let h = cfg.hidden_size;
-        let ones = || -> Result<Tensor> { Ok(Tensor::ones(h, DType::F32, device)?) };
+        let plain = cfg.parameterless_layer_norm;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
             let p = format!("model.layers.{l}");
@@ -289,18 +296,20 @@ impl Transformer {
                 down,
                 input_norm: if cfg.post_norm {
                     None
-                } else if cfg.parameterless_layer_norm {
-                    Some(ones()?)
+                } else if plain {
+                    Some(Norm::Plain)
                 } else {
-                    Some(take(format!("{p}.input_layernorm.weight"))?)
+                    Some(Norm::Rms(take(format!("{p}.input_layernorm.weight"))?))
                 },
-                post_attention_norm: if cfg.parameterless_layer_norm {
-                    ones()?
+                post_attention_norm: if plain {
+                    Norm::Plain
                 } else {
-                    take(format!("{p}.post_attention_layernorm.weight"))?
+                    Norm::Rms(take(format!("{p}.post_attention_layernorm.weight"))?)
                 },
                 post_ff_norm: if cfg.post_norm {
-                    Some(take(format!("{p}.post_feedforward_layernorm.weight"))?)
+                    Some(Norm::Rms(take(format!(
+                        "{p}.post_feedforward_layernorm.weight"
+                    ))?))
                 } else {
                     None
                 },
@@ -311,10 +320,10 @@ impl Transformer {
             });
         }
         let embed = take("model.embed_tokens.weight".into())?;
-        let norm = if cfg.parameterless_layer_norm {
-            ones()?
+        let norm = if plain {
+            Norm::Plain
         } else {
-            take("model.norm.weight".into())?
+            Norm::Rms(take("model.norm.weight".into())?)
         };
         let lm_head = if cfg.tie_word_embeddings {
             None
@@ -415,8 +424,7 @@ impl Transformer {
         let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed.clone())];
         for (l, layer) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{l}");
-            let norms = !self.cfg.parameterless_layer_norm;
-            if let Some(w) = layer.input_norm.as_ref().filter(|_| norms) {
+            if let Some(Norm::Rms(w)) = &layer.input_norm {
                 out.push((format!("{p}.input_layernorm.weight"), w.clone()));
             }
             for (name, lin) in [
@@ -435,11 +443,8 @@ impl Transformer {
                     out.push((format!("{p}.self_attn.{name}.weight"), w.clone()));
                 }
             }
-            if norms {
-                out.push((
-                    format!("{p}.post_attention_layernorm.weight"),
-                    layer.post_attention_norm.clone(),
-                ));
+            if let Norm::Rms(w) = &layer.post_attention_norm {
+                out.push((format!("{p}.post_attention_layernorm.weight"), w.clone()));
             }
             for (name, lin) in [
                 ("mlp.gate_proj", &layer.gate),
@@ -451,12 +456,12 @@ impl Transformer {
                     out.push((format!("{p}.{name}.bias"), b.clone()));
                 }
             }
-            if let Some(w) = &layer.post_ff_norm {
+            if let Some(Norm::Rms(w)) = &layer.post_ff_norm {
                 out.push((format!("{p}.post_feedforward_layernorm.weight"), w.clone()));
             }
         }
-        if !self.cfg.parameterless_layer_norm {
-            out.push(("model.norm.weight".to_string(), self.norm.clone()));
+        if let Norm::Rms(w) = &self.norm {
+            out.push(("model.norm.weight".to_string(), w.clone()));
         }
         if let Some(h) = &self.lm_head {
             out.push(("lm_head.weight".to_string(), h.clone()));
@@ -556,7 +561,7 @@ impl Transformer {
                 }
             };
             let h = match &layer.input_norm {
-                Some(w) => self.rms_norm(&x, w)?,
+                Some(n) => self.norm(&x, n)?,
                 None => x.clone(),
             };
             let h = self.attention(
@@ -571,13 +576,13 @@ impl Transformer {
             x = match &layer.post_ff_norm {
                 // Post-sublayer norms (OLMo 2): x + norm(attn(x)), then x + norm(mlp(x)).
                 Some(ff) => {
-                    let x = (&x + self.rms_norm(&h, &layer.post_attention_norm)?)?;
+                    let x = (&x + self.norm(&h, &layer.post_attention_norm)?)?;
                     let m = self.mlp(layer, &x)?;
-                    (&x + self.rms_norm(&m, ff)?)?
+                    (&x + self.norm(&m, ff)?)?
                 }
                 None => {
                     let x = (x + h)?;
-                    let h = self.rms_norm(&x, &layer.post_attention_norm)?;
+                    let h = self.norm(&x, &layer.post_attention_norm)?;
                     (&x + self.mlp(layer, &h)?)?
                 }
             };
@@ -589,151 +594,13 @@ impl Transformer {
             Logits::All => x,
             Logits::Last => x.narrow(1, t - 1, 1)?,
         };
-        let x = self.rms_norm(&x, &self.norm)?;
+        let x = self.norm(&x, &self.norm)?;
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         // (B, T', H) @ (H, V) -> (B, T', V)
         let (bb, tt, hh) = x.dims3()?;
         Ok(x.reshape((bb * tt, hh))?
             .matmul(&head.t()?)?
             .reshape((bb, tt, ()))?)
-    }
-
-    /// One decoding step for several independent sequences, each with its own [`SeqCache`]:
-    /// `tokens[i]` is sequence `i`'s newest token, fed at position `caches[i].len()`. Returns each
-    /// sequence's next-token logits.
-    ///
-    /// Batch invariance: the weight products run on all rows at once through the matrix–vector
-    /// kernel, whose every output is one dot product computed the same way whatever the number of
-    /// rows (and threads); norms and element-wise operations work row by row; RoPE and attention
-    /// run per sequence over its own cache, as plain loops with a fixed order. A sequence's
-    /// logits are therefore bit-identical whether it is decoded alone or beside others, which
-    /// lets a server batch requests without changing any request's result. (On a non-CPU device
-    /// or non-f32 weights the products fall back to GEMM and the promise does not hold.)
-    pub fn decode_step(
-        &self,
-        tokens: &[u32],
-        caches: &mut [&mut SeqCache],
-    ) -> Result<Vec<Vec<f32>>> {
-        use rayon::prelude::*;
-        let n = tokens.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        if caches.len() != n {
-            return Err(ModelError::Input(format!(
-                "{} caches for {n} sequences",
-                caches.len()
-            )));
-        }
-        let max_pos = self.cfg.max_position_embeddings;
-        let mut positions = Vec::with_capacity(n);
-        for (i, c) in caches.iter().enumerate() {
-            if c.len() + 1 > max_pos {
-                return Err(ModelError::Input(format!(
-                    "sequence {i}: {} positions exceed the model's max_position_embeddings ({max_pos})",
-                    c.len() + 1
-                )));
-            }
-            positions.push(vec![c.len() as u32]);
-        }
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab_size) {
-            return Err(ModelError::Input(format!(
-                "token id {bad} is outside the vocabulary (size {})",
-                self.cfg.vocab_size
-            )));
-        }
-        let (nq, nkv, hd) = (
-            self.cfg.num_attention_heads,
-            self.cfg.num_key_value_heads,
-            self.cfg.head_dim,
-        );
-        let half = hd / 2;
-        // (n, 1, hd/2) each, flattened: row i is sequence i's position.
-        let (cos, sin) = self.rope.cos_sin(&positions, &self.device)?;
-        let (cos, sin) = (
-            cos.flatten_all()?.to_vec1::<f32>()?,
-            sin.flatten_all()?.to_vec1::<f32>()?,
-        );
-        // transformers' rotate_half convention: (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin).
-        let rope = |x: &mut [f32], heads: usize, i: usize| {
-            let (c, s) = (
-                &cos[i * half..(i + 1) * half],
-                &sin[i * half..(i + 1) * half],
-            );
-            for h in 0..heads {
-                let v = &mut x[h * hd..(h + 1) * hd];
-                for j in 0..half {
-                    let (a, b) = (v[j], v[j + half]);
-                    v[j] = a * c[j] - b * s[j];
-                    v[j + half] = b * c[j] + a * s[j];
-                }
-            }
-        };
-        let ids = Tensor::from_vec(tokens.to_vec(), n, &self.device)?;
-        // (n) -> (n, H)
-        let mut x = self.embed.index_select(&ids, 0)?;
-        for (l, layer) in self.layers.iter().enumerate() {
-            let h = match &layer.input_norm {
-                Some(w) => self.rms_norm(&x, w)?,
-                None => x.clone(),
-            };
-            // (n, H) -> (n, nq·hd), (n, nkv·hd)
-            let q = self.clip(layer.q.forward_rows(&h)?)?;
-            let k = self.clip(layer.k.forward_rows(&h)?)?;
-            let q = self.head_norm(q, layer.q_norm.as_ref(), n * nq)?;
-            let k = self.head_norm(k, layer.k_norm.as_ref(), n * nkv)?;
-            let mut q = q.flatten_all()?.to_vec1::<f32>()?;
-            let mut k = k.flatten_all()?.to_vec1::<f32>()?;
-            let v = self
-                .clip(layer.v.forward_rows(&h)?)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            let mut y = vec![0f32; n * nq * hd];
-            // One task per sequence: its RoPE, cache append and attention, in a fixed order.
-            caches
-                .par_iter_mut()
-                .zip(q.par_chunks_mut(nq * hd))
-                .zip(k.par_chunks_mut(nkv * hd))
-                .zip(v.par_chunks(nkv * hd))
-                .zip(y.par_chunks_mut(nq * hd))
-                .enumerate()
-                .for_each(|(i, ((((cache, qi), ki), vi), yi))| {
-                    if layer.rope {
-                        rope(qi, nq, i);
-                        rope(ki, nkv, i);
-                    }
-                    cache.push(l, ki, vi);
-                    cache.attend(l, qi, nq, layer.attention, yi);
-                });
-            let y = Tensor::from_vec(y, (n, nq * hd), &self.device)?;
-            let a = layer.o.forward_rows(&y)?;
-            let mlp = |h: &Tensor| -> Result<Tensor> {
-                let gate = layer.gate.forward_rows(h)?.silu()?;
-                let up = layer.up.forward_rows(h)?;
-                layer.down.forward_rows(&(gate * up)?)
-            };
-            x = match &layer.post_ff_norm {
-                Some(ff) => {
-                    let x = (&x + self.rms_norm(&a, &layer.post_attention_norm)?)?;
-                    let m = mlp(&x)?;
-                    (&x + self.rms_norm(&m, ff)?)?
-                }
-                None => {
-                    let x = (x + a)?;
-                    let h = self.rms_norm(&x, &layer.post_attention_norm)?;
-                    (&x + mlp(&h)?)?
-                }
-            };
-        }
-        for c in caches.iter_mut() {
-            c.advance();
-        }
-        let x = self.rms_norm(&x, &self.norm)?;
-        let head = Linear {
-            w: self.lm_head.as_ref().unwrap_or(&self.embed).clone(),
-            b: None,
-        };
-        Ok(head.forward_rows(&x)?.to_vec2()?)
     }
 
     /// OLMo's q/k/v clamp to `±clip_qkv`, when the configuration sets it.
@@ -744,16 +611,21 @@ impl Transformer {
         }
     }
 
-    /// The family's normalisation over the last dimension: RMSNorm with weight `w`, or (OLMo) a
-    /// LayerNorm without parameters (`w` ignored): `(x − mean) / sqrt(var + eps)`, computed row
-    /// by row.
+    /// `n` over the last dimension, row by row: RMSNorm, or OLMo's LayerNorm without
+    /// parameters, `(x − mean) / sqrt(var + eps)`.
+    fn norm(&self, x: &Tensor, n: &Norm) -> Result<Tensor> {
+        match n {
+            Norm::Rms(w) => self.rms_norm(x, w),
+            Norm::Plain => {
+                let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+                let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
+                Ok(xc.broadcast_div(&(var + self.cfg.rms_norm_eps)?.sqrt()?)?)
+            }
+        }
+    }
+
     fn rms_norm(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
         let eps = self.cfg.rms_norm_eps;
-        if self.cfg.parameterless_layer_norm {
-            let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-            let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-            return Ok(xc.broadcast_div(&(var + eps)?.sqrt()?)?);
-        }
         match self.kernels {
             Kernels::Fused => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?),
             Kernels::Differentiable => {

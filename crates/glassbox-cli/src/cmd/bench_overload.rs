@@ -54,6 +54,16 @@ enum Reading {
     DropAfter(usize),
 }
 
+/// How an answer ended, besides its status.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum End {
+    Normal,
+    /// The client dropped the stream on purpose.
+    Dropped,
+    /// A 429 because the request waited in the queue past `--max-queue-wait`.
+    Expired,
+}
+
 /// One request on a fresh connection (`Connection: close`).
 fn request(
     port: u16,
@@ -61,11 +71,11 @@ fn request(
     body: &Value,
     how: Reading,
     timeout: Duration,
-) -> (Option<u16>, Option<String>, bool) {
+) -> (Option<u16>, Option<String>, End) {
     let body = body.to_string();
     let mut s = match TcpStream::connect(("127.0.0.1", port)) {
         Ok(s) => s,
-        Err(e) => return (None, Some(format!("connect: {e}")), false),
+        Err(e) => return (None, Some(format!("connect: {e}")), End::Normal),
     };
     let sent = s.set_read_timeout(Some(timeout)).and_then(|()| {
         write!(
@@ -75,42 +85,58 @@ fn request(
         )
     });
     if let Err(e) = sent {
-        return (None, Some(io_error("send", &e)), false);
+        return (None, Some(io_error("send", &e)), End::Normal);
     }
     let mut r = BufReader::new(s);
     let mut line = String::new();
     let status = match r.read_line(&mut line) {
-        Ok(0) => return (None, Some("closed before a status line".into()), false),
+        Ok(0) => {
+            return (
+                None,
+                Some("closed before a status line".into()),
+                End::Normal,
+            );
+        }
         Ok(_) => line.split_whitespace().nth(1).and_then(|c| c.parse().ok()),
-        Err(e) => return (None, Some(io_error("read", &e)), false),
+        Err(e) => return (None, Some(io_error("read", &e)), End::Normal),
     };
     let Some(status) = status else {
-        return (None, Some(format!("bad status line {line:?}")), false);
+        return (None, Some(format!("bad status line {line:?}")), End::Normal);
     };
     // Headers.
     loop {
         line.clear();
         match r.read_line(&mut line) {
-            Ok(0) => return (Some(status), Some("closed in the headers".into()), false),
+            Ok(0) => {
+                return (
+                    Some(status),
+                    Some("closed in the headers".into()),
+                    End::Normal,
+                );
+            }
             Ok(_) if line == "\r\n" => break,
             Ok(_) => {}
-            Err(e) => return (Some(status), Some(io_error("read", &e)), false),
+            Err(e) => return (Some(status), Some(io_error("read", &e)), End::Normal),
         }
     }
     if status != 200 || how == Reading::Whole {
         let mut rest = String::new();
         if let Err(e) = r.read_to_string(&mut rest) {
-            return (Some(status), Some(io_error("read", &e)), false);
+            return (Some(status), Some(io_error("read", &e)), End::Normal);
         }
         if status == 200 && !rest.contains("\"choices\"") {
-            return (Some(status), Some("200 without choices".into()), false);
+            return (
+                Some(status),
+                Some("200 without choices".into()),
+                End::Normal,
+            );
         }
-        // A 429 for a request that expired in the queue says so; `dropped` carries it.
-        return (
-            Some(status),
-            None,
-            status == 429 && rest.contains("queue_timeout"),
-        );
+        let end = if status == 429 && rest.contains("queue_timeout") {
+            End::Expired
+        } else {
+            End::Normal
+        };
+        return (Some(status), None, end);
     }
     let mut chunks = 0;
     loop {
@@ -120,29 +146,29 @@ fn request(
                 return (
                     Some(status),
                     Some("stream ended without [DONE]".into()),
-                    false,
+                    End::Normal,
                 );
             }
             Ok(_) => {}
-            Err(e) => return (Some(status), Some(io_error("stream read", &e)), false),
+            Err(e) => return (Some(status), Some(io_error("stream read", &e)), End::Normal),
         }
         let Some(data) = line.trim_end().strip_prefix("data: ") else {
             continue;
         };
         if data == "[DONE]" {
-            return (Some(status), None, false);
+            return (Some(status), None, End::Normal);
         }
         if data.contains("\"error\"") {
             return (
                 Some(status),
                 Some("error event in the stream".into()),
-                false,
+                End::Normal,
             );
         }
         chunks += 1;
         if how == Reading::DropAfter(chunks) {
             // Dropping `r` closes the connection mid-stream.
-            return (Some(status), None, true);
+            return (Some(status), None, End::Dropped);
         }
     }
 }
@@ -278,9 +304,8 @@ fn overload(a: &Args, dir: &Path, vocab: usize, seconds: u64, clients: usize) ->
                     if let Ok(mut f) = in_flight.lock() {
                         f.started.insert(id, start);
                     }
-                    let (status, error, flag) = request(port, path, &body, how, io_timeout);
-                    let expired = status == Some(429) && flag;
-                    let dropped = status == Some(200) && flag;
+                    let (status, error, end) = request(port, path, &body, how, io_timeout);
+                    let (expired, dropped) = (end == End::Expired, end == End::Dropped);
                     let seconds = start.elapsed().as_secs_f64();
                     let counted = in_flight
                         .lock()
