@@ -271,12 +271,72 @@ fn invalid_generation_config_field() {
 fn unsupported_architecture() {
     let (_t, dir) = copy_model("llama");
     edit_config(&dir, |v| {
-        v["architectures"] = serde_json::json!(["GPTNeoXForCausalLM"])
+        v["architectures"] = serde_json::json!(["FalconForCausalLM"])
     });
     assert_mentions(
         &fails(&dir),
-        &["config.json", "`architectures`", "GPTNeoXForCausalLM"],
+        &[
+            "config.json",
+            "`architectures`",
+            "FalconForCausalLM",
+            "GPTNeoXForCausalLM",
+            "Gemma3ForCausalLM",
+            "OlmoeForCausalLM",
+        ],
     );
+}
+
+#[test]
+fn a_family_config_missing_its_own_field_is_named() {
+    let (_t, dir) = copy_model("gemma2");
+    edit_config(&dir, |v| {
+        v.as_object_mut().unwrap().remove("head_dim");
+    });
+    assert_mentions(&fails(&dir), &["config.json", "`head_dim`", "missing"]);
+}
+
+#[test]
+fn more_experts_per_token_than_experts_is_named() {
+    let (_t, dir) = copy_model("mixtral");
+    edit_config(&dir, |v| v["num_experts_per_tok"] = serde_json::json!(9));
+    assert_mentions(
+        &fails(&dir),
+        &["config.json", "`num_experts_per_tok`", "only 8 experts"],
+    );
+}
+
+#[test]
+fn an_expert_count_the_weights_disagree_with_names_the_router() {
+    // The router is the first tensor whose shape the expert count decides.
+    let (_t, dir) = copy_model("qwen3-moe");
+    edit_config(&dir, |v| v["num_local_experts"] = serde_json::json!(9));
+    assert_mentions(
+        &fails(&dir),
+        &["model.layers.0.mlp.gate.weight", "[8, 64]", "[9, 64]"],
+    );
+}
+
+#[test]
+fn a_fused_tensor_of_the_wrong_shape_is_named() {
+    // Four key/value heads instead of two: qkv_proj must be [192, 64]; the file has [128, 64].
+    let (_t, dir) = copy_model("phi3");
+    edit_config(&dir, |v| v["num_key_value_heads"] = serde_json::json!(4));
+    assert_mentions(
+        &fails(&dir),
+        &[
+            "model.safetensors",
+            "model.layers.0.self_attn.qkv_proj.weight",
+            "192",
+            "128",
+        ],
+    );
+}
+
+#[test]
+fn gpt_neox_with_grouped_query_heads_is_refused() {
+    let (_t, dir) = copy_model("gpt-neox");
+    edit_config(&dir, |v| v["num_key_value_heads"] = serde_json::json!(2));
+    assert_mentions(&fails(&dir), &["config.json", "`num_key_value_heads`"]);
 }
 
 #[test]

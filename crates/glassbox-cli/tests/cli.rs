@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -60,9 +62,7 @@ fn every_verb_has_help_with_an_example() {
 
 #[test]
 fn generate_json_matches_transformers_greedy_and_streaming_matches_json() {
-    for name in [
-        "llama", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "olmo",
-    ] {
+    for name in common::FAMILIES {
         let r = reference(name);
         let text = r["inputs"][0]["text"].as_str().unwrap();
         let want: Vec<u32> = serde_json::from_value(r["greedy"][0]["tokens"].clone()).unwrap();
@@ -206,9 +206,7 @@ fn chat_refuses_a_model_without_template() {
 
 #[test]
 fn score_matches_transformers_logprobs() {
-    for name in [
-        "llama", "mistral", "qwen2", "qwen3", "smollm3", "olmo2", "olmo",
-    ] {
+    for name in common::FAMILIES {
         let r = reference(name);
         let text = r["score"]["text"].as_str().unwrap();
         let (out, err, code) = glassbox(&[

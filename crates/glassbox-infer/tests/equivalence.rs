@@ -15,6 +15,12 @@ use glassbox_model::{Kernels, KvCache, Logits, SaveDtype, Transformer};
 /// this is a relative error of a few 1e-6); the same bound the transformers oracle is held to.
 const F32_TOL: f32 = 1e-4;
 
+/// `F32_TOL` relative to the logits' scale (at least 1): Gemma's √H-scaled embeddings and
+/// soft-capped logits carry larger magnitudes, and f32 rounding grows with them.
+fn tol(reference: &Tensor) -> f32 {
+    F32_TOL * common::max_abs(reference).max(1.0)
+}
+
 fn prompts(e: &glassbox_infer::Engine) -> Vec<Vec<u32>> {
     [
         "In the beginning",
@@ -82,7 +88,7 @@ fn kv_cache_logits_equal_full_recompute() {
         let stepwise = Tensor::cat(&rows, 1).unwrap();
         let diff = max_abs_diff(&stepwise, &full);
         assert!(
-            diff < F32_TOL,
+            diff < tol(&full),
             "{name}: cached vs full logits differ by {diff:e}"
         );
     }
@@ -155,7 +161,7 @@ fn padded_batch_logits_equal_unpadded() {
         .unwrap()
         .narrow(1, 4, ids.len())
         .unwrap();
-    assert!(max_abs_diff(&plain, &padded) < F32_TOL);
+    assert!(max_abs_diff(&plain, &padded) < tol(&plain));
 }
 
 #[test]
@@ -274,7 +280,7 @@ fn differentiable_kernels_equal_fused() {
         let mut m = e.model.clone();
         m.set_kernels(Kernels::Differentiable);
         let diff = max_abs_diff(&fused, &m.forward(&t, &[], None, Logits::All).unwrap());
-        assert!(diff < F32_TOL, "{name}: {diff:e}");
+        assert!(diff < tol(&fused), "{name}: {diff:e}");
     }
 }
 

@@ -8,15 +8,16 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use crate::{ModelError, Result};
+use crate::{ModelError, Result, families};
 
-/// The Hugging Face model classes glassbox implements. All are the same pre-norm decoder
-/// (RMSNorm, RoPE, grouped-query attention, SwiGLU MLP); they differ in defaults, biases,
-/// Qwen3's per-head RMSNorm of queries and keys, SmolLM3's layers without RoPE, and OLMo 2's
-/// norms after each sublayer with an RMSNorm over the whole query and key projections; OLMo
-/// normalises with a LayerNorm without parameters and may clip q, k and v.
+/// The Hugging Face model classes glassbox implements: decoder-only transformers that differ in
+/// norms (RMSNorm, Gemma's `(1 + w)` RMSNorm, LayerNorm with or without parameters), where the
+/// norms sit (before, after or around each sublayer; GPT-NeoX's parallel residual), how q/k/v and
+/// the MLP are stored (separate, fused, per-head interleaved), the MLP (SwiGLU, GeGLU, plain GeLU,
+/// mixture of experts), RoPE (partial, LongRoPE, per-layer bases) and attention details (QK-norm,
+/// sliding windows, logit soft-capping). Each family's specifics live in `crate::families`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Architecture {
     /// `LlamaForCausalLM` (Llama 2/3/3.1/3.2, SmolLM/SmolLM2, TinyLlama …).
@@ -37,6 +38,23 @@ pub enum Architecture {
     /// `OlmoForCausalLM` (LayerNorm without weight or bias, eps 1e-5, everywhere RMSNorm would
     /// be; q, k and v optionally clamped to ±`clip_qkv`).
     Olmo,
+    /// `GPTNeoXForCausalLM` (Pythia: LayerNorm with bias, parallel residual, partial rotary,
+    /// per-head interleaved fused QKV, GeLU MLP with biases, untied `embed_out`).
+    GptNeoX,
+    /// `Phi3ForCausalLM` (fused `qkv_proj` and `gate_up_proj`, LongRoPE).
+    Phi3,
+    /// `Gemma2ForCausalLM` (scaled embeddings, `(1 + w)` RMSNorm around both sublayers, GeGLU,
+    /// attention and final logit soft-capping, alternating sliding-window and global layers).
+    Gemma2,
+    /// `Gemma3ForCausalLM`, the text model (Gemma 2 without soft-capping by default, with
+    /// per-head QK-norm and a separate RoPE base for sliding-window layers).
+    Gemma3,
+    /// `MixtralForCausalLM` (Mistral with a top-k mixture of SwiGLU experts).
+    Mixtral,
+    /// `OlmoeForCausalLM` (OLMo-style attention with whole-projection QK-norm, mixture of experts).
+    Olmoe,
+    /// `Qwen3MoeForCausalLM` (Qwen3 attention, mixture of experts with optional dense layers).
+    Qwen3Moe,
 }
 
 impl Architecture {
@@ -50,6 +68,13 @@ impl Architecture {
             Self::SmolLm3 => "SmolLM3ForCausalLM",
             Self::Olmo2 => "Olmo2ForCausalLM",
             Self::Olmo => "OlmoForCausalLM",
+            Self::GptNeoX => "GPTNeoXForCausalLM",
+            Self::Phi3 => "Phi3ForCausalLM",
+            Self::Gemma2 => "Gemma2ForCausalLM",
+            Self::Gemma3 => "Gemma3ForCausalLM",
+            Self::Mixtral => "MixtralForCausalLM",
+            Self::Olmoe => "OlmoeForCausalLM",
+            Self::Qwen3Moe => "Qwen3MoeForCausalLM",
         }
     }
 
@@ -63,11 +88,18 @@ impl Architecture {
             Self::SmolLm3 => "smollm3",
             Self::Olmo2 => "olmo2",
             Self::Olmo => "olmo",
+            Self::GptNeoX => "gpt_neox",
+            Self::Phi3 => "phi3",
+            Self::Gemma2 => "gemma2",
+            Self::Gemma3 => "gemma3_text",
+            Self::Mixtral => "mixtral",
+            Self::Olmoe => "olmoe",
+            Self::Qwen3Moe => "qwen3_moe",
         }
     }
 
     /// Every architecture, in the order the docs list them.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 14] = [
         Self::Llama,
         Self::Mistral,
         Self::Qwen2,
@@ -75,6 +107,13 @@ impl Architecture {
         Self::SmolLm3,
         Self::Olmo,
         Self::Olmo2,
+        Self::GptNeoX,
+        Self::Phi3,
+        Self::Gemma2,
+        Self::Gemma3,
+        Self::Mixtral,
+        Self::Olmoe,
+        Self::Qwen3Moe,
     ];
 
     fn from_class(s: &str) -> Option<Self> {
@@ -108,6 +147,21 @@ pub enum RopeScaling {
         /// The context length the model was pre-trained with.
         original_max_position_embeddings: usize,
     },
+    /// Phi-3's LongRoPE (`rope_type: "longrope"`, formerly `"su"`): each frequency divided by its
+    /// own factor, `short_factor` while a sequence fits the pre-training context and
+    /// `long_factor` once it does not, and cos/sin multiplied by an attention factor.
+    LongRope {
+        /// Per-frequency divisors for sequences within `original_max_position_embeddings`.
+        short_factor: Vec<f64>,
+        /// Per-frequency divisors beyond it.
+        long_factor: Vec<f64>,
+        /// The context length the model was pre-trained with.
+        original_max_position_embeddings: usize,
+        /// `factor`, when the file gives it (else `max_position_embeddings / original`).
+        factor: Option<f64>,
+        /// `attention_factor`, when the file gives it (else `sqrt(1 + ln f / ln original)`).
+        attention_factor: Option<f64>,
+    },
 }
 
 /// RMSNorm of queries and keys before RoPE.
@@ -115,10 +169,100 @@ pub enum RopeScaling {
 pub enum QkNorm {
     /// None (Llama, Mistral, Qwen2, SmolLM3).
     None,
-    /// Over each head (weights `head_dim` wide; Qwen3).
+    /// Over each head (weights `head_dim` wide; Qwen3, Gemma 3).
     PerHead,
-    /// Over the whole projection (weights `heads · head_dim` wide; OLMo 2).
+    /// Over the whole projection (weights `heads · head_dim` wide; OLMo 2, OLMoE).
     Whole,
+}
+
+/// The normalisation every norm of the model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormKind {
+    /// RMSNorm, `x / rms(x) · w`.
+    Rms,
+    /// Gemma's RMSNorm, `x / rms(x) · (1 + w)` (weights stored as offsets from one).
+    RmsPlusOne,
+    /// LayerNorm with weight and bias (GPT-NeoX).
+    LayerNorm,
+    /// LayerNorm without weight or bias (OLMo); no norm tensors are stored.
+    Parameterless,
+}
+
+/// Where a layer's norms sit and how its sublayers join the residual stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Residual {
+    /// `x + attn(norm(x))`, then `x + mlp(norm(x))` (Llama and most others).
+    PreNorm,
+    /// `x + norm(attn(x))`, then `x + norm(mlp(x))` (OLMo 2).
+    PostNorm,
+    /// `x + norm(attn(norm(x)))`, then `x + norm(mlp(norm(x)))` (Gemma 2 and 3).
+    Sandwich,
+    /// `x + attn(norm₁(x)) + mlp(norm₂(x))` (GPT-NeoX's `use_parallel_residual`).
+    Parallel,
+}
+
+/// How the query, key and value projections are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkvLayout {
+    /// Three matrices, `q_proj`, `k_proj`, `v_proj`.
+    Separate,
+    /// One matrix, rows `[q; k; v]` (Phi-3's `qkv_proj`).
+    Fused,
+    /// One matrix, rows grouped per head as `(heads, 3, head_dim)` (GPT-NeoX's
+    /// `query_key_value`).
+    FusedPerHead,
+}
+
+/// How a dense MLP is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MlpLayout {
+    /// `down(act(gate(x)) · up(x))` with three matrices.
+    Gated,
+    /// The same with `gate` and `up` stored as one matrix, rows `[gate; up]` (Phi-3).
+    FusedGated,
+    /// `down(act(up(x)))` (GPT-NeoX's `dense_h_to_4h`, `dense_4h_to_h`).
+    Plain,
+}
+
+/// The MLP's activation function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x · sigmoid(x)` (`silu`, `swish`).
+    Silu,
+    /// Exact GeLU, `x · Φ(x)` (`gelu`).
+    Gelu,
+    /// GeLU's tanh approximation (`gelu_new`, `gelu_pytorch_tanh`, `gelu_fast`).
+    GeluTanh,
+}
+
+impl Activation {
+    /// The `hidden_act` string transformers knows this activation by.
+    pub fn hf_name(self) -> &'static str {
+        match self {
+            Self::Silu => "silu",
+            Self::Gelu => "gelu",
+            Self::GeluTanh => "gelu_pytorch_tanh",
+        }
+    }
+}
+
+/// A sparse mixture-of-experts MLP: a router picks `top_k` of `num_experts` SwiGLU experts per
+/// token and mixes their outputs by the router's softmax probabilities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MoeConfig {
+    /// Experts per sparse layer.
+    pub num_experts: usize,
+    /// Experts each token is routed to (`num_experts_per_tok`).
+    pub top_k: usize,
+    /// Whether the chosen experts' probabilities are renormalised to sum to one.
+    pub norm_topk_prob: bool,
+    /// Width of one expert's hidden layer.
+    pub expert_intermediate_size: usize,
+    /// Weight of the load-balancing loss added to the training loss.
+    pub router_aux_loss_coef: f64,
+    /// Which layers are sparse (`num_hidden_layers` entries); the others have a dense MLP of
+    /// `intermediate_size`.
+    pub sparse_layers: Vec<bool>,
 }
 
 /// Which attention a layer uses.
@@ -139,7 +283,7 @@ pub struct ModelConfig {
     pub vocab_size: usize,
     /// Width of the residual stream.
     pub hidden_size: usize,
-    /// Width of the MLP's hidden layer.
+    /// Width of the dense MLP's hidden layer.
     pub intermediate_size: usize,
     /// Number of decoder layers.
     pub num_hidden_layers: usize,
@@ -149,12 +293,16 @@ pub struct ModelConfig {
     pub num_key_value_heads: usize,
     /// Width of one head (`hidden_size / num_attention_heads` unless `head_dim` is given).
     pub head_dim: usize,
-    /// Epsilon inside RMSNorm.
+    /// Epsilon inside every norm (`rms_norm_eps`, or `layer_norm_eps`).
     pub rms_norm_eps: f64,
     /// RoPE base frequency.
     pub rope_theta: f64,
     /// RoPE scaling.
     pub rope_scaling: RopeScaling,
+    /// Leading dimensions of each head that RoPE rotates (`head_dim` unless partial rotary).
+    pub rotary_dim: usize,
+    /// Base and scaling of sliding-window layers' own RoPE (Gemma 3), when they have one.
+    pub local_rope: Option<(f64, RopeScaling)>,
     /// Longest sequence the model accepts.
     pub max_position_embeddings: usize,
     /// Whether the output projection shares the input embedding matrix.
@@ -167,14 +315,29 @@ pub struct ModelConfig {
     pub mlp_bias: bool,
     /// RMSNorm of queries and keys before RoPE.
     pub qk_norm: QkNorm,
-    /// Norms after each sublayer (`post_attention_layernorm`, `post_feedforward_layernorm`,
-    /// applied to the sublayer's output before the residual add; OLMo 2) instead of before it.
-    pub post_norm: bool,
-    /// LayerNorm without weight or bias instead of RMSNorm (OLMo); no norm tensors are stored
-    /// and `rms_norm_eps` is its epsilon.
-    pub parameterless_layer_norm: bool,
-    /// Clamp q, k and v projections to `±clip_qkv` (OLMo).
+    /// The normalisation used by every norm.
+    pub norm: NormKind,
+    /// Where the norms sit.
+    pub residual: Residual,
+    /// How q, k and v are stored.
+    pub qkv_layout: QkvLayout,
+    /// How the dense MLP is stored.
+    pub mlp_layout: MlpLayout,
+    /// The MLP's activation.
+    pub hidden_act: Activation,
+    /// Clamp q, k and v projections to `±clip_qkv` (OLMo, OLMoE).
     pub clip_qkv: Option<f64>,
+    /// Attention scores are scaled by `query_pre_attn_scalar^-½` instead of `head_dim^-½`
+    /// (Gemma).
+    pub query_pre_attn_scalar: Option<f64>,
+    /// `cap · tanh(s / cap)` of attention scores (Gemma 2).
+    pub attn_logit_softcapping: Option<f64>,
+    /// `cap · tanh(z / cap)` of the output logits (Gemma 2).
+    pub final_logit_softcapping: Option<f64>,
+    /// Embeddings multiplied by `sqrt(hidden_size)` (Gemma).
+    pub embed_scale: bool,
+    /// The mixture of experts, for sparse models.
+    pub moe: Option<MoeConfig>,
     /// Whether each layer applies RoPE (`num_hidden_layers` entries; SmolLM3's `no_rope_layers`
     /// turns it off in some).
     pub layer_rope: Vec<bool>,
@@ -216,6 +379,7 @@ impl ModelConfig {
             prefix: "",
         };
         let architecture = f.architecture()?;
+        let traits = &families::family(architecture).traits;
         // Every size is checked (positive, below its limit) as it is read: the divisibility
         // checks below divide by them, and `layer_attention` allocates one entry per layer,
         // both before any tensor is read.
@@ -260,65 +424,38 @@ impl ModelConfig {
                 format!("{head_dim} is odd; RoPE needs an even head width"),
             ));
         }
-        match f.opt_str("hidden_act")? {
-            None | Some("silu") | Some("swish") => {}
-            Some(other) => {
-                return Err(f.err(
-                    "hidden_act",
-                    format!("`{other}` is not supported (only silu)"),
-                ));
-            }
-        }
-        if let Some(p) = f.opt_f64("partial_rotary_factor")?
-            && p != 1.0
-        {
-            return Err(f.err(
-                "partial_rotary_factor",
-                format!("{p} is not supported (only 1.0)"),
-            ));
-        }
+        let hidden_act = f.activation(traits.act_keys, traits.act)?;
         // `pretraining_tp` is accepted and ignored: for tp > 1 transformers only slices the
         // matmuls, computing the same function.
-        let (rope_theta, rope_scaling) = f.rope()?;
-        let (qkv_bias, o_bias, mlp_bias) = match architecture {
-            Architecture::Llama => {
-                let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
-                (ab, ab, f.opt_bool("mlp_bias")?.unwrap_or(false))
-            }
-            Architecture::Mistral => (false, false, false),
-            Architecture::Qwen2 => (true, false, false),
-            Architecture::Qwen3 => {
-                let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
-                (ab, ab, false)
-            }
-            Architecture::SmolLm3 => {
-                let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
-                (ab, ab, f.opt_bool("mlp_bias")?.unwrap_or(false))
-            }
-            Architecture::Olmo2 | Architecture::Olmo => {
-                let ab = f.opt_bool("attention_bias")?.unwrap_or(false);
-                (ab, ab, false)
-            }
-        };
-        let clip_qkv = match architecture {
-            Architecture::Olmo => match f.opt_f64("clip_qkv")? {
-                Some(c) if !(c > 0.0 && c.is_finite()) => {
-                    return Err(f.err("clip_qkv", format!("{c} must be positive")));
+        let (rope_theta, rope_scaling, rope_key) = f.rope(architecture)?;
+        let rotary_dim = f.rotary_dim(architecture, traits.partial_rotary, head_dim)?;
+        if let RopeScaling::LongRope {
+            short_factor,
+            long_factor,
+            ..
+        } = &rope_scaling
+        {
+            for (name, list) in [("short_factor", short_factor), ("long_factor", long_factor)] {
+                if list.len() != rotary_dim / 2 {
+                    return Err(f.err(
+                        &format!("{rope_key}.{name}"),
+                        format!(
+                            "{} entries, but the rotary width {rotary_dim} needs {}",
+                            list.len(),
+                            rotary_dim / 2
+                        ),
+                    ));
                 }
-                c => c,
-            },
-            _ => None,
+            }
+        }
+        let max_position_embeddings = f
+            .opt_size("max_position_embeddings")?
+            .unwrap_or(traits.max_position_embeddings);
+        let eps = match traits.fixed_eps {
+            Some(e) => e,
+            None => f.opt_f64(traits.eps_key)?.unwrap_or(traits.eps),
         };
-        let layer_rope = f.layer_rope(architecture, num_hidden_layers)?;
-        let layer_attention = f.layer_attention(architecture, num_hidden_layers)?;
-        let max_position_embeddings =
-            f.opt_size("max_position_embeddings")?
-                .unwrap_or(match architecture {
-                    Architecture::Llama | Architecture::Olmo2 | Architecture::Olmo => 2048,
-                    Architecture::Mistral => 4096 * 32,
-                    Architecture::Qwen2 | Architecture::Qwen3 | Architecture::SmolLm3 => 32768,
-                });
-        let cfg = Self {
+        let mut cfg = Self {
             architecture,
             vocab_size: f.req_size("vocab_size")?,
             hidden_size,
@@ -327,32 +464,32 @@ impl ModelConfig {
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            // transformers' defaults: 1e-5 for OLMo 2, 1e-6 for the others; OLMo's LayerNorm
-            // always uses 1e-5.
-            rms_norm_eps: match architecture {
-                Architecture::Olmo => 1e-5,
-                _ => f.opt_f64("rms_norm_eps")?.unwrap_or(match architecture {
-                    Architecture::Olmo2 => 1e-5,
-                    _ => 1e-6,
-                }),
-            },
+            rms_norm_eps: eps,
             rope_theta,
             rope_scaling,
+            rotary_dim,
+            local_rope: None,
             max_position_embeddings,
-            tie_word_embeddings: f.opt_bool("tie_word_embeddings")?.unwrap_or(false),
-            qkv_bias,
-            o_bias,
-            mlp_bias,
-            qk_norm: match architecture {
-                Architecture::Qwen3 => QkNorm::PerHead,
-                Architecture::Olmo2 => QkNorm::Whole,
-                _ => QkNorm::None,
-            },
-            post_norm: architecture == Architecture::Olmo2,
-            parameterless_layer_norm: architecture == Architecture::Olmo,
-            clip_qkv,
-            layer_rope,
-            layer_attention,
+            tie_word_embeddings: f
+                .opt_bool("tie_word_embeddings")?
+                .unwrap_or(traits.tie_word_embeddings),
+            qkv_bias: false,
+            o_bias: false,
+            mlp_bias: false,
+            qk_norm: traits.qk_norm,
+            norm: traits.norm,
+            residual: traits.residual,
+            qkv_layout: traits.qkv_layout,
+            mlp_layout: traits.mlp_layout,
+            hidden_act,
+            clip_qkv: None,
+            query_pre_attn_scalar: None,
+            attn_logit_softcapping: None,
+            final_logit_softcapping: None,
+            embed_scale: traits.embed_scale,
+            moe: None,
+            layer_rope: vec![true; num_hidden_layers],
+            layer_attention: vec![LayerAttention::Full; num_hidden_layers],
             bos_token_id: f.opt_token("bos_token_id")?,
             eos_token_ids: f.token_list("eos_token_id")?,
             pad_token_id: f.opt_token("pad_token_id")?,
@@ -361,6 +498,20 @@ impl ModelConfig {
                 None => f.opt_str("torch_dtype")?.map(str::to_string),
             },
         };
+        families::read(&f, &mut cfg)?;
+        if cfg.qkv_layout == QkvLayout::FusedPerHead
+            && cfg.num_key_value_heads != cfg.num_attention_heads
+        {
+            return Err(f.err(
+                "num_key_value_heads",
+                format!(
+                    "{} differs from num_attention_heads ({}); {} has no grouped-query attention",
+                    cfg.num_key_value_heads,
+                    cfg.num_attention_heads,
+                    architecture.class_name()
+                ),
+            ));
+        }
         match cfg.checked_num_parameters() {
             Some(n) if n <= MAX_PARAMETERS => {}
             count => {
@@ -375,7 +526,7 @@ impl ModelConfig {
             }
         }
         if cfg.rms_norm_eps <= 0.0 {
-            return Err(f.err("rms_norm_eps", "must be positive".into()));
+            return Err(f.err(traits.eps_key, "must be positive".into()));
         }
         Ok(cfg)
     }
@@ -383,6 +534,21 @@ impl ModelConfig {
     /// Number of query heads per key/value head.
     pub fn gqa_groups(&self) -> usize {
         self.num_attention_heads / self.num_key_value_heads
+    }
+
+    /// Whether layer `l` has a mixture of experts instead of a dense MLP.
+    pub fn is_sparse(&self, l: usize) -> bool {
+        self.moe
+            .as_ref()
+            .is_some_and(|m| m.sparse_layers.get(l).copied().unwrap_or(false))
+    }
+
+    /// Attention score scale: `query_pre_attn_scalar^-½` or `head_dim^-½`.
+    pub fn attention_scale(&self) -> f64 {
+        1.0 / self
+            .query_pre_attn_scalar
+            .unwrap_or(self.head_dim as f64)
+            .sqrt()
     }
 
     /// Number of parameters (every weight and bias, the tied matrix counted once).
@@ -393,6 +559,20 @@ impl ModelConfig {
         self.checked_num_parameters()
             .and_then(|n| usize::try_from(n).ok())
             .unwrap_or(usize::MAX)
+    }
+
+    /// Parameters one token uses: a sparse layer counts its router and `top_k` experts only.
+    pub fn active_parameters(&self) -> usize {
+        let Some(moe) = &self.moe else {
+            return self.num_parameters();
+        };
+        let sparse = moe.sparse_layers.iter().filter(|&&s| s).count();
+        let idle = sparse
+            .saturating_mul(moe.num_experts.saturating_sub(moe.top_k))
+            .saturating_mul(3)
+            .saturating_mul(self.hidden_size)
+            .saturating_mul(moe.expert_intermediate_size);
+        self.num_parameters().saturating_sub(idle)
     }
 
     /// Number of parameters, or `None` when the count does not fit in a `u64`.
@@ -418,155 +598,56 @@ impl ModelConfig {
         if self.o_bias {
             attn = attn.checked_add(h)?;
         }
-        let mut mlp = h.checked_mul(i)?.checked_mul(3)?;
+        let mut dense = match self.mlp_layout {
+            MlpLayout::Gated | MlpLayout::FusedGated => h.checked_mul(i)?.checked_mul(3)?,
+            MlpLayout::Plain => h.checked_mul(i)?.checked_mul(2)?,
+        };
         if self.mlp_bias {
-            mlp = mlp.checked_add(i.checked_mul(2)?.checked_add(h)?)?;
+            dense = dense.checked_add(match self.mlp_layout {
+                MlpLayout::Plain => i.checked_add(h)?,
+                _ => i.checked_mul(2)?.checked_add(h)?,
+            })?;
         }
         match self.qk_norm {
             QkNorm::None => {}
             QkNorm::PerHead => attn = attn.checked_add(hd.checked_mul(2)?)?,
             QkNorm::Whole => attn = attn.checked_add(q_width.checked_add(kv_width)?)?,
         }
-        let norm = if self.parameterless_layer_norm { 0 } else { h };
-        let layer = attn.checked_add(mlp)?.checked_add(norm.checked_mul(2)?)?;
+        let norm = match self.norm {
+            NormKind::Parameterless => 0,
+            NormKind::Rms | NormKind::RmsPlusOne => h,
+            NormKind::LayerNorm => h.checked_mul(2)?,
+        };
+        let norms_per_layer = match self.residual {
+            Residual::Sandwich => 4,
+            _ => 2,
+        };
+        let base = attn.checked_add(norm.checked_mul(norms_per_layer)?)?;
+        let (sparse_layers, sparse) = match &self.moe {
+            None => (0, 0),
+            Some(m) => {
+                let e = u(m.num_experts)?;
+                let per_expert = h
+                    .checked_mul(u(m.expert_intermediate_size)?)?
+                    .checked_mul(3)?;
+                let n = u(m.sparse_layers.iter().filter(|&&s| s).count())?;
+                (
+                    n,
+                    e.checked_mul(per_expert)?.checked_add(e.checked_mul(h)?)?,
+                )
+            }
+        };
+        let dense_layers = layers.checked_sub(sparse_layers)?;
+        let all_layers = layers
+            .checked_mul(base)?
+            .checked_add(dense_layers.checked_mul(dense)?)?
+            .checked_add(sparse_layers.checked_mul(sparse)?)?;
         let embed = vocab.checked_mul(h)?;
         let head = if self.tie_word_embeddings { 0 } else { embed };
         embed
-            .checked_add(layers.checked_mul(layer)?)?
+            .checked_add(all_layers)?
             .checked_add(norm)?
             .checked_add(head)
-    }
-
-    /// `config.json` as transformers 4.x writes it (read by transformers 4.x and 5.x alike).
-    /// `dtype` is the dtype the weights are saved in (`"float32"`, `"bfloat16"`, `"float16"`).
-    pub fn to_hf_json(&self, dtype: &str) -> Value {
-        let mut m = Map::new();
-        m.insert(
-            "architectures".into(),
-            json!([self.architecture.class_name()]),
-        );
-        m.insert("model_type".into(), json!(self.architecture.model_type()));
-        m.insert("vocab_size".into(), json!(self.vocab_size));
-        m.insert("hidden_size".into(), json!(self.hidden_size));
-        m.insert("intermediate_size".into(), json!(self.intermediate_size));
-        m.insert("num_hidden_layers".into(), json!(self.num_hidden_layers));
-        m.insert(
-            "num_attention_heads".into(),
-            json!(self.num_attention_heads),
-        );
-        m.insert(
-            "num_key_value_heads".into(),
-            json!(self.num_key_value_heads),
-        );
-        m.insert("head_dim".into(), json!(self.head_dim));
-        m.insert("hidden_act".into(), json!("silu"));
-        m.insert(
-            "max_position_embeddings".into(),
-            json!(self.max_position_embeddings),
-        );
-        m.insert("rms_norm_eps".into(), json!(self.rms_norm_eps));
-        m.insert("rope_theta".into(), json!(self.rope_theta));
-        m.insert(
-            "rope_scaling".into(),
-            match &self.rope_scaling {
-                RopeScaling::None => Value::Null,
-                RopeScaling::Linear { factor } => json!({"rope_type": "linear", "factor": factor}),
-                RopeScaling::Llama3 {
-                    factor,
-                    low_freq_factor,
-                    high_freq_factor,
-                    original_max_position_embeddings,
-                } => json!({
-                    "rope_type": "llama3",
-                    "factor": factor,
-                    "low_freq_factor": low_freq_factor,
-                    "high_freq_factor": high_freq_factor,
-                    "original_max_position_embeddings": original_max_position_embeddings,
-                }),
-            },
-        );
-        m.insert(
-            "tie_word_embeddings".into(),
-            json!(self.tie_word_embeddings),
-        );
-        match self.architecture {
-            Architecture::Llama => {
-                m.insert("attention_bias".into(), json!(self.qkv_bias));
-                m.insert("mlp_bias".into(), json!(self.mlp_bias));
-            }
-            Architecture::Olmo2 => {
-                m.insert("attention_bias".into(), json!(self.qkv_bias));
-            }
-            Architecture::Olmo => {
-                m.insert("attention_bias".into(), json!(self.qkv_bias));
-                m.insert("clip_qkv".into(), json!(self.clip_qkv));
-            }
-            Architecture::SmolLm3 => {
-                m.insert("attention_bias".into(), json!(self.qkv_bias));
-                m.insert("mlp_bias".into(), json!(self.mlp_bias));
-                let no_rope: Vec<u8> = self.layer_rope.iter().map(|&r| u8::from(r)).collect();
-                m.insert("no_rope_layers".into(), json!(no_rope));
-                let window = self.layer_attention.iter().find_map(|a| match a {
-                    LayerAttention::Sliding(w) => Some(*w),
-                    LayerAttention::Full => None,
-                });
-                let types: Vec<&str> = self
-                    .layer_attention
-                    .iter()
-                    .map(|a| match a {
-                        LayerAttention::Full => "full_attention",
-                        LayerAttention::Sliding(_) => "sliding_attention",
-                    })
-                    .collect();
-                m.insert("use_sliding_window".into(), json!(window.is_some()));
-                m.insert("sliding_window".into(), json!(window));
-                m.insert("layer_types".into(), json!(types));
-            }
-            Architecture::Mistral => {
-                let window = self.layer_attention.iter().find_map(|a| match a {
-                    LayerAttention::Sliding(w) => Some(*w),
-                    LayerAttention::Full => None,
-                });
-                m.insert("sliding_window".into(), json!(window));
-            }
-            Architecture::Qwen2 | Architecture::Qwen3 => {
-                if self.architecture == Architecture::Qwen3 {
-                    m.insert("attention_bias".into(), json!(self.qkv_bias));
-                }
-                let first_sliding = self
-                    .layer_attention
-                    .iter()
-                    .position(|a| matches!(a, LayerAttention::Sliding(_)));
-                let window = first_sliding.map(|i| match self.layer_attention[i] {
-                    LayerAttention::Sliding(w) => w,
-                    LayerAttention::Full => 0,
-                });
-                m.insert("use_sliding_window".into(), json!(first_sliding.is_some()));
-                m.insert("sliding_window".into(), json!(window));
-                m.insert(
-                    "max_window_layers".into(),
-                    json!(first_sliding.unwrap_or(self.num_hidden_layers)),
-                );
-            }
-        }
-        if let Some(b) = self.bos_token_id {
-            m.insert("bos_token_id".into(), json!(b));
-        }
-        match self.eos_token_ids.as_slice() {
-            [] => {}
-            [one] => {
-                m.insert("eos_token_id".into(), json!(one));
-            }
-            many => {
-                m.insert("eos_token_id".into(), json!(many));
-            }
-        }
-        if let Some(p) = self.pad_token_id {
-            m.insert("pad_token_id".into(), json!(p));
-        }
-        m.insert("torch_dtype".into(), json!(dtype));
-        m.insert("use_cache".into(), json!(true));
-        Value::Object(m)
     }
 }
 
@@ -586,6 +667,8 @@ pub const SIZE_LIMITS: &[(&str, usize)] = &[
     ("head_dim", 1 << 13),
     ("max_position_embeddings", 1 << 24),
     ("original_max_position_embeddings", 1 << 24),
+    ("num_experts", 1 << 12),
+    ("moe_intermediate_size", 1 << 20),
 ];
 
 /// Upper bound on the parameter count a `config.json` may imply (10 trillion).
@@ -600,7 +683,8 @@ fn limit_of(key: &str) -> usize {
 }
 
 mod fields;
-use fields::Fields;
+pub(crate) use fields::Fields;
+pub(crate) mod hf_json;
 
 #[cfg(test)]
 mod tests;

@@ -22,6 +22,9 @@ pub struct KvCache {
     kv_heads: usize,
     head_dim: usize,
     pad: Vec<usize>,
+    /// Every token id fed so far, per row (padding slots included), so that a model whose RoPE
+    /// changes with the sequence length (LongRoPE) can rebuild the cache.
+    fed: Vec<Vec<u32>>,
     device: Device,
 }
 
@@ -33,6 +36,7 @@ impl KvCache {
             len: 0,
             capacity: 0,
             batch: pad.len(),
+            fed: vec![Vec::new(); pad.len()],
             kv_heads: cfg.num_key_value_heads,
             head_dim: cfg.head_dim,
             pad,
@@ -79,6 +83,13 @@ impl KvCache {
     /// Forgets every slot from `len` on (to reuse a shared prefix, as a chat does between turns).
     pub fn truncate(&mut self, len: usize) {
         self.len = self.len.min(len);
+        let len = self.len;
+        self.fed.iter_mut().for_each(|f| f.truncate(len));
+    }
+
+    /// The token ids fed so far, one list per row (padding slots included).
+    pub fn fed(&self) -> &[Vec<u32>] {
+        &self.fed
     }
 
     /// Makes room for `extra` more slots, reallocating (doubling) when needed.
@@ -127,5 +138,12 @@ impl KvCache {
     /// Marks `t` more slots as filled (after every layer has appended them).
     pub(crate) fn advance(&mut self, t: usize) {
         self.len += t;
+    }
+
+    /// Records the token ids of the slots just appended (one list per row).
+    pub(crate) fn record(&mut self, rows: Vec<Vec<u32>>) {
+        for (f, r) in self.fed.iter_mut().zip(rows) {
+            f.extend(r);
+        }
     }
 }

@@ -21,16 +21,22 @@
 pub mod config;
 pub mod cpu_kernels;
 pub mod error;
+mod families;
 pub mod kv_cache;
 pub mod rope;
 pub mod safetensors_io;
 pub mod seq_cache;
+pub mod topk;
 pub mod transformer;
 pub mod weights;
 
-pub use config::{Architecture, LayerAttention, ModelConfig, QkNorm, RopeScaling};
+pub use config::{
+    Activation, Architecture, LayerAttention, MlpLayout, ModelConfig, MoeConfig, NormKind, QkNorm,
+    QkvLayout, Residual, RopeScaling,
+};
 pub use error::{ModelError, Result};
+pub use families::tensor_shapes;
 pub use kv_cache::KvCache;
 pub use seq_cache::SeqCache;
-pub use transformer::{Kernels, LoadReport, Logits, Transformer, tensor_shapes};
+pub use transformer::{Kernels, LoadReport, Logits, Transformer};
 pub use weights::SaveDtype;

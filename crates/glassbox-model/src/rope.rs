@@ -10,22 +10,61 @@ use candle_core::{Device, Tensor};
 use crate::Result;
 use crate::config::RopeScaling;
 
-/// Inverse frequencies of one head (`head_dim / 2` values), with the configured scaling applied.
+/// Inverse frequencies of the rotated part of a head (`rotary_dim / 2` values), with the
+/// configured scaling applied.
 #[derive(Debug, Clone)]
 pub struct Rope {
     inv_freq: Vec<f32>,
+    /// LongRoPE: frequencies for sequences past `long_from` positions, and the factor cos and
+    /// sin are multiplied by.
+    long: Option<(Vec<f32>, usize)>,
+    attention_factor: f32,
 }
 
 impl Rope {
-    /// Frequencies for heads of width `head_dim` with base `theta`.
-    pub fn new(head_dim: usize, theta: f64, scaling: &RopeScaling) -> Self {
+    /// Frequencies for `rotary_dim` rotated dimensions with base `theta`; `max_position_embeddings`
+    /// sets LongRoPE's default attention factor.
+    pub fn new(
+        head_dim: usize,
+        theta: f64,
+        scaling: &RopeScaling,
+        max_position_embeddings: usize,
+    ) -> Self {
         let base = theta as f32;
         let mut inv_freq: Vec<f32> = (0..head_dim)
             .step_by(2)
             .map(|i| 1.0 / base.powf(i as f32 / head_dim as f32))
             .collect();
+        let mut long = None;
+        let mut attention_factor = 1.0f32;
         match *scaling {
             RopeScaling::None => {}
+            RopeScaling::LongRope {
+                ref short_factor,
+                ref long_factor,
+                original_max_position_embeddings,
+                factor,
+                attention_factor: given,
+            } => {
+                // transformers `_compute_longrope_parameters`: inv_freq = 1 / (ext · base^(2i/d))
+                // in f32, attention factor sqrt(1 + ln f / ln original) unless given.
+                let original = original_max_position_embeddings;
+                let f = factor.unwrap_or(max_position_embeddings as f64 / original as f64);
+                attention_factor = given.unwrap_or(if f <= 1.0 {
+                    1.0
+                } else {
+                    (1.0 + f.ln() / (original as f64).ln()).sqrt()
+                }) as f32;
+                let scaled = |ext: &[f64]| -> Vec<f32> {
+                    (0..head_dim)
+                        .step_by(2)
+                        .zip(ext)
+                        .map(|(i, &e)| 1.0 / (e as f32 * base.powf(i as f32 / head_dim as f32)))
+                        .collect()
+                };
+                long = Some((scaled(long_factor), original));
+                inv_freq = scaled(short_factor);
+            }
             RopeScaling::Linear { factor } => {
                 inv_freq.iter_mut().for_each(|f| *f /= factor as f32);
             }
@@ -57,7 +96,11 @@ impl Rope {
                 }
             }
         }
-        Self { inv_freq }
+        Self {
+            inv_freq,
+            long,
+            attention_factor,
+        }
     }
 
     /// The inverse frequencies.
@@ -65,20 +108,33 @@ impl Rope {
         &self.inv_freq
     }
 
-    /// `cos` and `sin` tables, each `(B, T, head_dim / 2)`, for the given positions (`B` rows of
-    /// `T` positions each).
+    /// `cos` and `sin` tables, each `(B, T, rotary_dim / 2)`, for the given positions (`B` rows
+    /// of `T` positions each). With LongRoPE a row whose last position reaches the pre-training
+    /// context uses the long factors throughout.
     pub fn cos_sin(&self, positions: &[Vec<u32>], device: &Device) -> Result<(Tensor, Tensor)> {
         let b = positions.len();
         let t = positions.first().map_or(0, Vec::len);
         let half = self.inv_freq.len();
         let mut cos = Vec::with_capacity(b * t * half);
         let mut sin = Vec::with_capacity(b * t * half);
+        let a = self.attention_factor;
         for row in positions {
+            let freqs = match &self.long {
+                Some((long, from)) if row.iter().max().is_some_and(|&m| m as usize + 1 > *from) => {
+                    long
+                }
+                _ => &self.inv_freq,
+            };
             for &p in row {
-                for &f in &self.inv_freq {
+                for &f in freqs {
                     let angle = p as f32 * f;
-                    cos.push(angle.cos());
-                    sin.push(angle.sin());
+                    if a == 1.0 {
+                        cos.push(angle.cos());
+                        sin.push(angle.sin());
+                    } else {
+                        cos.push(angle.cos() * a);
+                        sin.push(angle.sin() * a);
+                    }
                 }
             }
         }
@@ -95,7 +151,7 @@ mod tests {
 
     #[test]
     fn llama3_scaling_keeps_high_and_divides_low_frequencies() {
-        let plain = Rope::new(64, 500_000.0, &RopeScaling::None);
+        let plain = Rope::new(64, 500_000.0, &RopeScaling::None, 8192);
         let scaled = Rope::new(
             64,
             500_000.0,
@@ -105,6 +161,7 @@ mod tests {
                 high_freq_factor: 4.0,
                 original_max_position_embeddings: 8192,
             },
+            131072,
         );
         // Highest frequency (wavelength 2π) is untouched; the lowest is divided by the factor.
         assert_eq!(plain.inv_freq()[0], scaled.inv_freq()[0]);

@@ -18,6 +18,8 @@ pub struct SeqCache {
     len: usize,
     kv_heads: usize,
     head_dim: usize,
+    /// The token ids cached, in order.
+    fed: Vec<u32>,
 }
 
 impl SeqCache {
@@ -47,12 +49,15 @@ impl SeqCache {
             k.push(flat(&kt)?);
             v.push(flat(&vt)?);
         }
+        let mut fed = c.fed().first().cloned().unwrap_or_default();
+        fed.truncate(len);
         Ok(Self {
             k,
             v,
             len,
             kv_heads,
             head_dim,
+            fed,
         })
     }
 
@@ -72,20 +77,30 @@ impl SeqCache {
         self.v[l].extend_from_slice(v);
     }
 
-    /// Marks the new position as cached (after every layer pushed it).
-    pub(crate) fn advance(&mut self) {
+    /// Marks the new position, token `token`, as cached (after every layer pushed it).
+    pub(crate) fn advance(&mut self, token: u32) {
         self.len += 1;
+        self.fed.push(token);
+    }
+
+    /// The token ids cached, in order.
+    pub fn fed(&self) -> &[u32] {
+        &self.fed
     }
 
     /// Attention of one query position (`q`: `n_q × head_dim`, already rotated) over every
     /// cached position of layer `l` (the new one included), into `out` (`n_q × head_dim`).
-    /// Query head `h` reads key/value head `h / (n_q / n_kv)`; softmax subtracts the maximum.
+    /// Query head `h` reads key/value head `h / (n_q / n_kv)`; scores are `q·k · scale`, then
+    /// `cap · tanh(s / cap)` with a soft cap; softmax subtracts the maximum.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn attend(
         &self,
         l: usize,
         q: &[f32],
         n_q: usize,
         attention: LayerAttention,
+        scale: f32,
+        softcap: Option<f32>,
         out: &mut [f32],
     ) {
         let (nkv, hd) = (self.kv_heads, self.head_dim);
@@ -95,7 +110,6 @@ impl SeqCache {
             LayerAttention::Full => 0,
             LayerAttention::Sliding(w) => s.saturating_sub(w),
         };
-        let scale = 1.0 / (hd as f32).sqrt();
         let (keys, values) = (&self.k[l], &self.v[l]);
         let mut scores = vec![0f32; s - first];
         for h in 0..n_q {
@@ -104,7 +118,10 @@ impl SeqCache {
             let mut max = f32::NEG_INFINITY;
             for (j, p) in (first..s).enumerate() {
                 let kp = &keys[(p * nkv + kvh) * hd..(p * nkv + kvh + 1) * hd];
-                let d = qh.iter().zip(kp).fold(0f32, |a, (x, y)| a + x * y) * scale;
+                let mut d = qh.iter().zip(kp).fold(0f32, |a, (x, y)| a + x * y) * scale;
+                if let Some(cap) = softcap {
+                    d = (d / cap).tanh() * cap;
+                }
                 scores[j] = d;
                 max = max.max(d);
             }

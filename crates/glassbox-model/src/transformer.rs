@@ -1,39 +1,32 @@
-//! The decoder-only transformer shared by Llama, Mistral, Qwen2, Qwen3, SmolLM3 and OLMo 2.
-//!
-//! References: Touvron et al., "LLaMA" (2023, <https://arxiv.org/abs/2302.13971>) and "Llama 2"
-//! (<https://arxiv.org/abs/2307.09288>); Ainslie et al., "GQA" (2023,
-//! <https://arxiv.org/abs/2305.13245>); Zhang & Sennrich, "RMSNorm" (2019); Shazeer, "GLU Variants
-//! Improve Transformer" (2020). The reference implementation we match to 1e-4 is transformers'
-//! `models/llama/modeling_llama.py` (and its Mistral and Qwen2 siblings, which differ only in
-//! biases and sliding-window masks, and Qwen3's `modeling_qwen3.py`, which adds an RMSNorm over
-//! each query and key head before RoPE; Qwen Team, "Qwen3 Technical Report", 2025,
-//! <https://arxiv.org/abs/2505.09388>), and SmolLM3's `modeling_smollm3.py`, which leaves RoPE
-//! out of every fourth layer (Hugging Face, "SmolLM3: smol, multilingual, long-context reasoner",
-//! 2025; NoPE after Kazemnejad et al., 2023, <https://arxiv.org/abs/2305.19466>), and OLMo 2's
-//! `modeling_olmo2.py`, which normalises each sublayer's output instead of its input and the
-//! whole query and key projections (Team OLMo, "2 OLMo 2 Furious", 2024,
-//! <https://arxiv.org/abs/2501.00656>), and OLMo's `modeling_olmo.py` (LayerNorm without
-//! parameters, q/k/v clipping; Groeneveld et al., "OLMo", 2024, <https://arxiv.org/abs/2402.00838>).
+//! The decoder-only transformer every supported family runs on: one forward pass whose blocks
+//! (norm kind, residual wiring, fused or separate projections, dense or mixture-of-experts MLP,
+//! RoPE variant, attention scale and soft-capping) are chosen by the [`ModelConfig`]. Each
+//! family's papers and transformers reference file are cited in `crate::families`; the numbers
+//! are matched against transformers to 1e-4 by the parity tests.
 //!
 //! Shape legend: `B` batch, `T` new tokens this call, `S` key slots (cached + new), `H` hidden
-//! size, `nq`/`nkv` query/key-value heads, `g = nq / nkv`, `hd` head width, `V` vocabulary.
+//! size, `nq`/`nkv` query/key-value heads, `g = nq / nkv`, `hd` head width, `V` vocabulary,
+//! `N = B·T` token rows, `E` experts.
 //!
 //! Deliberate deviations from transformers, none of which changes results:
 //! - repeat_kv is never materialised: queries are regrouped as `(B, nkv, g·T, hd)` so one
 //!   batched matmul serves every query head of a group.
+//! - fused q/k/v and gate/up matrices are kept fused and split after the product.
 //! - the lm_head can be applied to the last position only ([`Logits::Last`]) during generation.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{D, DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
-use crate::config::{LayerAttention, ModelConfig, QkNorm};
+use crate::config::{LayerAttention, ModelConfig, NormKind, QkvLayout};
+use crate::families::{FfnNames, QkvNames, layer_names, model_names, tensor_shapes};
 use crate::kv_cache::KvCache;
 use crate::rope::Rope;
 use crate::weights::{SaveDtype, WeightFiles, save_safetensors};
 use crate::{ModelError, Result};
 
+mod blocks;
 mod decode;
 
 /// Which positions get logits.
@@ -54,6 +47,15 @@ pub enum Kernels {
     Differentiable,
 }
 
+/// How a weight product is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mm {
+    /// The forward pass's choice for these kernels.
+    Batched(Kernels),
+    /// The matrix–vector kernel for every row count (batch-invariant decoding).
+    Rows,
+}
+
 #[derive(Debug, Clone)]
 struct Linear {
     /// `(out, in)`, as stored by transformers.
@@ -62,31 +64,29 @@ struct Linear {
 }
 
 impl Linear {
-    fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
-        // (B, T, in) -> (B·T, in) @ (in, out) -> (B, T, out): one 2-D product instead of B small ones.
-        let (b, t, i) = x.dims3()?;
-        let y = matmul_t(&x.reshape((b * t, i))?, &self.w, kernels)?;
-        let y = match &self.b {
-            Some(bias) => y.broadcast_add(bias)?,
-            None => y,
-        };
-        Ok(y.reshape((b, t, ()))?)
-    }
-}
-
-impl Linear {
-    /// `(M, in) -> (M, out)` with the matrix–vector kernel for any `M` on the CPU (each output one
-    /// dot product, independent of `M`), GEMM elsewhere.
-    fn forward_rows(&self, x: &Tensor) -> Result<Tensor> {
-        let y = if x.device().is_cpu() && x.dtype() == DType::F32 && self.w.dtype() == DType::F32 {
-            crate::cpu_kernels::matvec_t(x, &self.w)?
-        } else {
-            x.matmul(&self.w.t()?)?
+    /// `(M, in) -> (M, out)`.
+    fn mm(&self, x: &Tensor, mm: Mm) -> Result<Tensor> {
+        let y = match mm {
+            Mm::Batched(k) => matmul_t(x, &self.w, k)?,
+            Mm::Rows => {
+                if x.device().is_cpu() && x.dtype() == DType::F32 && self.w.dtype() == DType::F32 {
+                    crate::cpu_kernels::matvec_t(x, &self.w)?
+                } else {
+                    x.matmul(&self.w.t()?)?
+                }
+            }
         };
         Ok(match &self.b {
             Some(bias) => y.broadcast_add(bias)?,
             None => y,
         })
+    }
+
+    /// `(B, T, in) -> (B, T, out)` as one 2-D product.
+    fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
+        let (b, t, i) = x.dims3()?;
+        let y = self.mm(&x.reshape((b * t, i))?, Mm::Batched(kernels))?;
+        Ok(y.reshape((b, t, ()))?)
     }
 }
 
@@ -100,32 +100,9 @@ fn matmul_t(x: &Tensor, w: &Tensor, kernels: Kernels) -> Result<Tensor> {
         && x.dtype() == DType::F32
         && w.dtype() == DType::F32
     {
-        return Ok(crate::cpu_kernels::matvec_t(x, w)?);
+        return Ok(crate::cpu_kernels::matvec_t(&x.contiguous()?, w)?);
     }
     Ok(x.matmul(&w.t()?)?)
-}
-
-#[derive(Debug, Clone)]
-struct Layer {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
-    gate: Linear,
-    up: Linear,
-    down: Linear,
-    /// Before attention (absent with post-sublayer norms).
-    input_norm: Option<Norm>,
-    /// Before the MLP, or with post-sublayer norms after attention.
-    post_attention_norm: Norm,
-    /// After the MLP (post-sublayer norms only).
-    post_ff_norm: Option<Norm>,
-    /// Per-head RMSNorm weights of queries and keys (`head_dim` wide), when the family has them.
-    q_norm: Option<Tensor>,
-    k_norm: Option<Tensor>,
-    /// Whether RoPE is applied to this layer's queries and keys.
-    rope: bool,
-    attention: LayerAttention,
 }
 
 /// One normalisation over the last dimension.
@@ -133,8 +110,77 @@ struct Layer {
 enum Norm {
     /// RMSNorm with this weight.
     Rms(Tensor),
+    /// Gemma's RMSNorm, scaled by `1 + w`.
+    RmsPlusOne(Tensor),
+    /// LayerNorm with weight and bias.
+    Layer(Tensor, Tensor),
     /// LayerNorm without weight or bias (OLMo).
     Plain,
+}
+
+/// The query/key/value projections.
+#[derive(Debug, Clone)]
+enum Qkv {
+    Separate {
+        q: Linear,
+        k: Linear,
+        v: Linear,
+    },
+    /// Rows `[q; k; v]`, or grouped per head when `per_head`.
+    Fused {
+        qkv: Linear,
+        per_head: bool,
+    },
+}
+
+/// One expert or dense SwiGLU block's matrices.
+#[derive(Debug, Clone)]
+struct Expert {
+    gate: Linear,
+    up: Linear,
+    down: Linear,
+}
+
+/// A layer's MLP.
+#[derive(Debug, Clone)]
+enum Ffn {
+    Gated(Expert),
+    FusedGated {
+        gate_up: Linear,
+        down: Linear,
+    },
+    Plain {
+        up: Linear,
+        down: Linear,
+    },
+    Moe {
+        router: Linear,
+        experts: Vec<Expert>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Layer {
+    pre_attn: Option<Norm>,
+    post_attn: Option<Norm>,
+    pre_ffn: Option<Norm>,
+    post_ffn: Option<Norm>,
+    qkv: Qkv,
+    o: Linear,
+    q_norm: Option<Norm>,
+    k_norm: Option<Norm>,
+    ffn: Ffn,
+    /// Index into [`Transformer::ropes`], `None` for a layer without RoPE.
+    rope: Option<usize>,
+    attention: LayerAttention,
+}
+
+/// Router probabilities and routing counts of one sparse layer, for the load-balancing loss.
+struct RouterRecord {
+    /// `(N, E)` softmax probabilities.
+    probs: Tensor,
+    /// How many of the `N · top_k` choices went to each expert.
+    counts: Vec<f32>,
 }
 
 /// A loaded model: configuration, weights (f32) and RoPE tables.
@@ -145,7 +191,10 @@ pub struct Transformer {
     layers: Vec<Layer>,
     norm: Norm,
     lm_head: Option<Tensor>,
-    rope: Rope,
+    /// The global RoPE, and Gemma 3's local one for sliding-window layers.
+    ropes: Vec<Rope>,
+    /// Every parameter with its HF name, in [`tensor_shapes`] order.
+    params: Vec<(String, Tensor)>,
     kernels: Kernels,
     device: Device,
 }
@@ -159,78 +208,26 @@ pub struct LoadReport {
     pub stored_dtype: String,
 }
 
-/// HF names and shapes of every tensor the configuration needs, in transformers' order.
-pub fn tensor_shapes(cfg: &ModelConfig) -> Vec<(String, Vec<usize>)> {
-    let (h, i, hd) = (cfg.hidden_size, cfg.intermediate_size, cfg.head_dim);
-    let (nq, nkv) = (cfg.num_attention_heads * hd, cfg.num_key_value_heads * hd);
-    let mut out = vec![(
-        "model.embed_tokens.weight".to_string(),
-        vec![cfg.vocab_size, h],
-    )];
-    for l in 0..cfg.num_hidden_layers {
-        let p = format!("model.layers.{l}");
-        let mut add = |name: &str, shape: Vec<usize>| out.push((format!("{p}.{name}"), shape));
-        let norms = !cfg.parameterless_layer_norm;
-        if !cfg.post_norm && norms {
-            add("input_layernorm.weight", vec![h]);
-        }
-        for (proj, rows) in [("q_proj", nq), ("k_proj", nkv), ("v_proj", nkv)] {
-            add(&format!("self_attn.{proj}.weight"), vec![rows, h]);
-            if cfg.qkv_bias {
-                add(&format!("self_attn.{proj}.bias"), vec![rows]);
-            }
-        }
-        add("self_attn.o_proj.weight", vec![h, nq]);
-        if cfg.o_bias {
-            add("self_attn.o_proj.bias", vec![h]);
-        }
-        match cfg.qk_norm {
-            QkNorm::None => {}
-            QkNorm::PerHead => {
-                add("self_attn.q_norm.weight", vec![hd]);
-                add("self_attn.k_norm.weight", vec![hd]);
-            }
-            QkNorm::Whole => {
-                add("self_attn.q_norm.weight", vec![nq]);
-                add("self_attn.k_norm.weight", vec![nkv]);
-            }
-        }
-        if norms {
-            add("post_attention_layernorm.weight", vec![h]);
-        }
-        for (proj, shape, bias) in [
-            ("gate_proj", vec![i, h], i),
-            ("up_proj", vec![i, h], i),
-            ("down_proj", vec![h, i], h),
-        ] {
-            add(&format!("mlp.{proj}.weight"), shape);
-            if cfg.mlp_bias {
-                add(&format!("mlp.{proj}.bias"), vec![bias]);
-            }
-        }
-        if cfg.post_norm {
-            add("post_feedforward_layernorm.weight", vec![h]);
-        }
-    }
-    if !cfg.parameterless_layer_norm {
-        out.push(("model.norm.weight".to_string(), vec![h]));
-    }
-    if !cfg.tie_word_embeddings {
-        out.push(("lm_head.weight".to_string(), vec![cfg.vocab_size, h]));
-    }
-    out
+/// Tensors old checkpoints carry that transformers recomputes (RoPE tables, GPT-2-style causal
+/// mask buffers of GPT-NeoX).
+fn harmless(name: &str) -> bool {
+    name.ends_with("rotary_emb.inv_freq")
+        || name.ends_with(".attention.bias")
+        || name.ends_with(".attention.masked_bias")
 }
 
 impl Transformer {
-    /// Builds a model from named tensors (HF names, f32, shapes as [`tensor_shapes`]). Missing or
+    /// Builds a model from named tensors (HF names, shapes as [`tensor_shapes`]). Missing or
     /// misshapen tensors are errors; extra tensors are ignored.
     pub fn from_tensors(
         cfg: ModelConfig,
         mut tensors: HashMap<String, Tensor>,
         device: &Device,
     ) -> Result<Self> {
-        for (name, shape) in tensor_shapes(&cfg) {
-            match tensors.get(&name) {
+        let shapes = tensor_shapes(&cfg);
+        let mut params = Vec::with_capacity(shapes.len());
+        for (name, shape) in shapes {
+            match tensors.remove(&name) {
                 None => {
                     return Err(ModelError::MissingTensor {
                         name,
@@ -245,99 +242,149 @@ impl Transformer {
                         found: t.dims().to_vec(),
                     });
                 }
-                Some(_) => {}
+                Some(t) => {
+                    let t = t.to_dtype(DType::F32)?;
+                    params.push((name, t));
+                }
             }
         }
-        let mut take = |name: String| -> Result<Tensor> {
-            let t = tensors
-                .remove(&name)
+        let by_name: HashMap<&str, &Tensor> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let get = |name: &str| -> Result<Tensor> {
+            by_name
+                .get(name)
+                .map(|t| (*t).clone())
                 .ok_or_else(|| ModelError::MissingTensor {
-                    name,
+                    name: name.to_string(),
                     where_: "the tensors given".into(),
-                })?;
-            Ok(t.to_dtype(DType::F32)?)
+                })
         };
-        let plain = cfg.parameterless_layer_norm;
+        let lin = |name: &str, bias: bool| -> Result<Linear> {
+            Ok(Linear {
+                w: get(&format!("{name}.weight"))?,
+                b: if bias {
+                    Some(get(&format!("{name}.bias"))?)
+                } else {
+                    None
+                },
+            })
+        };
+        let norm = |name: &Option<String>| -> Result<Option<Norm>> {
+            let Some(name) = name else { return Ok(None) };
+            Ok(Some(match cfg.norm {
+                NormKind::Parameterless => Norm::Plain,
+                NormKind::Rms => Norm::Rms(get(&format!("{name}.weight"))?),
+                NormKind::RmsPlusOne => Norm::RmsPlusOne(get(&format!("{name}.weight"))?),
+                NormKind::LayerNorm => Norm::Layer(
+                    get(&format!("{name}.weight"))?,
+                    get(&format!("{name}.bias"))?,
+                ),
+            }))
+        };
+        let qk_norm = |name: &Option<String>| -> Result<Option<Norm>> {
+            let Some(name) = name else { return Ok(None) };
+            let w = get(&format!("{name}.weight"))?;
+            Ok(Some(if cfg.norm == NormKind::RmsPlusOne {
+                Norm::RmsPlusOne(w)
+            } else {
+                Norm::Rms(w)
+            }))
+        };
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for l in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{l}");
-            let mut lin = |name: &str, bias: bool| -> Result<Linear> {
-                Ok(Linear {
-                    w: take(format!("{p}.{name}.weight"))?,
-                    b: if bias {
-                        Some(take(format!("{p}.{name}.bias"))?)
-                    } else {
-                        None
-                    },
-                })
+            let n = layer_names(&cfg, l);
+            let qkv = match &n.qkv {
+                QkvNames::Separate { q, k, v } => Qkv::Separate {
+                    q: lin(q, cfg.qkv_bias)?,
+                    k: lin(k, cfg.qkv_bias)?,
+                    v: lin(v, cfg.qkv_bias)?,
+                },
+                QkvNames::Fused(name) => Qkv::Fused {
+                    qkv: lin(name, cfg.qkv_bias)?,
+                    per_head: cfg.qkv_layout == QkvLayout::FusedPerHead,
+                },
             };
-            let q = lin("self_attn.q_proj", cfg.qkv_bias)?;
-            let k = lin("self_attn.k_proj", cfg.qkv_bias)?;
-            let v = lin("self_attn.v_proj", cfg.qkv_bias)?;
-            let o = lin("self_attn.o_proj", cfg.o_bias)?;
-            let gate = lin("mlp.gate_proj", cfg.mlp_bias)?;
-            let up = lin("mlp.up_proj", cfg.mlp_bias)?;
-            let down = lin("mlp.down_proj", cfg.mlp_bias)?;
-            let (q_norm, k_norm) = if cfg.qk_norm != QkNorm::None {
-                (
-                    Some(take(format!("{p}.self_attn.q_norm.weight"))?),
-                    Some(take(format!("{p}.self_attn.k_norm.weight"))?),
-                )
+            let mb = cfg.mlp_bias;
+            let ffn = match &n.ffn {
+                FfnNames::Gated { gate, up, down } => Ffn::Gated(Expert {
+                    gate: lin(gate, mb)?,
+                    up: lin(up, mb)?,
+                    down: lin(down, mb)?,
+                }),
+                FfnNames::FusedGated { gate_up, down } => Ffn::FusedGated {
+                    gate_up: lin(gate_up, mb)?,
+                    down: lin(down, mb)?,
+                },
+                FfnNames::Plain { up, down } => Ffn::Plain {
+                    up: lin(up, mb)?,
+                    down: lin(down, mb)?,
+                },
+                FfnNames::Moe { router, experts } => Ffn::Moe {
+                    router: lin(router, false)?,
+                    experts: experts
+                        .iter()
+                        .map(|[g, u, d]| {
+                            Ok(Expert {
+                                gate: lin(g, false)?,
+                                up: lin(u, false)?,
+                                down: lin(d, false)?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                },
+            };
+            let attention = cfg.layer_attention[l];
+            let rope = if !cfg.layer_rope.get(l).copied().unwrap_or(true) {
+                None
+            } else if cfg.local_rope.is_some() && matches!(attention, LayerAttention::Sliding(_)) {
+                Some(1)
             } else {
-                (None, None)
+                Some(0)
             };
             layers.push(Layer {
-                q,
-                k,
-                v,
-                o,
-                gate,
-                up,
-                down,
-                input_norm: if cfg.post_norm {
-                    None
-                } else if plain {
-                    Some(Norm::Plain)
-                } else {
-                    Some(Norm::Rms(take(format!("{p}.input_layernorm.weight"))?))
-                },
-                post_attention_norm: if plain {
-                    Norm::Plain
-                } else {
-                    Norm::Rms(take(format!("{p}.post_attention_layernorm.weight"))?)
-                },
-                post_ff_norm: if cfg.post_norm {
-                    Some(Norm::Rms(take(format!(
-                        "{p}.post_feedforward_layernorm.weight"
-                    ))?))
-                } else {
-                    None
-                },
-                q_norm,
-                k_norm,
-                rope: cfg.layer_rope.get(l).copied().unwrap_or(true),
-                attention: cfg.layer_attention[l],
+                pre_attn: norm(&n.pre_attn)?,
+                post_attn: norm(&n.post_attn)?,
+                pre_ffn: norm(&n.pre_ffn)?,
+                post_ffn: norm(&n.post_ffn)?,
+                qkv,
+                o: lin(&n.o, cfg.o_bias)?,
+                q_norm: qk_norm(&n.q_norm)?,
+                k_norm: qk_norm(&n.k_norm)?,
+                ffn,
+                rope,
+                attention,
             });
         }
-        let embed = take("model.embed_tokens.weight".into())?;
-        let norm = if plain {
-            Norm::Plain
-        } else {
-            Norm::Rms(take("model.norm.weight".into())?)
-        };
+        let names = model_names(&cfg);
+        let embed = get(&format!("{}.weight", names.embed))?;
+        let final_norm = norm(&Some(names.final_norm.clone()))?.unwrap_or(Norm::Plain);
         let lm_head = if cfg.tie_word_embeddings {
             None
         } else {
-            Some(take("lm_head.weight".into())?)
+            Some(get(&format!("{}.weight", names.lm_head))?)
         };
-        let rope = Rope::new(cfg.head_dim, cfg.rope_theta, &cfg.rope_scaling);
+        let mut ropes = vec![Rope::new(
+            cfg.rotary_dim,
+            cfg.rope_theta,
+            &cfg.rope_scaling,
+            cfg.max_position_embeddings,
+        )];
+        if let Some((theta, scaling)) = &cfg.local_rope {
+            ropes.push(Rope::new(
+                cfg.rotary_dim,
+                *theta,
+                scaling,
+                cfg.max_position_embeddings,
+            ));
+        }
+        drop(by_name);
         Ok(Self {
             cfg,
             embed,
             layers,
-            norm,
+            norm: final_norm,
             lm_head,
-            rope,
+            ropes,
+            params,
             kernels: Kernels::Fused,
             device: device.clone(),
         })
@@ -359,12 +406,13 @@ impl Transformer {
             let t = files.get(&name, &shape, device)?;
             tensors.insert(name, t);
         }
+        let lm_head = format!("{}.weight", model_names(&cfg).lm_head);
         let unused_tensors = files
             .unused()
             .into_iter()
-            // Old Llama checkpoints store RoPE buffers; tied checkpoints may repeat the embedding.
-            .filter(|n| !n.ends_with("rotary_emb.inv_freq"))
-            .filter(|n| !(cfg.tie_word_embeddings && n == "lm_head.weight"))
+            .filter(|n| !harmless(n))
+            // Tied checkpoints may repeat the embedding.
+            .filter(|n| !(cfg.tie_word_embeddings && *n == lm_head))
             .collect();
         let report = LoadReport {
             unused_tensors,
@@ -374,14 +422,20 @@ impl Transformer {
     }
 
     /// A model with transformers' default initialisation: every matrix N(0, 0.02²) (the
-    /// `initializer_range` default), norms 1, biases 0, drawn from the seeded glassbox RNG.
+    /// `initializer_range` default), norms 1 (Gemma's `1 + w` norms: w = 0), biases 0, drawn from
+    /// the seeded glassbox RNG.
     pub fn random(cfg: ModelConfig, seed: u64, device: &Device) -> Result<Self> {
         let mut rng = glassbox_core::rng::Rng::seed_from_u64(seed);
         let mut tensors = HashMap::new();
+        let norm_value = if cfg.norm == NormKind::RmsPlusOne {
+            0.0
+        } else {
+            1.0
+        };
         for (name, shape) in tensor_shapes(&cfg) {
             let n: usize = shape.iter().product();
             let t = if name.ends_with("norm.weight") {
-                Tensor::ones(shape.as_slice(), DType::F32, device)?
+                Tensor::full(norm_value as f32, shape.as_slice(), device)?
             } else if name.ends_with(".bias") {
                 Tensor::zeros(shape.as_slice(), DType::F32, device)?
             } else {
@@ -421,52 +475,7 @@ impl Transformer {
 
     /// Every tensor with its HF name, in transformers' order (tied weights once).
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed.clone())];
-        for (l, layer) in self.layers.iter().enumerate() {
-            let p = format!("model.layers.{l}");
-            if let Some(Norm::Rms(w)) = &layer.input_norm {
-                out.push((format!("{p}.input_layernorm.weight"), w.clone()));
-            }
-            for (name, lin) in [
-                ("self_attn.q_proj", &layer.q),
-                ("self_attn.k_proj", &layer.k),
-                ("self_attn.v_proj", &layer.v),
-                ("self_attn.o_proj", &layer.o),
-            ] {
-                out.push((format!("{p}.{name}.weight"), lin.w.clone()));
-                if let Some(b) = &lin.b {
-                    out.push((format!("{p}.{name}.bias"), b.clone()));
-                }
-            }
-            for (name, w) in [("q_norm", &layer.q_norm), ("k_norm", &layer.k_norm)] {
-                if let Some(w) = w {
-                    out.push((format!("{p}.self_attn.{name}.weight"), w.clone()));
-                }
-            }
-            if let Norm::Rms(w) = &layer.post_attention_norm {
-                out.push((format!("{p}.post_attention_layernorm.weight"), w.clone()));
-            }
-            for (name, lin) in [
-                ("mlp.gate_proj", &layer.gate),
-                ("mlp.up_proj", &layer.up),
-                ("mlp.down_proj", &layer.down),
-            ] {
-                out.push((format!("{p}.{name}.weight"), lin.w.clone()));
-                if let Some(b) = &lin.b {
-                    out.push((format!("{p}.{name}.bias"), b.clone()));
-                }
-            }
-            if let Some(Norm::Rms(w)) = &layer.post_ff_norm {
-                out.push((format!("{p}.post_feedforward_layernorm.weight"), w.clone()));
-            }
-        }
-        if let Norm::Rms(w) = &self.norm {
-            out.push(("model.norm.weight".to_string(), w.clone()));
-        }
-        if let Some(h) = &self.lm_head {
-            out.push(("lm_head.weight".to_string(), h.clone()));
-        }
-        out
+        self.params.clone()
     }
 
     /// Writes `config.json` and the weights into `dir` in HF layout (loadable by transformers).
@@ -474,7 +483,7 @@ impl Transformer {
     pub fn save(&self, dir: &Path, dtype: SaveDtype, max_shard_bytes: u64) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| glassbox_core::CoreError::io("creating", dir, e))?;
-        save_safetensors(dir, &self.named_tensors(), dtype, max_shard_bytes)?;
+        save_safetensors(dir, &self.params, dtype, max_shard_bytes)?;
         let config = self.cfg.to_hf_json(dtype.torch_name());
         glassbox_core::fsio::write_json_atomic(&dir.join("config.json"), &config)?;
         Ok(())
@@ -492,6 +501,69 @@ impl Transformer {
         pad: &[usize],
         cache: Option<&mut KvCache>,
         logits: Logits,
+    ) -> Result<Tensor> {
+        self.forward_inner(tokens, pad, cache, logits, None)
+    }
+
+    /// Logits of every position of `tokens` `(B, T)` without padding or cache, and for a mixture
+    /// of experts the load-balancing loss over all sparse layers (transformers'
+    /// `load_balancing_loss_func`: `E · Σₑ fₑ · Pₑ` with `fₑ` the share of routing choices and
+    /// `Pₑ` the mean router probability of expert `e`), which training adds to the loss times
+    /// `router_aux_loss_coef`.
+    pub fn forward_train(&self, tokens: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        let mut records = Vec::new();
+        let logits = self.forward_inner(tokens, &[], None, Logits::All, Some(&mut records))?;
+        let Some(moe) = &self.cfg.moe else {
+            return Ok((logits, None));
+        };
+        if records.is_empty() {
+            return Ok((logits, None));
+        }
+        let e = moe.num_experts;
+        let rows: usize = records
+            .iter()
+            .map(|r| r.probs.dim(0))
+            .sum::<candle_core::Result<usize>>()?;
+        let mut counts = vec![0f32; e];
+        let mut prob_sum: Option<Tensor> = None;
+        for r in &records {
+            for (c, x) in counts.iter_mut().zip(&r.counts) {
+                *c += x;
+            }
+            let s = r.probs.sum(0)?;
+            prob_sum = Some(match prob_sum {
+                None => s,
+                Some(p) => (p + s)?,
+            });
+        }
+        let Some(prob_sum) = prob_sum else {
+            return Ok((logits, None));
+        };
+        let total = rows as f64;
+        let fraction = (Tensor::from_vec(counts, e, &self.device)? / total)?;
+        let mean_prob = (prob_sum / total)?;
+        let aux = ((fraction * mean_prob)?.sum_all()? * e as f64)?;
+        Ok((logits, Some(aux)))
+    }
+
+    /// The sequence length past which LongRoPE switches to its long factors, if it does.
+    pub(crate) fn rope_switch(&self) -> Option<usize> {
+        match &self.cfg.rope_scaling {
+            crate::RopeScaling::LongRope {
+                original_max_position_embeddings,
+                ..
+            } => Some(*original_max_position_embeddings),
+            _ => None,
+        }
+    }
+
+    fn forward_inner(
+        &self,
+        tokens: &Tensor,
+        pad: &[usize],
+        cache: Option<&mut KvCache>,
+        logits: Logits,
+        mut record: Option<&mut Vec<RouterRecord>>,
     ) -> Result<Tensor> {
         let (b, t) = tokens.dims2()?;
         if t == 0 {
@@ -534,8 +606,40 @@ impl Transformer {
                     .collect()
             })
             .collect();
-        let (cos, sin) = self.rope.cos_sin(&positions, &self.device)?;
+        let tables = self
+            .ropes
+            .iter()
+            .map(|r| r.cos_sin(&positions, &self.device))
+            .collect::<Result<Vec<_>>>()?;
         let mut cache = cache;
+        // LongRoPE: once a row reaches the pre-training context, every key must carry the long
+        // factors, so a cache filled below it is recomputed (transformers' Phi-3 drops its cache
+        // at that point too).
+        if let (Some(at), Some(c)) = (self.rope_switch(), cache.as_deref_mut())
+            && offset > 0
+            && c.batch() == b
+            && pad
+                .iter()
+                .any(|&p| offset.saturating_sub(p) <= at && offset + t - p.min(offset + t) > at)
+        {
+            let new = tokens.to_dtype(DType::U32)?.to_vec2::<u32>()?;
+            let all: Vec<u32> = c
+                .fed()
+                .iter()
+                .zip(&new)
+                .flat_map(|(f, n)| f.iter().chain(n).copied())
+                .collect();
+            let len = offset + t;
+            if all.len() == b * len {
+                c.truncate(0);
+                let ids = Tensor::from_vec(all, (b, len), &self.device)?;
+                let z = self.forward_inner(&ids, &[], Some(c), logits, record)?;
+                return match logits {
+                    Logits::All => Ok(z.narrow(1, offset, t)?),
+                    Logits::Last => Ok(z),
+                };
+            }
+        }
         if let Some(c) = cache.as_deref_mut() {
             if c.batch() != b {
                 return Err(ModelError::Input(format!(
@@ -548,9 +652,9 @@ impl Transformer {
         let mut masks: HashMap<LayerAttention, Option<Tensor>> = HashMap::new();
         // (B, T) -> (B, T, H)
         let mut x = self
-            .embed
-            .index_select(&ids.flatten_all()?, 0)?
+            .embed_tokens(&ids.flatten_all()?)?
             .reshape((b, t, ()))?;
+        let mm = Mm::Batched(self.kernels);
         for (l, layer) in self.layers.iter().enumerate() {
             let mask = match masks.get(&layer.attention) {
                 Some(m) => m.clone(),
@@ -560,198 +664,49 @@ impl Transformer {
                     m
                 }
             };
-            let h = match &layer.input_norm {
-                Some(n) => self.norm(&x, n)?,
-                None => x.clone(),
+            let h = self.maybe_norm(&x, layer.pre_attn.as_ref())?;
+            let rope = layer.rope.map(|i| (&tables[i].0, &tables[i].1));
+            let a = self.attention(l, layer, &h, rope, mask.as_ref(), cache.as_deref_mut())?;
+            let a = self.maybe_norm(&a, layer.post_attn.as_ref())?;
+            let ffn = |h: &Tensor, rec: Option<&mut Vec<RouterRecord>>| -> Result<Tensor> {
+                let (bb, tt, hh) = h.dims3()?;
+                let y = self.ffn(layer, &h.reshape((bb * tt, hh))?, mm, rec)?;
+                Ok(y.reshape((bb, tt, hh))?)
             };
-            let h = self.attention(
-                l,
-                layer,
-                &h,
-                &cos,
-                &sin,
-                mask.as_ref(),
-                cache.as_deref_mut(),
-            )?;
-            x = match &layer.post_ff_norm {
-                // Post-sublayer norms (OLMo 2): x + norm(attn(x)), then x + norm(mlp(x)).
-                Some(ff) => {
-                    let x = (&x + self.norm(&h, &layer.post_attention_norm)?)?;
-                    let m = self.mlp(layer, &x)?;
-                    (&x + self.norm(&m, ff)?)?
-                }
-                None => {
-                    let x = (x + h)?;
-                    let h = self.norm(&x, &layer.post_attention_norm)?;
-                    (&x + self.mlp(layer, &h)?)?
-                }
+            x = if self.cfg.residual == crate::config::Residual::Parallel {
+                // GPT-NeoX: mlp(ln₂(x)) + attn(ln₁(x)) + x.
+                let m = ffn(
+                    &self.maybe_norm(&x, layer.pre_ffn.as_ref())?,
+                    record.as_deref_mut(),
+                )?;
+                ((m + a)? + &x)?
+            } else {
+                let x = (x + a)?;
+                let m = ffn(
+                    &self.maybe_norm(&x, layer.pre_ffn.as_ref())?,
+                    record.as_deref_mut(),
+                )?;
+                let m = self.maybe_norm(&m, layer.post_ffn.as_ref())?;
+                (&x + m)?
             };
         }
         if let Some(c) = cache {
             c.advance(t);
+            c.record(ids.to_vec2::<u32>()?);
         }
         let x = match logits {
             Logits::All => x,
             Logits::Last => x.narrow(1, t - 1, 1)?,
         };
-        let x = self.norm(&x, &self.norm)?;
+        let x = self.apply_norm(&x, &self.norm)?;
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
         // (B, T', H) @ (H, V) -> (B, T', V)
         let (bb, tt, hh) = x.dims3()?;
-        Ok(x.reshape((bb * tt, hh))?
+        let z = x
+            .reshape((bb * tt, hh))?
             .matmul(&head.t()?)?
-            .reshape((bb, tt, ()))?)
-    }
-
-    /// OLMo's q/k/v clamp to `±clip_qkv`, when the configuration sets it.
-    fn clip(&self, x: Tensor) -> Result<Tensor> {
-        match self.cfg.clip_qkv {
-            Some(c) => Ok(x.clamp(-c as f32, c as f32)?),
-            None => Ok(x),
-        }
-    }
-
-    /// `n` over the last dimension, row by row: RMSNorm, or OLMo's LayerNorm without
-    /// parameters, `(x − mean) / sqrt(var + eps)`.
-    fn norm(&self, x: &Tensor, n: &Norm) -> Result<Tensor> {
-        match n {
-            Norm::Rms(w) => self.rms_norm(x, w),
-            Norm::Plain => {
-                let xc = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-                let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
-                Ok(xc.broadcast_div(&(var + self.cfg.rms_norm_eps)?.sqrt()?)?)
-            }
-        }
-    }
-
-    fn rms_norm(&self, x: &Tensor, w: &Tensor) -> Result<Tensor> {
-        let eps = self.cfg.rms_norm_eps;
-        match self.kernels {
-            Kernels::Fused => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?),
-            Kernels::Differentiable => {
-                // transformers: x * rsqrt(mean(x²) + eps) * w
-                let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
-                Ok(x.broadcast_div(&(ms + eps)?.sqrt()?)?.broadcast_mul(w)?)
-            }
-        }
-    }
-
-    /// RMSNorm of every head of `x` (`rows` heads of `head_dim` in all, any leading shape), or of
-    /// each whole projection row, as the configuration says, when `w` is given; `x` unchanged
-    /// otherwise. Row by row, so batch-invariant.
-    fn head_norm(&self, x: Tensor, w: Option<&Tensor>, rows: usize) -> Result<Tensor> {
-        match w {
-            None => Ok(x),
-            // Over the whole projection (OLMo 2): the last dimension already is.
-            Some(w) if self.cfg.qk_norm == QkNorm::Whole => self.rms_norm(&x, w),
-            Some(w) => {
-                let shape = x.dims().to_vec();
-                let y = self.rms_norm(&x.reshape((rows, self.cfg.head_dim))?, w)?;
-                Ok(y.reshape(shape)?)
-            }
-        }
-    }
-
-    fn rope(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-        match self.kernels {
-            Kernels::Fused => Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?),
-            Kernels::Differentiable => {
-                // x·cos + rotate_half(x)·sin, with cos/sin (B, T, hd/2) duplicated to hd and
-                // broadcast over heads: (B, 1, T, hd).
-                let cos = Tensor::cat(&[cos, cos], D::Minus1)?.unsqueeze(1)?;
-                let sin = Tensor::cat(&[sin, sin], D::Minus1)?.unsqueeze(1)?;
-                let half = x.dim(D::Minus1)? / 2;
-                let x1 = x.narrow(D::Minus1, 0, half)?;
-                let x2 = x.narrow(D::Minus1, half, half)?;
-                let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-                Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
-            }
-        }
-    }
-
-    fn softmax(&self, x: &Tensor) -> Result<Tensor> {
-        match self.kernels {
-            Kernels::Fused => Ok(candle_nn::ops::softmax_last_dim(x)?),
-            Kernels::Differentiable => Ok(candle_nn::ops::softmax(x, D::Minus1)?),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn attention(
-        &self,
-        l: usize,
-        layer: &Layer,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        mask: Option<&Tensor>,
-        cache: Option<&mut KvCache>,
-    ) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        let (nq, nkv, hd) = (
-            self.cfg.num_attention_heads,
-            self.cfg.num_key_value_heads,
-            self.cfg.head_dim,
-        );
-        let g = nq / nkv;
-        // (B, T, n·hd) -> (B, T, n, hd) -> (B, n, T, hd)
-        // Qwen3 normalises each head before RoPE: (B, T, n·hd) viewed as (B·T·n, hd).
-        let q = self
-            .head_norm(
-                self.clip(layer.q.forward(x, self.kernels)?)?,
-                layer.q_norm.as_ref(),
-                b * t * nq,
-            )?
-            .reshape((b, t, nq, hd))?
-            .transpose(1, 2)?;
-        let k = self
-            .head_norm(
-                self.clip(layer.k.forward(x, self.kernels)?)?,
-                layer.k_norm.as_ref(),
-                b * t * nkv,
-            )?
-            .reshape((b, t, nkv, hd))?
-            .transpose(1, 2)?;
-        let v = self
-            .clip(layer.v.forward(x, self.kernels)?)?
-            .reshape((b, t, nkv, hd))?
-            .transpose(1, 2)?
-            .contiguous()?;
-        let (q, k) = if layer.rope {
-            (self.rope(&q, cos, sin)?, self.rope(&k, cos, sin)?)
-        } else {
-            (q, k.contiguous()?)
-        };
-        let (k, v) = match cache {
-            Some(c) => c.append(l, &k, &v)?,
-            None => (k, v),
-        };
-        let s = k.dim(2)?;
-        // Query head h reads key/value head h / g (transformers' repeat_kv), so the g heads of a
-        // group are adjacent: (B, nq, T, hd) -> (B, nkv, g·T, hd).
-        let q = q.contiguous()?.reshape((b, nkv, g * t, hd))?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        // (B, nkv, g·T, hd) @ (B, nkv, hd, S) -> (B, nkv, g·T, S) -> (B, nq, T, S)
-        let scores = (q.matmul(&k.transpose(2, 3)?)? * scale)?.reshape((b, nq, t, s))?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
-        };
-        let probs = self.softmax(&scores)?;
-        // (B, nkv, g·T, S) @ (B, nkv, S, hd) -> (B, nkv, g·T, hd) -> (B, nq, T, hd) -> (B, T, nq·hd)
-        let y = probs.reshape((b, nkv, g * t, s))?.matmul(&v)?;
-        let y = y
-            .reshape((b, nq, t, hd))?
-            .transpose(1, 2)?
-            .reshape((b, t, nq * hd))?;
-        layer.o.forward(&y, self.kernels)
-    }
-
-    fn mlp(&self, layer: &Layer, x: &Tensor) -> Result<Tensor> {
-        // SwiGLU: down(silu(gate(x)) * up(x))
-        let gate = layer.gate.forward(x, self.kernels)?.silu()?;
-        let up = layer.up.forward(x, self.kernels)?;
-        layer.down.forward(&(gate * up)?, self.kernels)
+            .reshape((bb, tt, ()))?;
+        self.cap_logits(z)
     }
 }
 

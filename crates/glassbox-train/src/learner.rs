@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor, Var};
-use glassbox_model::{Kernels, Logits, Transformer};
+use glassbox_model::{Kernels, Transformer};
 
 use crate::Result;
 use crate::optim::{AdamW, clip_grad_norm};
@@ -84,24 +84,43 @@ impl Learner {
         })
     }
 
-    /// Mean cross-entropy of next-token prediction over `rows` (each seq_len + 1 tokens).
+    /// Mean cross-entropy of next-token prediction over `rows` (each seq_len + 1 tokens), plus,
+    /// for a mixture of experts, `router_aux_loss_coef` times the load-balancing loss.
+    ///
+    /// A mixture of experts runs on all seq_len + 1 tokens of each row (the last position's
+    /// logits unused), as transformers does when it shifts the labels itself: the router's
+    /// load-balancing loss then counts every token of the batch.
     pub fn loss(&self, rows: &[Vec<u32>]) -> Result<Tensor> {
         let l = self.seq_len;
         let b = rows.len();
-        let mut inputs = Vec::with_capacity(b * l);
+        let moe = self
+            .model
+            .config()
+            .moe
+            .as_ref()
+            .filter(|m| m.router_aux_loss_coef > 0.0);
+        let fed = if moe.is_some() { l + 1 } else { l };
+        let mut inputs = Vec::with_capacity(b * fed);
         let mut targets = Vec::with_capacity(b * l);
         for r in rows {
-            inputs.extend_from_slice(&r[..l]);
+            inputs.extend_from_slice(&r[..fed]);
             targets.extend_from_slice(&r[1..=l]);
         }
-        let inputs = Tensor::from_vec(inputs, (b, l), &Device::Cpu)?;
+        let inputs = Tensor::from_vec(inputs, (b, fed), &Device::Cpu)?;
         let targets = Tensor::from_vec(targets, b * l, &Device::Cpu)?;
-        let logits = self.model.forward(&inputs, &[], None, Logits::All)?;
+        let (logits, aux) = self.model.forward_train(&inputs)?;
+        let logits = if fed > l {
+            logits.narrow(1, 0, l)?
+        } else {
+            logits
+        };
         let v = logits.dim(2)?;
-        Ok(candle_nn::loss::cross_entropy(
-            &logits.reshape((b * l, v))?,
-            &targets,
-        )?)
+        let ce = candle_nn::loss::cross_entropy(&logits.reshape((b * l, v))?, &targets)?;
+        // A mixture of experts adds its load-balancing loss, weighted as the config says.
+        match (aux, moe) {
+            (Some(aux), Some(moe)) => Ok((ce + (aux * moe.router_aux_loss_coef)?)?),
+            _ => Ok(ce),
+        }
     }
 
     /// One optimiser step on a batch of `rows` (split into `grad_accum` micro-batches) at

@@ -8,8 +8,8 @@
 //! seed = 1234                   # data-order seed
 //!
 //! [model]
-//! preset = "tiny"               # or `config = "path/config.json"`, or an inline [model.hf] table
-//! init_seed = 0
+//! preset = "tiny"               # or `config = "path/config.json"`, or an inline [model.hf] table,
+//! init_seed = 0                 # or `init = "path/model-dir"` to continue pre-training a model
 //!
 //! [optim]
 //! lr = 6e-4
@@ -54,6 +54,11 @@ pub struct ModelSection {
     /// An inline Hugging Face config (JSON object as a TOML table) instead.
     #[serde(default)]
     pub hf: Option<Value>,
+    /// A Hugging Face model directory (any supported architecture) whose configuration and
+    /// weights start the run instead of random ones: continual pre-training (relative to the
+    /// recipe).
+    #[serde(default)]
+    pub init: Option<PathBuf>,
     /// Seed of the initial weights (N(0, 0.02²), norms 1, biases 0). Default 0.
     #[serde(default)]
     pub init_seed: u64,
@@ -370,6 +375,9 @@ impl Recipe {
         if let Some(c) = &mut r.model.config {
             *c = anchor(c);
         }
+        if let Some(c) = &mut r.model.init {
+            *c = anchor(c);
+        }
         for p in r.release.license_texts.values_mut() {
             *p = anchor(p);
         }
@@ -449,10 +457,11 @@ impl Recipe {
             self.model.preset.is_some(),
             self.model.config.is_some(),
             self.model.hf.is_some(),
+            self.model.init.is_some(),
         ];
         if sources.iter().filter(|x| **x).count() != 1 {
             return Err(err(
-                "[model] needs exactly one of preset, config or hf".into()
+                "[model] needs exactly one of preset, config, hf or init".into(),
             ));
         }
         let value = if let Some(p) = &self.model.preset {
@@ -463,6 +472,8 @@ impl Recipe {
             })?
         } else if let Some(c) = &self.model.config {
             glassbox_core::fsio::read_json(c)?
+        } else if let Some(dir) = &self.model.init {
+            glassbox_core::fsio::read_json(&dir.join("config.json"))?
         } else {
             self.model.hf.clone().unwrap_or(Value::Null)
         };

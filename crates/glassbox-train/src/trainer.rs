@@ -16,7 +16,7 @@ use candle_core::Device;
 use glassbox_data::dataset::Dataset;
 use glassbox_model::{ModelConfig, Transformer};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::checkpoint::{self, Index, STATE_SCHEMA, State};
 use crate::learner::{Learner, StepOutcome};
@@ -187,6 +187,10 @@ fn start_from_zero(
         "recipe_sha256": glassbox_core::hash::sha256_hex(resolved),
         "model_config": cfg.to_hf_json("float32"),
         "parameters": cfg.num_parameters(),
+        "init": match &recipe.model.init {
+            Some(d) => init_provenance(d)?,
+            None => Value::Null,
+        },
         "total_steps": total,
         // Tensor-math threads: replays use the same number (results are only promised
         // bit-identical on the same thread count).
@@ -203,10 +207,42 @@ fn start_from_zero(
         std::fs::write(dir.join("logs").join(f), b"")
             .map_err(|e| run_err(&dir.join("logs").join(f), e))?;
     }
-    let init = Transformer::random(cfg.clone(), recipe.model.init_seed, &Device::Cpu)?;
+    let init = match &recipe.model.init {
+        // Continual pre-training: the model's own weights (in f32), under the recipe's config
+        // (the same config.json, so the shapes agree).
+        Some(model_dir) => {
+            let (m, _) = Transformer::load(model_dir, &Device::Cpu)?;
+            Transformer::from_tensors(
+                cfg.clone(),
+                m.named_tensors().into_iter().collect(),
+                &Device::Cpu,
+            )?
+        }
+        None => Transformer::random(cfg.clone(), recipe.model.init_seed, &Device::Cpu)?,
+    };
     let mut run = Run::new(dir, recipe, cfg, dataset, init, total, eos_id)?;
     run.checkpoint(0, None, events)?;
     run.loop_from(0, options, events)
+}
+
+/// The model directory a continual pre-training run starts from: its path and the SHA-256 of its
+/// `config.json` and weight files, so the run records exactly which weights it continued.
+fn init_provenance(dir: &Path) -> Result<Value> {
+    let mut files = serde_json::Map::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| run_err(dir, e))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n == "config.json" || n.ends_with(".safetensors"))
+        .collect();
+    names.sort();
+    for n in names {
+        files.insert(
+            n.clone(),
+            json!(glassbox_core::hash::sha256_file(&dir.join(&n))?),
+        );
+    }
+    Ok(json!({"path": dir.display().to_string(), "sha256": files}))
 }
 
 /// Continues the run in `dir` from its newest valid checkpoint.

@@ -4,6 +4,24 @@
 
 use std::path::PathBuf;
 
+/// One fixture model per supported architecture (made by transformers; see tests/fixtures).
+pub(crate) const FAMILIES: [&str; 14] = [
+    "llama",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "smollm3",
+    "olmo",
+    "olmo2",
+    "gpt-neox",
+    "phi3",
+    "gemma2",
+    "gemma3",
+    "mixtral",
+    "olmoe",
+    "qwen3-moe",
+];
+
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

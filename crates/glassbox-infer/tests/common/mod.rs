@@ -28,6 +28,13 @@ pub(crate) fn fixture_models() -> Vec<String> {
         "smollm3",
         "olmo2",
         "olmo",
+        "gpt-neox",
+        "phi3",
+        "gemma2",
+        "gemma3",
+        "mixtral",
+        "olmoe",
+        "qwen3-moe",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -54,9 +61,12 @@ pub(crate) fn load_reference(name: &str) -> (Value, HashMap<String, Tensor>) {
 
 pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
+    max_abs(&(a - b).unwrap())
+}
+
+/// The largest magnitude in `t`.
+pub(crate) fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
         .unwrap()
         .flatten_all()
         .unwrap()

@@ -1,5 +1,6 @@
 //! Tests of `config.json` resolution.
 use super::*;
+use serde_json::json;
 
 fn parse(v: Value) -> Result<ModelConfig> {
     ModelConfig::from_value(&v, Path::new("config.json"))
@@ -52,7 +53,7 @@ fn refusals_name_the_field() {
             |v| v["rope_scaling"]["rope_type"] = json!("yarn"),
             "`rope_scaling.rope_type`",
         ),
-        (|v| v["hidden_act"] = json!("gelu"), "`hidden_act`"),
+        (|v| v["hidden_act"] = json!("relu2"), "`hidden_act`"),
         (
             |v| v["num_key_value_heads"] = json!(3),
             "`num_key_value_heads`",
@@ -216,11 +217,13 @@ fn qwen3_has_qk_norm_and_its_parameter_count() {
     assert_eq!(c.layer_attention, vec![LayerAttention::Full; 28]);
     assert_eq!(c.num_parameters(), 596_049_920);
     let mut other = base();
-    other["architectures"] = json!(["GPTNeoXForCausalLM"]);
+    other["architectures"] = json!(["FalconForCausalLM"]);
     let e = parse(other).unwrap_err().to_string();
     assert!(
-        e.contains("`GPTNeoXForCausalLM` is not supported")
-            && e.contains("Qwen2ForCausalLM, Qwen3ForCausalLM"),
+        e.contains("`FalconForCausalLM` is not supported")
+            && e.contains("Qwen2ForCausalLM, Qwen3ForCausalLM")
+            && e.contains("GPTNeoXForCausalLM")
+            && e.contains("Qwen3MoeForCausalLM"),
         "{e}"
     );
 }
@@ -271,11 +274,11 @@ fn olmo_has_no_norm_parameters_and_a_checked_clip() {
     v["clip_qkv"] = json!(8.0);
     v["rms_norm_eps"] = json!(1e-3);
     let c = parse(v.clone()).unwrap();
-    assert!(c.parameterless_layer_norm && c.clip_qkv == Some(8.0));
+    assert!(c.norm == NormKind::Parameterless && c.clip_qkv == Some(8.0));
     // OLMo's LayerNorm always uses 1e-5, whatever the file says.
     assert_eq!(c.rms_norm_eps, 1e-5);
     let mut with_norms = c.clone();
-    with_norms.parameterless_layer_norm = false;
+    with_norms.norm = NormKind::Rms;
     let h = c.hidden_size as u64;
     let layers = c.num_hidden_layers as u64;
     assert_eq!(

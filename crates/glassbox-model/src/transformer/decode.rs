@@ -3,7 +3,8 @@
 
 use candle_core::Tensor;
 
-use super::{Linear, Transformer};
+use super::{Linear, Mm, Transformer};
+use crate::config::Residual;
 use crate::seq_cache::SeqCache;
 use crate::{ModelError, Result};
 
@@ -14,11 +15,12 @@ impl Transformer {
     ///
     /// Batch invariance: the weight products run on all rows at once through the matrix–vector
     /// kernel, whose every output is one dot product computed the same way whatever the number of
-    /// rows (and threads); norms and element-wise operations work row by row; RoPE and attention
-    /// run per sequence over its own cache, as plain loops with a fixed order. A sequence's
-    /// logits are therefore bit-identical whether it is decoded alone or beside others, which
-    /// lets a server batch requests without changing any request's result. (On a non-CPU device
-    /// or non-f32 weights the products fall back to GEMM and the promise does not hold.)
+    /// rows (and threads); norms and element-wise operations work row by row; a mixture of
+    /// experts routes and sums each row on its own; RoPE and attention run per sequence over its
+    /// own cache, as plain loops with a fixed order. A sequence's logits are therefore
+    /// bit-identical whether it is decoded alone or beside others, which lets a server batch
+    /// requests without changing any request's result. (On a non-CPU device or non-f32 weights
+    /// the products fall back to GEMM and the promise does not hold.)
     pub fn decode_step(
         &self,
         tokens: &[u32],
@@ -52,23 +54,57 @@ impl Transformer {
                 self.cfg.vocab_size
             )));
         }
+        // LongRoPE: a sequence reaching the pre-training context is recomputed alone with the
+        // long factors (as transformers' Phi-3 drops its cache there); the rest decode together.
+        if let Some(at) = self.rope_switch()
+            && caches.iter().any(|c| c.len() == at)
+        {
+            let mut out = vec![Vec::new(); n];
+            let mut rest_tokens = Vec::new();
+            let mut rest_caches: Vec<&mut SeqCache> = Vec::new();
+            let mut rest_index = Vec::new();
+            for (i, c) in caches.iter_mut().enumerate() {
+                if c.len() == at {
+                    let mut all = c.fed().to_vec();
+                    all.push(tokens[i]);
+                    let ids = Tensor::from_vec(all.clone(), (1, all.len()), &self.device)?;
+                    let mut kv = crate::KvCache::new(&self.cfg, vec![0], &self.device);
+                    let logits = self.forward(&ids, &[], Some(&mut kv), crate::Logits::Last)?;
+                    out[i] = logits.flatten_all()?.to_vec1::<f32>()?;
+                    **c = SeqCache::from_kv_cache(&kv)?;
+                } else {
+                    rest_tokens.push(tokens[i]);
+                    rest_caches.push(&mut **c);
+                    rest_index.push(i);
+                }
+            }
+            let rest = self.decode_step(&rest_tokens, &mut rest_caches)?;
+            for (i, logits) in rest_index.into_iter().zip(rest) {
+                out[i] = logits;
+            }
+            return Ok(out);
+        }
         let (nq, nkv, hd) = (
             self.cfg.num_attention_heads,
             self.cfg.num_key_value_heads,
             self.cfg.head_dim,
         );
-        let half = hd / 2;
-        // (n, 1, hd/2) each, flattened: row i is sequence i's position.
-        let (cos, sin) = self.rope.cos_sin(&positions, &self.device)?;
-        let (cos, sin) = (
-            cos.flatten_all()?.to_vec1::<f32>()?,
-            sin.flatten_all()?.to_vec1::<f32>()?,
-        );
-        // transformers' rotate_half convention: (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin).
-        let rope = |x: &mut [f32], heads: usize, i: usize| {
+        let half = self.cfg.rotary_dim / 2;
+        // Per RoPE: (n, 1, rd/2) each, flattened; row i is sequence i's position.
+        let mut tables = Vec::with_capacity(self.ropes.len());
+        for r in &self.ropes {
+            let (cos, sin) = r.cos_sin(&positions, &self.device)?;
+            tables.push((
+                cos.flatten_all()?.to_vec1::<f32>()?,
+                sin.flatten_all()?.to_vec1::<f32>()?,
+            ));
+        }
+        // transformers' rotate_half convention over the first rotary_dim dimensions of each head:
+        // (x1, x2) -> (x1·cos − x2·sin, x2·cos + x1·sin).
+        let rope = |x: &mut [f32], heads: usize, i: usize, table: &(Vec<f32>, Vec<f32>)| {
             let (c, s) = (
-                &cos[i * half..(i + 1) * half],
-                &sin[i * half..(i + 1) * half],
+                &table.0[i * half..(i + 1) * half],
+                &table.1[i * half..(i + 1) * half],
             );
             for h in 0..heads {
                 let v = &mut x[h * hd..(h + 1) * hd];
@@ -79,26 +115,20 @@ impl Transformer {
                 }
             }
         };
+        let scale = self.cfg.attention_scale() as f32;
+        let softcap = self.cfg.attn_logit_softcapping.map(|c| c as f32);
         let ids = Tensor::from_vec(tokens.to_vec(), n, &self.device)?;
         // (n) -> (n, H)
-        let mut x = self.embed.index_select(&ids, 0)?;
+        let mut x = self.embed_tokens(&ids)?;
         for (l, layer) in self.layers.iter().enumerate() {
-            let h = match &layer.input_norm {
-                Some(n) => self.norm(&x, n)?,
-                None => x.clone(),
-            };
+            let h = self.maybe_norm(&x, layer.pre_attn.as_ref())?;
             // (n, H) -> (n, nq·hd), (n, nkv·hd)
-            let q = self.clip(layer.q.forward_rows(&h)?)?;
-            let k = self.clip(layer.k.forward_rows(&h)?)?;
-            let q = self.head_norm(q, layer.q_norm.as_ref(), n * nq)?;
-            let k = self.head_norm(k, layer.k_norm.as_ref(), n * nkv)?;
+            let [q, k, v] = self.qkv_rows(layer, &h, Mm::Rows)?;
             let mut q = q.flatten_all()?.to_vec1::<f32>()?;
             let mut k = k.flatten_all()?.to_vec1::<f32>()?;
-            let v = self
-                .clip(layer.v.forward_rows(&h)?)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
+            let v = v.flatten_all()?.to_vec1::<f32>()?;
             let mut y = vec![0f32; n * nq * hd];
+            let table = layer.rope.map(|r| &tables[r]);
             // One task per sequence: its RoPE, cache append and attention, in a fixed order.
             caches
                 .par_iter_mut()
@@ -108,41 +138,44 @@ impl Transformer {
                 .zip(y.par_chunks_mut(nq * hd))
                 .enumerate()
                 .for_each(|(i, ((((cache, qi), ki), vi), yi))| {
-                    if layer.rope {
-                        rope(qi, nq, i);
-                        rope(ki, nkv, i);
+                    if let Some(t) = table {
+                        rope(qi, nq, i, t);
+                        rope(ki, nkv, i, t);
                     }
                     cache.push(l, ki, vi);
-                    cache.attend(l, qi, nq, layer.attention, yi);
+                    cache.attend(l, qi, nq, layer.attention, scale, softcap, yi);
                 });
             let y = Tensor::from_vec(y, (n, nq * hd), &self.device)?;
-            let a = layer.o.forward_rows(&y)?;
-            let mlp = |h: &Tensor| -> Result<Tensor> {
-                let gate = layer.gate.forward_rows(h)?.silu()?;
-                let up = layer.up.forward_rows(h)?;
-                layer.down.forward_rows(&(gate * up)?)
-            };
-            x = match &layer.post_ff_norm {
-                Some(ff) => {
-                    let x = (&x + self.norm(&a, &layer.post_attention_norm)?)?;
-                    let m = mlp(&x)?;
-                    (&x + self.norm(&m, ff)?)?
-                }
-                None => {
-                    let x = (x + a)?;
-                    let h = self.norm(&x, &layer.post_attention_norm)?;
-                    (&x + mlp(&h)?)?
-                }
+            let a = layer.o.mm(&y, Mm::Rows)?;
+            let a = self.maybe_norm(&a, layer.post_attn.as_ref())?;
+            x = if self.cfg.residual == Residual::Parallel {
+                let m = self.ffn(
+                    layer,
+                    &self.maybe_norm(&x, layer.pre_ffn.as_ref())?,
+                    Mm::Rows,
+                    None,
+                )?;
+                ((m + a)? + &x)?
+            } else {
+                let x = (x + a)?;
+                let m = self.ffn(
+                    layer,
+                    &self.maybe_norm(&x, layer.pre_ffn.as_ref())?,
+                    Mm::Rows,
+                    None,
+                )?;
+                let m = self.maybe_norm(&m, layer.post_ffn.as_ref())?;
+                (&x + m)?
             };
         }
-        for c in caches.iter_mut() {
-            c.advance();
+        for (c, &t) in caches.iter_mut().zip(tokens) {
+            c.advance(t);
         }
-        let x = self.norm(&x, &self.norm)?;
+        let x = self.apply_norm(&x, &self.norm)?;
         let head = Linear {
             w: self.lm_head.as_ref().unwrap_or(&self.embed).clone(),
             b: None,
         };
-        Ok(head.forward_rows(&x)?.to_vec2()?)
+        Ok(self.cap_logits(head.mm(&x, Mm::Rows)?)?.to_vec2()?)
     }
 }
