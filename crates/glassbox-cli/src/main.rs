@@ -76,6 +76,13 @@ enum Command {
         after_help = "Example:\n  glassbox convert --model ./SmolLM2-135M --out ./smol-bf16 --dtype bf16"
     )]
     Convert(cmd::convert::Args),
+    /// List a model's checkpoint series in step order (Pythia's step0 … step143000, OLMo's
+    /// stage1-step…-tokens…B revisions, a glassbox run's checkpoints), each a loadable model.
+    #[command(after_help = "Examples:
+  glassbox checkpoints pythia-70m/                # step0/, step1/, …, step143000/
+  glassbox checkpoints ~/.cache/huggingface/hub/models--EleutherAI--pythia-70m --load
+  glassbox checkpoints runs/tiny --json")]
+    Checkpoints(cmd::checkpoints::Args),
     /// Train a model from a recipe, with Pythia-style checkpoints, logs and resume.
     #[command(
         after_help = "Examples:\n  glassbox train recipe.toml --out runs/tiny\n  glassbox train --resume runs/tiny"
@@ -161,6 +168,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Score(a) => cmd::score::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::Checkpoints(a) => cmd::checkpoints::run(a),
         Command::Bench(b) => cmd::bench::run(b),
         Command::Data(d) => cmd::data::run(d),
         Command::Train(a) => cmd::train::run(a),

@@ -50,13 +50,18 @@ fn every_verb_has_help_with_an_example() {
         &["chat"],
         &["score"],
         &["convert"],
+        &["checkpoints"],
         &["bench", "generate"],
+        &["bench", "load"],
     ] {
         let mut args = verb.to_vec();
         args.push("--help");
         let (out, _, code) = glassbox(&args);
         assert_eq!(code, 0);
-        assert!(out.contains("Example:"), "{verb:?} help lacks an example");
+        assert!(
+            out.contains("Example:") || out.contains("Examples:"),
+            "{verb:?} help lacks an example"
+        );
     }
 }
 

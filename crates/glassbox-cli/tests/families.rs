@@ -155,6 +155,16 @@ fn every_family_trains_a_step_from_its_config() {
         )
         .unwrap();
         assert_eq!(cfg["architectures"], want["architectures"], "{name}");
+        // The run's checkpoints are a series too.
+        let (v, err, code) = checkpoints(&[run.to_str().unwrap(), "--json"]);
+        assert_eq!(code, Some(0), "{name}: {err}");
+        let steps: Vec<u64> = v["checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["step"].as_u64().unwrap())
+            .collect();
+        assert_eq!(steps, [0, 1], "{name}");
         let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
             .args([
                 "generate",
@@ -173,4 +183,74 @@ fn every_family_trains_a_step_from_its_config() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+fn copy_model(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(from.join(f), to.join(f)).unwrap();
+    }
+}
+
+fn checkpoints(args: &[&str]) -> (serde_json::Value, String, Option<i32>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .arg("checkpoints")
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (v, err, out.status.code())
+}
+
+/// Pythia-style revision directories and the Hugging Face cache layout both read as one series
+/// in step order, every checkpoint loadable; a revision without config.json is named.
+#[test]
+fn checkpoint_series_in_both_download_layouts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let neox = fixtures().join("models/gpt-neox");
+    let root = tmp.path().join("pythia");
+    for rev in ["step1000", "step0", "step512", "stage1-step2000-tokens4B"] {
+        copy_model(&neox, &root.join(rev));
+    }
+    std::fs::create_dir_all(root.join("notes")).unwrap();
+    let (v, err, code) = checkpoints(&[root.to_str().unwrap(), "--json", "--load"]);
+    assert_eq!(code, Some(0), "{err}");
+    let list = v["checkpoints"].as_array().unwrap();
+    let steps: Vec<u64> = list.iter().map(|c| c["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [0, 512, 1000, 2000]);
+    assert_eq!(list[3]["tokens"], 4_000_000_000u64);
+    assert!(
+        list.iter()
+            .all(|c| c["architecture"] == "GPTNeoXForCausalLM"
+                && c["loaded_weight_bytes"].as_u64().unwrap() > 0)
+    );
+
+    let cache = tmp.path().join("models--EleutherAI--pythia-70m");
+    for (rev, commit) in [
+        ("step143000", "c0ffee"),
+        ("step3", "beef01"),
+        ("main", "c0ffee"),
+    ] {
+        std::fs::create_dir_all(cache.join("refs")).unwrap();
+        std::fs::write(cache.join("refs").join(rev), commit).unwrap();
+        copy_model(&neox, &cache.join("snapshots").join(commit));
+    }
+    let (v, err, code) = checkpoints(&[cache.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let names: Vec<&str> = v["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["step3", "step143000"]);
+
+    std::fs::remove_file(root.join("step512/config.json")).unwrap();
+    let (_, err, code) = checkpoints(&[root.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("step512") && err.contains("config.json"),
+        "{err}"
+    );
 }

@@ -30,6 +30,62 @@ pub fn smollm2_135m() -> Result<ModelConfig> {
     )?)
 }
 
+/// Pythia's `config.json` for the 70M and 160M sizes (GPT-NeoX: vocabulary 50304, untied
+/// `embed_out`, rotary on a quarter of each head, parallel residual, context 2048).
+pub fn pythia(size: &str) -> Result<ModelConfig> {
+    let (hidden, layers, heads) = match size {
+        "70m" => (512, 6, 8),
+        "160m" => (768, 12, 12),
+        other => {
+            return Err(crate::InferError::Input(format!(
+                "no built-in Pythia-{other} shape (70m, 160m)"
+            )));
+        }
+    };
+    let v = json!({
+        "architectures": ["GPTNeoXForCausalLM"], "vocab_size": 50304, "hidden_size": hidden,
+        "intermediate_size": 4 * hidden, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "max_position_embeddings": 2048, "rotary_pct": 0.25,
+        "rotary_emb_base": 10000, "use_parallel_residual": true, "layer_norm_eps": 1e-5,
+        "hidden_act": "gelu", "tie_word_embeddings": false, "bos_token_id": 0, "eos_token_id": 0
+    });
+    Ok(ModelConfig::from_value(
+        &v,
+        format!("pythia-{size} (built in)").as_ref(),
+    )?)
+}
+
+/// OLMoE-1B-7B's shape scaled to fit a small machine: its 64 experts, top-8 routing, QK-norm
+/// and vocabulary, with half the width (hidden 1024, experts 512 wide) and half the layers (8):
+/// 0.94 B parameters, 0.24 B active per token.
+pub fn olmoe_scaled() -> Result<ModelConfig> {
+    let v = json!({
+        "architectures": ["OlmoeForCausalLM"], "vocab_size": 50304, "hidden_size": 1024,
+        "intermediate_size": 512, "num_hidden_layers": 8, "num_attention_heads": 16,
+        "num_key_value_heads": 16, "num_experts": 64, "num_experts_per_tok": 8,
+        "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+        "tie_word_embeddings": false, "bos_token_id": 0, "eos_token_id": 0
+    });
+    Ok(ModelConfig::from_value(
+        &v,
+        "olmoe-scaled (built in)".as_ref(),
+    )?)
+}
+
+/// The built-in benchmark shapes by name: `smollm2-135m`, `pythia-70m`, `pythia-160m`,
+/// `olmoe-scaled`.
+pub fn bench_shape(name: &str) -> Result<ModelConfig> {
+    match name {
+        "smollm2-135m" => smollm2_135m(),
+        "pythia-70m" => pythia("70m"),
+        "pythia-160m" => pythia("160m"),
+        "olmoe-scaled" => olmoe_scaled(),
+        other => Err(crate::InferError::Input(format!(
+            "unknown shape `{other}` (smollm2-135m, pythia-70m, pythia-160m, olmoe-scaled)"
+        ))),
+    }
+}
+
 /// Settings of one benchmark run.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchOptions {
@@ -48,7 +104,10 @@ pub struct BenchOptions {
 pub struct BenchReport {
     /// Model parameters.
     pub parameters: usize,
-    /// Bytes of weights read per decoded token (f32).
+    /// Parameters one token uses (all of them for a dense model; the router and `top_k` experts
+    /// of each sparse layer for a mixture of experts).
+    pub active_parameters: usize,
+    /// Bytes of weights read per decoded token (f32, active parameters).
     pub weight_bytes: usize,
     /// Threads used for tensor math.
     pub threads: usize,
@@ -102,9 +161,10 @@ pub fn bench_generate(
     }
     progress("measuring memory bandwidth");
     let bandwidth = memory_bandwidth(options.bandwidth_bytes, 5);
-    let weight_bytes = cfg.num_parameters() * 4;
+    let weight_bytes = cfg.active_parameters() * 4;
     Ok(BenchReport {
         parameters: cfg.num_parameters(),
+        active_parameters: cfg.active_parameters(),
         weight_bytes,
         threads: rayon::current_num_threads(),
         prefill_tokens_per_s: median(&mut prefill),
@@ -169,6 +229,18 @@ mod tests {
     #[test]
     fn builtin_config_is_smollm2_135m() {
         assert_eq!(smollm2_135m().unwrap().num_parameters(), 134_515_008);
+    }
+
+    #[test]
+    fn builtin_shapes_have_their_published_sizes() {
+        // transformers' counts for EleutherAI/pythia-70m and pythia-160m (untied embed_out).
+        assert_eq!(pythia("70m").unwrap().num_parameters(), 70_426_624);
+        assert_eq!(pythia("160m").unwrap().num_parameters(), 162_322_944);
+        let o = olmoe_scaled().unwrap();
+        // transformers' count for this OlmoeConfig; 56 idle experts in each of 8 layers.
+        assert_eq!(o.num_parameters(), 942_441_472);
+        assert_eq!(o.active_parameters(), 942_441_472 - 8 * 56 * 3 * 1024 * 512);
+        assert!(bench_shape("nope").is_err());
     }
 
     #[test]

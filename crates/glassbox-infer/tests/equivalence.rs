@@ -313,3 +313,46 @@ fn saved_weights_reload_bit_identical() {
         assert!(Transformer::load(&out, &Device::Cpu).is_ok());
     }
 }
+
+/// A bf16 checkpoint stays bf16 in memory (half the bytes) and computes what the same weights
+/// widened to f32 compute: every cached decoding step within f32 rounding, greedy tokens equal.
+#[test]
+fn bf16_weights_stay_bf16_and_compute_as_widened() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in fixture_models() {
+        let e = engine(&name);
+        let out = dir.path().join(&name);
+        e.model.save(&out, SaveDtype::BF16, u64::MAX).unwrap();
+        let (half, _) = Transformer::load(&out, &Device::Cpu).unwrap();
+        let (wide, _) = Transformer::load_with(&out, &Device::Cpu, false).unwrap();
+        let matrices: usize = wide
+            .named_tensors()
+            .iter()
+            .filter(|(_, t)| t.rank() == 2)
+            .map(|(_, t)| t.elem_count())
+            .sum();
+        assert_eq!(
+            wide.weight_bytes() - half.weight_bytes(),
+            2 * matrices,
+            "{name}: matrices kept at 2 bytes"
+        );
+        let ids = prompts(&e)[1].clone();
+        let all = Tensor::new(ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let a = half.forward(&all, &[], None, Logits::All).unwrap();
+        let b = wide.forward(&all, &[], None, Logits::All).unwrap();
+        assert!(max_abs_diff(&a, &b) < tol(&b), "{name}: prefill");
+        let (mut ca, mut cb) = (
+            KvCache::new(half.config(), vec![0], &Device::Cpu),
+            KvCache::new(wide.config(), vec![0], &Device::Cpu),
+        );
+        for t in 0..ids.len() {
+            let x = all.narrow(1, t, 1).unwrap();
+            let a = half.forward(&x, &[], Some(&mut ca), Logits::Last).unwrap();
+            let b = wide.forward(&x, &[], Some(&mut cb), Logits::Last).unwrap();
+            assert!(max_abs_diff(&a, &b) < tol(&b), "{name}: step {t}");
+        }
+    }
+}

@@ -14,6 +14,24 @@ use glassbox_infer::SamplingParams;
 use glassbox_infer::scheduler::{Job, JobEvent, Scheduler, SchedulerOptions};
 use glassbox_model::{KvCache, Logits, SeqCache};
 
+/// Next-token logits of `seq` computed without a cache.
+fn recomputed(m: &glassbox_model::Transformer, seq: &[u32]) -> Vec<f32> {
+    let t = Tensor::from_vec(seq.to_vec(), (1, seq.len()), &Device::Cpu).unwrap();
+    m.forward(&t, &[], None, Logits::Last)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
+
 #[test]
 fn decode_step_matches_the_cached_forward_pass() {
     for name in common::fixture_models() {
@@ -35,22 +53,44 @@ fn decode_step_matches_the_cached_forward_pass() {
         for (i, p) in prompts.iter().enumerate() {
             let mut full = p.clone();
             full.push(next[i]);
-            let t = Tensor::from_vec(full.clone(), (1, full.len()), &Device::Cpu).unwrap();
-            let want: Vec<f32> = m
-                .forward(&t, &[], None, Logits::Last)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let d = rows[i]
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let d = max_diff(&rows[i], &recomputed(m, &full));
             assert!(d < 1e-4, "{name} sequence {i}: max |diff| {d}");
         }
     }
+}
+
+/// Phi-3's LongRoPE switches to its long factors once a sequence passes 32 positions (the
+/// fixture's `original_max_position_embeddings`): decoding across the switch, alone or beside a
+/// sequence that has not reached it, gives at every step the logits of a full recomputation.
+#[test]
+fn longrope_decoding_across_the_switch_equals_full_recomputation() {
+    let e = common::engine("phi3");
+    let m = &e.model;
+    let mut seqs: Vec<Vec<u32>> = vec![(0..29).map(|i| 3 + i * 7 % 400).collect(), vec![9, 8, 7]];
+    let mut caches: Vec<SeqCache> = seqs
+        .iter()
+        .map(|p| {
+            let mut c = KvCache::new(m.config(), vec![0], &Device::Cpu);
+            let t = Tensor::from_vec(p.clone(), (1, p.len()), &Device::Cpu).unwrap();
+            m.forward(&t, &[], Some(&mut c), Logits::Last).unwrap();
+            SeqCache::from_kv_cache(&c).unwrap()
+        })
+        .collect();
+    for step in 0..8u32 {
+        let next: Vec<u32> = (0..2).map(|i| 40 + step * 3 + i).collect();
+        let mut refs: Vec<&mut SeqCache> = caches.iter_mut().collect();
+        let rows = m.decode_step(&next, &mut refs).unwrap();
+        for (i, s) in seqs.iter_mut().enumerate() {
+            s.push(next[i]);
+            let d = max_diff(&rows[i], &recomputed(m, s));
+            assert!(
+                d < 1e-4,
+                "step {step}, sequence {i} (length {}): {d}",
+                s.len()
+            );
+        }
+    }
+    assert!(seqs[0].len() > 33, "the first sequence crossed the switch");
 }
 
 /// Runs `prompts` through a scheduler all at once; returns each one's generated tokens.

@@ -4,7 +4,11 @@
 //! general GEMM packs the weight into panels first, which for `M = 1` roughly doubles the memory
 //! traffic of an operation that is bound by memory bandwidth. This kernel streams each weight row
 //! once, computing its dot products with all `M` rows, split over rayon's threads by output rows.
-//! It is used only for f32 tensors on the CPU with the fused (inference) kernels.
+//! It is used for f32 activations on the CPU with the fused (inference) kernels, and takes f32,
+//! bf16 or f16 weights: half-precision weights are widened on the fly, so a bf16 checkpoint stays
+//! bf16 in memory and decoding reads half the bytes. Each dot product widens a block of 16
+//! weights and then accumulates exactly as the f32 path does, so the result is bit-identical to
+//! widening the whole matrix first.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -29,8 +33,8 @@ impl CustomOp2 for MatVecT {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (CpuStorage::F32(x), CpuStorage::F32(w)) = (s1, s2) else {
-            candle_core::bail!("{}: f32 inputs expected", self.name());
+        let CpuStorage::F32(x) = s1 else {
+            candle_core::bail!("{}: f32 activations expected", self.name());
         };
         let (m, k) = l1.shape().dims2()?;
         let (n, k2) = l2.shape().dims2()?;
@@ -41,21 +45,17 @@ impl CustomOp2 for MatVecT {
         else {
             candle_core::bail!("{}: contiguous inputs expected", self.name());
         };
-        let (x, w) = (&x[x0..x1], &w[w0..w1]);
-        // (n, m): each task owns a block of weight rows and writes their m outputs.
-        let mut out_t = vec![0f32; n * m];
-        out_t
-            .par_chunks_mut(ROWS_PER_TASK * m)
-            .enumerate()
-            .for_each(|(task, chunk)| {
-                let first = task * ROWS_PER_TASK;
-                for (r, outs) in chunk.chunks_mut(m).enumerate() {
-                    let row = &w[(first + r) * k..(first + r + 1) * k];
-                    for (j, o) in outs.iter_mut().enumerate() {
-                        *o = dot(&x[j * k..(j + 1) * k], row);
-                    }
-                }
-            });
+        let x = &x[x0..x1];
+        let out_t = match s2 {
+            CpuStorage::F32(w) => products(x, &w[w0..w1], m, n, k, dot),
+            CpuStorage::BF16(w) => products(x, &w[w0..w1], m, n, k, |a, b| {
+                dot_widening(a, b, half::bf16::to_f32)
+            }),
+            CpuStorage::F16(w) => products(x, &w[w0..w1], m, n, k, |a, b| {
+                dot_widening(a, b, half::f16::to_f32)
+            }),
+            _ => candle_core::bail!("{}: f32, bf16 or f16 weights expected", self.name()),
+        };
         let out = if m == 1 {
             out_t
         } else {
@@ -69,6 +69,56 @@ impl CustomOp2 for MatVecT {
         };
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
+}
+
+/// The `(n, m)` products of `m` rows of `x` with `n` rows of `w` (each `k` long), split over
+/// rayon's threads by weight rows: each task owns a block of weight rows and writes their `m`
+/// outputs.
+fn products<W: Sync>(
+    x: &[f32],
+    w: &[W],
+    m: usize,
+    n: usize,
+    k: usize,
+    dot: impl Fn(&[f32], &[W]) -> f32 + Sync,
+) -> Vec<f32> {
+    let mut out_t = vec![0f32; n * m];
+    out_t
+        .par_chunks_mut(ROWS_PER_TASK * m)
+        .enumerate()
+        .for_each(|(task, chunk)| {
+            let first = task * ROWS_PER_TASK;
+            for (r, outs) in chunk.chunks_mut(m).enumerate() {
+                let row = &w[(first + r) * k..(first + r + 1) * k];
+                for (j, o) in outs.iter_mut().enumerate() {
+                    *o = dot(&x[j * k..(j + 1) * k], row);
+                }
+            }
+        });
+    out_t
+}
+
+/// [`dot`] with half-precision `b`, widened 16 at a time: the same accumulation order, so the
+/// same bits as widening first.
+fn dot_widening<H: Copy>(a: &[f32], b: &[H], widen: fn(H) -> f32) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * widen(*y))
+        .sum();
+    let mut wide = [0f32; 16];
+    for (xa, xb) in ca.zip(cb) {
+        for (w, h) in wide.iter_mut().zip(xb) {
+            *w = widen(*h);
+        }
+        for l in 0..16 {
+            acc[l] += xa[l] * wide[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
 }
 
 /// Dot product with 16 independent accumulators so the compiler can vectorise it.
@@ -89,8 +139,8 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// `x @ wᵀ` for `x` `(M, K)` and `w` `(N, K)`, both f32 on the CPU (fastest for `M ≤ MAX_ROWS`;
-/// any `M` works, and every output is the same dot product whatever `M` is).
+/// `x @ wᵀ` for `x` `(M, K)` f32 and `w` `(N, K)` f32, bf16 or f16, on the CPU (fastest for
+/// `M ≤ MAX_ROWS`; any `M` works, and every output is the same dot product whatever `M` is).
 pub fn matvec_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     x.contiguous()?.apply_op2_no_bwd(&w.contiguous()?, &MatVecT)
 }
@@ -112,6 +162,20 @@ mod tests {
                 .unwrap();
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&one[0]), bits(row), "row {i}");
+        }
+    }
+
+    #[test]
+    fn half_weights_give_the_bits_of_widened_weights() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (3, 101), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (70, 101), &dev).unwrap();
+        for dt in [candle_core::DType::BF16, candle_core::DType::F16] {
+            let half = w.to_dtype(dt).unwrap();
+            let wide = half.to_dtype(candle_core::DType::F32).unwrap();
+            let a: Vec<Vec<f32>> = super::matvec_t(&x, &half).unwrap().to_vec2().unwrap();
+            let b: Vec<Vec<f32>> = super::matvec_t(&x, &wide).unwrap().to_vec2().unwrap();
+            assert_eq!(a, b, "{dt:?}");
         }
     }
 

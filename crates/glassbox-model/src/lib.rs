@@ -1,12 +1,18 @@
-//! Llama-family decoder-only transformers on candle: configuration, forward pass, key/value cache,
-//! and Hugging Face-layout loading and saving.
+//! Decoder-only transformers on candle — Llama, Mistral, Qwen2/3, SmolLM3, OLMo/OLMo 2, GPT-NeoX
+//! (Pythia), Phi-3, Gemma 2/3 and the mixtures of experts Mixtral, OLMoE and Qwen3-MoE:
+//! configuration, forward pass, key/value cache, Hugging Face-layout loading and saving, and
+//! checkpoint series.
 //!
-//! - [`config::ModelConfig`] reads `config.json` of `LlamaForCausalLM`, `MistralForCausalLM` and
-//!   `Qwen2ForCausalLM` (transformers 4.x and 5.x layouts) and refuses what it cannot honour.
+//! - [`config::ModelConfig`] reads `config.json` of every supported [`Architecture`]
+//!   (transformers 4.x and 5.x layouts) and refuses what it cannot honour; each family's fields,
+//!   defaults and tensor names live in one file of `families/`, citing its paper and the
+//!   transformers file it is checked against.
 //! - [`weights::WeightFiles`] opens `model.safetensors` or a sharded index through a strict
 //!   memory-mapped reader ([`safetensors_io`]) whose errors name the file and tensor.
-//! - [`Transformer`] holds f32 weights and runs the forward pass, with or without a [`KvCache`],
-//!   over left-padded batches; [`Transformer::save`] writes the HF layout back.
+//! - [`Transformer`] holds the weights (f32, or bf16/f16 matrices as stored) and runs the forward
+//!   pass, with or without a [`KvCache`], over left-padded batches, and the batch-invariant
+//!   [`Transformer::decode_step`]; [`Transformer::save`] writes the HF layout back.
+//! - [`CheckpointSeries`] lists a model's checkpoints (Hub revisions, glassbox runs) by step.
 //!
 //! ```no_run
 //! use candle_core::{Device, Tensor};
@@ -18,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod checkpoints;
 pub mod config;
 pub mod cpu_kernels;
 pub mod error;
@@ -30,6 +37,7 @@ pub mod topk;
 pub mod transformer;
 pub mod weights;
 
+pub use checkpoints::{Checkpoint, CheckpointSeries};
 pub use config::{
     Activation, Architecture, LayerAttention, MlpLayout, ModelConfig, MoeConfig, NormKind, QkNorm,
     QkvLayout, Residual, RopeScaling,

@@ -7,8 +7,9 @@
 //! glassbox reads this format itself rather than through a library so that every defect gets an
 //! error naming the file and the tensor: a header length past the end of the file, offsets out of
 //! range, overlapping or leaving holes, a byte length that disagrees with dtype × shape, an unknown
-//! dtype. The file is memory-mapped; tensors are decoded (and widened to f32) one at a time, so
-//! loading never holds a second full copy of the checkpoint in memory.
+//! dtype. The file is memory-mapped; tensors are decoded one at a time (widened to f32, or kept
+//! in bf16/f16), and the pages of each tensor are handed back to the kernel once it is decoded,
+//! so loading never holds a second full copy of the checkpoint in memory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -139,6 +140,62 @@ impl SafetensorsFile {
 
     /// Decodes tensor `name` into an f32 tensor on `device`.
     pub fn load_f32(&self, name: &str, device: &Device) -> Result<Tensor> {
+        self.load(name, device, false)
+    }
+
+    /// Decodes tensor `name` on `device`: bf16 and f16 tensors stay in their dtype when
+    /// `keep_half`, everything else becomes f32. The tensor's pages are then released from this
+    /// process's memory (the file stays in the page cache).
+    pub fn load(&self, name: &str, device: &Device, keep_half: bool) -> Result<Tensor> {
+        let t = self.decode(name, device, keep_half)?;
+        if let Some(info) = self.tensors.get(name) {
+            self.release(info.range.clone());
+        }
+        Ok(t)
+    }
+
+    /// Drops the resident pages wholly inside `range` from this process (best effort).
+    fn release(&self, range: std::ops::Range<usize>) {
+        const PAGE: usize = 4096;
+        let start = range.start.div_ceil(PAGE) * PAGE;
+        let end = range.end / PAGE * PAGE;
+        if end <= start {
+            return;
+        }
+        // SAFETY: `MADV_DONTNEED` on this read-only, private file mapping discards only the
+        // resident copies of pages the mapping never wrote (it cannot write them): a later read
+        // faults the same bytes back in from the file, so no slice of the map observes a change.
+        // No borrow of those bytes outlives `decode`, which has returned. Errors (a kernel with
+        // larger pages rejecting the alignment) only mean the pages stay resident.
+        #[allow(unsafe_code)]
+        let _ = unsafe {
+            self.mmap
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
+    }
+
+    /// The elements of `range` (each `size` bytes, decoded by `f`), 4 MiB at a time, releasing
+    /// each block's pages once decoded: the mapped file never holds more than a block resident
+    /// beside the growing result.
+    fn decode_chunks<T>(
+        &self,
+        range: std::ops::Range<usize>,
+        size: usize,
+        f: impl Fn(&[u8]) -> T,
+    ) -> Vec<T> {
+        const BLOCK: usize = 4 << 20;
+        let mut out = Vec::with_capacity(range.len() / size);
+        let mut at = range.start;
+        while at < range.end {
+            let end = (at + BLOCK).min(range.end);
+            out.extend(self.mmap[at..end].chunks_exact(size).map(&f));
+            self.release(at..end);
+            at = end;
+        }
+        out
+    }
+
+    fn decode(&self, name: &str, device: &Device, keep_half: bool) -> Result<Tensor> {
         let info = self
             .tensors
             .get(name)
@@ -146,28 +203,33 @@ impl SafetensorsFile {
                 name: name.to_string(),
                 where_: self.path.display().to_string(),
             })?;
-        let bytes = &self.mmap[info.range.clone()];
+        let range = info.range.clone();
+        let bf16 = |c: &[u8]| half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]]));
+        let f16 = |c: &[u8]| half::f16::from_bits(u16::from_le_bytes([c[0], c[1]]));
+        if keep_half {
+            match info.dtype {
+                StDtype::BF16 => {
+                    let v = self.decode_chunks(range, 2, bf16);
+                    return Ok(Tensor::from_vec(v, info.shape.as_slice(), device)?);
+                }
+                StDtype::F16 => {
+                    let v = self.decode_chunks(range, 2, f16);
+                    return Ok(Tensor::from_vec(v, info.shape.as_slice(), device)?);
+                }
+                _ => {}
+            }
+        }
         let values: Vec<f32> = match info.dtype {
-            StDtype::F32 => bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            StDtype::BF16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::bf16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
-                .collect(),
-            StDtype::F16 => bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_bits(u16::from_le_bytes([c[0], c[1]])).to_f32())
-                .collect(),
-            StDtype::F64 => bytes
-                .chunks_exact(8)
-                .map(|c| {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(c);
-                    f64::from_le_bytes(b) as f32
-                })
-                .collect(),
+            StDtype::F32 => {
+                self.decode_chunks(range, 4, |c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            }
+            StDtype::BF16 => self.decode_chunks(range, 2, |c| bf16(c).to_f32()),
+            StDtype::F16 => self.decode_chunks(range, 2, |c| f16(c).to_f32()),
+            StDtype::F64 => self.decode_chunks(range, 8, |c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(c);
+                f64::from_le_bytes(b) as f32
+            }),
             StDtype::Other(d, _) => {
                 return Err(ModelError::Safetensors {
                     path: self.path.clone(),

@@ -69,10 +69,10 @@ impl Linear {
         let y = match mm {
             Mm::Batched(k) => matmul_t(x, &self.w, k)?,
             Mm::Rows => {
-                if x.device().is_cpu() && x.dtype() == DType::F32 && self.w.dtype() == DType::F32 {
+                if x.device().is_cpu() && x.dtype() == DType::F32 {
                     crate::cpu_kernels::matvec_t(x, &self.w)?
                 } else {
-                    x.matmul(&self.w.t()?)?
+                    x.matmul(&widened(&self.w)?.t()?)?
                 }
             }
         };
@@ -92,17 +92,26 @@ impl Linear {
 
 /// `x @ wᵀ` for `x` `(M, K)` and a weight `w` `(N, K)`: the streaming matrix–vector kernel for
 /// the few rows of a decoding step, candle's GEMM otherwise (and whenever gradients are needed).
+/// A bf16/f16 weight is read as it is by the kernel, widened to f32 for the GEMM.
 fn matmul_t(x: &Tensor, w: &Tensor, kernels: Kernels) -> Result<Tensor> {
     let rows = x.dim(0)?;
     if kernels == Kernels::Fused
         && rows <= crate::cpu_kernels::MAX_ROWS
         && x.device().is_cpu()
         && x.dtype() == DType::F32
-        && w.dtype() == DType::F32
     {
         return Ok(crate::cpu_kernels::matvec_t(&x.contiguous()?, w)?);
     }
-    Ok(x.matmul(&w.t()?)?)
+    Ok(x.matmul(&widened(w)?.t()?)?)
+}
+
+/// `w` in f32 (a copy for a bf16/f16 weight; the same tensor otherwise).
+fn widened(w: &Tensor) -> Result<Tensor> {
+    if w.dtype() == DType::F32 {
+        Ok(w.clone())
+    } else {
+        Ok(w.to_dtype(DType::F32)?)
+    }
 }
 
 /// One normalisation over the last dimension.
@@ -243,7 +252,10 @@ impl Transformer {
                     });
                 }
                 Some(t) => {
-                    let t = t.to_dtype(DType::F32)?;
+                    // Matrices stay bf16/f16 when given so (the kernels widen them as they
+                    // read); norms and biases become f32.
+                    let keep = t.rank() == 2 && matches!(t.dtype(), DType::BF16 | DType::F16);
+                    let t = if keep { t } else { t.to_dtype(DType::F32)? };
                     params.push((name, t));
                 }
             }
@@ -390,8 +402,15 @@ impl Transformer {
         })
     }
 
-    /// Loads a Hugging Face model directory (`config.json` + safetensors, f32/f16/bf16).
+    /// Loads a Hugging Face model directory (`config.json` + safetensors, f32/f16/bf16). Weight
+    /// matrices stored in bf16 or f16 stay in that dtype in memory (see [`Transformer::load_with`]).
     pub fn load(dir: &Path, device: &Device) -> Result<(Self, LoadReport)> {
+        Self::load_with(dir, device, true)
+    }
+
+    /// [`Transformer::load`], with `keep_half` false widening every weight to f32 (twice the
+    /// memory of a bf16 checkpoint; the results are the same).
+    pub fn load_with(dir: &Path, device: &Device, keep_half: bool) -> Result<(Self, LoadReport)> {
         if !dir.is_dir() {
             return Err(ModelError::MissingFile {
                 path: dir.to_path_buf(),
@@ -403,7 +422,7 @@ impl Transformer {
         let files = WeightFiles::open_dir(dir)?;
         let mut tensors = HashMap::new();
         for (name, shape) in tensor_shapes(&cfg) {
-            let t = files.get(&name, &shape, device)?;
+            let t = files.get_as(&name, &shape, device, keep_half && shape.len() == 2)?;
             tensors.insert(name, t);
         }
         let lm_head = format!("{}.weight", model_names(&cfg).lm_head);
@@ -471,6 +490,14 @@ impl Transformer {
     /// Chooses fused or differentiable kernels.
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;
+    }
+
+    /// Bytes the weights take in memory (bf16/f16 matrices at 2 bytes an element).
+    pub fn weight_bytes(&self) -> usize {
+        self.params
+            .iter()
+            .map(|(_, t)| t.elem_count() * t.dtype().size_in_bytes())
+            .sum()
     }
 
     /// Every tensor with its HF name, in transformers' order (tied weights once).
@@ -700,12 +727,16 @@ impl Transformer {
         };
         let x = self.apply_norm(&x, &self.norm)?;
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);
-        // (B, T', H) @ (H, V) -> (B, T', V)
+        // (B, T', H) @ (H, V) -> (B, T', V); a bf16/f16 head through the kernel that reads it
+        // as it is when few rows need logits.
         let (bb, tt, hh) = x.dims3()?;
-        let z = x
-            .reshape((bb * tt, hh))?
-            .matmul(&head.t()?)?
-            .reshape((bb, tt, ()))?;
+        let x = x.reshape((bb * tt, hh))?;
+        let z = if head.dtype() == DType::F32 {
+            x.matmul(&head.t()?)?
+        } else {
+            matmul_t(&x, head, self.kernels)?
+        };
+        let z = z.reshape((bb, tt, ()))?;
         self.cap_logits(z)
     }
 }

@@ -125,6 +125,18 @@ impl WeightFiles {
 
     /// Loads `name` as f32, checking its shape against `expected`.
     pub fn get(&self, name: &str, expected: &[usize], device: &Device) -> Result<Tensor> {
+        self.get_as(name, expected, device, false)
+    }
+
+    /// Loads `name`, checking its shape against `expected`; bf16/f16 tensors stay in their dtype
+    /// when `keep_half`.
+    pub fn get_as(
+        &self,
+        name: &str,
+        expected: &[usize],
+        device: &Device,
+        keep_half: bool,
+    ) -> Result<Tensor> {
         let &id = self
             .location
             .get(name)
@@ -143,7 +155,7 @@ impl WeightFiles {
             });
         }
         self.used.borrow_mut().insert(name.to_string());
-        file.load_f32(name, device)
+        file.load(name, device, keep_half)
     }
 
     /// Tensors present in the files but never loaded, for warnings.

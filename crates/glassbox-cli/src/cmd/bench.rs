@@ -3,16 +3,23 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use glassbox_infer::bench::{BenchOptions, bench_generate, smollm2_135m};
+use glassbox_infer::bench::{BenchOptions, bench_generate, bench_shape};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Bench {
-    /// Prefill and decode throughput of a SmolLM2-135M-shaped model (random weights, f32, batch
-    /// 1), beside this machine's memory bandwidth and the decode bound it implies.
+    /// Prefill and decode throughput of a model of a built-in shape (SmolLM2-135M by default;
+    /// random weights, f32, batch 1), beside this machine's memory bandwidth and the decode bound
+    /// it implies (for a mixture of experts: the bytes of the parameters one token uses).
     #[command(
-        after_help = "Example:\n  glassbox --threads 2 bench generate --prompt-len 512 --new-tokens 128"
+        after_help = "Examples:\n  glassbox --threads 2 bench generate --prompt-len 512 --new-tokens 128\n  glassbox --threads 2 bench generate --shape olmoe-scaled --prompt-len 128 --new-tokens 32"
     )]
     Generate(GenerateArgs),
+    /// Peak resident memory of loading a checkpoint (f32 and bf16) and decoding with it, against
+    /// the bytes of its weights and KV cache.
+    #[command(
+        after_help = "Example:\n  glassbox --threads 2 bench load --shape pythia-70m --dtype f32,bf16"
+    )]
+    Load(super::bench_load::Args),
     /// Data pipeline: tokenisation MB/s (against HF tokenizers from Python with --python),
     /// curation and MinHash throughput, peak memory at 1× and 10× the corpus.
     #[command(
@@ -98,6 +105,9 @@ pub(crate) struct AuditArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
+    /// Model shape: smollm2-135m, pythia-70m, pythia-160m, olmoe-scaled.
+    #[arg(long, default_value = "smollm2-135m")]
+    shape: String,
     /// Prompt tokens (one prefill pass).
     #[arg(long, default_value_t = 512)]
     prompt_len: usize,
@@ -117,6 +127,7 @@ pub(crate) fn run(b: Bench) -> Result<()> {
         Bench::Data(a) => bench_data(a),
         Bench::Train(a) => bench_train(a),
         Bench::Serve(a) => super::bench_serve::run(a),
+        Bench::Load(a) => super::bench_load::run(a),
         Bench::Audit(a) => {
             let r = glassbox_audit::bench::bench_audit(a.size_mb << 20, a.repeats)?;
             if a.json {
@@ -148,15 +159,17 @@ pub(crate) fn run(b: Bench) -> Result<()> {
                 // 1 GiB: far past any last-level cache, so the probe reads DRAM.
                 bandwidth_bytes: 1 << 30,
             };
-            let r = bench_generate(smollm2_135m()?, &options, &mut |msg| {
+            let r = bench_generate(bench_shape(&a.shape)?, &options, &mut |msg| {
                 eprintln!("bench: {msg}")
             })?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!(
-                    "model            SmolLM2-135M shape, {} parameters, f32 ({:.0} MB of weights)",
+                    "model            {} shape, {} parameters ({} active per token), f32 ({:.0} MB of weights read per token)",
+                    a.shape,
                     r.parameters,
+                    r.active_parameters,
                     r.weight_bytes as f64 / 1e6
                 );
                 println!("threads          {}", r.threads);
@@ -173,7 +186,7 @@ pub(crate) fn run(b: Bench) -> Result<()> {
                     r.memory_bandwidth_bytes_per_s / 1e9
                 );
                 println!(
-                    "decode bound     {:.2} tokens/s (bandwidth / weight bytes)",
+                    "decode bound     {:.2} tokens/s (bandwidth / active weight bytes)",
                     r.decode_bound_tokens_per_s
                 );
                 println!(

@@ -2,9 +2,11 @@
 
 pub(crate) mod audit;
 pub(crate) mod bench;
+pub(crate) mod bench_load;
 pub(crate) mod bench_overload;
 pub(crate) mod bench_serve;
 pub(crate) mod chat;
+pub(crate) mod checkpoints;
 pub(crate) mod common;
 pub(crate) mod convert;
 pub(crate) mod data;

@@ -61,7 +61,9 @@ pub(crate) fn load_reference(name: &str) -> (Value, HashMap<String, Tensor>) {
 
 pub(crate) fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
-    max_abs(&(a - b).unwrap())
+    // bf16/f16 weights (kept in their dtype) compare by their f32 values.
+    let f32 = |t: &Tensor| t.to_dtype(candle_core::DType::F32).unwrap();
+    max_abs(&(f32(a) - f32(b)).unwrap())
 }
 
 /// The largest magnitude in `t`.

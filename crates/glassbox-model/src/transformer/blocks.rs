@@ -13,7 +13,10 @@ use crate::topk::topk_like_torch;
 impl Transformer {
     /// Rows of the embedding matrix for `ids` `(N)`, scaled by `sqrt(H)` where the family says.
     pub(super) fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
-        let x = self.embed.index_select(ids, 0)?;
+        let x = self
+            .embed
+            .index_select(ids, 0)?
+            .to_dtype(candle_core::DType::F32)?;
         if self.cfg.embed_scale {
             // transformers multiplies by sqrt(H) cast to the activations' dtype.
             let s = (self.cfg.hidden_size as f64).sqrt() as f32;
