@@ -48,7 +48,8 @@ put("model_safetensors", "a.safetensors", safetensors([
 ], {"format": "pt"}))
 
 # model_config: the configurations of the test models.
-for m in ["llama", "qwen2", "mistral", "llama-legacy"]:
+for m in ["llama", "qwen2", "mistral", "llama-legacy", "qwen3", "smollm3", "olmo", "olmo2",
+          "gpt-neox", "phi3", "gemma2", "gemma3", "mixtral", "olmoe", "qwen3-moe"]:
     p = os.path.join(MODELS, m, "config.json")
     if os.path.exists(p):
         put("model_config", m + ".json", read(p))

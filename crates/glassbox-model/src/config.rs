@@ -499,6 +499,18 @@ impl ModelConfig {
             },
         };
         families::read(&f, &mut cfg)?;
+        if let Some(moe) = &cfg.moe {
+            let sparse = moe.sparse_layers.iter().filter(|&&s| s).count();
+            if sparse.saturating_mul(moe.num_experts) > MAX_EXPERTS {
+                return Err(f.err(
+                    "num_experts",
+                    format!(
+                        "{} experts in each of {sparse} sparse layers exceed the limit of {MAX_EXPERTS} experts in all; is this config.json corrupt?",
+                        moe.num_experts
+                    ),
+                ));
+            }
+        }
         if cfg.qkv_layout == QkvLayout::FusedPerHead
             && cfg.num_key_value_heads != cfg.num_attention_heads
         {
@@ -670,6 +682,10 @@ pub const SIZE_LIMITS: &[(&str, usize)] = &[
     ("num_experts", 1 << 12),
     ("moe_intermediate_size", 1 << 20),
 ];
+
+/// Upper bound on the experts of all sparse layers together (each is three named tensors): four
+/// times DeepSeek-V3's 256 × 58 and Qwen3-235B's 128 × 94.
+pub const MAX_EXPERTS: usize = 1 << 16;
 
 /// Upper bound on the parameter count a `config.json` may imply (10 trillion).
 pub const MAX_PARAMETERS: u64 = 10_000_000_000_000;

@@ -289,3 +289,101 @@ fn olmo_has_no_norm_parameters_and_a_checked_clip() {
     let e = parse(v).unwrap_err().to_string();
     assert!(e.contains("clip_qkv") && e.contains("positive"), "{e}");
 }
+
+/// The fixture `config.json`s are written by transformers 5 (`rope_parameters`, `dtype`); the
+/// same models as transformers 4.x wrote them (`rope_theta`/`rope_scaling`, GPT-NeoX's
+/// `rotary_pct`/`rotary_emb_base`, Gemma 3's `rope_local_base_freq` and
+/// `sliding_window_pattern`, Gemma 2 without `layer_types`, Qwen3-MoE's `num_experts`) resolve
+/// to the same configuration.
+#[test]
+fn transformers_4_spellings_of_each_family_resolve_as_the_5_ones() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models");
+    let read = |name: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join(name).join("config.json")).unwrap())
+            .unwrap()
+    };
+    type Edit = fn(&mut serde_json::Map<String, Value>);
+    let cases: Vec<(&str, Edit)> = vec![
+        ("gpt-neox", |o| {
+            o.remove("rope_parameters");
+            o.insert("rotary_pct".into(), json!(0.25));
+            o.insert("rotary_emb_base".into(), json!(10000));
+        }),
+        ("phi3", |o| {
+            let mut rp = o.remove("rope_parameters").unwrap();
+            let rp = rp.as_object_mut().unwrap();
+            o.insert("rope_theta".into(), rp.remove("rope_theta").unwrap());
+            o.insert(
+                "rope_scaling".into(),
+                json!({"type": "longrope", "short_factor": rp["short_factor"],
+                       "long_factor": rp["long_factor"]}),
+            );
+        }),
+        ("gemma2", |o| {
+            o.remove("rope_parameters");
+            o.remove("layer_types");
+            o.insert("rope_theta".into(), json!(10000.0));
+        }),
+        ("gemma3", |o| {
+            o.remove("rope_parameters");
+            o.remove("layer_types");
+            o.insert("rope_theta".into(), json!(1_000_000.0));
+            o.insert("rope_local_base_freq".into(), json!(10000.0));
+            o.insert("sliding_window_pattern".into(), json!(2));
+        }),
+        ("mixtral", |o| {
+            o.remove("rope_parameters");
+            o.insert("rope_theta".into(), json!(1_000_000.0));
+        }),
+        ("olmoe", |o| {
+            o.remove("rope_parameters");
+            o.insert("rope_theta".into(), json!(10000.0));
+        }),
+        ("qwen3-moe", |o| {
+            o.remove("rope_parameters");
+            o.insert("rope_theta".into(), json!(1_000_000.0));
+            let e = o.remove("num_local_experts").unwrap();
+            o.insert("num_experts".into(), e);
+        }),
+    ];
+    for (name, edit) in cases {
+        let v5 = read(name);
+        let mut v4 = v5.clone();
+        let o = v4.as_object_mut().unwrap();
+        let dtype = o.remove("dtype").unwrap();
+        o.insert("torch_dtype".into(), dtype);
+        edit(o);
+        let (a, b) = (parse(v5).unwrap(), parse(v4).unwrap());
+        assert_eq!(a, b, "{name}");
+        // And what glassbox writes reads back the same.
+        assert_eq!(
+            parse(a.to_hf_json("float32")).unwrap().layer_attention,
+            a.layer_attention
+        );
+        let mut again = parse(a.to_hf_json("float32")).unwrap();
+        again.dtype = a.dtype.clone();
+        assert_eq!(again, a, "{name}: written config.json");
+    }
+}
+
+#[test]
+fn expert_counts_are_bounded_and_checked() {
+    let mut v = base();
+    v["architectures"] = json!(["MixtralForCausalLM"]);
+    v["num_hidden_layers"] = json!(1024);
+    v["num_local_experts"] = json!(4096);
+    v["hidden_size"] = json!(8);
+    v["num_attention_heads"] = json!(1);
+    v["num_key_value_heads"] = json!(1);
+    v["intermediate_size"] = json!(1);
+    let e = parse(v.clone()).unwrap_err().to_string();
+    assert!(e.contains("`num_experts`") && e.contains("65536"), "{e}");
+    v["num_hidden_layers"] = json!(2);
+    v["num_local_experts"] = json!(4);
+    v["num_experts_per_tok"] = json!(5);
+    let e = parse(v).unwrap_err().to_string();
+    assert!(
+        e.contains("`num_experts_per_tok`") && e.contains("only 4 experts"),
+        "{e}"
+    );
+}
