@@ -296,6 +296,7 @@ impl Http {
         let specs = [ModelSpec {
             name: "llama".into(),
             dir: fixture_model(),
+            adapter: None,
         }];
         let limits = Limits {
             max_tokens: 4,

@@ -76,6 +76,12 @@ enum Command {
         after_help = "Example:\n  glassbox convert --model ./SmolLM2-135M --out ./smol-bf16 --dtype bf16"
     )]
     Convert(cmd::convert::Args),
+    /// Merge a LoRA adapter into its base model (W + s·B·A) and save the result, or take it back
+    /// out with --unmerge.
+    #[command(
+        after_help = "Examples:\n  glassbox merge-adapter --model ./SmolLM2-135M --adapter runs/lora/adapter --out ./smol-merged\n  glassbox merge-adapter --model ./smol-merged --adapter runs/lora/adapter --unmerge --out ./smol-base"
+    )]
+    MergeAdapter(cmd::convert::Args),
     /// List a model's checkpoint series in step order (Pythia's step0 … step143000, OLMo's
     /// stage1-step…-tokens…B revisions, a glassbox run's checkpoints), each a loadable model.
     #[command(after_help = "Examples:
@@ -168,6 +174,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Score(a) => cmd::score::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Convert(a) => cmd::convert::run(a),
+        Command::MergeAdapter(a) => cmd::convert::merge_adapter(a),
         Command::Checkpoints(a) => cmd::checkpoints::run(a),
         Command::Bench(b) => cmd::bench::run(b),
         Command::Data(d) => cmd::data::run(d),

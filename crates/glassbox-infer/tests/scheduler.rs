@@ -67,15 +67,7 @@ fn longrope_decoding_across_the_switch_equals_full_recomputation() {
     let e = common::engine("phi3");
     let m = &e.model;
     let mut seqs: Vec<Vec<u32>> = vec![(0..29).map(|i| 3 + i * 7 % 400).collect(), vec![9, 8, 7]];
-    let mut caches: Vec<SeqCache> = seqs
-        .iter()
-        .map(|p| {
-            let mut c = KvCache::new(m.config(), vec![0], &Device::Cpu);
-            let t = Tensor::from_vec(p.clone(), (1, p.len()), &Device::Cpu).unwrap();
-            m.forward(&t, &[], Some(&mut c), Logits::Last).unwrap();
-            SeqCache::from_kv_cache(&c).unwrap()
-        })
-        .collect();
+    let mut caches: Vec<SeqCache> = seqs.iter().map(|p| common::prefilled(m, p)).collect();
     for step in 0..8u32 {
         let next: Vec<u32> = (0..2).map(|i| 40 + step * 3 + i).collect();
         let mut refs: Vec<&mut SeqCache> = caches.iter_mut().collect();

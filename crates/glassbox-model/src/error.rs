@@ -61,6 +61,14 @@ pub enum ModelError {
         /// The shape in the file.
         found: Vec<usize>,
     },
+    /// A LoRA adapter does not fit the model, or its files are malformed.
+    #[error("{}: {message}", path.display())]
+    Adapter {
+        /// The adapter directory or file.
+        path: PathBuf,
+        /// What is wrong, naming the field or tensor.
+        message: String,
+    },
     /// A request to the model is invalid (empty input, token id past the vocabulary, too long).
     #[error("invalid input: {0}")]
     Input(String),

@@ -30,6 +30,7 @@ pub mod cpu_kernels;
 pub mod error;
 mod families;
 pub mod kv_cache;
+pub mod lora;
 pub mod rope;
 pub mod safetensors_io;
 pub mod seq_cache;
@@ -45,6 +46,7 @@ pub use config::{
 pub use error::{ModelError, Result};
 pub use families::tensor_shapes;
 pub use kv_cache::KvCache;
+pub use lora::{Adapter, LoraConfig};
 pub use seq_cache::SeqCache;
 pub use transformer::{Kernels, LoadReport, Logits, Transformer};
 pub use weights::SaveDtype;

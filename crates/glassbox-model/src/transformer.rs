@@ -26,6 +26,7 @@ use crate::rope::Rope;
 use crate::weights::{SaveDtype, WeightFiles, save_safetensors};
 use crate::{ModelError, Result};
 
+mod adapt;
 mod blocks;
 mod decode;
 
@@ -61,25 +62,35 @@ struct Linear {
     /// `(out, in)`, as stored by transformers.
     w: Tensor,
     b: Option<Tensor>,
+    /// A LoRA update, when an adapter is applied.
+    lora: Option<LoraDelta>,
+}
+
+/// `s · B (A x)` added to a linear layer's output (PEFT's order: after the bias).
+#[derive(Debug, Clone)]
+struct LoraDelta {
+    /// `(r, in)`.
+    a: Tensor,
+    /// `(out, r)`.
+    b: Tensor,
+    scale: f64,
 }
 
 impl Linear {
     /// `(M, in) -> (M, out)`.
     fn mm(&self, x: &Tensor, mm: Mm) -> Result<Tensor> {
-        let y = match mm {
-            Mm::Batched(k) => matmul_t(x, &self.w, k)?,
-            Mm::Rows => {
-                if x.device().is_cpu() && x.dtype() == DType::F32 {
-                    crate::cpu_kernels::matvec_t(x, &self.w)?
-                } else {
-                    x.matmul(&widened(&self.w)?.t()?)?
-                }
-            }
-        };
-        Ok(match &self.b {
+        let y = product(x, &self.w, mm)?;
+        let y = match &self.b {
             Some(bias) => y.broadcast_add(bias)?,
             None => y,
-        })
+        };
+        match &self.lora {
+            Some(l) => {
+                let d = product(&product(x, &l.a, mm)?, &l.b, mm)?;
+                Ok((y + (d * l.scale)?)?)
+            }
+            None => Ok(y),
+        }
     }
 
     /// `(B, T, in) -> (B, T, out)` as one 2-D product.
@@ -87,6 +98,20 @@ impl Linear {
         let (b, t, i) = x.dims3()?;
         let y = self.mm(&x.reshape((b * t, i))?, Mm::Batched(kernels))?;
         Ok(y.reshape((b, t, ()))?)
+    }
+}
+
+/// `x @ wᵀ` as `mm` says.
+fn product(x: &Tensor, w: &Tensor, mm: Mm) -> Result<Tensor> {
+    match mm {
+        Mm::Batched(k) => matmul_t(x, w, k),
+        Mm::Rows => {
+            if x.device().is_cpu() && x.dtype() == DType::F32 {
+                Ok(crate::cpu_kernels::matvec_t(x, w)?)
+            } else {
+                Ok(x.matmul(&widened(w)?.t()?)?)
+            }
+        }
     }
 }
 
@@ -278,6 +303,7 @@ impl Transformer {
                 } else {
                     None
                 },
+                lora: None,
             })
         };
         let norm = |name: &Option<String>| -> Result<Option<Norm>> {

@@ -74,6 +74,8 @@ pub struct ModelSpec {
     pub name: String,
     /// Model directory.
     pub dir: PathBuf,
+    /// A LoRA adapter directory applied on top, when given.
+    pub adapter: Option<PathBuf>,
 }
 
 impl ModelSpec {
@@ -83,6 +85,7 @@ impl ModelSpec {
             Some((n, d)) if !n.is_empty() && !n.contains('/') => Self {
                 name: n.to_string(),
                 dir: PathBuf::from(d),
+                adapter: None,
             },
             _ => {
                 let dir = PathBuf::from(s);
@@ -91,7 +94,11 @@ impl ModelSpec {
                     .ok()
                     .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
                     .unwrap_or_else(|| s.to_string());
-                Self { name, dir }
+                Self {
+                    name,
+                    dir,
+                    adapter: None,
+                }
             }
         }
     }
@@ -113,8 +120,16 @@ impl AppState {
                     s.name
                 ));
             }
-            let engine = Engine::load(&s.dir, &candle_core::Device::Cpu)
+            let mut engine = Engine::load(&s.dir, &candle_core::Device::Cpu)
                 .map_err(|e| format!("{}: {e}", s.dir.display()))?;
+            if let Some(a) = &s.adapter {
+                let ad = glassbox_model::Adapter::load(a, &candle_core::Device::Cpu)
+                    .map_err(|e| format!("{}: {e}", a.display()))?;
+                engine
+                    .model
+                    .apply_adapter(&ad)
+                    .map_err(|e| format!("{}: {e}", a.display()))?;
+            }
             let engine = Arc::new(engine);
             models.push(ModelEntry {
                 name: s.name.clone(),

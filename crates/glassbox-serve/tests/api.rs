@@ -28,10 +28,12 @@ fn state_with(sched: SchedulerOptions, limits: Limits, key: Option<&str>) -> Arc
         ModelSpec {
             name: "llama".into(),
             dir: fixture("llama"),
+            adapter: None,
         },
         ModelSpec {
             name: "qwen2".into(),
             dir: fixture("qwen2"),
+            adapter: None,
         },
     ];
     Arc::new(AppState::load(&specs, sched, limits, key.map(str::to_string)).unwrap())

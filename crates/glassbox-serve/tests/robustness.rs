@@ -36,6 +36,7 @@ fn state(name: &str, dir: &Path, sched: SchedulerOptions) -> Arc<AppState> {
     let specs = [ModelSpec {
         name: name.into(),
         dir: dir.to_path_buf(),
+        adapter: None,
     }];
     Arc::new(AppState::load(&specs, sched, Limits::default(), None).unwrap())
 }

@@ -94,12 +94,25 @@ pub(crate) struct ModelArg {
     /// A Hugging Face-layout model directory (config.json, model.safetensors, tokenizer.json).
     #[arg(long, value_name = "DIR")]
     pub model: PathBuf,
+    /// A LoRA adapter directory (PEFT's adapter_config.json + adapter_model.safetensors) applied
+    /// on top of the model.
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
 }
 
-/// Loads an engine on the CPU and warns about checkpoint tensors the model does not use.
-pub(crate) fn load_engine(dir: &Path) -> Result<Engine> {
-    let engine = Engine::load(dir, &candle_core::Device::Cpu)
+/// Loads an engine on the CPU (with a LoRA adapter applied when given) and warns about
+/// checkpoint tensors the model does not use.
+pub(crate) fn load_engine(dir: &Path, adapter: Option<&Path>) -> Result<Engine> {
+    let mut engine = Engine::load(dir, &candle_core::Device::Cpu)
         .with_context(|| format!("loading the model in {}", dir.display()))?;
+    if let Some(a) = adapter {
+        let ad = glassbox_model::Adapter::load(a, &candle_core::Device::Cpu)
+            .with_context(|| format!("loading the adapter in {}", a.display()))?;
+        engine
+            .model
+            .apply_adapter(&ad)
+            .with_context(|| format!("applying the adapter in {}", a.display()))?;
+    }
     let unused = &engine.load_report.unused_tensors;
     if !unused.is_empty() {
         let shown: Vec<&str> = unused.iter().take(5).map(String::as_str).collect();

@@ -30,6 +30,18 @@ pub(crate) struct Args {
     /// Largest shard in bytes (suffixes KB, MB, GB); bigger models are split with an index.
     #[arg(long, default_value = "5GB", value_name = "SIZE")]
     max_shard_size: String,
+    /// With --adapter: take the adapter back out of a model it was merged into
+    /// (W − s·B·A) instead of merging it in.
+    #[arg(long, requires = "adapter")]
+    unmerge: bool,
+}
+
+/// `glassbox merge-adapter`: `convert` with an adapter, which it requires.
+pub(crate) fn merge_adapter(a: Args) -> Result<()> {
+    if a.model.adapter.is_none() {
+        bail!("merge-adapter needs --adapter DIR (a PEFT LoRA adapter directory)");
+    }
+    run(a)
 }
 
 pub(crate) fn run(a: Args) -> Result<()> {
@@ -48,8 +60,20 @@ pub(crate) fn run(a: Args) -> Result<()> {
             a.out.display()
         );
     }
-    let (model, _) = Transformer::load(src, &candle_core::Device::Cpu)
+    let (mut model, _) = Transformer::load(src, &candle_core::Device::Cpu)
         .with_context(|| format!("loading the model in {}", src.display()))?;
+    if let Some(dir) = &a.model.adapter {
+        let adapter = glassbox_model::Adapter::load(dir, &candle_core::Device::Cpu)
+            .with_context(|| format!("loading the adapter in {}", dir.display()))?;
+        if a.unmerge {
+            model.unmerge_adapter(&adapter)
+        } else {
+            model
+                .apply_adapter(&adapter)
+                .and_then(|()| model.merge_adapter())
+        }
+        .with_context(|| format!("applying the adapter in {}", dir.display()))?;
+    }
     model.save(&a.out, dtype, shard)?;
     for f in SIDE_FILES {
         let from = src.join(f);

@@ -16,6 +16,10 @@ pub(crate) struct Args {
     /// choose one with the `model` field (default name: the directory's name).
     #[arg(long = "model", value_name = "[NAME=]DIR", required = true)]
     models: Vec<String>,
+    /// A LoRA adapter (PEFT directory) for the model named NAME (or for the only model); repeat
+    /// for several.
+    #[arg(long = "adapter", value_name = "[NAME=]DIR")]
+    adapters: Vec<String>,
     /// Address to bind. The default accepts local connections only; bind 0.0.0.0 deliberately.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -74,7 +78,24 @@ fn queue_wait(seconds: f64) -> Result<Option<Duration>> {
 }
 
 pub(crate) fn run(a: Args) -> Result<()> {
-    let specs: Vec<ModelSpec> = a.models.iter().map(|m| ModelSpec::parse(m)).collect();
+    let mut specs: Vec<ModelSpec> = a.models.iter().map(|m| ModelSpec::parse(m)).collect();
+    for ad in &a.adapters {
+        let (name, dir) = match ad.split_once('=') {
+            Some((n, d)) if !n.is_empty() && !n.contains('/') => (Some(n), d),
+            _ => (None, ad.as_str()),
+        };
+        let spec = match name {
+            Some(n) => specs.iter_mut().find(|s| s.name == n),
+            None if specs.len() == 1 => specs.first_mut(),
+            None => None,
+        };
+        let Some(spec) = spec else {
+            anyhow::bail!(
+                "--adapter {ad}: name the model it is for (NAME=DIR, NAME one of the --model names)"
+            );
+        };
+        spec.adapter = Some(dir.into());
+    }
     let limits = Limits {
         max_body_bytes: a.max_body_bytes,
         max_tokens: a.max_tokens,

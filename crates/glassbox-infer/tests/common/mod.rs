@@ -103,3 +103,15 @@ pub(crate) fn conversations() -> Value {
         ]
     })
 }
+
+/// A sequence cache holding `prompt`, prefilled by the cached forward pass.
+pub(crate) fn prefilled(
+    m: &glassbox_model::Transformer,
+    prompt: &[u32],
+) -> glassbox_model::SeqCache {
+    let mut c = glassbox_model::KvCache::new(m.config(), vec![0], &Device::Cpu);
+    let t = Tensor::from_vec(prompt.to_vec(), (1, prompt.len()), &Device::Cpu).unwrap();
+    m.forward(&t, &[], Some(&mut c), glassbox_model::Logits::Last)
+        .unwrap();
+    glassbox_model::SeqCache::from_kv_cache(&c).unwrap()
+}

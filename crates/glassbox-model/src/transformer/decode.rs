@@ -175,6 +175,7 @@ impl Transformer {
         let head = Linear {
             w: self.lm_head.as_ref().unwrap_or(&self.embed).clone(),
             b: None,
+            lora: None,
         };
         Ok(self.cap_logits(head.mm(&x, Mm::Rows)?)?.to_vec2()?)
     }

@@ -1,0 +1,173 @@
+//! LoRA adapters on a [`Transformer`]: applied beside the frozen weights, merged into them, and
+//! merged back out.
+
+use candle_core::{DType, Tensor};
+
+use super::{Ffn, Linear, LoraDelta, Qkv, Transformer, widened};
+use crate::families::{FfnNames, QkvNames, layer_names};
+use crate::lora::{Adapter, PEFT_PREFIX};
+use crate::{ModelError, Result};
+
+impl Transformer {
+    /// Every linear layer with its module path (`model.layers.0.self_attn.q_proj`), in
+    /// transformers' order.
+    fn linears_mut(&mut self) -> Vec<(String, &mut Linear)> {
+        let cfg = self.cfg.clone();
+        let mut out = Vec::new();
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let n = layer_names(&cfg, l);
+            match (&mut layer.qkv, n.qkv) {
+                (
+                    Qkv::Separate { q, k, v },
+                    QkvNames::Separate {
+                        q: nq,
+                        k: nk,
+                        v: nv,
+                    },
+                ) => {
+                    out.push((nq, q));
+                    out.push((nk, k));
+                    out.push((nv, v));
+                }
+                (Qkv::Fused { qkv, .. }, QkvNames::Fused(name)) => out.push((name, qkv)),
+                _ => {}
+            }
+            out.push((n.o, &mut layer.o));
+            match (&mut layer.ffn, n.ffn) {
+                (Ffn::Gated(e), FfnNames::Gated { gate, up, down }) => {
+                    out.push((gate, &mut e.gate));
+                    out.push((up, &mut e.up));
+                    out.push((down, &mut e.down));
+                }
+                (
+                    Ffn::FusedGated { gate_up, down },
+                    FfnNames::FusedGated {
+                        gate_up: g,
+                        down: d,
+                    },
+                ) => {
+                    out.push((g, gate_up));
+                    out.push((d, down));
+                }
+                (Ffn::Plain { up, down }, FfnNames::Plain { up: u, down: d }) => {
+                    out.push((u, up));
+                    out.push((d, down));
+                }
+                (
+                    Ffn::Moe { router, experts },
+                    FfnNames::Moe {
+                        router: r,
+                        experts: names,
+                    },
+                ) => {
+                    out.push((r, router));
+                    for (e, [g, u, d]) in experts.iter_mut().zip(names) {
+                        out.push((g, &mut e.gate));
+                        out.push((u, &mut e.up));
+                        out.push((d, &mut e.down));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Module paths of every linear layer an adapter may target.
+    pub fn linear_modules(&self) -> Vec<String> {
+        let mut m = self.clone();
+        m.linears_mut().into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Applies `adapter` beside the frozen weights (replacing any adapter applied before). Every
+    /// module it holds must be a linear layer of this model with matching shapes; the error
+    /// names the tensor otherwise.
+    pub fn apply_adapter(&mut self, adapter: &Adapter) -> Result<()> {
+        let scale = adapter.config.scale();
+        let arch = self.cfg.architecture.class_name();
+        let path = adapter.source.as_ref().map_or_else(
+            || "(adapter)".into(),
+            |d| d.join("adapter_model.safetensors"),
+        );
+        let mut linears = self.linears_mut();
+        // Check everything before changing anything.
+        for (module, (a, b)) in &adapter.modules {
+            let Some((_, lin)) = linears.iter().find(|(n, _)| n == module) else {
+                return Err(ModelError::Adapter {
+                    path,
+                    message: format!(
+                        "`{PEFT_PREFIX}{module}.lora_A.weight` adapts `{module}`, which is not a linear layer of this {arch} model (an adapter for another architecture?)"
+                    ),
+                });
+            };
+            let (out, inp) = lin.w.dims2()?;
+            let r = adapter.config.r;
+            if a.dims() != [r, inp] || b.dims() != [out, r] {
+                return Err(ModelError::Adapter {
+                    path,
+                    message: format!(
+                        "`{module}`: lora_A {:?} and lora_B {:?} do not fit its weight {:?} (expected [{r}, {inp}] and [{out}, {r}]; an adapter for another model size?)",
+                        a.dims(),
+                        b.dims(),
+                        [out, inp]
+                    ),
+                });
+            }
+        }
+        for (name, lin) in linears.iter_mut() {
+            lin.lora = adapter.modules.get(name).map(|(a, b)| LoraDelta {
+                a: a.clone(),
+                b: b.clone(),
+                scale,
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes the applied adapter, if any.
+    pub fn remove_adapter(&mut self) {
+        for (_, lin) in self.linears_mut() {
+            lin.lora = None;
+        }
+    }
+
+    /// Whether an adapter is applied.
+    pub fn has_adapter(&self) -> bool {
+        self.clone()
+            .linears_mut()
+            .iter()
+            .any(|(_, l)| l.lora.is_some())
+    }
+
+    /// Folds the applied adapter into the weights, `W ← W + s · B A` (in f32), and removes it:
+    /// the model then computes the same function without the adapter.
+    pub fn merge_adapter(&mut self) -> Result<()> {
+        self.fold(1.0)
+    }
+
+    /// Takes `adapter` back out of weights it was merged into, `W ← W − s · B A`.
+    pub fn unmerge_adapter(&mut self, adapter: &Adapter) -> Result<()> {
+        self.apply_adapter(adapter)?;
+        self.fold(-1.0)
+    }
+
+    fn fold(&mut self, sign: f64) -> Result<()> {
+        let mut updates = Vec::new();
+        for (name, lin) in self.linears_mut() {
+            let Some(l) = lin.lora.take() else { continue };
+            let delta =
+                (l.b.to_dtype(DType::F32)?
+                    .matmul(&l.a.to_dtype(DType::F32)?)?
+                    * (sign * l.scale))?;
+            let w: Tensor = (widened(&lin.w)? + delta)?;
+            lin.w = w.clone();
+            updates.push((format!("{name}.weight"), w));
+        }
+        for (name, w) in updates {
+            if let Some(p) = self.params.iter_mut().find(|(n, _)| *n == name) {
+                p.1 = w;
+            }
+        }
+        Ok(())
+    }
+}
