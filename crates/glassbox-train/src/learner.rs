@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor, Var};
-use glassbox_model::{Kernels, Transformer};
+use glassbox_model::{Adapter, Kernels, LoraConfig, Transformer};
 
 use crate::Result;
 use crate::optim::{AdamW, clip_grad_norm};
@@ -27,6 +27,9 @@ pub struct Learner {
     seq_len: usize,
     grad_accum: usize,
     max_grad_norm: f64,
+    /// With LoRA: the adapter's settings (its tensors are the optimiser's variables; the
+    /// model's own weights are frozen).
+    pub lora: Option<LoraConfig>,
 }
 
 /// Where a step's time went.
@@ -59,8 +62,14 @@ pub enum StepOutcome {
 }
 
 impl Learner {
-    /// Puts `init`'s weights under AdamW with the recipe's optimiser and batch settings.
+    /// Puts `init`'s weights under AdamW with the recipe's optimiser and batch settings; with a
+    /// `[lora]` section, a new adapter instead (seeded `A`, zero `B`) over the frozen `init`.
     pub fn new(init: Transformer, recipe: &Recipe) -> Result<Self> {
+        if let Some(l) = &recipe.lora {
+            let base = recipe.model.init.as_ref().map(|p| p.display().to_string());
+            let adapter = Adapter::init(&init, l.config(base), l.seed)?;
+            return Self::with_adapter(init, adapter, recipe);
+        }
         // Every parameter becomes a Var; the model is rebuilt over the Vars' tensors, so updates
         // to the Vars are what the next forward pass sees.
         let mut params = Vec::new();
@@ -81,6 +90,67 @@ impl Learner {
             seq_len: recipe.train.seq_len,
             grad_accum: recipe.train.grad_accum,
             max_grad_norm: recipe.train.max_grad_norm,
+            lora: None,
+        })
+    }
+
+    /// Trains `adapter` on the frozen `base`: only the adapter's tensors are variables (named as
+    /// PEFT names them), so the base gets neither gradients nor optimiser state.
+    pub fn with_adapter(base: Transformer, adapter: Adapter, recipe: &Recipe) -> Result<Self> {
+        let mut params = Vec::new();
+        let mut vars = Adapter {
+            source: adapter.source.clone(),
+            config: adapter.config.clone(),
+            modules: Default::default(),
+        };
+        for (module, (a, b)) in &adapter.modules {
+            let va = Var::from_tensor(&a.to_dtype(DType::F32)?)?;
+            let vb = Var::from_tensor(&b.to_dtype(DType::F32)?)?;
+            vars.modules.insert(
+                module.clone(),
+                (va.as_tensor().clone(), vb.as_tensor().clone()),
+            );
+            let prefix = glassbox_model::lora::PEFT_PREFIX;
+            params.push((format!("{prefix}{module}.lora_A.weight"), va, true));
+            params.push((format!("{prefix}{module}.lora_B.weight"), vb, true));
+        }
+        let mut model = base;
+        model.apply_adapter(&vars)?;
+        model.set_kernels(Kernels::Differentiable);
+        Ok(Self {
+            model,
+            opt: AdamW::new(params, recipe)?,
+            seq_len: recipe.train.seq_len,
+            grad_accum: recipe.train.grad_accum,
+            max_grad_norm: recipe.train.max_grad_norm,
+            lora: Some(adapter.config),
+        })
+    }
+
+    /// The adapter being trained (its current values), for LoRA runs.
+    pub fn adapter(&self) -> Option<Adapter> {
+        let config = self.lora.clone()?;
+        let prefix = glassbox_model::lora::PEFT_PREFIX;
+        let mut modules = std::collections::BTreeMap::new();
+        for p in &self.opt.params {
+            if let Some(m) = p
+                .name
+                .strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(".lora_A.weight"))
+            {
+                let b = format!("{prefix}{m}.lora_B.weight");
+                if let Some(pb) = self.opt.params.iter().find(|q| q.name == b) {
+                    modules.insert(
+                        m.to_string(),
+                        (p.var.as_tensor().clone(), pb.var.as_tensor().clone()),
+                    );
+                }
+            }
+        }
+        Some(Adapter {
+            source: None,
+            config,
+            modules,
         })
     }
 

@@ -338,6 +338,53 @@ pub struct Recipe {
     /// Release metadata and licences.
     #[serde(default)]
     pub release: ReleaseSection,
+    /// Train a LoRA adapter on the frozen model instead of every weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraSection>,
+}
+
+/// LoRA training (Hu et al. 2021): the model's weights stay frozen (no gradients, no optimiser
+/// state) and a low-rank update of the target modules is trained; checkpoints hold the adapter
+/// in PEFT's format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSection {
+    /// Rank.
+    pub r: usize,
+    /// `lora_alpha`; the update is scaled by `alpha / r` (or `alpha / √r` with `rslora`).
+    /// Default 8, as PEFT.
+    #[serde(default = "d_lora_alpha")]
+    pub alpha: f64,
+    /// Module names to adapt (`q_proj`, `v_proj`, `query_key_value`, …; a module matches when its
+    /// path ends with the name).
+    pub targets: Vec<String>,
+    /// rsLoRA scaling. Default false.
+    #[serde(default)]
+    pub rslora: bool,
+    /// Dropout on the adapter's input. Only 0 is implemented.
+    #[serde(default)]
+    pub dropout: f64,
+    /// Seed of the adapter's initial `A` (B starts at zero). Default 0.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn d_lora_alpha() -> f64 {
+    8.0
+}
+
+impl LoraSection {
+    /// The adapter settings this section describes.
+    pub fn config(&self, base: Option<String>) -> glassbox_model::LoraConfig {
+        glassbox_model::LoraConfig {
+            r: self.r,
+            alpha: self.alpha,
+            dropout: self.dropout,
+            use_rslora: self.rslora,
+            target_modules: self.targets.clone(),
+            base_model: base,
+        }
+    }
 }
 
 /// The presets.
@@ -478,6 +525,31 @@ impl Recipe {
             self.model.hf.clone().unwrap_or(Value::Null)
         };
         let cfg = ModelConfig::from_value(&value, path).map_err(|e| err(format!("model: {e}")))?;
+        if let Some(l) = &self.lora {
+            if l.r == 0 || l.r > 1 << 16 {
+                return Err(err(format!(
+                    "lora.r = {}: the rank must be between 1 and 65536",
+                    l.r
+                )));
+            }
+            if l.targets.is_empty() {
+                return Err(err(
+                    "lora.targets is empty: name the modules to adapt (q_proj, v_proj, …)".into(),
+                ));
+            }
+            if !(l.alpha.is_finite() && l.alpha > 0.0) {
+                return Err(err(format!(
+                    "lora.alpha = {}: must be a positive number",
+                    l.alpha
+                )));
+            }
+            if l.dropout != 0.0 {
+                return Err(err(format!(
+                    "lora.dropout = {}: LoRA dropout is not implemented; use 0",
+                    l.dropout
+                )));
+            }
+        }
         if cfg.vocab_size < dataset_vocab {
             return Err(err(format!(
                 "the model's vocab_size ({}) is smaller than the dataset tokenizer's vocabulary ({dataset_vocab}): the tokenizer does not match the model",

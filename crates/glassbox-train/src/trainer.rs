@@ -207,11 +207,19 @@ fn start_from_zero(
         std::fs::write(dir.join("logs").join(f), b"")
             .map_err(|e| run_err(&dir.join("logs").join(f), e))?;
     }
-    let init = match &recipe.model.init {
-        // Continual pre-training: the model's own weights (in f32), under the recipe's config
-        // (the same config.json, so the shapes agree).
+    let init = initial_model(&recipe, &cfg)?;
+    let mut run = Run::new(dir, recipe, cfg, dataset, init, total, eos_id)?;
+    run.checkpoint(0, None, events)?;
+    run.loop_from(0, options, events)
+}
+
+/// The weights step 0 starts from: the `[model] init` model's own (continual pre-training) under
+/// the recipe's config, or random ones from `init_seed`. A LoRA run keeps them frozen.
+fn initial_model(recipe: &Recipe, cfg: &ModelConfig) -> Result<Transformer> {
+    Ok(match &recipe.model.init {
+        // The same config.json, so the shapes agree; weights widened to f32 for training.
         Some(model_dir) => {
-            let (m, _) = Transformer::load(model_dir, &Device::Cpu)?;
+            let (m, _) = Transformer::load_with(model_dir, &Device::Cpu, false)?;
             Transformer::from_tensors(
                 cfg.clone(),
                 m.named_tensors().into_iter().collect(),
@@ -219,10 +227,27 @@ fn start_from_zero(
             )?
         }
         None => Transformer::random(cfg.clone(), recipe.model.init_seed, &Device::Cpu)?,
-    };
-    let mut run = Run::new(dir, recipe, cfg, dataset, init, total, eos_id)?;
-    run.checkpoint(0, None, events)?;
-    run.loop_from(0, options, events)
+    })
+}
+
+/// The learner of a checkpoint: its weights, or for a LoRA run the frozen initial model with
+/// the checkpoint's adapter.
+/// `resolved` is the recipe's model configuration (what step 0 was built from).
+fn learner_at(
+    recipe: &Recipe,
+    resolved: &ModelConfig,
+    ck: &Path,
+) -> Result<(Learner, ModelConfig)> {
+    if recipe.lora.is_some() {
+        let base = initial_model(recipe, resolved)?;
+        let adapter = glassbox_model::Adapter::load(ck, &Device::Cpu)?;
+        let cfg = base.config().clone();
+        return Ok((Learner::with_adapter(base, adapter, recipe)?, cfg));
+    }
+    let (model, _) = Transformer::load(ck, &Device::Cpu)?;
+    let mut cfg = model.config().clone();
+    cfg.dtype = None;
+    Ok((Learner::new(model, recipe)?, cfg))
 }
 
 /// The model directory a continual pre-training run starts from: its path and the SHA-256 of its
@@ -279,16 +304,14 @@ pub fn resume(dir: &Path, options: Options, events: &mut dyn FnMut(Event)) -> Re
             dir, &resolved, recipe, cfg, dataset, total, eos_id, options, events,
         );
     };
-    let (model, _) = Transformer::load(&ck, &Device::Cpu)?;
-    let mut cfg = model.config().clone();
-    cfg.dtype = None;
-    recipe.resolve(&recipe_path, vocab)?;
+    let resolved = recipe.resolve(&recipe_path, vocab)?;
+    let (learner, cfg) = learner_at(&recipe, &resolved, &ck)?;
     let total = recipe.total_steps();
     // The index is re-derived from disk, every file hashed again: a damaged older checkpoint
     // drops out of it here.
     let c = recipe.checkpoints.clone();
     Index::rebuild(&dir.join("checkpoints"), &|s| c.scheduled(s, total), true)?;
-    let mut run = Run::new(dir, recipe, cfg, dataset, model, total, eos_id)?;
+    let mut run = Run::with_learner(dir, recipe, cfg, dataset, learner, total, eos_id);
     run.load_optimizer(&ck, &state)?;
     run.last_checkpoint = ck.display().to_string();
     run.last_loss = state.loss;
@@ -331,7 +354,21 @@ impl Run {
         eos_id: u32,
     ) -> Result<Self> {
         let learner = Learner::new(init, &recipe)?;
-        Ok(Self {
+        Ok(Self::with_learner(
+            dir, recipe, cfg, dataset, learner, total, eos_id,
+        ))
+    }
+
+    fn with_learner(
+        dir: &Path,
+        recipe: Recipe,
+        cfg: ModelConfig,
+        dataset: Dataset,
+        learner: Learner,
+        total: u64,
+        eos_id: u32,
+    ) -> Self {
+        Self {
             dir: dir.to_path_buf(),
             recipe,
             cfg,
@@ -342,7 +379,7 @@ impl Run {
             last_loss: None,
             last_lr: 0.0,
             last_checkpoint: String::new(),
-        })
+        }
     }
 
     fn load_optimizer(&mut self, ck: &Path, state: &State) -> Result<()> {
@@ -424,9 +461,15 @@ impl Run {
 
     /// Writes every file of checkpoint `step` into the temporary directory `tmp`.
     fn write_checkpoint_files(&self, tmp: &Path, step: u64, eval_loss: Option<f64>) -> Result<()> {
-        self.learner
-            .model
-            .save(tmp, glassbox_model::SaveDtype::F32, u64::MAX)?;
+        match self.learner.adapter() {
+            // A LoRA checkpoint is the adapter (PEFT's files); the frozen model is the run's
+            // `[model]`.
+            Some(adapter) => adapter.save(tmp)?,
+            None => self
+                .learner
+                .model
+                .save(tmp, glassbox_model::SaveDtype::F32, u64::MAX)?,
+        }
         crash_point(step, "weights");
         let mut moments = Vec::with_capacity(self.learner.opt.params.len() * 2);
         for p in &self.learner.opt.params {
@@ -593,9 +636,14 @@ impl Run {
             steps: end,
             loss: self.last_loss,
             eval_loss: last_eval,
-            final_weights_sha256: glassbox_core::hash::sha256_file(
-                &final_dir.join("model.safetensors"),
-            )?,
+            // A LoRA run's trained weights are its adapter.
+            final_weights_sha256: glassbox_core::hash::sha256_file(&final_dir.join(
+                if self.learner.lora.is_some() {
+                    "adapter_model.safetensors"
+                } else {
+                    "model.safetensors"
+                },
+            ))?,
             final_checkpoint: final_dir,
         })
     }
@@ -617,6 +665,17 @@ pub fn replay(
     to: u64,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Transformer> {
+    Ok(replay_learner(recipe, dataset, from, to, progress)?.model)
+}
+
+/// [`replay`], returning the learner (for a LoRA run, [`Learner::adapter`] is what was trained).
+pub fn replay_learner(
+    recipe: &Recipe,
+    dataset: &Path,
+    from: &Path,
+    to: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Learner> {
     let state = checkpoint::verify(from)?;
     if to <= state.step {
         return Err(run_err(
@@ -635,15 +694,16 @@ pub fn replay(
         ));
     }
     let mut dataset = Dataset::open(dataset)?;
-    let (model, _) = Transformer::load(from, &Device::Cpu)?;
-    let mut learner = Learner::new(model, recipe)?;
+    let (vocab, _) = tokenizer_ids(&dataset);
+    let resolved = recipe.resolve(&from.join("recipe.toml"), vocab)?;
+    let (mut learner, _) = learner_at(recipe, &resolved, from)?;
     load_moments(&mut learner, from, &state)?;
     let last_good = from.display().to_string();
     for step in state.step..to {
         train_step(&mut learner, &mut dataset, recipe, step, total, &last_good)?;
         progress(step + 1);
     }
-    Ok(learner.model)
+    Ok(learner)
 }
 
 /// The dataset tokenizer's vocabulary size and end-of-sequence id (from its manifest).
