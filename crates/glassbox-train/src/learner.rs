@@ -82,7 +82,16 @@ impl Learner {
         }
         let mut cfg = init.config().clone();
         cfg.dtype = None;
-        let mut model = Transformer::from_tensors(cfg, map, &Device::Cpu)?;
+        let model = Transformer::from_tensors(cfg, map, &Device::Cpu)?;
+        Self::assemble(model, params, recipe, None)
+    }
+
+    fn assemble(
+        mut model: Transformer,
+        params: Vec<(String, Var, bool)>,
+        recipe: &Recipe,
+        lora: Option<LoraConfig>,
+    ) -> Result<Self> {
         model.set_kernels(Kernels::Differentiable);
         Ok(Self {
             model,
@@ -90,7 +99,7 @@ impl Learner {
             seq_len: recipe.train.seq_len,
             grad_accum: recipe.train.grad_accum,
             max_grad_norm: recipe.train.max_grad_norm,
-            lora: None,
+            lora,
         })
     }
 
@@ -116,15 +125,7 @@ impl Learner {
         }
         let mut model = base;
         model.apply_adapter(&vars)?;
-        model.set_kernels(Kernels::Differentiable);
-        Ok(Self {
-            model,
-            opt: AdamW::new(params, recipe)?,
-            seq_len: recipe.train.seq_len,
-            grad_accum: recipe.train.grad_accum,
-            max_grad_norm: recipe.train.max_grad_norm,
-            lora: Some(adapter.config),
-        })
+        Self::assemble(model, params, recipe, Some(adapter.config))
     }
 
     /// The adapter being trained (its current values), for LoRA runs.

@@ -208,7 +208,8 @@ fn start_from_zero(
             .map_err(|e| run_err(&dir.join("logs").join(f), e))?;
     }
     let init = initial_model(&recipe, &cfg)?;
-    let mut run = Run::new(dir, recipe, cfg, dataset, init, total, eos_id)?;
+    let learner = Learner::new(init, &recipe)?;
+    let mut run = Run::with_learner(dir, recipe, cfg, dataset, learner, total, eos_id);
     run.checkpoint(0, None, events)?;
     run.loop_from(0, options, events)
 }
@@ -344,21 +345,6 @@ pub fn resume(dir: &Path, options: Options, events: &mut dyn FnMut(Event)) -> Re
 }
 
 impl Run {
-    fn new(
-        dir: &Path,
-        recipe: Recipe,
-        cfg: ModelConfig,
-        dataset: Dataset,
-        init: Transformer,
-        total: u64,
-        eos_id: u32,
-    ) -> Result<Self> {
-        let learner = Learner::new(init, &recipe)?;
-        Ok(Self::with_learner(
-            dir, recipe, cfg, dataset, learner, total, eos_id,
-        ))
-    }
-
     fn with_learner(
         dir: &Path,
         recipe: Recipe,
