@@ -1,0 +1,237 @@
+//! LoRA adapters through the binary: `--adapter` on score, generate, chat and serve;
+//! `merge-adapter` into the base and back out again.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use candle_core::{Device, Tensor};
+use glassbox_model::{Adapter, LoraConfig, Transformer};
+use serde_json::Value;
+
+fn model(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/models")
+        .join(name)
+}
+
+fn glassbox(args: &[&str]) -> (String, String, i32) {
+    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{err}");
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        err,
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// A q/v/down adapter for the llama fixture whose B is a fixed non-zero pattern.
+fn write_adapter(dir: &Path) {
+    let (m, _) = Transformer::load(&model("llama"), &Device::Cpu).unwrap();
+    let cfg = LoraConfig {
+        r: 4,
+        alpha: 8.0,
+        dropout: 0.0,
+        use_rslora: false,
+        target_modules: vec!["q_proj".into(), "v_proj".into(), "down_proj".into()],
+        base_model: Some("llama".into()),
+    };
+    let mut ad = Adapter::init(&m, cfg, 11).unwrap();
+    for (k, (_, b)) in ad.modules.values_mut().enumerate() {
+        let v: Vec<f32> = (0..b.elem_count())
+            .map(|i| (((i * 31 + k * 7) % 100) as f32 / 100.0 - 0.5) * 0.2)
+            .collect();
+        *b = Tensor::from_vec(v, b.dims(), &Device::Cpu).unwrap();
+    }
+    ad.save(dir).unwrap();
+}
+
+fn logprobs(args: &[&str]) -> Vec<f64> {
+    let mut all = vec![
+        "score",
+        "--text",
+        "In the beginning God created the heavens",
+    ];
+    all.extend_from_slice(args);
+    let (out, err, code) = glassbox(&all);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    v["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["logprob"].as_f64())
+        .collect()
+}
+
+fn max_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn adapter_flag_and_merge_adapter_agree_and_unmerge_restores_the_base() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ad = tmp.path().join("adapter");
+    write_adapter(&ad);
+    let base_dir = model("llama");
+    let base = logprobs(&["--model", base_dir.to_str().unwrap()]);
+    let adapted = logprobs(&[
+        "--model",
+        base_dir.to_str().unwrap(),
+        "--adapter",
+        ad.to_str().unwrap(),
+    ]);
+    assert!(
+        max_diff(&base, &adapted) > 1e-2,
+        "the adapter changes the scores"
+    );
+    let merged = tmp.path().join("merged");
+    let (_, err, code) = glassbox(&[
+        "merge-adapter",
+        "--model",
+        base_dir.to_str().unwrap(),
+        "--adapter",
+        ad.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(merged.join("tokenizer.json").exists());
+    let m = logprobs(&["--model", merged.to_str().unwrap()]);
+    assert!(max_diff(&m, &adapted) < 1e-4, "merged vs --adapter");
+    let back = tmp.path().join("back");
+    let (_, err, code) = glassbox(&[
+        "merge-adapter",
+        "--model",
+        merged.to_str().unwrap(),
+        "--adapter",
+        ad.to_str().unwrap(),
+        "--unmerge",
+        "--out",
+        back.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let b = logprobs(&["--model", back.to_str().unwrap()]);
+    assert!(max_diff(&b, &base) < 1e-4, "unmerged vs base");
+    // generate and chat take the adapter too.
+    let (out, err, code) = glassbox(&[
+        "generate",
+        "--model",
+        base_dir.to_str().unwrap(),
+        "--adapter",
+        ad.to_str().unwrap(),
+        "--prompt",
+        "In the",
+        "--greedy",
+        "--max-new-tokens",
+        "4",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("In the"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["chat", "--model", base_dir.to_str().unwrap(), "--adapter"])
+        .arg(&ad)
+        .args(["--greedy", "--max-new-tokens", "4"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"Hello\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // merge-adapter without an adapter, and an adapter for another architecture, are refused.
+    let (_, err, code) = glassbox(&[
+        "merge-adapter",
+        "--model",
+        base_dir.to_str().unwrap(),
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--adapter"), "{err}");
+    let (_, err, code) = glassbox(&[
+        "score",
+        "--model",
+        model("gpt-neox").to_str().unwrap(),
+        "--adapter",
+        ad.to_str().unwrap(),
+        "--text",
+        "Hi",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(".lora_A.weight") && err.contains("GPTNeoXForCausalLM"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_applies_an_adapter_to_the_model_it_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ad = tmp.path().join("adapter");
+    write_adapter(&ad);
+    let dir = model("llama");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["serve", "--port", "0", "--model"])
+        .arg(format!("base={}", dir.display()))
+        .arg("--model")
+        .arg(format!("tuned={}", dir.display()))
+        .arg("--adapter")
+        .arg(format!("tuned={}", ad.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let logprob = |name: &str| -> f64 {
+        let body = format!(
+            r#"{{"model":"{name}","prompt":"In the beginning God","max_tokens":1,"echo":true,"logprobs":1,"temperature":0}}"#
+        );
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
+        let v: Value = serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap();
+        v["choices"][0]["logprobs"]["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_f64)
+            .sum()
+    };
+    let (b, t) = (logprob("base"), logprob("tuned"));
+    assert!((b - t).abs() > 1e-2, "base {b} vs tuned {t}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
