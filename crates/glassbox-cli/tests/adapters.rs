@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -198,29 +199,12 @@ fn serve_applies_an_adapter_to_the_model_it_names() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let port = common::served_port(&mut child);
     let logprob = |name: &str| -> f64 {
         let body = format!(
             r#"{{"model":"{name}","prompt":"In the beginning God","max_tokens":1,"echo":true,"logprobs":1,"temperature":0}}"#
         );
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        write!(
-            s,
-            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
+        let text = common::post(port, "/v1/completions", &body);
         assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
         let v: Value = serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap();
         v["choices"][0]["logprobs"]["token_logprobs"]

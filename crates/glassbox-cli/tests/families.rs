@@ -8,11 +8,9 @@
 mod common;
 use common::FAMILIES;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -69,29 +67,12 @@ fn one_server_serves_every_family() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let port: u16 = line
-        .split("http://127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let port = common::served_port(&mut child);
     for name in FAMILIES {
         let body = format!(
             r#"{{"model":"{name}","messages":[{{"role":"user","content":"Hello"}}],"max_tokens":4,"temperature":0}}"#
         );
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        write!(
-            s,
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
+        let text = common::post(port, "/v1/chat/completions", &body);
         assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
         let json = text.split_once("\r\n\r\n").unwrap().1;
         let v: serde_json::Value = serde_json::from_str(json).unwrap();

@@ -52,3 +52,34 @@ pub(crate) fn corpus(name: &str) -> PathBuf {
 pub(crate) fn mot_models() -> PathBuf {
     repo().join("crates/glassbox-audit/tests/fixtures/mot/models")
 }
+
+/// The port a `glassbox serve --port 0` child prints on its first stdout line.
+pub(crate) fn served_port(child: &mut std::process::Child) -> u16 {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("reading the server's first line");
+    line.split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+}
+
+/// One JSON POST on a fresh connection; returns the whole response text.
+pub(crate) fn post(port: u16, path: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("setting a timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("sending");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("reading");
+    text
+}
