@@ -219,3 +219,73 @@ fn serve_applies_an_adapter_to_the_model_it_names() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// LoRA training from the CLI: a base pre-trained for two steps, an adapter trained on it, the
+/// adapter checkpoint used with `generate --adapter`; releasing the LoRA run is refused with
+/// what to do instead.
+#[test]
+fn lora_training_from_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/train");
+    let text = std::fs::read_to_string(fixture.join("recipe.toml"))
+        .unwrap()
+        .replace(
+            "dataset = \"dataset\"",
+            &format!("dataset = \"{}\"", fixture.join("dataset").display()),
+        )
+        .replace("steps = 20", "steps = 2");
+    let base_recipe = tmp.path().join("base.toml");
+    std::fs::write(&base_recipe, &text).unwrap();
+    let base_run = tmp.path().join("base");
+    let (_, err, code) = glassbox(&[
+        "train",
+        base_recipe.to_str().unwrap(),
+        "--out",
+        base_run.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let base = base_run.join("checkpoints/step-0000002");
+    let lora_text = text.replace(
+        "preset = \"tiny\"",
+        &format!("init = \"{}\"", base.display()),
+    ) + "\n[lora]\nr = 2\ntargets = [\"q_proj\", \"v_proj\"]\n";
+    let lora_recipe = tmp.path().join("lora.toml");
+    std::fs::write(&lora_recipe, lora_text).unwrap();
+    let lora_run = tmp.path().join("lora");
+    let (out, err, code) = glassbox(&[
+        "train",
+        lora_recipe.to_str().unwrap(),
+        "--out",
+        lora_run.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let ck = lora_run.join("checkpoints/step-0000002");
+    let sha = glassbox_core::hash::sha256_file(&ck.join("adapter_model.safetensors")).unwrap();
+    assert!(
+        out.contains(&sha),
+        "the summary names the adapter's hash: {out}"
+    );
+    let (_, err, code) = glassbox(&[
+        "generate",
+        "--model",
+        base.to_str().unwrap(),
+        "--adapter",
+        ck.to_str().unwrap(),
+        "--prompt",
+        "In the",
+        "--max-new-tokens",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (_, err, code) = glassbox(&[
+        "release",
+        lora_run.to_str().unwrap(),
+        "--out",
+        tmp.path().join("bundle").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("LoRA") && err.contains("merge-adapter"),
+        "{err}"
+    );
+}

@@ -83,6 +83,12 @@ fn read_run(run: &Path) -> Result<RunInfo> {
     }
     let run_json = read_json(&run.join("run.json"))?;
     let recipe = Recipe::from_file(&run.join("recipe.toml"))?;
+    if recipe.lora.is_some() {
+        return Err(ReleaseError::bundle(
+            run.join("recipe.toml"),
+            "a LoRA run's checkpoints are adapters, which a release bundle does not hold yet; merge the final adapter into its base (`glassbox merge-adapter`) to publish the model",
+        ));
+    }
     let total = recipe.total_steps();
     let index = read_json(&run.join("checkpoints/index.json"))?;
     let entries = index
