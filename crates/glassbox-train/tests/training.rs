@@ -590,49 +590,9 @@ fn loss_and_every_gradient_match_transformers() {
         )
         .unwrap();
         let learner = glassbox_train::learner::Learner::new(model, &recipe).unwrap();
-        let loss = learner.loss(&rows).unwrap();
-        let (got, want) = (
-            f64::from(loss.to_scalar::<f32>().unwrap()),
-            train["loss"].as_f64().unwrap(),
-        );
-        assert!(
-            (got - want).abs() / want.abs() <= 1e-5,
-            "{family}: loss {got} vs transformers {want}"
-        );
-        let store = loss.backward().unwrap();
-        let reference = glassbox_model::safetensors_io::SafetensorsFile::open(
-            &fx.join(format!("reference/{family}-grads.safetensors")),
-        )
-        .unwrap();
-        let mut worst = 0f32;
-        for p in &learner.opt.params {
-            // An expert no token was routed to gets no gradient (zero, as in transformers).
-            let g = match store.get(p.var.as_tensor()) {
-                Some(g) => g.clone(),
-                None => p.var.as_tensor().zeros_like().unwrap(),
-            };
-            let w = reference
-                .load_f32(&p.name, &candle_core::Device::Cpu)
-                .unwrap();
-            let max = |t: &candle_core::Tensor| {
-                t.abs()
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .max(0)
-                    .unwrap()
-                    .to_scalar::<f32>()
-                    .unwrap()
-            };
-            let rel = max(&(g - &w).unwrap()) / max(&w).max(f32::MIN_POSITIVE);
-            worst = worst.max(rel);
-            assert!(
-                rel <= 1e-4,
-                "{family}: gradient of {}: relative {rel:e}",
-                p.name
-            );
-        }
-        assert_eq!(learner.opt.params.len(), reference.tensors().len());
+        let want = train["loss"].as_f64().unwrap();
+        let grads = fx.join(format!("reference/{family}-grads.safetensors"));
+        let (got, worst) = check_loss_and_gradients(family, &learner, &rows, want, &grads);
         eprintln!(
             "{family}: loss {got} (transformers {want}), worst gradient relative {worst:.2e}"
         );
@@ -752,4 +712,109 @@ fn lora_trains_an_adapter_on_a_frozen_model_and_resumes_bit_exactly() {
         );
         assert!(a == b, "{n1}: replay differs");
     }
+}
+
+/// The PEFT training oracle (`tests/fixtures/make_lora_fixtures.py`): on one batch, the loss of
+/// the model with PEFT's adapter and the gradient of every LoRA tensor equal PEFT's backward
+/// within 1e-4 relative (max |Δ| over max |reference| per tensor); the frozen weights get none.
+#[test]
+fn lora_gradients_match_peft() {
+    let fx = fixture().join("..");
+    for (case, base) in [
+        ("llama-qv", "llama"),
+        ("llama-all", "llama"),
+        ("gpt-neox-fused", "gpt-neox"),
+        ("qwen3-moe-attn", "qwen3-moe"),
+    ] {
+        let reference: Value = serde_json::from_str(
+            &std::fs::read_to_string(fx.join(format!("reference/lora-{case}.json"))).unwrap(),
+        )
+        .unwrap();
+        let rows: Vec<Vec<u32>> =
+            serde_json::from_value(reference["train"]["input_ids"].clone()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let r = recipe(tmp.path(), &[("seq_len = 32", "seq_len = 15")]);
+        let recipe = glassbox_train::recipe::Recipe::from_file(&r).unwrap();
+        let (model, _) = glassbox_model::Transformer::load(
+            &fx.join(format!("models/{base}")),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        // PEFT's batch is plain cross-entropy (no router loss for the mixture of experts).
+        let mut cfg = model.config().clone();
+        if let Some(moe) = cfg.moe.as_mut() {
+            moe.router_aux_loss_coef = 0.0;
+        }
+        let model = glassbox_model::Transformer::from_tensors(
+            cfg,
+            model.named_tensors().into_iter().collect(),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let adapter = glassbox_model::Adapter::load(
+            &fx.join(format!("lora/{case}")),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let learner =
+            glassbox_train::learner::Learner::with_adapter(model, adapter, &recipe).unwrap();
+        let want = reference["train"]["loss"].as_f64().unwrap();
+        let grads = fx.join(format!("reference/lora-{case}-grads.safetensors"));
+        let (got, worst) = check_loss_and_gradients(case, &learner, &rows, want, &grads);
+        eprintln!("{case}: loss {got} (PEFT {want}), worst gradient relative {worst:.2e}");
+    }
+}
+
+/// The learner's loss on `rows` within 1e-5 relative of `want`, and the gradient of every
+/// optimised tensor within 1e-4 relative (max |Δ| over max |reference|) of the tensor of the same
+/// name in `grads`, which must hold exactly those tensors. Returns the loss and the worst ratio.
+fn check_loss_and_gradients(
+    case: &str,
+    learner: &glassbox_train::learner::Learner,
+    rows: &[Vec<u32>],
+    want: f64,
+    grads: &Path,
+) -> (f64, f32) {
+    let loss = learner.loss(rows).unwrap();
+    let got = f64::from(loss.to_scalar::<f32>().unwrap());
+    assert!(
+        (got - want).abs() / want.abs() <= 1e-5,
+        "{case}: loss {got} vs the oracle's {want}"
+    );
+    let store = loss.backward().unwrap();
+    let reference = glassbox_model::safetensors_io::SafetensorsFile::open(grads).unwrap();
+    assert_eq!(
+        learner.opt.params.len(),
+        reference.tensors().len(),
+        "{case}"
+    );
+    let max = |t: &candle_core::Tensor| {
+        t.abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    };
+    let mut worst = 0f32;
+    for p in &learner.opt.params {
+        // An expert no token was routed to gets no gradient (zero, as in transformers).
+        let g = match store.get(p.var.as_tensor()) {
+            Some(g) => g.clone(),
+            None => p.var.as_tensor().zeros_like().unwrap(),
+        };
+        let w = reference
+            .load_f32(&p.name, &candle_core::Device::Cpu)
+            .unwrap();
+        let rel = max(&(g - &w).unwrap()) / max(&w).max(f32::MIN_POSITIVE);
+        worst = worst.max(rel);
+        assert!(
+            rel <= 1e-4,
+            "{case}: gradient of {}: relative {rel:e}",
+            p.name
+        );
+    }
+    (got, worst)
 }
