@@ -82,6 +82,12 @@ enum Command {
         after_help = "Examples:\n  glassbox merge-adapter --model ./SmolLM2-135M --adapter runs/lora/adapter --out ./smol-merged\n  glassbox merge-adapter --model ./smol-merged --adapter runs/lora/adapter --unmerge --out ./smol-base"
     )]
     MergeAdapter(cmd::convert::Args),
+    /// Merge models that share a base and shape (linear, task arithmetic, TIES, DARE, SLERP);
+    /// the recipe, the inputs' hashes and the seed are written beside the result.
+    #[command(
+        after_help = "Example:\n  glassbox merge merge.toml --out merged/\n\nmerge.toml:\n  method = \"ties\"\n  base = \"SmolLM2-135M\"\n  density = 0.5\n  [[models]]\n  path = \"smol-es\"\n  [[models]]\n  path = \"smol-code\""
+    )]
+    Merge(cmd::merge::Args),
     /// List a model's checkpoint series in step order (Pythia's step0 … step143000, OLMo's
     /// stage1-step…-tokens…B revisions, a glassbox run's checkpoints), each a loadable model.
     #[command(after_help = "Examples:
@@ -176,6 +182,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Convert(a) => cmd::convert::run(a),
         Command::MergeAdapter(a) => cmd::convert::merge_adapter(a),
         Command::Checkpoints(a) => cmd::checkpoints::run(a),
+        Command::Merge(a) => cmd::merge::run(a),
         Command::Bench(b) => cmd::bench::run(b),
         Command::Data(d) => cmd::data::run(d),
         Command::Train(a) => cmd::train::run(a),

@@ -20,17 +20,7 @@ fn model(name: &str) -> PathBuf {
 }
 
 fn glassbox(args: &[&str]) -> (String, String, i32) {
-    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
-        .args(args)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!err.contains("panicked"), "{err}");
-    (
-        String::from_utf8(out.stdout).unwrap(),
-        err,
-        out.status.code().unwrap_or(-1),
-    )
+    common::run(args)
 }
 
 /// A q/v/down adapter for the llama fixture whose B is a fixed non-zero pattern.

@@ -31,6 +31,7 @@ pub mod error;
 mod families;
 pub mod kv_cache;
 pub mod lora;
+pub mod merge;
 pub mod rope;
 pub mod safetensors_io;
 pub mod seq_cache;

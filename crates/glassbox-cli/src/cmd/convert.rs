@@ -8,7 +8,7 @@ use glassbox_model::{SaveDtype, Transformer};
 use super::common::ModelArg;
 
 /// Files copied verbatim beside the weights, when present.
-const SIDE_FILES: &[&str] = &[
+pub(crate) const SIDE_FILES: &[&str] = &[
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",

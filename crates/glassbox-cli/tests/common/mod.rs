@@ -83,3 +83,18 @@ pub(crate) fn post(port: u16, path: &str, body: &str) -> String {
     s.read_to_string(&mut text).expect("reading");
     text
 }
+
+/// Runs the binary; returns stdout, stderr and the exit code, failing on a panic.
+pub(crate) fn run(args: &[&str]) -> (String, String, i32) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(args)
+        .output()
+        .expect("running glassbox");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{err}");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        err,
+        out.status.code().unwrap_or(-1),
+    )
+}
