@@ -28,6 +28,7 @@ pub mod eval;
 pub mod learner;
 pub mod optim;
 pub mod plot;
+mod provenance;
 pub mod recipe;
 pub mod trainer;
 

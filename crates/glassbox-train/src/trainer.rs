@@ -188,7 +188,7 @@ fn start_from_zero(
         "model_config": cfg.to_hf_json("float32"),
         "parameters": cfg.num_parameters(),
         "init": match &recipe.model.init {
-            Some(d) => init_provenance(d)?,
+            Some(d) => crate::provenance::init_provenance(d)?,
             None => Value::Null,
         },
         "total_steps": total,
@@ -249,26 +249,6 @@ fn learner_at(
     let mut cfg = model.config().clone();
     cfg.dtype = None;
     Ok((Learner::new(model, recipe)?, cfg))
-}
-
-/// The model directory a continual pre-training run starts from: its path and the SHA-256 of its
-/// `config.json` and weight files, so the run records exactly which weights it continued.
-fn init_provenance(dir: &Path) -> Result<Value> {
-    let mut files = serde_json::Map::new();
-    let entries = std::fs::read_dir(dir).map_err(|e| run_err(dir, e))?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n == "config.json" || n.ends_with(".safetensors"))
-        .collect();
-    names.sort();
-    for n in names {
-        files.insert(
-            n.clone(),
-            json!(glassbox_core::hash::sha256_file(&dir.join(&n))?),
-        );
-    }
-    Ok(json!({"path": dir.display().to_string(), "sha256": files}))
 }
 
 /// Continues the run in `dir` from its newest valid checkpoint.

@@ -479,6 +479,13 @@ fn gpt_neox_pretrains_and_olmo2_continues_pretraining() {
     let first = tmp.path().join("olmo2");
     let (_, _) = train_family(&first, "olmo2");
     let start = first.join("run/checkpoints/step-0000008");
+    // The starting model's terms, as a Hub model would carry them.
+    std::fs::write(
+        start.join("README.md"),
+        "---\nlicense: apache-2.0\n---\n# A model\n",
+    )
+    .unwrap();
+    std::fs::write(start.join("LICENSE"), "Apache License, Version 2.0 …\n").unwrap();
     let cont = tmp.path().join("continued");
     std::fs::create_dir_all(&cont).unwrap();
     let r = recipe(
@@ -522,6 +529,13 @@ fn gpt_neox_pretrains_and_olmo2_continues_pretraining() {
         run["init"]["sha256"]["model.safetensors"].is_string(),
         "{run}"
     );
+    assert_eq!(run["init"]["license"], "apache-2.0", "{run}");
+    assert_eq!(
+        run["init"]["license_files"],
+        serde_json::json!(["LICENSE"]),
+        "{run}"
+    );
+    assert!(run["init"]["sha256"]["LICENSE"].is_string(), "{run}");
 }
 
 /// Trains 8 steps of the parity recipe on the fixture model `family`'s configuration (its
