@@ -99,13 +99,25 @@ def main():
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--vocab", type=int, default=8192)
+    ap.add_argument("--lora", type=int, default=0,
+                    help="train a PEFT LoRA adapter of this rank (alpha 2r) on every linear layer")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = Llama(a.vocab, 320, 864, 6, 5, 5)
     params = sum(p.numel() for p in model.parameters())
-    decay = [p for p in model.parameters() if p.dim() == 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    if a.lora:
+        # PEFT's LoRA layers on the same modules glassbox adapts; only they train.
+        from peft import LoraConfig, inject_adapter_in_model
+        cfg = LoraConfig(r=a.lora, lora_alpha=2 * a.lora, lora_dropout=0.0,
+                         target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
+                                         "gate_proj", "up_proj", "down_proj"])
+        model = inject_adapter_in_model(cfg, model)
+        for n, p in model.named_parameters():
+            p.requires_grad = "lora_" in n
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() == 2]
+    no_decay = [p for p in trainable if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=6e-4, betas=(0.9, 0.95), eps=1e-8)
@@ -119,7 +131,7 @@ def main():
         logits = model(rows[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, a.vocab), rows[:, 1:].reshape(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         secs = time.perf_counter() - t
         if i >= a.warmup:
@@ -129,6 +141,7 @@ def main():
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "parameters": params,
+        "trainable_parameters": sum(p.numel() for p in trainable),
         "tokens_per_step": a.batch_size * a.seq_len,
         "median_step_s": median,
         "tokens_per_s": a.batch_size * a.seq_len / median,

@@ -139,6 +139,52 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// `x @ wᵀ` with a frozen `w`: the same GEMM candle runs, but the backward pass computes only
+/// the gradient of `x` (`grad @ w`). candle's own matmul computes the gradient of both sides,
+/// which for the frozen weights of LoRA training is a weight-sized product and tensor per layer
+/// thrown away.
+struct FrozenMatmulT;
+
+impl candle_core::CustomOp2 for FrozenMatmulT {
+    fn name(&self) -> &'static str {
+        "glassbox-frozen-matmul-t"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        let (m, k) = l1.shape().dims2()?;
+        let (n, k2) = l2.shape().dims2()?;
+        if k != k2 {
+            candle_core::bail!("{}: inner dimensions {k} and {k2} differ", self.name());
+        }
+        let rhs = l2.transpose(0, 1)?;
+        let out = s1.matmul(s2, (1, m, n, k), l1, &rhs)?;
+        Ok((out, Shape::from((m, n))))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.matmul(w)?), None))
+    }
+}
+
+/// `x @ wᵀ` for `x` `(M, K)` and a frozen `w` `(N, K)` (same dtype, CPU), differentiable in `x`
+/// only.
+pub fn frozen_matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op2(&w.contiguous()?, FrozenMatmulT)
+}
+
 /// `x @ wᵀ` for `x` `(M, K)` f32 and `w` `(N, K)` f32, bf16 or f16, on the CPU (fastest for
 /// `M ≤ MAX_ROWS`; any `M` works, and every output is the same dot product whatever `M` is).
 pub fn matvec_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
@@ -179,6 +225,38 @@ mod tests {
         }
     }
 
+    fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    #[test]
+    fn frozen_matmul_equals_matmul_and_its_input_gradient() {
+        let dev = Device::Cpu;
+        let x = candle_core::Var::randn(0f32, 1.0, (5, 12), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (7, 12), &dev).unwrap();
+        let a = super::frozen_matmul_t(x.as_tensor(), &w).unwrap();
+        let b = x.as_tensor().matmul(&w.t().unwrap()).unwrap();
+        let ga = a.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = b.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let d = |p: Tensor, q: Tensor| max_abs_diff(&p, &q);
+        assert_eq!(d(a.clone(), b.clone()), 0.0);
+        let (xa, xb) = (
+            ga.get(x.as_tensor()).unwrap(),
+            gb.get(x.as_tensor()).unwrap(),
+        );
+        assert!(d(xa.clone(), xb.clone()) < 1e-4);
+        assert!(ga.get(&w).is_none(), "no gradient for the frozen weight");
+    }
+
     #[test]
     fn equals_matmul() {
         let dev = Device::Cpu;
@@ -187,16 +265,7 @@ mod tests {
             let w = Tensor::randn(0f32, 1.0, (n, k), &dev).unwrap();
             let a = super::matvec_t(&x, &w).unwrap();
             let b = x.matmul(&w.t().unwrap()).unwrap();
-            let d: f32 = (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar()
-                .unwrap();
+            let d = max_abs_diff(&a, &b);
             assert!(d < 1e-3, "{m}x{k}x{n}: {d}");
         }
     }

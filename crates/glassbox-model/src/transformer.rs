@@ -127,6 +127,10 @@ fn matmul_t(x: &Tensor, w: &Tensor, kernels: Kernels) -> Result<Tensor> {
     {
         return Ok(crate::cpu_kernels::matvec_t(&x.contiguous()?, w)?);
     }
+    // Training with frozen weights (LoRA): no gradient for the weight.
+    if kernels == Kernels::Differentiable && !w.is_variable() && x.device().is_cpu() {
+        return Ok(crate::cpu_kernels::frozen_matmul_t(x, &widened(w)?)?);
+    }
     Ok(x.matmul(&widened(w)?.t()?)?)
 }
 
@@ -757,7 +761,9 @@ impl Transformer {
         // as it is when few rows need logits.
         let (bb, tt, hh) = x.dims3()?;
         let x = x.reshape((bb * tt, hh))?;
-        let z = if head.dtype() == DType::F32 {
+        // A frozen head in training goes through the product without a weight gradient.
+        let frozen = self.kernels == Kernels::Differentiable && !head.is_variable();
+        let z = if head.dtype() == DType::F32 && !frozen {
             x.matmul(&head.t()?)?
         } else {
             matmul_t(&x, head, self.kernels)?

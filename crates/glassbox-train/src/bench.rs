@@ -27,6 +27,9 @@ pub struct BenchOptions {
     pub steps: usize,
     /// Steps run first and not timed.
     pub warmup: usize,
+    /// Train a LoRA adapter of this rank on every linear layer (q, k, v, o, gate, up, down)
+    /// of the frozen model instead of every weight.
+    pub lora_rank: Option<usize>,
 }
 
 impl Default for BenchOptions {
@@ -38,6 +41,7 @@ impl Default for BenchOptions {
             seq_len: 256,
             steps: 5,
             warmup: 1,
+            lora_rank: None,
         }
     }
 }
@@ -47,6 +51,8 @@ impl Default for BenchOptions {
 pub struct BenchResult {
     /// Parameters of the model.
     pub parameters: usize,
+    /// Parameters the optimiser updates (all of them, or the adapter's).
+    pub trainable_parameters: usize,
     /// Tokens per step (batch × sequence).
     pub tokens_per_step: usize,
     /// Median seconds of a timed step.
@@ -76,13 +82,19 @@ fn splitmix(state: &mut u64) -> u64 {
 
 /// Runs the benchmark: AdamW (lr 6e-4, betas 0.9/0.95, weight decay 0.1), clipping at 1.0, fp32.
 pub fn run(o: &BenchOptions) -> Result<BenchResult> {
-    let recipe_text = format!(
+    let mut recipe_text = format!(
         "[data]\ndataset = \"unused\"\n[model]\npreset = {:?}\n[train]\nbatch_size = {}\nseq_len = {}\nsteps = {}\nmax_grad_norm = 1.0\n",
         o.preset,
         o.batch_size,
         o.seq_len,
         o.steps + o.warmup
     );
+    if let Some(r) = o.lora_rank {
+        recipe_text.push_str(&format!(
+            "[lora]\nr = {r}\nalpha = {}\ntargets = [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\", \"gate_proj\", \"up_proj\", \"down_proj\"]\n",
+            2 * r
+        ));
+    }
     let here = Path::new("bench-train");
     let recipe: Recipe = toml::from_str(&recipe_text).map_err(|e| TrainError::Recipe {
         path: here.into(),
@@ -103,6 +115,12 @@ pub fn run(o: &BenchOptions) -> Result<BenchResult> {
     let parameters = cfg.num_parameters();
     let init = Transformer::random(cfg, 0, &Device::Cpu)?;
     let mut learner = Learner::new(init, &recipe)?;
+    let trainable_parameters = learner
+        .opt
+        .params
+        .iter()
+        .map(|p| p.var.as_tensor().elem_count())
+        .sum();
     let mut seed = 42u64;
     let mut step_s = Vec::new();
     let mut total = Timings::default();
@@ -142,6 +160,7 @@ pub fn run(o: &BenchOptions) -> Result<BenchResult> {
     let tokens = o.batch_size * o.seq_len;
     Ok(BenchResult {
         parameters,
+        trainable_parameters,
         tokens_per_step: tokens,
         median_step_s: median,
         tokens_per_s: tokens as f64 / median,
@@ -166,6 +185,7 @@ mod tests {
             seq_len: 16,
             steps: 2,
             warmup: 1,
+            lora_rank: None,
         })
         .unwrap();
         assert_eq!(r.step_s.len(), 2);
@@ -173,5 +193,22 @@ mod tests {
         assert!(r.tokens_per_s > 0.0);
         // Random tokens: the loss stays near ln(256) ≈ 5.55.
         assert!((r.last_loss - 256f64.ln()).abs() < 0.5, "{}", r.last_loss);
+        assert_eq!(r.trainable_parameters, r.parameters);
+        let l = run(&BenchOptions {
+            preset: "tiny".into(),
+            vocab: 256,
+            batch_size: 2,
+            seq_len: 16,
+            steps: 1,
+            warmup: 0,
+            lora_rank: Some(2),
+        })
+        .unwrap();
+        // Rank 2 on the 7 projections of 2 layers: 2·(in + out) each.
+        assert!(
+            l.trainable_parameters < l.parameters / 10,
+            "{}",
+            l.trainable_parameters
+        );
     }
 }

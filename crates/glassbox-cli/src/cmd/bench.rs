@@ -85,6 +85,11 @@ pub(crate) struct TrainArgs {
     /// A Python with torch, to measure eager PyTorch in the same run (bench-10m only).
     #[arg(long, value_name = "PYTHON")]
     python: Option<String>,
+    /// Train a LoRA adapter of this rank (alpha 2r) on every linear layer of the frozen model;
+    /// full fine-tuning of the same model is measured too, in a fresh process, and with
+    /// --python PEFT's LoRA on the PyTorch model.
+    #[arg(long, value_name = "RANK")]
+    lora: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -212,6 +217,42 @@ fn bench_train(a: TrainArgs) -> Result<()> {
         seq_len: a.seq_len.max(1),
         steps: a.steps.max(1),
         warmup: a.warmup,
+        lora_rank: a.lora,
+    };
+    // Full fine-tuning of the same model, in its own process so its peak memory is its own.
+    let full = match a.lora {
+        None => None,
+        Some(_) => {
+            eprintln!("bench: glassbox full fine-tuning (child process)");
+            let o = std::process::Command::new(std::env::current_exe()?)
+                .args([
+                    "--threads",
+                    &threads.to_string(),
+                    "bench",
+                    "train",
+                    "--json",
+                    "--preset",
+                    &a.preset,
+                    "--vocab",
+                    &a.vocab.to_string(),
+                    "--batch-size",
+                    &options.batch_size.to_string(),
+                    "--seq-len",
+                    &options.seq_len.to_string(),
+                    "--steps",
+                    &options.steps.to_string(),
+                    "--warmup",
+                    &options.warmup.to_string(),
+                ])
+                .output()?;
+            anyhow::ensure!(
+                o.status.success(),
+                "the full fine-tuning run failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;
+            Some(v)
+        }
     };
     eprintln!(
         "bench: glassbox, {} steps after {} warm-up",
@@ -245,6 +286,8 @@ fn bench_train(a: TrainArgs) -> Result<()> {
                     &options.seq_len.to_string(),
                     "--vocab",
                     &options.vocab.to_string(),
+                    "--lora",
+                    &a.lora.unwrap_or(0).to_string(),
                 ])
                 .output()
                 .with_context(|| format!("running {py}"));
@@ -273,6 +316,7 @@ fn bench_train(a: TrainArgs) -> Result<()> {
             "threads": threads,
             "pytorch": theirs,
             "ratio": theirs.as_ref().and_then(|t| t["tokens_per_s"].as_f64()).map(|t| ours.tokens_per_s / t),
+            "full_fine_tuning": full,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -300,6 +344,29 @@ fn bench_train(a: TrainArgs) -> Result<()> {
         100.0 * ours.optimizer_s / step
     );
     println!("  peak memory    {:.0} MiB (RSS)", mib(peak as f64));
+    if let Some(f) = &full {
+        let g = &f["glassbox"];
+        let (tps, fpeak) = (
+            g["tokens_per_s"].as_f64().unwrap_or(f64::NAN),
+            f["glassbox_peak_rss_bytes"].as_f64().unwrap_or(f64::NAN),
+        );
+        println!(
+            "LoRA r={}        {} trainable parameters of {} ({:.2}%)",
+            a.lora.unwrap_or(0),
+            ours.trainable_parameters,
+            ours.parameters,
+            100.0 * ours.trainable_parameters as f64 / ours.parameters as f64
+        );
+        println!(
+            "full fine-tune   {tps:.0} tokens/s, peak memory {:.0} MiB (RSS), same model and batches",
+            mib(fpeak)
+        );
+        println!(
+            "LoRA / full      {:.2}x tokens/s, {:.2}x peak memory",
+            ours.tokens_per_s / tps,
+            peak as f64 / fpeak
+        );
+    }
     if let Some(t) = &theirs {
         let tps = t["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
         println!(
