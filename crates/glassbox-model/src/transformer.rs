@@ -74,6 +74,12 @@ struct LoraDelta {
     /// `(out, r)`.
     b: Tensor,
     scale: f64,
+    /// The adapter's dropout on its input, applied only while a dropout seed is set (training).
+    dropout: f64,
+    /// Seed of this forward pass's dropout masks, mixed with the module's index.
+    seed: Option<u64>,
+    /// The module's position among the adapted ones.
+    index: u64,
 }
 
 impl Linear {
@@ -86,7 +92,11 @@ impl Linear {
         };
         match &self.lora {
             Some(l) => {
-                let d = product(&product(x, &l.a, mm)?, &l.b, mm)?;
+                let xd = match l.seed {
+                    Some(seed) if l.dropout > 0.0 => dropout(x, l.dropout, seed, l.index)?,
+                    _ => x.clone(),
+                };
+                let d = product(&product(&xd, &l.a, mm)?, &l.b, mm)?;
                 Ok((y + (d * l.scale)?)?)
             }
             None => Ok(y),
@@ -99,6 +109,22 @@ impl Linear {
         let y = self.mm(&x.reshape((b * t, i))?, Mm::Batched(kernels))?;
         Ok(y.reshape((b, t, ()))?)
     }
+}
+
+/// Inverted dropout of `x` with probability `p`: each element kept (× 1/(1 − p)) when a draw of
+/// the glassbox RNG seeded with `seed` and the module's `index` is at least `p`, in row-major
+/// order. The same seed gives the same mask, so a resumed or replayed step drops the same
+/// entries.
+fn dropout(x: &Tensor, p: f64, seed: u64, index: u64) -> Result<Tensor> {
+    let mut rng = glassbox_core::rng::Rng::seed_from_u64(
+        seed ^ index.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
+    let keep = (1.0 / (1.0 - p)) as f32;
+    let mask: Vec<f32> = (0..x.elem_count())
+        .map(|_| if rng.next_f64() >= p { keep } else { 0.0 })
+        .collect();
+    let mask = Tensor::from_vec(mask, x.dims(), x.device())?;
+    Ok((x * mask)?)
 }
 
 /// `x @ wᵀ` as `mm` says.

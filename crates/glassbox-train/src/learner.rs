@@ -30,6 +30,8 @@ pub struct Learner {
     /// With LoRA: the adapter's settings (its tensors are the optimiser's variables; the
     /// model's own weights are frozen).
     pub lora: Option<LoraConfig>,
+    /// With LoRA dropout: the seed its masks derive from.
+    dropout_seed: Option<u64>,
 }
 
 /// Where a step's time went.
@@ -99,6 +101,11 @@ impl Learner {
             seq_len: recipe.train.seq_len,
             grad_accum: recipe.train.grad_accum,
             max_grad_norm: recipe.train.max_grad_norm,
+            dropout_seed: recipe
+                .lora
+                .as_ref()
+                .filter(|l| l.dropout > 0.0 && lora.is_some())
+                .map(|l| l.seed),
             lora,
         })
     }
@@ -202,9 +209,21 @@ impl Learner {
         let mut timings = Timings::default();
         let mut grads: Vec<Tensor> = Vec::new();
         let mut loss_sum = 0f64;
-        for chunk in rows.chunks(micro) {
+        for (m, chunk) in rows.chunks(micro).enumerate() {
+            // LoRA dropout: masks seeded by the adapter's seed, the optimiser step (restored on
+            // resume) and the micro-batch, so a resumed or replayed step drops the same entries.
+            if let Some(seed) = self.dropout_seed {
+                let s = seed
+                    ^ (self.opt.step.wrapping_mul(1_000_003) + m as u64)
+                        .wrapping_mul(0xd1b5_4a32_d192_ed03);
+                self.model.set_lora_dropout_seed(Some(s));
+            }
             let t = Instant::now();
-            let loss = self.loss(chunk)?;
+            let loss = self.loss(chunk);
+            if self.dropout_seed.is_some() {
+                self.model.set_lora_dropout_seed(None);
+            }
+            let loss = loss?;
             let value = loss.to_scalar::<f32>()?;
             timings.forward += t.elapsed();
             if !value.is_finite() {

@@ -361,10 +361,11 @@ pub struct LoraSection {
     /// rsLoRA scaling. Default false.
     #[serde(default)]
     pub rslora: bool,
-    /// Dropout on the adapter's input. Only 0 is implemented.
+    /// Dropout on the adapter's input during training (inverted dropout; masks drawn from the
+    /// glassbox RNG seeded by `seed`, the step and the micro-batch). Default 0.
     #[serde(default)]
     pub dropout: f64,
-    /// Seed of the adapter's initial `A` (B starts at zero). Default 0.
+    /// Seed of the adapter's initial `A` (B starts at zero) and of its dropout masks. Default 0.
     #[serde(default)]
     pub seed: u64,
 }
@@ -543,9 +544,9 @@ impl Recipe {
                     l.alpha
                 )));
             }
-            if l.dropout != 0.0 {
+            if !(0.0..1.0).contains(&l.dropout) {
                 return Err(err(format!(
-                    "lora.dropout = {}: LoRA dropout is not implemented; use 0",
+                    "lora.dropout = {}: must be in [0, 1)",
                     l.dropout
                 )));
             }

@@ -635,7 +635,7 @@ fn lora_trains_an_adapter_on_a_frozen_model_and_resumes_bit_exactly() {
             ],
         );
         let mut text = std::fs::read_to_string(&r).unwrap();
-        text.push_str("\n[lora]\nr = 4\nalpha = 8\ntargets = [\"q_proj\", \"v_proj\", \"down_proj\"]\nseed = 5\n");
+        text.push_str("\n[lora]\nr = 4\nalpha = 8\ntargets = [\"q_proj\", \"v_proj\", \"down_proj\"]\nseed = 5\ndropout = 0.1\n");
         std::fs::write(&r, text).unwrap();
         r
     };
@@ -703,6 +703,15 @@ fn lora_trains_an_adapter_on_a_frozen_model_and_resumes_bit_exactly() {
     trainer::train(&r, &parts.join("run"), stop, &mut quiet).unwrap();
     let resumed = trainer::resume(&parts.join("run"), Options::default(), &mut quiet).unwrap();
     assert_eq!(resumed.final_weights_sha256, s.final_weights_sha256);
+    // Dropout is on (the same run without it ends elsewhere).
+    let plain = tmp.path().join("plain");
+    let r = lora(&plain);
+    let text = std::fs::read_to_string(&r)
+        .unwrap()
+        .replace("dropout = 0.1", "dropout = 0.0");
+    std::fs::write(&r, text).unwrap();
+    let p = trainer::train(&r, &plain.join("run"), Options::default(), &mut quiet).unwrap();
+    assert_ne!(p.final_weights_sha256, s.final_weights_sha256);
     // Replayed from checkpoint 16 to 20: the same adapter values.
     let replayed = trainer::replay_learner(
         &rec,

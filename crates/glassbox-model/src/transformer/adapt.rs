@@ -114,14 +114,31 @@ impl Transformer {
                 });
             }
         }
+        let mut index = 0u64;
         for (name, lin) in linears.iter_mut() {
-            lin.lora = adapter.modules.get(name).map(|(a, b)| LoraDelta {
-                a: a.clone(),
-                b: b.clone(),
-                scale,
+            lin.lora = adapter.modules.get(name).map(|(a, b)| {
+                index += 1;
+                LoraDelta {
+                    a: a.clone(),
+                    b: b.clone(),
+                    scale,
+                    dropout: adapter.config.dropout,
+                    seed: None,
+                    index,
+                }
             });
         }
         Ok(())
+    }
+
+    /// Turns the adapter's dropout on for the next forward passes, with masks drawn from
+    /// `seed` (training sets a seed per micro-batch), or off with `None` (inference, evaluation).
+    pub fn set_lora_dropout_seed(&mut self, seed: Option<u64>) {
+        for (_, lin) in self.linears_mut() {
+            if let Some(l) = lin.lora.as_mut() {
+                l.seed = seed;
+            }
+        }
     }
 
     /// Removes the applied adapter, if any.
