@@ -524,3 +524,45 @@ fn trace_of_a_forged_release_json_is_an_error_not_an_overflow() {
         }
     }
 }
+
+/// A release of a run that continued pre-training another model names that base, its hashes
+/// and its declared licence, in `release.json` and the model card.
+#[test]
+fn a_continued_model_names_its_base_in_the_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    let qs = base().join("qs");
+    let start = qs.join("run/checkpoints/step-0000008");
+    let start_copy = tmp.path().join("start");
+    copy_dir(&start, &start_copy);
+    std::fs::write(
+        start_copy.join("README.md"),
+        "---\nlicense: apache-2.0\n---\n# The base\n",
+    )
+    .unwrap();
+    let recipe = std::fs::read_to_string(qs.join("recipe.toml")).unwrap();
+    let recipe = recipe
+        .replace(
+            "dataset = \"dataset\"",
+            &format!("dataset = {:?}", s(&qs.join("dataset"))),
+        )
+        .replace("preset = \"tiny\"", &format!("init = {:?}", s(&start_copy)))
+        .replace("steps = 8", "steps = 2");
+    assert!(recipe.contains("init = "), "{recipe}");
+    let rp = tmp.path().join("recipe.toml");
+    std::fs::write(&rp, recipe).unwrap();
+    let run = tmp.path().join("run");
+    let o = glassbox(&["train", s(&rp), "--out", s(&run)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let b = tmp.path().join("bundle");
+    let o = glassbox(&["release", s(&run), "--out", s(&b)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let release: Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("release.json")).unwrap()).unwrap();
+    assert_eq!(release["base"]["license"], "apache-2.0", "{release:#}");
+    assert!(release["base"]["sha256"]["model.safetensors"].is_string());
+    let card = std::fs::read_to_string(b.join("README.md")).unwrap();
+    assert!(
+        card.contains("Training continued from") && card.contains("apache-2.0"),
+        "{card}"
+    );
+}

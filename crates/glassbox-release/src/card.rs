@@ -186,7 +186,11 @@ its training to the same bits.\n\n",
     let r = c.recipe;
     let _ = write!(
         s,
-        "| | |\n|---|---|\n| architecture | LlamaForCausalLM: {} layers, hidden {}, {} heads ({} key/value), vocabulary {}, context {} |\n| steps | {} of batch {} × {} tokens |\n| optimiser | AdamW, lr {}, betas {:?}, eps {}, weight decay {} |\n| schedule | {} warmup steps, {:?} decay to {} |\n| gradient clipping | global norm {} |\n| data order seed | {} |\n| checkpoints | {} (steps {}) |\n\n",
+        "| | |\n|---|---|\n| architecture | {}: {} layers, hidden {}, {} heads ({} key/value), vocabulary {}, context {} |\n| steps | {} of batch {} × {} tokens |\n| optimiser | AdamW, lr {}, betas {:?}, eps {}, weight decay {} |\n| schedule | {} warmup steps, {:?} decay to {} |\n| gradient clipping | global norm {} |\n| data order seed | {} |\n| checkpoints | {} (steps {}) |\n\n",
+        c.run_json
+            .pointer("/model_config/architectures/0")
+            .and_then(Value::as_str)
+            .unwrap_or("(unknown architecture)"),
         c.cfg("num_hidden_layers"),
         c.cfg("hidden_size"),
         c.cfg("num_attention_heads"),
@@ -208,6 +212,30 @@ its training to the same bits.\n\n",
         c.checkpoints.len(),
         c.checkpoint_steps(),
     );
+    if let Some(init) = c.run_json.get("init").filter(|v| v.is_object()) {
+        // Continual pre-training: the model this one was trained from, and its terms.
+        let _ = write!(
+            s,
+            "Training continued from the model in `{}` (its `model.safetensors` SHA-256 `{}`), whose card declares the licence `{}`{}. A model adapted from another comes under its base's terms as well as its own; `run.json` records the base's files and hashes.\n\n",
+            init.get("path").and_then(Value::as_str).unwrap_or("?"),
+            init.pointer("/sha256/model.safetensors")
+                .and_then(Value::as_str)
+                .unwrap_or("(sharded or absent)"),
+            init.get("license")
+                .and_then(Value::as_str)
+                .unwrap_or("(none declared)"),
+            match init.get("license_files").and_then(Value::as_array) {
+                Some(f) if !f.is_empty() => format!(
+                    " and which ships {}",
+                    f.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => String::new(),
+            }
+        );
+    }
     s.push_str("The resolved recipe is `recipe.toml`; per-step losses are in `logs/train.jsonl`, the held-out \
 evaluations in `logs/eval.jsonl` and the curve in `loss.svg`.\n\n## Training data\n\n");
     let _ = write!(
