@@ -88,6 +88,12 @@ enum Command {
         after_help = "Example:\n  glassbox merge merge.toml --out merged/\n\nmerge.toml:\n  method = \"ties\"\n  base = \"SmolLM2-135M\"\n  density = 0.5\n  [[models]]\n  path = \"smol-es\"\n  [[models]]\n  path = \"smol-code\""
     )]
     Merge(cmd::merge::Args),
+    /// Grow a model's vocabulary to an extended tokenizer's (new embedding and output rows start
+    /// as the mean of the old ones; existing token ids must not change).
+    #[command(
+        after_help = "Example:\n  glassbox data tokenizer extend --tokenizer smol/tokenizer.json --input curated-es --add 2000 --out tok-es.json\n  glassbox resize-vocab --model smol --tokenizer tok-es.json --out smol-es-vocab"
+    )]
+    ResizeVocab(cmd::resize_vocab::Args),
     /// List a model's checkpoint series in step order (Pythia's step0 … step143000, OLMo's
     /// stage1-step…-tokens…B revisions, a glassbox run's checkpoints), each a loadable model.
     #[command(after_help = "Examples:
@@ -183,6 +189,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::MergeAdapter(a) => cmd::convert::merge_adapter(a),
         Command::Checkpoints(a) => cmd::checkpoints::run(a),
         Command::Merge(a) => cmd::merge::run(a),
+        Command::ResizeVocab(a) => cmd::resize_vocab::run(a),
         Command::Bench(b) => cmd::bench::run(b),
         Command::Data(d) => cmd::data::run(d),
         Command::Train(a) => cmd::train::run(a),

@@ -279,3 +279,94 @@ fn lora_training_from_the_cli() {
         "{err}"
     );
 }
+
+/// Vocabulary expansion: a tokenizer extended with new tokens (existing ids untouched) grows the
+/// model's embedding with rows at the old rows' mean; the grown model scores the old tokens as
+/// before and generates; a tokenizer that renumbers a token is refused naming it.
+#[test]
+fn resize_vocab_grows_the_model_to_an_extended_tokenizer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = model("llama");
+    let mut tk: Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("tokenizer.json")).unwrap())
+            .unwrap();
+    let ids = tk["model"]["vocab"]
+        .as_object()
+        .unwrap()
+        .values()
+        .chain(
+            tk["added_tokens"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| &t["id"]),
+        )
+        .filter_map(Value::as_u64);
+    let first_new = ids.max().unwrap() as usize + 1;
+    for (i, word) in ["hola", "mundo", "gracias"].iter().enumerate() {
+        tk["added_tokens"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "id": first_new + i, "content": word, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": true, "special": false
+            }));
+    }
+    let extended = tmp.path().join("tok-es.json");
+    std::fs::write(&extended, tk.to_string()).unwrap();
+    let out = tmp.path().join("grown");
+    let (_, err, code) = glassbox(&[
+        "resize-vocab",
+        "--model",
+        base.to_str().unwrap(),
+        "--tokenizer",
+        extended.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["vocab_size"].as_u64().unwrap() as usize, first_new + 3);
+    let before = logprobs(&["--model", base.to_str().unwrap()]);
+    let after = logprobs(&["--model", out.to_str().unwrap()]);
+    // The old tokens' logits are unchanged; the softmax now also spreads over three new rows.
+    assert!(max_diff(&before, &after) < 0.05, "{before:?} vs {after:?}");
+    let (o, err, code) = glassbox(&[
+        "generate",
+        "--model",
+        out.to_str().unwrap(),
+        "--prompt",
+        "hola mundo",
+        "--max-new-tokens",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(o.starts_with("hola mundo"));
+    // Renumbering a token is refused, naming it.
+    let mut bad = tk.clone();
+    let vocab = bad["model"]["vocab"].as_object_mut().unwrap();
+    let (k1, k2) = {
+        let mut keys = vocab.keys().cloned();
+        (keys.nth(10).unwrap(), keys.next().unwrap())
+    };
+    let (v1, v2) = (vocab[&k1].clone(), vocab[&k2].clone());
+    vocab.insert(k1.clone(), v2);
+    vocab.insert(k2.clone(), v1);
+    let renumbered = tmp.path().join("bad.json");
+    std::fs::write(&renumbered, bad.to_string()).unwrap();
+    let (_, err, code) = glassbox(&[
+        "resize-vocab",
+        "--model",
+        base.to_str().unwrap(),
+        "--tokenizer",
+        renumbered.to_str().unwrap(),
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("lost their id") && err.contains("bad.json"),
+        "{err}"
+    );
+}

@@ -180,3 +180,39 @@ fn adapters_that_do_not_fit_are_refused_naming_the_tensor() {
         );
     }
 }
+
+/// Growing the vocabulary keeps every existing embedding and output row bit for bit, fills the
+/// new rows with the old rows' mean, and leaves the existing tokens' logits unchanged.
+#[test]
+fn resize_vocab_keeps_old_rows_and_adds_the_mean() {
+    for name in ["llama", "gpt-neox"] {
+        let e = engine(name);
+        let v = e.model.config().vocab_size;
+        let grown = e.model.resize_vocab(v + 5).unwrap();
+        assert_eq!(grown.config().vocab_size, v + 5);
+        let old: std::collections::HashMap<String, Tensor> =
+            e.model.named_tensors().into_iter().collect();
+        for (n, t) in grown.named_tensors() {
+            let o = &old[&n];
+            if t.dims() == o.dims() {
+                assert_eq!(max_abs_diff(&t, o), 0.0, "{name}: {n}");
+                continue;
+            }
+            assert_eq!(t.dims()[0], v + 5, "{name}: {n}");
+            assert_eq!(
+                max_abs_diff(&t.narrow(0, 0, v).unwrap(), o),
+                0.0,
+                "{name}: {n}"
+            );
+            let mean = o.mean_keepdim(0).unwrap();
+            let new = t.narrow(0, v, 5).unwrap();
+            let d = max_abs_diff(&new, &mean.broadcast_as(new.dims()).unwrap());
+            assert!(d < 1e-6, "{name}: {n} new rows vs mean {d:e}");
+        }
+        let ids: Vec<u32> = (0..12).map(|i| 3 + i * 17 % 400).collect();
+        let a = logits(&e.model, &ids);
+        let b = logits(&grown, &ids).narrow(2, 0, v).unwrap();
+        assert!(max_abs_diff(&a, &b) < 1e-5, "{name}: old logits changed");
+    }
+    assert!(engine("llama").model.resize_vocab(10).is_err());
+}

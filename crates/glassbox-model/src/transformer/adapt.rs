@@ -188,3 +188,53 @@ impl Transformer {
         Ok(())
     }
 }
+
+impl Transformer {
+    /// The model with its vocabulary grown to `vocab` rows: the embedding (and an untied output
+    /// matrix) keep every existing row bit for bit, and each new row is the mean of the old rows
+    /// (computed in f64), so a new token starts as the average token (Hewitt, "Initializing New
+    /// Word Embeddings for Pretrained Language Models", 2021). Logits of the existing tokens are
+    /// unchanged.
+    pub fn resize_vocab(&self, vocab: usize) -> Result<Transformer> {
+        let old = self.cfg.vocab_size;
+        if vocab < old {
+            return Err(ModelError::Input(format!(
+                "the vocabulary can only grow: {vocab} < the model's {old}"
+            )));
+        }
+        let grow = |t: &Tensor| -> Result<Tensor> {
+            let t = t.to_dtype(DType::F32)?;
+            let (rows, h) = t.dims2()?;
+            let v: Vec<f32> = t.flatten_all()?.to_vec1()?;
+            let mut mean = vec![0f64; h];
+            for r in v.chunks(h) {
+                for (m, x) in mean.iter_mut().zip(r) {
+                    *m += f64::from(*x);
+                }
+            }
+            let mean: Vec<f32> = mean.iter().map(|m| (m / rows as f64) as f32).collect();
+            let mut out = v;
+            for _ in rows..vocab {
+                out.extend_from_slice(&mean);
+            }
+            Ok(Tensor::from_vec(out, (vocab, h), t.device())?)
+        };
+        let names = crate::families::model_names(&self.cfg);
+        let (embed, head) = (
+            format!("{}.weight", names.embed),
+            format!("{}.weight", names.lm_head),
+        );
+        let mut tensors = std::collections::HashMap::new();
+        for (name, t) in &self.params {
+            let t = if *name == embed || *name == head {
+                grow(t)?
+            } else {
+                t.clone()
+            };
+            tensors.insert(name.clone(), t);
+        }
+        let mut cfg = self.cfg.clone();
+        cfg.vocab_size = vocab;
+        Transformer::from_tensors(cfg, tensors, &self.device)
+    }
+}

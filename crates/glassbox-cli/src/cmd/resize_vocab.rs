@@ -1,0 +1,67 @@
+//! `glassbox resize-vocab`: grow a model's vocabulary to an extended tokenizer's.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use glassbox_model::{SaveDtype, Transformer};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The model directory (its tokenizer.json is the one being extended).
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// The extended tokenizer (`glassbox data tokenizer extend`): every token of the model's
+    /// tokenizer must keep its id.
+    #[arg(long, value_name = "FILE")]
+    tokenizer: PathBuf,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+pub(crate) fn run(a: Args) -> Result<()> {
+    let old_path = a.model.join("tokenizer.json");
+    let old = glassbox_data::tokenizer::load(&old_path)?;
+    let new = glassbox_data::tokenizer::load(&a.tokenizer)?;
+    // Existing ids never change: a token that moved would silently read another row.
+    let mut moved: Vec<(String, u32, Option<u32>)> = old
+        .get_vocab(true)
+        .into_iter()
+        .filter_map(|(tok, id)| {
+            let now = new.token_to_id(&tok);
+            (now != Some(id)).then_some((tok, id, now))
+        })
+        .collect();
+    if !moved.is_empty() {
+        moved.sort_by_key(|m| m.1);
+        let (tok, id, now) = &moved[0];
+        bail!(
+            "{}: {} token(s) of {} lost their id, first `{tok}` (id {id}, now {}); an extension must only add tokens after the existing ones",
+            a.tokenizer.display(),
+            moved.len(),
+            old_path.display(),
+            now.map_or("absent".to_string(), |n| n.to_string())
+        );
+    }
+    let (model, _) = Transformer::load_with(&a.model, &candle_core::Device::Cpu, false)
+        .with_context(|| format!("loading the model in {}", a.model.display()))?;
+    let vocab = new.get_vocab_size(true).max(model.config().vocab_size);
+    let grown = model.resize_vocab(vocab)?;
+    grown.save(&a.out, SaveDtype::F32, u64::MAX)?;
+    std::fs::copy(&a.tokenizer, a.out.join("tokenizer.json"))
+        .with_context(|| format!("copying {}", a.tokenizer.display()))?;
+    for f in super::convert::SIDE_FILES {
+        let from = a.model.join(f);
+        if *f != "tokenizer.json" && from.exists() {
+            std::fs::copy(&from, a.out.join(f))
+                .with_context(|| format!("copying {}", from.display()))?;
+        }
+    }
+    eprintln!(
+        "wrote {} (vocabulary {} → {}, new rows = the mean of the old ones)",
+        a.out.display(),
+        model.config().vocab_size,
+        vocab
+    );
+    Ok(())
+}
