@@ -343,6 +343,21 @@ fn resize_vocab_grows_the_model_to_an_extended_tokenizer() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(o.starts_with("hola mundo"));
+    let (_, err, code) = glassbox(&[
+        "resize-vocab",
+        "--model",
+        base.to_str().unwrap(),
+        "--tokenizer",
+        extended.to_str().unwrap(),
+        "--out",
+        tmp.path().join("grown-cov").to_str().unwrap(),
+        "--init",
+        "mean-cov",
+        "--seed",
+        "5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("covariance, seed 5"), "{err}");
     // Renumbering a token is refused, naming it.
     let mut bad = tk.clone();
     let vocab = bad["model"]["vocab"].as_object_mut().unwrap();

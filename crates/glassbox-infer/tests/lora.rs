@@ -216,3 +216,50 @@ fn resize_vocab_keeps_old_rows_and_adds_the_mean() {
     }
     assert!(engine("llama").model.resize_vocab(10).is_err());
 }
+
+/// New rows drawn from the old rows' mean and covariance: reproducible from the seed, different
+/// across seeds, centred on the mean; old rows and old logits untouched.
+#[test]
+fn resize_vocab_with_mean_and_covariance_is_seeded() {
+    use glassbox_model::VocabInit;
+    let e = engine("llama");
+    let v = e.model.config().vocab_size;
+    let embed = |m: &Transformer| m.named_tensors()[0].1.clone();
+    let a = e
+        .model
+        .resize_vocab_with(v + 400, VocabInit::MeanCov { seed: 3 })
+        .unwrap();
+    let b = e
+        .model
+        .resize_vocab_with(v + 400, VocabInit::MeanCov { seed: 3 })
+        .unwrap();
+    let c = e
+        .model
+        .resize_vocab_with(v + 400, VocabInit::MeanCov { seed: 4 })
+        .unwrap();
+    assert_eq!(max_abs_diff(&embed(&a), &embed(&b)), 0.0);
+    assert!(max_abs_diff(&embed(&a), &embed(&c)) > 1e-3);
+    let old = embed(&e.model);
+    assert_eq!(max_abs_diff(&embed(&a).narrow(0, 0, v).unwrap(), &old), 0.0);
+    // 400 draws: their mean is within a few standard errors of the old rows' mean.
+    let new = embed(&a).narrow(0, v, 400).unwrap();
+    let d = max_abs_diff(&new.mean_keepdim(0).unwrap(), &old.mean_keepdim(0).unwrap());
+    let spread = common::max_abs(
+        &old.broadcast_sub(&old.mean_keepdim(0).unwrap())
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .mean_keepdim(0)
+            .unwrap()
+            .sqrt()
+            .unwrap(),
+    );
+    assert!(
+        d < 5.0 * spread / 20.0,
+        "mean of draws off by {d} (row spread {spread})"
+    );
+    let ids: Vec<u32> = (0..12).map(|i| 3 + i * 17 % 400).collect();
+    let l0 = logits(&e.model, &ids);
+    let l1 = logits(&a, &ids).narrow(2, 0, v).unwrap();
+    assert!(max_abs_diff(&l0, &l1) < 1e-5);
+}

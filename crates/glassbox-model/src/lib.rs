@@ -49,5 +49,5 @@ pub use families::tensor_shapes;
 pub use kv_cache::KvCache;
 pub use lora::{Adapter, LoraConfig};
 pub use seq_cache::SeqCache;
-pub use transformer::{Kernels, LoadReport, Logits, Transformer};
+pub use transformer::{Kernels, LoadReport, Logits, Transformer, VocabInit};
 pub use weights::SaveDtype;

@@ -27,6 +27,7 @@ use crate::weights::{SaveDtype, WeightFiles, save_safetensors};
 use crate::{ModelError, Result};
 
 mod adapt;
+pub use adapt::VocabInit;
 mod blocks;
 mod decode;
 

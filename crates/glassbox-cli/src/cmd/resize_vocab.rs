@@ -17,6 +17,13 @@ pub(crate) struct Args {
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// How new rows start: `mean` (the old rows' mean) or `mean-cov` (drawn from a normal with
+    /// the old rows' mean and covariance, seeded by --seed).
+    #[arg(long, default_value = "mean", value_parser = ["mean", "mean-cov"])]
+    init: String,
+    /// Seed of the `mean-cov` draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 pub(crate) fn run(a: Args) -> Result<()> {
@@ -46,7 +53,12 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let (model, _) = Transformer::load_with(&a.model, &candle_core::Device::Cpu, false)
         .with_context(|| format!("loading the model in {}", a.model.display()))?;
     let vocab = new.get_vocab_size(true).max(model.config().vocab_size);
-    let grown = model.resize_vocab(vocab)?;
+    let init = if a.init == "mean-cov" {
+        glassbox_model::VocabInit::MeanCov { seed: a.seed }
+    } else {
+        glassbox_model::VocabInit::Mean
+    };
+    let grown = model.resize_vocab_with(vocab, init)?;
     grown.save(&a.out, SaveDtype::F32, u64::MAX)?;
     std::fs::copy(&a.tokenizer, a.out.join("tokenizer.json"))
         .with_context(|| format!("copying {}", a.tokenizer.display()))?;
@@ -58,10 +70,18 @@ pub(crate) fn run(a: Args) -> Result<()> {
         }
     }
     eprintln!(
-        "wrote {} (vocabulary {} → {}, new rows = the mean of the old ones)",
+        "wrote {} (vocabulary {} → {}, new rows: {})",
         a.out.display(),
         model.config().vocab_size,
-        vocab
+        vocab,
+        if a.init == "mean-cov" {
+            format!(
+                "drawn from the old rows' mean and covariance, seed {}",
+                a.seed
+            )
+        } else {
+            "the old rows' mean".to_string()
+        }
     );
     Ok(())
 }

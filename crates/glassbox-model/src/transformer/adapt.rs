@@ -196,6 +196,11 @@ impl Transformer {
     /// Word Embeddings for Pretrained Language Models", 2021). Logits of the existing tokens are
     /// unchanged.
     pub fn resize_vocab(&self, vocab: usize) -> Result<Transformer> {
+        self.resize_vocab_with(vocab, VocabInit::Mean)
+    }
+
+    /// [`Transformer::resize_vocab`] with a choice of how the new rows start.
+    pub fn resize_vocab_with(&self, vocab: usize, init: VocabInit) -> Result<Transformer> {
         let old = self.cfg.vocab_size;
         if vocab < old {
             return Err(ModelError::Input(format!(
@@ -212,10 +217,26 @@ impl Transformer {
                     *m += f64::from(*x);
                 }
             }
-            let mean: Vec<f32> = mean.iter().map(|m| (m / rows as f64) as f32).collect();
-            let mut out = v;
-            for _ in rows..vocab {
-                out.extend_from_slice(&mean);
+            let mean: Vec<f64> = mean.iter().map(|m| m / rows as f64).collect();
+            let new = vocab - rows;
+            let mut out = v.clone();
+            match init {
+                VocabInit::Mean => {
+                    for _ in 0..new {
+                        out.extend(mean.iter().map(|&m| m as f32));
+                    }
+                }
+                VocabInit::MeanCov { seed } => {
+                    let l = cholesky(&covariance(&v, &mean, rows, h), h);
+                    let mut rng = glassbox_core::rng::Rng::seed_from_u64(seed);
+                    for _ in 0..new {
+                        let z: Vec<f64> = (0..h).map(|_| normal(&mut rng)).collect();
+                        for i in 0..h {
+                            let lz: f64 = (0..=i).map(|j| l[i * h + j] * z[j]).sum();
+                            out.push((mean[i] + lz) as f32);
+                        }
+                    }
+                }
             }
             Ok(Tensor::from_vec(out, (vocab, h), t.device())?)
         };
@@ -237,4 +258,73 @@ impl Transformer {
         cfg.vocab_size = vocab;
         Transformer::from_tensors(cfg, tensors, &self.device)
     }
+}
+
+/// How the rows added by [`Transformer::resize_vocab_with`] start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VocabInit {
+    /// Every new row is the mean of the old rows.
+    Mean,
+    /// Each new row is drawn from a normal distribution with the old rows' mean and covariance
+    /// (Hewitt, 2021), from the glassbox RNG seeded with `seed`.
+    MeanCov {
+        /// Seed of the draws.
+        seed: u64,
+    },
+}
+
+/// The `(h, h)` covariance of `rows` rows of width `h` around `mean`, in f64, with a small ridge
+/// (1e-6 of the mean variance) so that a rank-deficient matrix still factors.
+fn covariance(v: &[f32], mean: &[f64], rows: usize, h: usize) -> Vec<f64> {
+    let mut c = vec![0f64; h * h];
+    let mut d = vec![0f64; h];
+    for r in v.chunks(h) {
+        for (k, (x, m)) in r.iter().zip(mean).enumerate() {
+            d[k] = f64::from(*x) - m;
+        }
+        for i in 0..h {
+            let di = d[i];
+            let row = &mut c[i * h..i * h + i + 1];
+            for (j, cij) in row.iter_mut().enumerate() {
+                *cij += di * d[j];
+            }
+        }
+    }
+    let n = rows.max(1) as f64;
+    let trace: f64 = (0..h).map(|i| c[i * h + i] / n).sum();
+    let ridge = 1e-6 * trace / h as f64 + f64::MIN_POSITIVE;
+    for i in 0..h {
+        for j in 0..=i {
+            let x = c[i * h + j] / n;
+            c[i * h + j] = x;
+            c[j * h + i] = x;
+        }
+        c[i * h + i] += ridge;
+    }
+    c
+}
+
+/// The lower Cholesky factor of a symmetric positive-definite `(h, h)` matrix (row-major); a
+/// non-positive pivot (round-off) is clamped to zero.
+fn cholesky(a: &[f64], h: usize) -> Vec<f64> {
+    let mut l = vec![0f64; h * h];
+    for i in 0..h {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * h + k] * l[j * h + k]).sum();
+            if i == j {
+                l[i * h + i] = (a[i * h + i] - s).max(0.0).sqrt();
+            } else {
+                let d = l[j * h + j];
+                l[i * h + j] = if d > 0.0 { (a[i * h + j] - s) / d } else { 0.0 };
+            }
+        }
+    }
+    l
+}
+
+/// A standard normal draw (Box–Muller, one of the pair).
+fn normal(rng: &mut glassbox_core::rng::Rng) -> f64 {
+    let u1 = 1.0 - rng.next_f64();
+    let u2 = rng.next_f64();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
