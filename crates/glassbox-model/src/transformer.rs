@@ -30,6 +30,8 @@ mod adapt;
 pub use adapt::VocabInit;
 mod blocks;
 mod decode;
+mod linear;
+use linear::{Linear, LoraDelta, Mm, matmul_t, widened};
 
 /// Which positions get logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,127 +49,6 @@ pub enum Kernels {
     Fused,
     /// Compositions of differentiable tensor ops (for training; same results within f32 rounding).
     Differentiable,
-}
-
-/// How a weight product is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mm {
-    /// The forward pass's choice for these kernels.
-    Batched(Kernels),
-    /// The matrix–vector kernel for every row count (batch-invariant decoding).
-    Rows,
-}
-
-#[derive(Debug, Clone)]
-struct Linear {
-    /// `(out, in)`, as stored by transformers.
-    w: Tensor,
-    b: Option<Tensor>,
-    /// A LoRA update, when an adapter is applied.
-    lora: Option<LoraDelta>,
-}
-
-/// `s · B (A x)` added to a linear layer's output (PEFT's order: after the bias).
-#[derive(Debug, Clone)]
-struct LoraDelta {
-    /// `(r, in)`.
-    a: Tensor,
-    /// `(out, r)`.
-    b: Tensor,
-    scale: f64,
-    /// The adapter's dropout on its input, applied only while a dropout seed is set (training).
-    dropout: f64,
-    /// Seed of this forward pass's dropout masks, mixed with the module's index.
-    seed: Option<u64>,
-    /// The module's position among the adapted ones.
-    index: u64,
-}
-
-impl Linear {
-    /// `(M, in) -> (M, out)`.
-    fn mm(&self, x: &Tensor, mm: Mm) -> Result<Tensor> {
-        let y = product(x, &self.w, mm)?;
-        let y = match &self.b {
-            Some(bias) => y.broadcast_add(bias)?,
-            None => y,
-        };
-        match &self.lora {
-            Some(l) => {
-                let xd = match l.seed {
-                    Some(seed) if l.dropout > 0.0 => dropout(x, l.dropout, seed, l.index)?,
-                    _ => x.clone(),
-                };
-                let d = product(&product(&xd, &l.a, mm)?, &l.b, mm)?;
-                Ok((y + (d * l.scale)?)?)
-            }
-            None => Ok(y),
-        }
-    }
-
-    /// `(B, T, in) -> (B, T, out)` as one 2-D product.
-    fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
-        let (b, t, i) = x.dims3()?;
-        let y = self.mm(&x.reshape((b * t, i))?, Mm::Batched(kernels))?;
-        Ok(y.reshape((b, t, ()))?)
-    }
-}
-
-/// Inverted dropout of `x` with probability `p`: each element kept (× 1/(1 − p)) when a draw of
-/// the glassbox RNG seeded with `seed` and the module's `index` is at least `p`, in row-major
-/// order. The same seed gives the same mask, so a resumed or replayed step drops the same
-/// entries.
-fn dropout(x: &Tensor, p: f64, seed: u64, index: u64) -> Result<Tensor> {
-    let mut rng = glassbox_core::rng::Rng::seed_from_u64(
-        seed ^ index.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-    );
-    let keep = (1.0 / (1.0 - p)) as f32;
-    let mask: Vec<f32> = (0..x.elem_count())
-        .map(|_| if rng.next_f64() >= p { keep } else { 0.0 })
-        .collect();
-    let mask = Tensor::from_vec(mask, x.dims(), x.device())?;
-    Ok((x * mask)?)
-}
-
-/// `x @ wᵀ` as `mm` says.
-fn product(x: &Tensor, w: &Tensor, mm: Mm) -> Result<Tensor> {
-    match mm {
-        Mm::Batched(k) => matmul_t(x, w, k),
-        Mm::Rows => {
-            if x.device().is_cpu() && x.dtype() == DType::F32 {
-                Ok(crate::cpu_kernels::matvec_t(x, w)?)
-            } else {
-                Ok(x.matmul(&widened(w)?.t()?)?)
-            }
-        }
-    }
-}
-
-/// `x @ wᵀ` for `x` `(M, K)` and a weight `w` `(N, K)`: the streaming matrix–vector kernel for
-/// the few rows of a decoding step, candle's GEMM otherwise (and whenever gradients are needed).
-/// A bf16/f16 weight is read as it is by the kernel, widened to f32 for the GEMM.
-fn matmul_t(x: &Tensor, w: &Tensor, kernels: Kernels) -> Result<Tensor> {
-    let rows = x.dim(0)?;
-    if kernels == Kernels::Fused
-        && rows <= crate::cpu_kernels::MAX_ROWS
-        && x.device().is_cpu()
-        && x.dtype() == DType::F32
-    {
-        return Ok(crate::cpu_kernels::matvec_t(&x.contiguous()?, w)?);
-    }
-    // Training with frozen weights (LoRA): no gradient for the weight.
-    if kernels == Kernels::Differentiable && !w.is_variable() && x.device().is_cpu() {
-        return Ok(crate::cpu_kernels::frozen_matmul_t(x, &widened(w)?)?);
-    }
-    Ok(x.matmul(&widened(w)?.t()?)?)
-}
-
-/// `w` in f32 (a copy for a bf16/f16 weight; the same tensor otherwise).
-fn widened(w: &Tensor) -> Result<Tensor> {
-    if w.dtype() == DType::F32 {
-        Ok(w.clone())
-    } else {
-        Ok(w.to_dtype(DType::F32)?)
-    }
 }
 
 /// One normalisation over the last dimension.
@@ -752,31 +633,18 @@ impl Transformer {
             let rope = layer.rope.map(|i| (&tables[i].0, &tables[i].1));
             let a = self.attention(l, layer, &h, rope, mask.as_ref(), cache.as_deref_mut())?;
             let a = self.maybe_norm(&a, layer.post_attn.as_ref())?;
-            let ffn = |h: &Tensor, rec: Option<&mut Vec<RouterRecord>>| -> Result<Tensor> {
+            x = self.join(layer, x, a, |h| {
                 let (bb, tt, hh) = h.dims3()?;
-                let y = self.ffn(layer, &h.reshape((bb * tt, hh))?, mm, rec)?;
+                let y = self.ffn(layer, &h.reshape((bb * tt, hh))?, mm, record.as_deref_mut())?;
                 Ok(y.reshape((bb, tt, hh))?)
-            };
-            x = if self.cfg.residual == crate::config::Residual::Parallel {
-                // GPT-NeoX: mlp(ln₂(x)) + attn(ln₁(x)) + x.
-                let m = ffn(
-                    &self.maybe_norm(&x, layer.pre_ffn.as_ref())?,
-                    record.as_deref_mut(),
-                )?;
-                ((m + a)? + &x)?
-            } else {
-                let x = (x + a)?;
-                let m = ffn(
-                    &self.maybe_norm(&x, layer.pre_ffn.as_ref())?,
-                    record.as_deref_mut(),
-                )?;
-                let m = self.maybe_norm(&m, layer.post_ffn.as_ref())?;
-                (&x + m)?
-            };
+            })?;
         }
         if let Some(c) = cache {
             c.advance(t);
-            c.record(ids.to_vec2::<u32>()?);
+            // Only a model whose RoPE changes with the length ever refeeds the tokens.
+            if self.rope_switch().is_some() {
+                c.record(ids.to_vec2::<u32>()?);
+            }
         }
         let x = match logits {
             Logits::All => x,

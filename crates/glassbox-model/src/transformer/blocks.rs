@@ -259,6 +259,27 @@ impl Transformer {
         e.down.mm(&(gate * up)?, mm)
     }
 
+    /// The residual stream after a layer, from its input `x`, its attention output `a` (already
+    /// through the post-attention norm, if any) and its MLP `ffn`: `x + a + ffn(norm(x))` with
+    /// GPT-NeoX's parallel residual, else `y + norm(ffn(norm(y)))` with `y = x + a`. Used by the
+    /// forward pass and the decoding step alike.
+    pub(super) fn join(
+        &self,
+        layer: &Layer,
+        x: Tensor,
+        a: Tensor,
+        ffn: impl FnOnce(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        if self.cfg.residual == crate::config::Residual::Parallel {
+            let m = ffn(&self.maybe_norm(&x, layer.pre_ffn.as_ref())?)?;
+            return Ok(((m + a)? + &x)?);
+        }
+        let x = (x + a)?;
+        let m = ffn(&self.maybe_norm(&x, layer.pre_ffn.as_ref())?)?;
+        let m = self.maybe_norm(&m, layer.post_ffn.as_ref())?;
+        Ok((&x + m)?)
+    }
+
     /// The MLP of the token rows `x` `(N, H)`; sparse layers append their routing to `record`.
     pub(super) fn ffn(
         &self,

@@ -4,7 +4,6 @@
 use candle_core::Tensor;
 
 use super::{Linear, Mm, Transformer};
-use crate::config::Residual;
 use crate::seq_cache::SeqCache;
 use crate::{ModelError, Result};
 
@@ -148,25 +147,7 @@ impl Transformer {
             let y = Tensor::from_vec(y, (n, nq * hd), &self.device)?;
             let a = layer.o.mm(&y, Mm::Rows)?;
             let a = self.maybe_norm(&a, layer.post_attn.as_ref())?;
-            x = if self.cfg.residual == Residual::Parallel {
-                let m = self.ffn(
-                    layer,
-                    &self.maybe_norm(&x, layer.pre_ffn.as_ref())?,
-                    Mm::Rows,
-                    None,
-                )?;
-                ((m + a)? + &x)?
-            } else {
-                let x = (x + a)?;
-                let m = self.ffn(
-                    layer,
-                    &self.maybe_norm(&x, layer.pre_ffn.as_ref())?,
-                    Mm::Rows,
-                    None,
-                )?;
-                let m = self.maybe_norm(&m, layer.post_ffn.as_ref())?;
-                (&x + m)?
-            };
+            x = self.join(layer, x, a, |h| self.ffn(layer, h, Mm::Rows, None))?;
         }
         for (c, &t) in caches.iter_mut().zip(tokens) {
             c.advance(t);
