@@ -9,6 +9,8 @@
 //!   with a held-out split by document.
 //! - [`dataset`]: an opened dataset, checked against its manifest; the exact data order, the
 //!   batch of any step, and the trace of any document.
+//! - [`chat`]: instruction-tuning datasets — conversations with their assistant tokens marked,
+//!   in rows (packed or not) with the same seeded data order.
 //! - [`interop`]: OLMo and Megatron exports; nanoGPT and llm.c imports.
 //!
 //! ```no_run
@@ -24,6 +26,7 @@
 //! ```
 
 pub mod bench;
+pub mod chat;
 pub mod config;
 pub mod curate;
 pub mod dataset;

@@ -32,6 +32,16 @@ pub enum InferError {
         /// What is wrong.
         message: String,
     },
+    /// A line of a chat (instruction-tuning) JSONL file is invalid.
+    #[error("{file} line {line}: {message}")]
+    ChatData {
+        /// The chat file.
+        file: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// The chat template failed to compile or render.
     #[error("chat template ({source_name}): {message}")]
     Template {

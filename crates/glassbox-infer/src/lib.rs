@@ -7,6 +7,7 @@
 //! - [`Engine`] ties a [`glassbox_model::Transformer`] to its tokenizer and generation config:
 //!   [`Engine::generate`] runs a batch of prompts (left-padded, KV cache, stop strings, EOS),
 //!   streaming text; [`Engine::score`] gives per-token log-probabilities.
+//! - [`sft`] renders instruction-tuning conversations and marks the assistant's tokens.
 //! - [`scheduler::Scheduler`]: continuous batching for servers — requests join between decoding
 //!   steps and share one batch-invariant forward pass per step.
 //!
@@ -30,6 +31,7 @@ pub mod error;
 pub mod generation_config;
 pub mod sampling;
 pub mod scheduler;
+pub mod sft;
 pub mod stream;
 pub mod tokenizer;
 

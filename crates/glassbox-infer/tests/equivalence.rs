@@ -356,3 +356,39 @@ fn bf16_weights_stay_bf16_and_compute_as_widened() {
         }
     }
 }
+
+#[test]
+fn packed_rows_give_each_example_its_own_logits() {
+    // Three examples in one row (segments 1, 2, 3): attention must not cross them and positions
+    // restart, on every family (sliding windows, LongRoPE, MoE routing included).
+    for name in fixture_models() {
+        let e = engine(&name);
+        let examples = prompts(&e);
+        let mut packed = Vec::new();
+        let mut segments = Vec::new();
+        for (i, ex) in examples.iter().enumerate() {
+            packed.extend_from_slice(ex);
+            segments.extend(std::iter::repeat_n(i as u32 + 1, ex.len()));
+        }
+        let row = Tensor::new(packed.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let (together, _) = e
+            .model
+            .forward_train_packed(&row, Some(&[segments]))
+            .unwrap();
+        let mut at = 0;
+        for ex in &examples {
+            let t = Tensor::new(ex.as_slice(), &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let (alone, _) = e.model.forward_train(&t).unwrap();
+            let part = together.narrow(1, at, ex.len()).unwrap();
+            let d = max_abs_diff(&alone, &part);
+            assert!(d < tol(&alone), "{name}: packed differs by {d}");
+            at += ex.len();
+        }
+    }
+}

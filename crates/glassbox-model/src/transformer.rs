@@ -467,7 +467,7 @@ impl Transformer {
         cache: Option<&mut KvCache>,
         logits: Logits,
     ) -> Result<Tensor> {
-        self.forward_inner(tokens, pad, cache, logits, None)
+        self.forward_inner(tokens, pad, cache, logits, None, None)
     }
 
     /// Logits of every position of `tokens` `(B, T)` without padding or cache, and for a mixture
@@ -476,8 +476,21 @@ impl Transformer {
     /// `Pₑ` the mean router probability of expert `e`), which training adds to the loss times
     /// `router_aux_loss_coef`.
     pub fn forward_train(&self, tokens: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        self.forward_train_packed(tokens, None)
+    }
+
+    /// [`Transformer::forward_train`] over packed rows: `segments[r][i]` names the example token
+    /// `i` of row `r` belongs to. Attention never crosses examples (a token sees the earlier
+    /// tokens of its own segment only) and positions restart at 0 with each segment, so a
+    /// packed row gives every example the logits it would get alone.
+    pub fn forward_train_packed(
+        &self,
+        tokens: &Tensor,
+        segments: Option<&[Vec<u32>]>,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let mut records = Vec::new();
-        let logits = self.forward_inner(tokens, &[], None, Logits::All, Some(&mut records))?;
+        let logits =
+            self.forward_inner(tokens, &[], None, Logits::All, Some(&mut records), segments)?;
         let Some(moe) = &self.cfg.moe else {
             return Ok((logits, None));
         };
@@ -529,10 +542,18 @@ impl Transformer {
         cache: Option<&mut KvCache>,
         logits: Logits,
         mut record: Option<&mut Vec<RouterRecord>>,
+        segments: Option<&[Vec<u32>]>,
     ) -> Result<Tensor> {
         let (b, t) = tokens.dims2()?;
         if t == 0 {
             return Err(ModelError::Input("no tokens to run".into()));
+        }
+        if let Some(s) = segments
+            && (s.len() != b || s.iter().any(|r| r.len() != t) || cache.is_some())
+        {
+            return Err(ModelError::Input(format!(
+                "segment ids must be one per token of the {b}×{t} input, without a cache"
+            )));
         }
         let offset = cache.as_ref().map_or(0, |c| c.len());
         let pad: Vec<usize> = match &cache {
@@ -563,14 +584,17 @@ impl Transformer {
                 self.cfg.vocab_size
             )));
         }
-        let positions: Vec<Vec<u32>> = pad
-            .iter()
-            .map(|&p| {
-                (offset..offset + t)
-                    .map(|s| s.saturating_sub(p) as u32)
-                    .collect()
-            })
-            .collect();
+        let positions: Vec<Vec<u32>> = match segments {
+            Some(segs) => segs.iter().map(|r| segment_positions(r)).collect(),
+            None => pad
+                .iter()
+                .map(|&p| {
+                    (offset..offset + t)
+                        .map(|s| s.saturating_sub(p) as u32)
+                        .collect()
+                })
+                .collect(),
+        };
         let tables = self
             .ropes
             .iter()
@@ -598,7 +622,7 @@ impl Transformer {
             if all.len() == b * len {
                 c.truncate(0);
                 let ids = Tensor::from_vec(all, (b, len), &self.device)?;
-                let z = self.forward_inner(&ids, &[], Some(c), logits, record)?;
+                let z = self.forward_inner(&ids, &[], Some(c), logits, record, None)?;
                 return match logits {
                     Logits::All => Ok(z.narrow(1, offset, t)?),
                     Logits::Last => Ok(z),
@@ -624,7 +648,10 @@ impl Transformer {
             let mask = match masks.get(&layer.attention) {
                 Some(m) => m.clone(),
                 None => {
-                    let m = build_mask(&pad, offset, t, layer.attention, &self.device)?;
+                    let m = match segments {
+                        Some(segs) => Some(segment_mask(segs, layer.attention, &self.device)?),
+                        None => build_mask(&pad, offset, t, layer.attention, &self.device)?,
+                    };
                     masks.insert(layer.attention, m.clone());
                     m
                 }
@@ -708,4 +735,46 @@ fn build_mask(
         }
     }
     Ok(Some(Tensor::from_vec(m, (pad.len(), 1, t, s), device)?))
+}
+
+/// Position of each token within its segment (0 at each segment's first token).
+fn segment_positions(segments: &[u32]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(segments.len());
+    let mut pos = 0u32;
+    for (i, s) in segments.iter().enumerate() {
+        if i > 0 && segments[i - 1] != *s {
+            pos = 0;
+        }
+        out.push(pos);
+        pos += 1;
+    }
+    out
+}
+
+/// The additive mask `(B, 1, T, T)` of packed rows: query `q` sees key `k` when `k <= q`, both
+/// lie in the same segment, and (sliding-window layers) `q - k < window`.
+fn segment_mask(
+    segments: &[Vec<u32>],
+    attention: LayerAttention,
+    device: &Device,
+) -> Result<Tensor> {
+    let b = segments.len();
+    let t = segments.first().map_or(0, Vec::len);
+    let window = match attention {
+        LayerAttention::Full => usize::MAX,
+        LayerAttention::Sliding(w) => w,
+    };
+    let mut m = vec![f32::NEG_INFINITY; b * t * t];
+    for (r, segs) in segments.iter().enumerate() {
+        for q in 0..t {
+            let row = &mut m[(r * t + q) * t..(r * t + q + 1) * t];
+            for k in (0..=q).rev() {
+                if segs[k] != segs[q] || q - k >= window {
+                    break;
+                }
+                row[k] = 0.0;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(m, (b, 1, t, t), device)?)
 }

@@ -17,6 +17,29 @@ pub fn no_decay(name: &str) -> bool {
     name.ends_with("norm.weight") || name.ends_with(".bias")
 }
 
+/// One training row: `seq_len + 1` tokens, and for instruction tuning the loss weight of each
+/// of the `seq_len` predictions and the segment (conversation) of each token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainRow {
+    /// Token ids.
+    pub tokens: Vec<u32>,
+    /// Weight of the prediction of token `i + 1` from position `i` (`None`: all 1).
+    pub weights: Option<Vec<f32>>,
+    /// Segment of each token; attention never crosses segments (`None`: one segment).
+    pub segments: Option<Vec<u32>>,
+}
+
+impl TrainRow {
+    /// A pre-training row: every prediction counts, one segment.
+    pub fn plain(tokens: Vec<u32>) -> Self {
+        Self {
+            tokens,
+            weights: None,
+            segments: None,
+        }
+    }
+}
+
 /// A model under training and its optimiser.
 #[derive(Debug)]
 pub struct Learner {
@@ -169,15 +192,8 @@ impl Learner {
     /// logits unused), as transformers does when it shifts the labels itself: the router's
     /// load-balancing loss then counts every token of the batch.
     pub fn loss(&self, rows: &[Vec<u32>]) -> Result<Tensor> {
-        let l = self.seq_len;
-        let b = rows.len();
-        let moe = self
-            .model
-            .config()
-            .moe
-            .as_ref()
-            .filter(|m| m.router_aux_loss_coef > 0.0);
-        let fed = if moe.is_some() { l + 1 } else { l };
+        let (l, b) = (self.seq_len, rows.len());
+        let (moe, fed) = self.moe_fed();
         let mut inputs = Vec::with_capacity(b * fed);
         let mut targets = Vec::with_capacity(b * l);
         for r in rows {
@@ -187,23 +203,98 @@ impl Learner {
         let inputs = Tensor::from_vec(inputs, (b, fed), &Device::Cpu)?;
         let targets = Tensor::from_vec(targets, b * l, &Device::Cpu)?;
         let (logits, aux) = self.model.forward_train(&inputs)?;
+        let logits = self.predicting(logits, b, fed)?;
+        let ce = candle_nn::loss::cross_entropy(&logits, &targets)?;
+        with_aux(ce, aux, moe)
+    }
+
+    /// A mixture of experts with a load-balancing loss, and how many tokens of a row the model
+    /// is fed (all seq_len + 1 for such a model, else seq_len).
+    fn moe_fed(&self) -> (Option<&glassbox_model::MoeConfig>, usize) {
+        let moe = self
+            .model
+            .config()
+            .moe
+            .as_ref()
+            .filter(|m| m.router_aux_loss_coef > 0.0);
+        (moe, self.seq_len + usize::from(moe.is_some()))
+    }
+
+    /// The `(b · seq_len, V)` logits that predict the next tokens, of logits over `fed` tokens.
+    fn predicting(&self, logits: Tensor, b: usize, fed: usize) -> Result<Tensor> {
+        let l = self.seq_len;
         let logits = if fed > l {
             logits.narrow(1, 0, l)?
         } else {
             logits
         };
         let v = logits.dim(2)?;
-        let ce = candle_nn::loss::cross_entropy(&logits.reshape((b * l, v))?, &targets)?;
-        // A mixture of experts adds its load-balancing loss, weighted as the config says.
-        match (aux, moe) {
-            (Some(aux), Some(moe)) => Ok((ce + (aux * moe.router_aux_loss_coef)?)?),
-            _ => Ok(ce),
+        Ok(logits.reshape((b * l, v))?)
+    }
+
+    /// Weighted next-token cross-entropy over `rows`: the sum over predictions of weight ×
+    /// cross-entropy, divided by `norm` (the step's total weight, so micro-batches add up to
+    /// the step's mean over its trained tokens), plus any load-balancing loss. Rows without
+    /// weights or segments go through [`Learner::loss`].
+    pub fn loss_rows(&self, rows: &[TrainRow], norm: f64) -> Result<Tensor> {
+        if rows
+            .iter()
+            .all(|r| r.weights.is_none() && r.segments.is_none())
+        {
+            let plain: Vec<Vec<u32>> = rows.iter().map(|r| r.tokens.clone()).collect();
+            return self.loss(&plain);
         }
+        let (l, b) = (self.seq_len, rows.len());
+        let (moe, fed) = self.moe_fed();
+        let mut inputs = Vec::with_capacity(b * fed);
+        let mut targets = Vec::with_capacity(b * l);
+        let mut weights = Vec::with_capacity(b * l);
+        let mut segments = Vec::with_capacity(b);
+        for r in rows {
+            inputs.extend_from_slice(&r.tokens[..fed]);
+            targets.extend_from_slice(&r.tokens[1..=l]);
+            match &r.weights {
+                Some(w) => weights.extend_from_slice(&w[..l]),
+                None => weights.extend(std::iter::repeat_n(1f32, l)),
+            }
+            segments.push(match &r.segments {
+                Some(s) => s[..fed].to_vec(),
+                None => vec![1; fed],
+            });
+        }
+        let inputs = Tensor::from_vec(inputs, (b, fed), &Device::Cpu)?;
+        let targets = Tensor::from_vec(targets, (b * l, 1), &Device::Cpu)?;
+        let weights = Tensor::from_vec(weights, b * l, &Device::Cpu)?;
+        let (logits, aux) = self.model.forward_train_packed(&inputs, Some(&segments))?;
+        let logp = candle_nn::ops::log_softmax(&self.predicting(logits, b, fed)?, 1)?;
+        let picked = logp.gather(&targets, 1)?.squeeze(1)?;
+        let ce = ((picked * weights)?.sum_all()? * (-1.0 / norm.max(1.0)))?;
+        with_aux(ce, aux, moe)
     }
 
     /// One optimiser step on a batch of `rows` (split into `grad_accum` micro-batches) at
     /// learning rate `lr`.
     pub fn step(&mut self, rows: &[Vec<u32>], lr: f64) -> Result<StepOutcome> {
+        let rows: Vec<TrainRow> = rows.iter().map(|r| TrainRow::plain(r.clone())).collect();
+        self.step_rows(&rows, lr)
+    }
+
+    /// [`Learner::step`] over rows that may carry loss weights and segments (instruction
+    /// tuning): the loss is the mean over the step's trained tokens, whatever micro-batch they
+    /// fall in.
+    pub fn step_rows(&mut self, rows: &[TrainRow], lr: f64) -> Result<StepOutcome> {
+        let weighted = rows
+            .iter()
+            .any(|r| r.weights.is_some() || r.segments.is_some());
+        let l = self.seq_len;
+        let norm: f64 = rows
+            .iter()
+            .map(|r| {
+                r.weights
+                    .as_ref()
+                    .map_or(l as f64, |w| w.iter().map(|&x| x as f64).sum())
+            })
+            .sum();
         let accum = self.grad_accum;
         let micro = rows.len().div_ceil(accum).max(1);
         let mut timings = Timings::default();
@@ -219,7 +310,11 @@ impl Learner {
                 self.model.set_lora_dropout_seed(Some(s));
             }
             let t = Instant::now();
-            let loss = self.loss(chunk);
+            let loss = if weighted {
+                self.loss_rows(chunk, norm)
+            } else {
+                self.loss(&chunk.iter().map(|r| r.tokens.clone()).collect::<Vec<_>>())
+            };
             if self.dropout_seed.is_some() {
                 self.model.set_lora_dropout_seed(None);
             }
@@ -231,7 +326,7 @@ impl Learner {
             }
             loss_sum += value as f64;
             let t = Instant::now();
-            let scaled = if accum > 1 {
+            let scaled = if accum > 1 && !weighted {
                 (loss / accum as f64)?
             } else {
                 loss
@@ -258,9 +353,26 @@ impl Learner {
         self.opt.update(&grads, lr)?;
         timings.optimizer = t.elapsed();
         Ok(StepOutcome::Updated {
-            loss: loss_sum / accum as f64,
+            // Weighted micro-batch losses are already shares of the step's mean.
+            loss: if weighted {
+                loss_sum
+            } else {
+                loss_sum / accum as f64
+            },
             grad_norm,
             timings,
         })
+    }
+}
+
+/// `ce`, plus for a mixture of experts its load-balancing loss weighted as the config says.
+fn with_aux(
+    ce: Tensor,
+    aux: Option<Tensor>,
+    moe: Option<&glassbox_model::MoeConfig>,
+) -> Result<Tensor> {
+    match (aux, moe) {
+        (Some(aux), Some(moe)) => Ok((ce + (aux * moe.router_aux_loss_coef)?)?),
+        _ => Ok(ce),
     }
 }

@@ -10,6 +10,8 @@
 //! - [`trainer`]: the loop — batches from the exact data order of `glassbox-data`, candle
 //!   autograd, clipping, evaluation, logs, loss plot, Pythia-style checkpoints — resume, and
 //!   [`trainer::replay`] of any checkpoint interval.
+//! - [`data`]: what a run trains on — pre-training windows or instruction-tuning rows (loss on
+//!   the assistant's tokens, conversations kept apart).
 //! - [`eval`]: the held-out loss the logs and the model card report.
 //! - [`bench`]: the training-throughput benchmark of `glassbox bench train`.
 //! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
@@ -23,6 +25,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod data;
 pub mod error;
 pub mod eval;
 pub mod learner;

@@ -12,8 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::data::TrainData;
 use candle_core::Device;
-use glassbox_data::dataset::Dataset;
 use glassbox_model::{ModelConfig, Transformer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -101,7 +101,7 @@ struct Run {
     dir: PathBuf,
     recipe: Recipe,
     cfg: ModelConfig,
-    dataset: Dataset,
+    dataset: TrainData,
     learner: Learner,
     total: u64,
     eos_id: u32,
@@ -125,23 +125,14 @@ pub fn train(
     events: &mut dyn FnMut(Event),
 ) -> Result<Summary> {
     let recipe = Recipe::from_file(recipe_path)?;
-    let dataset = Dataset::open(&recipe.data.dataset)?;
-    let (vocab, eos_id) = tokenizer_ids(&dataset);
+    let dataset = TrainData::open(&recipe.data.dataset)?;
+    let (vocab, eos_id) = dataset.vocab_and_eos();
     let mut cfg = recipe.resolve(recipe_path, vocab)?;
     if cfg.eos_token_ids.is_empty() {
         cfg.eos_token_ids = vec![eos_id];
     }
     let total = recipe.total_steps();
-    if dataset.num_samples(recipe.train.seq_len) == 0 {
-        return Err(TrainError::Recipe {
-            path: recipe_path.to_path_buf(),
-            message: format!(
-                "train.seq_len ({}) is longer than the dataset's train split ({} tokens)",
-                recipe.train.seq_len,
-                dataset.tokens_in("train")
-            ),
-        });
-    }
+    dataset.check_seq_len(recipe.train.seq_len, recipe_path)?;
     if dir.join("run.json").exists() {
         return Err(run_err(
             dir,
@@ -175,7 +166,7 @@ fn start_from_zero(
     resolved: &[u8],
     recipe: Recipe,
     cfg: ModelConfig,
-    dataset: Dataset,
+    dataset: TrainData,
     total: u64,
     eos_id: u32,
     options: Options,
@@ -195,12 +186,7 @@ fn start_from_zero(
         // Tensor-math threads: replays use the same number (results are only promised
         // bit-identical on the same thread count).
         "threads": threads_in_use(),
-        "dataset": {
-            "path": recipe.data.dataset.display().to_string(),
-            "manifest_sha256": glassbox_core::hash::sha256_file(&recipe.data.dataset.join("manifest.json"))?,
-            "train_tokens": dataset.tokens_in("train"),
-            "heldout_tokens": dataset.tokens_in("heldout"),
-        },
+        "dataset": dataset.describe()?,
     });
     glassbox_core::fsio::write_json_atomic(&dir.join("run.json"), &run_json)?;
     for f in ["train.jsonl", "eval.jsonl"] {
@@ -258,8 +244,8 @@ pub fn resume(dir: &Path, options: Options, events: &mut dyn FnMut(Event)) -> Re
         return Err(run_err(dir, "no recipe.toml: not a glassbox run directory"));
     }
     let recipe = Recipe::from_file(&recipe_path)?;
-    let dataset = Dataset::open(&recipe.data.dataset)?;
-    let (vocab, eos_id) = tokenizer_ids(&dataset);
+    let dataset = TrainData::open(&recipe.data.dataset)?;
+    let (vocab, eos_id) = dataset.vocab_and_eos();
     let (found, notes) = checkpoint::newest_valid(&dir.join("checkpoints"))?;
     for n in notes {
         events(Event::Note(n));
@@ -329,7 +315,7 @@ impl Run {
         dir: &Path,
         recipe: Recipe,
         cfg: ModelConfig,
-        dataset: Dataset,
+        dataset: TrainData,
         learner: Learner,
         total: u64,
         eos_id: u32,
@@ -355,7 +341,7 @@ impl Run {
     }
 
     fn evaluate(&mut self, step: u64) -> Result<Option<EvalLog>> {
-        let found = crate::eval::heldout_loss(
+        let found = crate::eval::heldout_loss_of(
             &self.learner,
             &mut self.dataset,
             self.recipe.train.seq_len,
@@ -451,18 +437,22 @@ impl Run {
         let tk = std::fs::read(ds.join("tokenizer.json"))
             .map_err(|e| run_err(&ds.join("tokenizer.json"), e))?;
         glassbox_core::fsio::atomic_write(&tmp.join("tokenizer.json"), &tk)?;
-        let eos = self
-            .dataset
-            .manifest
-            .tokenizer
-            .get("eos")
-            .and_then(|v| v.as_str())
-            .unwrap_or("<|endoftext|>")
-            .to_string();
-        glassbox_core::fsio::write_json_atomic(
-            &tmp.join("tokenizer_config.json"),
-            &json!({"eos_token": eos, "model_max_length": self.cfg.max_position_embeddings, "clean_up_tokenization_spaces": false}),
-        )?;
+        // A chat dataset carries the tokenizer_config.json (special tokens, chat template) its
+        // conversations were rendered with; the checkpoint keeps it, so `chat` works on it.
+        let chat_config = ds.join("tokenizer_config.json");
+        if matches!(self.dataset, TrainData::Chat(_)) && chat_config.exists() {
+            let c = std::fs::read(&chat_config).map_err(|e| run_err(&chat_config, e))?;
+            glassbox_core::fsio::atomic_write(&tmp.join("tokenizer_config.json"), &c)?;
+        } else {
+            let eos = self
+                .dataset
+                .eos_piece()
+                .unwrap_or_else(|| "<|endoftext|>".to_string());
+            glassbox_core::fsio::write_json_atomic(
+                &tmp.join("tokenizer_config.json"),
+                &json!({"eos_token": eos, "model_max_length": self.cfg.max_position_embeddings, "clean_up_tokenization_spaces": false}),
+            )?;
+        }
         glassbox_core::fsio::write_json_atomic(
             &tmp.join("generation_config.json"),
             &json!({"eos_token_id": self.eos_id, "do_sample": false}),
@@ -659,8 +649,8 @@ pub fn replay_learner(
             format!("replay target step {to} is past the recipe's {total} steps"),
         ));
     }
-    let mut dataset = Dataset::open(dataset)?;
-    let (vocab, _) = tokenizer_ids(&dataset);
+    let mut dataset = TrainData::open(dataset)?;
+    let (vocab, _) = dataset.vocab_and_eos();
     let resolved = recipe.resolve(&from.join("recipe.toml"), vocab)?;
     let (mut learner, _) = learner_at(recipe, &resolved, from)?;
     load_moments(&mut learner, from, &state)?;
@@ -670,19 +660,6 @@ pub fn replay_learner(
         progress(step + 1);
     }
     Ok(learner)
-}
-
-/// The dataset tokenizer's vocabulary size and end-of-sequence id (from its manifest).
-fn tokenizer_ids(dataset: &Dataset) -> (usize, u32) {
-    let get = |k: &str| {
-        dataset
-            .manifest
-            .tokenizer
-            .get(k)
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0)
-    };
-    (get("vocab_size") as usize, get("eos_id") as u32)
 }
 
 /// Loads AdamW's moments and step count from checkpoint `ck` into `learner`.
@@ -702,7 +679,7 @@ fn load_moments(learner: &mut Learner, ck: &Path, state: &State) -> Result<()> {
 /// with [`TrainError::Diverged`] naming `last_good`. The run and its replay both go through here.
 fn train_step(
     learner: &mut Learner,
-    dataset: &mut Dataset,
+    dataset: &mut TrainData,
     recipe: &Recipe,
     step: u64,
     total: u64,
@@ -710,17 +687,13 @@ fn train_step(
 ) -> Result<(f64, f64, f64)> {
     let (b, l) = (recipe.train.batch_size, recipe.train.seq_len);
     let lr = learning_rate(recipe, step, total);
-    let rows: Vec<Vec<u32>> = dataset
-        .batch(step, b, l, recipe.data.seed)?
-        .into_iter()
-        .map(|s| s.tokens)
-        .collect();
+    let rows = dataset.batch(step, b, l, recipe.data.seed)?;
     let diverged = |loss: f32| TrainError::Diverged {
         step: step + 1,
         loss,
         last_good: last_good.to_string(),
     };
-    match learner.step(&rows, lr)? {
+    match learner.step_rows(&rows, lr)? {
         StepOutcome::Updated {
             loss, grad_norm, ..
         } => Ok((loss, grad_norm, lr)),

@@ -24,6 +24,8 @@ pub(crate) enum Data {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Render chat conversations into an instruction-tuning dataset (loss on assistant tokens).
+    Chat(super::data_chat::ChatArgs),
     /// Train or extend a tokenizer.
     #[command(subcommand)]
     Tokenizer(TokenizerCmd),
@@ -231,6 +233,7 @@ fn docs_of(dir: &std::path::Path) -> Result<Vec<String>> {
 
 pub(crate) fn run(d: Data) -> Result<()> {
     match d {
+        Data::Chat(args) => super::data_chat::run(args)?,
         Data::Curate { config, out } => {
             let cfg = CurateConfig::from_file(&config)?;
             let b = bar(None, "documents read");
