@@ -55,6 +55,9 @@ pub struct Learner {
     pub lora: Option<LoraConfig>,
     /// With LoRA dropout: the seed its masks derive from.
     dropout_seed: Option<u64>,
+    /// With `train.rows_from`: a `(V, 1)` mask, 0 for the frozen rows, 1 for the trained ones,
+    /// that every gradient (all of them embedding or output matrices) is multiplied by.
+    row_mask: Option<Tensor>,
 }
 
 /// Where a step's time went.
@@ -99,8 +102,24 @@ impl Learner {
         // to the Vars are what the next forward pass sees.
         let mut params = Vec::new();
         let mut map = HashMap::new();
+        let vocab = init.config().vocab_size;
+        let rows_from = recipe.train.rows_from;
         for (name, t) in init.named_tensors() {
-            let var = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
+            let t = t.to_dtype(DType::F32)?;
+            // Training only new rows: the vocabulary-sized matrices (embedding, untied output)
+            // are the variables, without weight decay (so a row with no gradient never moves).
+            if rows_from.is_some() {
+                let is_vocab_matrix = t.rank() == 2 && t.dim(0)? == vocab;
+                if !is_vocab_matrix {
+                    map.insert(name, t);
+                    continue;
+                }
+                let var = Var::from_tensor(&t)?;
+                map.insert(name.clone(), var.as_tensor().clone());
+                params.push((name, var, false));
+                continue;
+            }
+            let var = Var::from_tensor(&t)?;
             map.insert(name.clone(), var.as_tensor().clone());
             let decay = recipe.optim.decay_norms_and_biases || !no_decay(&name);
             params.push((name, var, decay));
@@ -108,7 +127,12 @@ impl Learner {
         let mut cfg = init.config().clone();
         cfg.dtype = None;
         let model = Transformer::from_tensors(cfg, map, &Device::Cpu)?;
-        Self::assemble(model, params, recipe, None)
+        let mut learner = Self::assemble(model, params, recipe, None)?;
+        if let Some(n) = rows_from {
+            let mask: Vec<f32> = (0..vocab).map(|i| if i < n { 0.0 } else { 1.0 }).collect();
+            learner.row_mask = Some(Tensor::from_vec(mask, (vocab, 1), &Device::Cpu)?);
+        }
+        Ok(learner)
     }
 
     fn assemble(
@@ -130,6 +154,7 @@ impl Learner {
                 .filter(|l| l.dropout > 0.0 && lora.is_some())
                 .map(|l| l.seed),
             lora,
+            row_mask: None,
         })
     }
 
@@ -346,6 +371,11 @@ impl Learner {
             timings.backward += t.elapsed();
         }
         let t = Instant::now();
+        if let Some(mask) = &self.row_mask {
+            for g in &mut grads {
+                *g = g.broadcast_mul(mask)?;
+            }
+        }
         let grad_norm = clip_grad_norm(&mut grads, self.max_grad_norm)?;
         if !grad_norm.is_finite() {
             return Ok(StepOutcome::NonFiniteGradient(grad_norm));

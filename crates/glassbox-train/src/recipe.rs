@@ -174,6 +174,11 @@ pub struct TrainSection {
     /// Worker threads (0 = all cores). Default 0.
     #[serde(default)]
     pub threads: usize,
+    /// Train only the embedding rows (and untied output rows) of token ids at or above this
+    /// one; every other weight, and every older row, stays frozen bit for bit. For a grown
+    /// vocabulary: warm up the new tokens before continuing pre-training. Default: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_from: Option<usize>,
 }
 
 fn d_one() -> usize {
@@ -549,6 +554,19 @@ impl Recipe {
                     "lora.dropout = {}: must be in [0, 1)",
                     l.dropout
                 )));
+            }
+        }
+        if let Some(n) = t.rows_from {
+            if n == 0 || n >= cfg.vocab_size {
+                return Err(err(format!(
+                    "train.rows_from = {n}: must lie between 1 and the model's vocab_size − 1 ({})",
+                    cfg.vocab_size.saturating_sub(1)
+                )));
+            }
+            if self.lora.is_some() {
+                return Err(err(
+                    "train.rows_from and [lora] cannot be combined: an adapter does not train embedding rows".into(),
+                ));
             }
         }
         if cfg.vocab_size < dataset_vocab {
