@@ -232,3 +232,94 @@ fn bad_chat_data_is_refused_naming_file_and_line() {
         "{e}"
     );
 }
+
+#[test]
+fn adapted_bundles_name_their_base_and_verify_by_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The base is copied, so it can be moved and damaged below.
+    let base = tmp.path().join("base");
+    std::fs::create_dir_all(&base).unwrap();
+    for f in std::fs::read_dir(model()).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), base.join(f.file_name())).unwrap();
+    }
+    let ds = prepare(tmp.path(), true);
+    for lora in [true, false] {
+        let r = recipe(tmp.path(), &ds, lora);
+        let text = std::fs::read_to_string(&r)
+            .unwrap()
+            .replace(&model().display().to_string(), &base.display().to_string())
+            .replace("steps = 12", "steps = 4")
+            .replace("every = 6", "every = 2")
+            + "\n[release]\nname = \"genesis-chat\"\ndata_license = \"CC0-1.0\"\n";
+        std::fs::write(&r, text).unwrap();
+        let run_dir = tmp.path().join(format!("run-{lora}"));
+        let (_, e, c) = run(&[
+            "train",
+            r.to_str().unwrap(),
+            "--out",
+            run_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(c, 0, "{e}");
+        let b = tmp.path().join(format!("bundle-{lora}"));
+        let (_, e, c) = run(&[
+            "release",
+            run_dir.to_str().unwrap(),
+            "--out",
+            b.to_str().unwrap(),
+        ]);
+        assert_eq!(c, 0, "{e}");
+        let rel: Value =
+            serde_json::from_str(&std::fs::read_to_string(b.join("release.json")).unwrap())
+                .unwrap();
+        assert_eq!(rel["base"]["path"], base.display().to_string());
+        assert_eq!(rel["dataset"]["kind"], "chat");
+        assert!(b.join("data/source.jsonl").exists());
+        let card = std::fs::read_to_string(b.join("README.md")).unwrap();
+        assert!(card.contains("instruction-tuned") && card.contains(&base.display().to_string()));
+        if lora {
+            assert!(rel["adapter"]["r"] == 8 && b.join("adapter_model.safetensors").exists());
+            assert!(!b.join("model.safetensors").exists());
+            assert!(card.contains("LoRA adapter") && card.contains("--adapter ."));
+        }
+        let (o, e, c) = run(&["verify", b.to_str().unwrap(), "--no-record"]);
+        assert_eq!(c, 0, "lora={lora}: {o}{e}");
+        assert!(
+            o.contains("every rows file identical") && o.contains("bit-identical"),
+            "{o}"
+        );
+    }
+    // The base moved: named; given with --base, the replay runs. A different base is refused.
+    let moved = tmp.path().join("moved-base");
+    std::fs::rename(&base, &moved).unwrap();
+    let b = tmp.path().join("bundle-true");
+    let (o, _, c) = run(&["verify", b.to_str().unwrap(), "--no-record", "--no-data"]);
+    assert_ne!(c, 0);
+    assert!(o.contains("is not here") && o.contains("--base"), "{o}");
+    let (o, e, c) = run(&[
+        "verify",
+        b.to_str().unwrap(),
+        "--no-record",
+        "--no-data",
+        "--base",
+        moved.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{o}{e}");
+    let mut w = std::fs::read(moved.join("model.safetensors")).unwrap();
+    let n = w.len();
+    w[n - 1] ^= 1;
+    std::fs::write(moved.join("model.safetensors"), w).unwrap();
+    let (o, _, c) = run(&[
+        "verify",
+        b.to_str().unwrap(),
+        "--no-record",
+        "--no-data",
+        "--base",
+        moved.to_str().unwrap(),
+    ]);
+    assert_ne!(c, 0);
+    assert!(
+        o.contains("not the same base") && o.contains("model.safetensors"),
+        "{o}"
+    );
+}

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::dataset::permutation;
+use crate::dataset::{order_file_bytes, permutation};
 use crate::{DataError, Result};
 
 /// `schema_version` of a chat dataset's manifest.
@@ -342,6 +342,11 @@ impl ChatDataset {
     /// The held-out rows.
     pub fn heldout(&self) -> &[Row] {
         &self.heldout
+    }
+
+    /// The order file of the rows under `seed` (the pre-training format, rows for samples).
+    pub fn order_bytes(&self, seed: u64) -> Vec<u8> {
+        order_file_bytes(self.manifest.seq_len, seed, self.num_rows())
     }
 
     /// The row index at data position `p` (epoch by epoch, as pre-training orders its samples).

@@ -36,6 +36,23 @@ pub fn permutation(n: u64, seed: u64, epoch: u64) -> Vec<u64> {
     p
 }
 
+/// The order file of `n` samples of `seq_len` tokens under `seed`, epoch 0: header
+/// (`GBXORDER`, version `u32`, seq_len `u32`, seed `u64`, samples `u64`), then the permutation
+/// as little-endian `u64` sample indices.
+pub fn order_file_bytes(seq_len: usize, seed: u64, n: u64) -> Vec<u8> {
+    let perm = permutation(n, seed, 0);
+    let mut bytes = Vec::with_capacity(32 + perm.len() * 8);
+    bytes.extend_from_slice(ORDER_MAGIC);
+    bytes.extend_from_slice(&ORDER_VERSION.to_le_bytes());
+    bytes.extend_from_slice(&(seq_len as u32).to_le_bytes());
+    bytes.extend_from_slice(&seed.to_le_bytes());
+    bytes.extend_from_slice(&n.to_le_bytes());
+    for p in &perm {
+        bytes.extend_from_slice(&p.to_le_bytes());
+    }
+    bytes
+}
+
 /// An opened dataset.
 #[derive(Debug)]
 pub struct Dataset {
@@ -401,18 +418,7 @@ impl Dataset {
     /// The bytes of the order file of (`seq_len`, `seed`) for epoch 0 (see [`Self::write_order`]),
     /// without writing anything.
     pub fn order_bytes(&self, seq_len: usize, seed: u64) -> Vec<u8> {
-        let n = self.num_samples(seq_len);
-        let perm = permutation(n, seed, 0);
-        let mut bytes = Vec::with_capacity(32 + perm.len() * 8);
-        bytes.extend_from_slice(ORDER_MAGIC);
-        bytes.extend_from_slice(&ORDER_VERSION.to_le_bytes());
-        bytes.extend_from_slice(&(seq_len as u32).to_le_bytes());
-        bytes.extend_from_slice(&seed.to_le_bytes());
-        bytes.extend_from_slice(&n.to_le_bytes());
-        for p in &perm {
-            bytes.extend_from_slice(&p.to_le_bytes());
-        }
-        bytes
+        order_file_bytes(seq_len, seed, self.num_samples(seq_len))
     }
 
     /// Writes the order file of (`seq_len`, `seed`) for epoch 0 and records it in the manifest:

@@ -14,6 +14,9 @@ pub enum InferError {
     /// Reading a file failed.
     #[error(transparent)]
     Core(#[from] CoreError),
+    /// Writing or reading a chat dataset failed.
+    #[error(transparent)]
+    Data(#[from] glassbox_data::DataError),
     /// `tokenizer.json` could not be loaded, or encoding/decoding failed.
     #[error("{}: {message}", path.display())]
     Tokenizer {

@@ -7,7 +7,8 @@
 //! - [`Engine`] ties a [`glassbox_model::Transformer`] to its tokenizer and generation config:
 //!   [`Engine::generate`] runs a batch of prompts (left-padded, KV cache, stop strings, EOS),
 //!   streaming text; [`Engine::score`] gives per-token log-probabilities.
-//! - [`sft`] renders instruction-tuning conversations and marks the assistant's tokens.
+//! - [`sft`] renders instruction-tuning conversations and marks the assistant's tokens;
+//!   [`sft_dataset`] writes (and derives again) the chat datasets training reads.
 //! - [`scheduler::Scheduler`]: continuous batching for servers — requests join between decoding
 //!   steps and share one batch-invariant forward pass per step.
 //!
@@ -32,6 +33,7 @@ pub mod generation_config;
 pub mod sampling;
 pub mod scheduler;
 pub mod sft;
+pub mod sft_dataset;
 pub mod stream;
 pub mod tokenizer;
 

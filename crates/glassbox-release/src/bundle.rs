@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use glassbox_data::dataset::Dataset;
 use glassbox_train::checkpoint;
+use glassbox_train::data::TrainData;
 use glassbox_train::recipe::Recipe;
 use serde_json::{Value, json};
 
@@ -63,8 +63,32 @@ pub(crate) struct RunInfo {
     pub final_dir: PathBuf,
     pub dataset_dir: PathBuf,
     pub datasheet: Value,
-    /// The dataset, opened (every shard checked against its manifest) once.
-    pub dataset: Dataset,
+    /// The dataset, opened (every shard or rows file checked against its manifest) once.
+    pub dataset: TrainData,
+    /// Whether the run trained a LoRA adapter (its checkpoints are adapters).
+    pub lora: bool,
+}
+
+/// Files of a final checkpoint that the bundle carries at its root: the model in Hugging Face
+/// layout, or for a LoRA run the adapter in PEFT's layout; the tokenizer either way.
+pub(crate) fn released_files(lora: bool) -> &'static [&'static str] {
+    if lora {
+        &[
+            "adapter_config.json",
+            "adapter_model.safetensors",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "generation_config.json",
+        ]
+    } else {
+        &[
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "generation_config.json",
+        ]
+    }
 }
 
 fn read_json(p: &Path) -> Result<Value> {
@@ -83,12 +107,6 @@ fn read_run(run: &Path) -> Result<RunInfo> {
     }
     let run_json = read_json(&run.join("run.json"))?;
     let recipe = Recipe::from_file(&run.join("recipe.toml"))?;
-    if recipe.lora.is_some() {
-        return Err(ReleaseError::bundle(
-            run.join("recipe.toml"),
-            "a LoRA run's checkpoints are adapters, which a release bundle does not hold yet; merge the final adapter into its base (`glassbox merge-adapter`) to publish the model",
-        ));
-    }
     let total = recipe.total_steps();
     let index = read_json(&run.join("checkpoints/index.json"))?;
     let entries = index
@@ -127,7 +145,7 @@ fn read_run(run: &Path) -> Result<RunInfo> {
         .join("checkpoints")
         .join(checkpoint::dir_name(final_step));
     let dataset_dir = recipe.data.dataset.clone();
-    let dataset = Dataset::open(&dataset_dir)?;
+    let dataset = TrainData::open(&dataset_dir)?;
     let want = run_json
         .pointer("/dataset/manifest_sha256")
         .and_then(Value::as_str)
@@ -142,8 +160,13 @@ fn read_run(run: &Path) -> Result<RunInfo> {
             ),
         ));
     }
-    let datasheet = read_json(&dataset_dir.join("datasheet.json"))?;
+    // A chat dataset has no curation datasheet: its data licence comes from the recipe.
+    let datasheet = match &dataset {
+        TrainData::Tokens(_) => read_json(&dataset_dir.join("datasheet.json"))?,
+        TrainData::Chat(_) => json!({}),
+    };
     Ok(RunInfo {
+        lora: recipe.lora.is_some(),
         recipe,
         run_json,
         index,
@@ -277,6 +300,12 @@ pub fn release(
     progress: &mut dyn FnMut(&str),
 ) -> Result<ReleaseSummary> {
     let mut info = read_run(run)?;
+    if info.lora && info.run_json.get("init").is_none_or(Value::is_null) {
+        return Err(ReleaseError::bundle(
+            run.join("recipe.toml"),
+            "this LoRA run adapts a randomly initialised model, not a released one; an adapter bundle needs a base model directory ([model] init)",
+        ));
+    }
     let rel = &info.recipe.release;
     let texts = &rel.license_texts;
     let weights = licenses::resolve("weights_license", &rel.weights_license, texts)?;
@@ -310,13 +339,7 @@ pub fn release(
 
     // 1. The final model, Hugging Face layout.
     progress("final model");
-    for f in [
-        "config.json",
-        "model.safetensors",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-    ] {
+    for f in released_files(info.lora) {
         copy_file(&info.final_dir.join(f), &b.join(f))?;
     }
     // 2. Recipe, run record, logs, plot.
@@ -341,6 +364,7 @@ pub fn release(
     let (seq_len, seed) = (info.recipe.train.seq_len, info.recipe.data.seed);
     let order_rel = format!("data/order/order-L{seq_len}-S{seed}.bin");
     let order = ds.order_bytes(seq_len, seed);
+    let heldout_units = heldout_units(ds);
     write(&b.join(&order_rel), &order)?;
     write(&b.join("data/LICENSE"), license_file(&data).as_bytes())?;
     // 4. Checkpoints.
@@ -363,20 +387,7 @@ pub fn release(
     }
     // 5. Evaluation data and results.
     progress("evaluation");
-    let tk = glassbox_data::tokenizer::load(&b.join("data/tokenizer.json"))?;
-    let mut heldout = String::new();
-    let docs_held = ds.heldout_docs.clone();
-    for d in &docs_held {
-        let ids = ds.read("heldout", d.start, d.length as usize)?;
-        let text = tk.decode(&ids, false).map_err(|e| {
-            ReleaseError::bundle(
-                b.join("data/tokenizer.json"),
-                format!("cannot decode document {}: {e}", d.id),
-            )
-        })?;
-        heldout.push_str(&serde_json::to_string(&json!({"id": d.id, "source": d.source, "lang": d.lang, "tokens": d.length, "text": text})).unwrap_or_default());
-        heldout.push('\n');
-    }
+    let heldout = heldout_text(ds, &b.join("data/tokenizer.json"))?;
     write(&b.join("eval/heldout-data.jsonl"), heldout.as_bytes())?;
     // The held-out documents are corpus text: they carry the data's licence.
     write(&b.join("eval/LICENSE"), license_file(&data).as_bytes())?;
@@ -464,11 +475,15 @@ pub fn release(
         "recipe_sha256": glassbox_core::hash::sha256_file(&run.join("recipe.toml"))?,
         "dataset": {
             "dir": "data",
+            "kind": match ds { TrainData::Tokens(_) => "tokens", TrainData::Chat(_) => "chat" },
             "manifest_sha256": glassbox_core::hash::sha256_file(&b.join("data/manifest.json"))?,
             "train_tokens": ds.tokens_in("train"),
             "heldout_tokens": ds.tokens_in("heldout"),
-            "heldout_documents": ds.heldout_docs.len(),
+            // Held-out documents, or held-out conversations of a chat dataset.
+            "heldout_documents": heldout_units,
         },
+        // A LoRA run releases its adapter (PEFT layout) for the base named in `base`.
+        "adapter": if info.lora { read_json(&b.join("adapter_config.json"))? } else { Value::Null },
         "order": {
             "file": order_rel,
             "sha256": glassbox_core::hash::sha256_hex(&order),
@@ -531,4 +546,60 @@ pub fn release(
         manifest_sha256,
         licenses: licences,
     })
+}
+
+/// Held-out documents (pre-training data) or conversations (chat data).
+fn heldout_units(ds: &TrainData) -> u64 {
+    match ds {
+        TrainData::Tokens(d) => d.heldout_docs.len() as u64,
+        TrainData::Chat(d) => d.manifest.splits.get("heldout").map_or(0, |s| s.examples),
+    }
+}
+
+/// `eval/heldout-data.jsonl`: every held-out document, or every held-out conversation as its
+/// rendered text, one JSON line each.
+fn heldout_text(ds: &mut TrainData, tokenizer: &Path) -> Result<String> {
+    let tk = glassbox_data::tokenizer::load(tokenizer)?;
+    let decode = |ids: &[u32], what: &str| {
+        tk.decode(ids, false)
+            .map_err(|e| ReleaseError::bundle(tokenizer, format!("cannot decode {what}: {e}")))
+    };
+    let mut out = String::new();
+    match ds {
+        TrainData::Tokens(ds) => {
+            for d in &ds.heldout_docs.clone() {
+                let ids = ds.read("heldout", d.start, d.length as usize)?;
+                let text = decode(&ids, &format!("document {}", d.id))?;
+                let line = json!({"id": d.id, "source": d.source, "lang": d.lang, "tokens": d.length, "text": text});
+                out.push_str(&line.to_string());
+                out.push('\n');
+            }
+        }
+        TrainData::Chat(ds) => {
+            for (i, r) in ds.heldout().iter().enumerate() {
+                let segs: std::collections::BTreeSet<u32> =
+                    r.segments.iter().copied().filter(|&s| s != 0).collect();
+                for s in segs {
+                    let ids: Vec<u32> = r
+                        .tokens
+                        .iter()
+                        .zip(&r.segments)
+                        .filter(|(_, g)| **g == s)
+                        .map(|(t, _)| *t)
+                        .collect();
+                    let trained = r
+                        .trained
+                        .iter()
+                        .zip(&r.segments)
+                        .filter(|(t, g)| **t && **g == s)
+                        .count();
+                    let text = decode(&ids, &format!("held-out row {i}"))?;
+                    let line = json!({"row": i, "segment": s, "tokens": ids.len(), "assistant_tokens": trained, "text": text});
+                    out.push_str(&line.to_string());
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    Ok(out)
 }

@@ -92,6 +92,77 @@ impl Context<'_> {
         self.evals.last()
     }
 
+    /// The base model's directory, for a run that started from one.
+    fn base_path(&self) -> Option<&str> {
+        self.release.pointer("/base/path").and_then(Value::as_str)
+    }
+
+    /// The LoRA adapter's `adapter_config.json`, for an adapter release.
+    fn adapter(&self) -> Option<&Value> {
+        self.release.get("adapter").filter(|a| a.is_object())
+    }
+
+    /// Whether the run trained on conversations (instruction tuning).
+    fn chat(&self) -> bool {
+        self.release
+            .pointer("/dataset/kind")
+            .and_then(Value::as_str)
+            == Some("chat")
+    }
+
+    /// What was trained, from what: the opening of the card and the paper.
+    fn origin(&self) -> String {
+        let arch = self
+            .run_json
+            .pointer("/model_config/architectures/0")
+            .and_then(Value::as_str)
+            .unwrap_or("transformer");
+        let params = num(self.run_json.get("parameters"));
+        let how = if self.chat() {
+            "instruction-tuned"
+        } else {
+            "trained"
+        };
+        match (self.adapter(), self.base_path()) {
+            (Some(a), base) => format!(
+                "A LoRA adapter (rank {}, alpha {}, on {}; PEFT format) {how} with glassbox for the {params}-parameter {arch} model in `{}`, which stays frozen",
+                num(a.get("r")),
+                num(a.get("lora_alpha")),
+                a.get("target_modules")
+                    .and_then(Value::as_array)
+                    .map(|t| t
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default(),
+                base.unwrap_or("?")
+            ),
+            (None, Some(base)) => format!(
+                "A {params}-parameter {arch} language model {how} with glassbox starting from the model in `{base}`"
+            ),
+            (None, None) => format!(
+                "A {params}-parameter {arch} language model {how} from scratch with glassbox"
+            ),
+        }
+    }
+
+    /// One sentence on the training data.
+    fn data_line(&self) -> String {
+        if self.chat() {
+            format!(
+                "{} tokens of conversations (`data/source.jsonl`; the loss on the assistant's tokens only)",
+                self.tokens_trained()
+            )
+        } else {
+            format!(
+                "{} tokens of {}",
+                self.tokens_trained(),
+                self.sources_line()
+            )
+        }
+    }
+
     fn tokens_trained(&self) -> u64 {
         let r = &self.recipe.train;
         self.release
@@ -162,26 +233,46 @@ pub(crate) fn model_card(c: &Context<'_>) -> String {
     }
     s.push_str("---\n\n");
     let (commit, dirty) = c.commit();
-    let params = num(c.run_json.get("parameters"));
     let _ = write!(
         s,
-        "# {name}\n\nA {params}-parameter Llama-architecture language model trained from scratch with \
-[glassbox]({repo}) on {tokens} tokens of {sources}. This directory is a glassbox **release bundle**: \
+        "# {name}\n\n{origin} ([glassbox]({repo})), on {data}. This directory is a glassbox **release bundle**: \
 besides the weights it holds the training data and its exact order, the resolved recipe, every \
 intermediate checkpoint, the logs, the evaluation, the code that trained it and a `MANIFEST.json` \
 with the SHA-256 of every file. Anyone can check it with `glassbox verify` and replay any part of \
 its training to the same bits.\n\n",
         name = c.name,
+        origin = c.origin(),
         repo = c
             .revision
             .get("repository")
             .and_then(Value::as_str)
             .unwrap_or("https://github.com/glassbox-ai/glassbox"),
-        tokens = c.tokens_trained(),
-        sources = c.sources_line(),
+        data = c.data_line(),
     );
-    s.push_str("## Use\n\nThe model files follow the Hugging Face layout (`config.json`, `model.safetensors`, \
-`tokenizer.json`), so transformers, vLLM and glassbox load them:\n\n```sh\nglassbox generate --model . --prompt \"And God said\"\n```\n\n");
+    let verb = if c.chat() { "chat" } else { "generate" };
+    let prompt = if c.chat() {
+        ""
+    } else {
+        " --prompt \"And God said\""
+    };
+    match (c.adapter(), c.base_path()) {
+        (Some(_), base) => {
+            let _ = write!(
+                s,
+                "## Use\n\nThe adapter follows PEFT's layout (`adapter_config.json`, `adapter_model.safetensors`); it \
+runs on its base model, whose terms it inherits:\n\n```sh\nglassbox {verb} --model {base} --adapter .{prompt}\nglassbox merge-adapter --model {base} --adapter . --out merged   # a plain model directory\n```\n\n\
+In Python, `peft.PeftModel.from_pretrained(base_model, \".\")` loads it.\n\n",
+                base = base.unwrap_or("BASE")
+            );
+        }
+        _ => {
+            let _ = write!(
+                s,
+                "## Use\n\nThe model files follow the Hugging Face layout (`config.json`, `model.safetensors`, \
+`tokenizer.json`), so transformers, vLLM and glassbox load them:\n\n```sh\nglassbox {verb} --model .{prompt}\n```\n\n"
+            );
+        }
+    }
     s.push_str("## Training\n\n");
     let r = c.recipe;
     let _ = write!(
@@ -238,21 +329,33 @@ its training to the same bits.\n\n",
     }
     s.push_str("The resolved recipe is `recipe.toml`; per-step losses are in `logs/train.jsonl`, the held-out \
 evaluations in `logs/eval.jsonl` and the curve in `loss.svg`.\n\n## Training data\n\n");
-    let _ = write!(
-        s,
-        "Sources: {}. The curation (filters, deduplication, what each removed, with examples) is described \
+    if c.chat() {
+        s.push_str("The conversations are `data/source.jsonl`, rendered with the chat template in \
+`data/tokenizer_config.json`; the rows (tokens, conversation of each token, whether it is trained on) and the \
+data order are in `data/` (`data/manifest.json` holds their hashes, and lists conversations cut or left out).\n\n");
+    } else {
+        let _ = write!(
+            s,
+            "Sources: {}. The curation (filters, deduplication, what each removed, with examples) is described \
 in `data/datasheet.md`; the token shards, document index and data order are in `data/` \
 (`data/manifest.json` holds their hashes).\n\n",
-        c.sources_line()
-    );
+            c.sources_line()
+        );
+    }
     s.push_str("## Evaluation\n\n| step | held-out loss | perplexity |\n|---|---|---|\n");
     s.push_str(&eval_rows(&c.evals[c.evals.len().saturating_sub(6)..]));
     s.push_str("\nThe held-out documents are in `eval/heldout-data.jsonl`, the figures in `eval/eval_results.json`; \
 the evaluation code is `code/crates/glassbox-train/src/eval.rs`.\n\n");
-    s.push_str("## Limitations\n\nThis is a small model trained briefly on one corpus: it continues text in the \
+    s.push_str(if c.chat() {
+        "## Limitations\n\nThis model was instruction-tuned on the conversations in `data/source.jsonl` only; it was \
+not aligned or evaluated for safety, may produce wrong or harmful answers with confidence, and must not be used \
+to give advice or make decisions.\n\n"
+    } else {
+        "## Limitations\n\nThis is a small model trained briefly on one corpus: it continues text in the \
 style of its training data, knows nothing beyond it, and produces fluent-looking but often meaningless \
 or repetitive text. It was not instruction-tuned, aligned or evaluated for safety, and must not be \
-used to give advice or make decisions.\n\n");
+used to give advice or make decisions.\n\n"
+    });
     let _ = write!(
         s,
         "## Reproduce\n\nThe code is `code/` (glassbox {version}, commit `{commit}`{dirty}; toolchain and \
@@ -291,8 +394,7 @@ pub(crate) fn paper(c: &Context<'_>) -> String {
         s,
         "# {name}: a fully reproducible {params}-parameter language model\n\n*Generated by glassbox {version} \
 from the run's own records; every figure below can be checked against the files of this bundle.*\n\n\
-## Abstract\n\nWe train a {params}-parameter decoder-only transformer (Llama architecture) from random \
-initialisation on {tokens} tokens of {sources}. Held-out cross-entropy falls from {l0} to {l1} nats per \
+## Abstract\n\n{origin}, on {data}. Held-out cross-entropy falls from {l0} to {l1} nats per \
 token (perplexity {p1}). We release the weights, every intermediate checkpoint with its optimiser \
 state, the curated and tokenised training data with its exact sample order, the evaluation data, the \
 training logs, the resolved recipe and the source code, all hashed, so that any interval of training \
@@ -303,45 +405,65 @@ can be replayed and checked bit for bit.\n\n",
             .get("glassbox_version")
             .and_then(Value::as_str)
             .unwrap_or("?"),
-        tokens = c.tokens_trained(),
-        sources = c.sources_line(),
+        origin = c.origin(),
+        data = c.data_line(),
         l0 = f4(first.and_then(|e| e.get("loss"))),
         l1 = f4(last.and_then(|e| e.get("loss"))),
         p1 = f4(last.and_then(|e| e.get("perplexity"))),
     );
-    let totals = c.datasheet.get("totals");
-    let _ = write!(
-        s,
-        "## 1 Data\n\nThe corpus ({sources}) was curated by `glassbox data curate`: Unicode NFC and whitespace \
-normalisation, language identification, the quality filters enabled in the configuration recorded in \
-`data/datasheet.json`, exact and MinHash near-duplicate removal. Of {read} documents read, {kept} \
-were kept ({words} words); `data/datasheet.md` lists what each filter removed, with examples. A \
-byte-level BPE tokenizer of {vocab} tokens was trained on the curated text. {held} of the documents, \
-chosen by a hash of their ids, form the held-out split ({ht} tokens); the rest ({tt} tokens) are \
-training data. Training sample *i* is the window of {l1} tokens starting at token *i*·{l} of the \
-training stream; samples are visited in the seeded permutation stored in `{order}`.\n\n",
-        sources = c.sources_line(),
-        read = num(totals.and_then(|t| t.get("documents_read"))),
-        kept = num(totals.and_then(|t| t.get("documents_kept"))),
-        words = num(totals.and_then(|t| t.get("words_kept"))),
-        vocab = c.cfg("vocab_size"),
-        held = num(c.release.pointer("/dataset/heldout_documents")),
-        ht = num(c.release.pointer("/dataset/heldout_tokens")),
-        tt = num(c.release.pointer("/dataset/train_tokens")),
-        l1 = r.train.seq_len + 1,
-        l = r.train.seq_len,
-        order = c
-            .release
-            .pointer("/order/file")
-            .and_then(Value::as_str)
-            .unwrap_or("?"),
-    );
+    if c.chat() {
+        let _ = write!(
+            s,
+            "## 1 Data\n\nThe conversations of `data/source.jsonl` were rendered with the chat template in \
+`data/tokenizer_config.json` by `glassbox data chat`; only the assistant's tokens (each assistant turn as the \
+template writes it, end-of-turn marker included) carry loss. {held} conversations, chosen by a hash of their line \
+numbers, are held out ({ht} tokens); the rest ({tt} tokens) fill rows of {l1} tokens, visited in the seeded \
+permutation stored in `{order}`.\n\n",
+            held = num(c.release.pointer("/dataset/heldout_documents")),
+            ht = num(c.release.pointer("/dataset/heldout_tokens")),
+            tt = num(c.release.pointer("/dataset/train_tokens")),
+            l1 = r.train.seq_len + 1,
+            order = c
+                .release
+                .pointer("/order/file")
+                .and_then(Value::as_str)
+                .unwrap_or("?"),
+        );
+    } else {
+        let totals = c.datasheet.get("totals");
+        let _ = write!(
+            s,
+            "## 1 Data\n\nThe corpus ({sources}) was curated by `glassbox data curate`: Unicode NFC and whitespace \
+    normalisation, language identification, the quality filters enabled in the configuration recorded in \
+    `data/datasheet.json`, exact and MinHash near-duplicate removal. Of {read} documents read, {kept} \
+    were kept ({words} words); `data/datasheet.md` lists what each filter removed, with examples. A \
+    byte-level BPE tokenizer of {vocab} tokens was trained on the curated text. {held} of the documents, \
+    chosen by a hash of their ids, form the held-out split ({ht} tokens); the rest ({tt} tokens) are \
+    training data. Training sample *i* is the window of {l1} tokens starting at token *i*·{l} of the \
+    training stream; samples are visited in the seeded permutation stored in `{order}`.\n\n",
+            sources = c.sources_line(),
+            read = num(totals.and_then(|t| t.get("documents_read"))),
+            kept = num(totals.and_then(|t| t.get("documents_kept"))),
+            words = num(totals.and_then(|t| t.get("words_kept"))),
+            vocab = c.cfg("vocab_size"),
+            held = num(c.release.pointer("/dataset/heldout_documents")),
+            ht = num(c.release.pointer("/dataset/heldout_tokens")),
+            tt = num(c.release.pointer("/dataset/train_tokens")),
+            l1 = r.train.seq_len + 1,
+            l = r.train.seq_len,
+            order = c
+                .release
+                .pointer("/order/file")
+                .and_then(Value::as_str)
+                .unwrap_or("?"),
+        );
+    }
     let _ = write!(
         s,
         "## 2 Model\n\nA decoder-only transformer as in Llama (Touvron et al., 2023): {layers} layers, \
 hidden size {h}, MLP size {i} with SwiGLU, {heads} attention heads ({kv} key/value heads), rotary \
 position embeddings (θ = {theta}), RMSNorm (ε = {eps}), tied input and output embeddings, context \
-{ctx} tokens. Weights are initialised from N(0, 0.02²) with seed {seed}.\n\n",
+{ctx} tokens. {start}\n\n",
         layers = c.cfg("num_hidden_layers"),
         h = c.cfg("hidden_size"),
         i = c.cfg("intermediate_size"),
@@ -350,7 +472,17 @@ position embeddings (θ = {theta}), RMSNorm (ε = {eps}), tied input and output 
         theta = c.cfg("rope_theta"),
         eps = c.cfg("rms_norm_eps"),
         ctx = c.cfg("max_position_embeddings"),
-        seed = r.model.init_seed,
+        start = match (c.adapter(), c.base_path()) {
+            (Some(_), Some(b)) => format!(
+                "The weights of the model in `{b}` stay frozen; only the LoRA adapter's matrices are trained (A from a seeded Kaiming-uniform draw, B from zero)."
+            ),
+            (_, Some(b)) =>
+                format!("Weights start from the model in `{b}` (hashes in `run.json`)."),
+            _ => format!(
+                "Weights are initialised from N(0, 0.02²) with seed {}.",
+                r.model.init_seed
+            ),
+        },
     );
     let _ = write!(
         s,

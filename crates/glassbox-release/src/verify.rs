@@ -7,14 +7,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
 use glassbox_data::config::CurateConfig;
-use glassbox_data::dataset::Dataset;
 use glassbox_data::tokenize::{Manifest as DataManifest, TokenizeOptions};
-use glassbox_train::checkpoint;
+use glassbox_train::data::TrainData;
 use glassbox_train::recipe::Recipe;
 use serde::Serialize;
 use serde_json::{Value, json};
+
+mod replay;
+
+use replay::check_replay;
 
 use crate::manifest::{self, UNLISTED};
 use crate::{ReleaseError, Result};
@@ -70,6 +72,8 @@ pub struct VerifyOptions {
     pub to: Option<u64>,
     /// Write `verification.json` into the bundle after a replay.
     pub record: bool,
+    /// Where the base model of an adapted run is now (default: the path the run recorded).
+    pub base: Option<PathBuf>,
 }
 
 impl Default for VerifyOptions {
@@ -81,6 +85,7 @@ impl Default for VerifyOptions {
             from: None,
             to: None,
             record: true,
+            base: None,
         }
     }
 }
@@ -325,7 +330,7 @@ fn check_consistency(bundle: &Path, release: &Value, known: &BTreeMap<String, St
             None
         }
     };
-    let ds = match Dataset::open(&bundle.join("data")) {
+    let ds = match TrainData::open(&bundle.join("data")) {
         Ok(d) => Some(d),
         Err(e) => {
             bad.push(format!("the dataset in data/ does not open: {e}"));
@@ -354,6 +359,7 @@ fn check_consistency(bundle: &Path, release: &Value, known: &BTreeMap<String, St
         }
     };
     let mut final_model = None;
+    let weights = weights_file(release);
     let last = entries
         .iter()
         .filter_map(|c| c.get("step").and_then(Value::as_u64))
@@ -383,16 +389,16 @@ fn check_consistency(bundle: &Path, release: &Value, known: &BTreeMap<String, St
         }
         if Some(step) == last {
             final_model = c
-                .pointer("/files/model.safetensors")
+                .pointer(&format!("/files/{weights}"))
                 .and_then(Value::as_str)
                 .map(str::to_string);
         }
     }
     if let Some(want) = final_model {
-        match sha("model.safetensors", &bundle.join("model.safetensors")) {
+        match sha(weights, &bundle.join(weights)) {
             Ok(h) if h == want => {}
             Ok(h) => bad.push(format!(
-                "model.safetensors (SHA-256 {h}) is not the final checkpoint's weights ({want})"
+                "{weights} (SHA-256 {h}) is not the final checkpoint's weights ({want})"
             )),
             Err(e) => bad.push(e.to_string()),
         }
@@ -413,7 +419,19 @@ fn check_consistency(bundle: &Path, release: &Value, known: &BTreeMap<String, St
     }
 }
 
+/// The file holding what the run trained: the model, or a LoRA run's adapter.
+fn weights_file(release: &Value) -> &'static str {
+    if release.get("adapter").is_some_and(Value::is_object) {
+        "adapter_model.safetensors"
+    } else {
+        "model.safetensors"
+    }
+}
+
 fn check_data(bundle: &Path, opts: &VerifyOptions) -> Check {
+    if glassbox_data::chat::is_chat_dataset(&bundle.join("data")) {
+        return rederive_chat(bundle);
+    }
     match rederive(bundle, opts) {
         Ok(c) => c,
         Err(e) => Check::new("data", Status::Failed, format!("re-derivation failed: {e}")),
@@ -605,159 +623,27 @@ fn rederive(bundle: &Path, opts: &VerifyOptions) -> Result<Check> {
     }
 }
 
-fn check_replay(
-    bundle: &Path,
-    release: &Value,
-    opts: &VerifyOptions,
-    record: &mut Option<Value>,
-    progress: &mut dyn FnMut(&str),
-) -> Check {
-    match replay(bundle, release, opts, record, progress) {
-        Ok(c) => c,
-        Err(e) => Check::new("replay", Status::Failed, format!("replay failed: {e}")),
-    }
-}
-
-fn replay(
-    bundle: &Path,
-    release: &Value,
-    opts: &VerifyOptions,
-    record: &mut Option<Value>,
-    progress: &mut dyn FnMut(&str),
-) -> Result<Check> {
-    let entries = index_entries(bundle)?;
-    let mut steps: Vec<u64> = entries
-        .iter()
-        .filter_map(|c| c.get("step").and_then(Value::as_u64))
-        .collect();
-    steps.sort_unstable();
-    let idx = bundle.join("checkpoints/index.json");
-    let not_ck = |s: u64| {
-        ReleaseError::bundle(
-            &idx,
-            format!("there is no checkpoint at step {s}; checkpoints: {steps:?}"),
-        )
+/// A chat dataset holds its conversations, tokenizer and template: it is derived again from
+/// them and compared rows file by rows file.
+fn rederive_chat(bundle: &Path) -> Check {
+    let scratch = match tempfile::tempdir() {
+        Ok(t) => t,
+        Err(e) => return Check::new("data", Status::Failed, format!("no scratch directory: {e}")),
     };
-    let (from, to) = match (opts.from, opts.to) {
-        (Some(f), Some(t)) => (f, t),
-        (Some(f), None) => (
-            f,
-            *steps
-                .iter()
-                .find(|s| **s > f)
-                .ok_or_else(|| not_ck(f + 1))?,
-        ),
-        (None, Some(t)) => (
-            *steps
-                .iter()
-                .rev()
-                .find(|s| **s < t)
-                .ok_or_else(|| not_ck(t.saturating_sub(1)))?,
-            t,
-        ),
-        (None, None) => {
-            let n = steps.len();
-            if n < 2 {
-                return Ok(Check::new(
-                    "replay",
-                    Status::Failed,
-                    "fewer than two checkpoints: nothing to replay",
-                ));
-            }
-            (steps[n - 2], steps[n - 1])
-        }
-    };
-    for s in [from, to] {
-        if !steps.contains(&s) {
-            return Err(not_ck(s));
-        }
-    }
-    if to <= from {
-        return Err(ReleaseError::bundle(
-            &idx,
-            format!("--to {to} must be after --from {from}"),
-        ));
-    }
-    let dir_of = |s: u64| {
-        checkpoint_dir(
-            bundle,
-            release,
-            &format!("checkpoints/{}", checkpoint::dir_name(s)),
-        )
-    };
-    let (a, b) = (dir_of(from), dir_of(to));
-    let recipe = bundle_recipe(bundle)?;
-    let run_threads = release.get("threads").and_then(Value::as_u64);
-    let threads = glassbox_train::trainer::threads_in_use() as u64;
-    let mut msg = |s: u64| progress(&format!("replay step {s}/{to}"));
-    let model = glassbox_train::trainer::replay(&recipe, &bundle.join("data"), &a, to, &mut msg)?;
-    // Compare every tensor of the target checkpoint, bit for bit.
-    let target =
-        glassbox_model::safetensors_io::SafetensorsFile::open(&b.join("model.safetensors"))?;
-    let ours: BTreeMap<String, candle_core::Tensor> = model.named_tensors().into_iter().collect();
-    let mut first: Option<String> = None;
-    let mut differing = 0usize;
-    for name in target.tensors().keys() {
-        let want = target
-            .load_f32(name, &Device::Cpu)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        let Some(t) = ours.get(name) else {
-            first.get_or_insert(format!(
-                "{name}: in the checkpoint but not produced by the replay"
-            ));
-            differing += 1;
-            continue;
-        };
-        let got = t
-            .to_dtype(candle_core::DType::F32)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        let mut n = 0usize;
-        let mut max = 0f32;
-        for (g, w) in got.iter().zip(&want) {
-            if g.to_bits() != w.to_bits() {
-                n += 1;
-                max = max.max((g - w).abs());
-            }
-        }
-        if n > 0 || got.len() != want.len() {
-            differing += 1;
-            first.get_or_insert(format!(
-                "{name}: {n} of {} values differ, max |difference| {max:e}",
-                want.len()
-            ));
-        }
-    }
-    let target_sha = glassbox_core::hash::sha256_file(&b.join("model.safetensors"))?;
-    *record = Some(
-        json!({"from": from, "to": to, "weights_sha256": target_sha, "threads": threads, "run_threads": run_threads}),
-    );
-    let note = match run_threads {
-        Some(r) if r != threads => format!(
-            " (the run used {r} threads, this replay {threads}: bit-identity is only promised on the same count; rerun with --threads {r})"
-        ),
-        _ => String::new(),
-    };
-    Ok(match first {
-        None => Check::new(
-            "replay",
+    match glassbox_infer::sft_dataset::rederive_chat_dataset(
+        &bundle.join("data"),
+        &scratch.path().join("data"),
+    ) {
+        Ok(d) if d.is_empty() => Check::new(
+            "data",
             Status::Passed,
-            format!(
-                "steps {from} → {to} replayed from checkpoint {from}: all {} tensors bit-identical to checkpoint {to}",
-                target.tensors().len()
-            ),
+            "the chat dataset derived again from data/source.jsonl with its tokenizer and template: every rows file identical",
         ),
-        Some(f) => {
-            let mut c = Check::new(
-                "replay",
-                Status::Failed,
-                format!(
-                    "steps {from} → {to}: {differing} tensor(s) differ from checkpoint {to}; first {f}{note}"
-                ),
-            );
-            c.details.push(format!("checkpoint {to}: {}", b.display()));
+        Ok(d) => {
+            let mut c = Check::new("data", Status::Failed, d[0].clone());
+            c.details = d;
             c
         }
-    })
+        Err(e) => Check::new("data", Status::Failed, format!("re-derivation failed: {e}")),
+    }
 }

@@ -90,18 +90,39 @@ impl TrainData {
                 "train_tokens": d.tokens_in("train"),
                 "heldout_tokens": d.tokens_in("heldout"),
             }),
-            Self::Chat(d) => {
-                let split = |s: &str| d.manifest.splits.get(s).map_or(0, |x| x.tokens);
-                json!({
-                    "path": d.dir().display().to_string(),
-                    "manifest_sha256": sha,
-                    "kind": "chat",
-                    "train_tokens": split("train"),
-                    "heldout_tokens": split("heldout"),
-                    "packing": d.manifest.packing,
-                })
-            }
+            Self::Chat(d) => json!({
+                "path": d.dir().display().to_string(),
+                "manifest_sha256": sha,
+                "kind": "chat",
+                "train_tokens": self.tokens_in("train"),
+                "heldout_tokens": self.tokens_in("heldout"),
+                "packing": d.manifest.packing,
+            }),
         })
+    }
+
+    /// The epoch-0 data-order file of (`seq_len`, `seed`).
+    pub fn order_bytes(&self, seq_len: usize, seed: u64) -> Vec<u8> {
+        match self {
+            Self::Tokens(d) => d.order_bytes(seq_len, seed),
+            Self::Chat(d) => d.order_bytes(seed),
+        }
+    }
+
+    /// Training samples (windows, or chat rows) for `seq_len`.
+    pub fn num_samples(&self, seq_len: usize) -> u64 {
+        match self {
+            Self::Tokens(d) => d.num_samples(seq_len),
+            Self::Chat(d) => d.num_rows(),
+        }
+    }
+
+    /// Tokens of `split` (`train`, `heldout`); for chat data, tokens that are not padding.
+    pub fn tokens_in(&self, split: &str) -> u64 {
+        match self {
+            Self::Tokens(d) => d.tokens_in(split),
+            Self::Chat(d) => d.manifest.splits.get(split).map_or(0, |s| s.tokens),
+        }
     }
 
     /// The rows of step `step` (batch size `b`, sequence length `l`, data-order `seed`).

@@ -123,6 +123,7 @@ fn auditor_replay(target: &str) -> Result<glassbox_audit::detect::AuditorReplay>
         from: None,
         to: None,
         record: false,
+        base: None,
     };
     let report = verify::verify(bundle, &opts, &mut |stage| {
         if !stage.starts_with("replay step") {

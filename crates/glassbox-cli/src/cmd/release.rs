@@ -80,6 +80,10 @@ pub(crate) struct VerifyArgs {
     /// Do not write verification.json into the bundle.
     #[arg(long)]
     no_record: bool,
+    /// Where the base model of an adapted release is [default: the path its run recorded]; its
+    /// files must have the SHA-256 the run recorded.
+    #[arg(long, value_name = "DIR")]
+    base: Option<PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -102,6 +106,7 @@ pub(crate) fn verify(a: VerifyArgs) -> Result<u8> {
         from: a.from,
         to: a.to,
         record: !a.no_record,
+        base: a.base,
     };
     let report = verify::verify(&a.bundle, &opts, &mut |stage| {
         if !a.json && !stage.starts_with("replay step") {

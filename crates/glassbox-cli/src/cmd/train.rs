@@ -71,13 +71,14 @@ pub(crate) fn run(a: Args) -> Result<()> {
     };
     bar.finish_and_clear();
     println!(
-        "trained {} steps into {}: loss {}, held-out {}; final weights SHA-256 {} ({})",
+        "trained {} steps into {}: loss {}, held-out {}; final weights SHA-256 {} ({}); peak memory {} MiB",
         summary.steps,
         summary.dir.display(),
         summary.loss.map_or("–".into(), |l| format!("{l:.4}")),
         summary.eval_loss.map_or("–".into(), |l| format!("{l:.4}")),
         summary.final_weights_sha256,
-        summary.final_checkpoint.display()
+        summary.final_checkpoint.display(),
+        glassbox_data::bench::peak_rss().unwrap_or(0) >> 20
     );
     Ok(())
 }
