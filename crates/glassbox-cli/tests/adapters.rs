@@ -211,8 +211,8 @@ fn serve_applies_an_adapter_to_the_model_it_names() {
 }
 
 /// LoRA training from the CLI: a base pre-trained for two steps, an adapter trained on it, the
-/// adapter checkpoint used with `generate --adapter`; releasing the LoRA run is refused with
-/// what to do instead.
+/// adapter checkpoint used with `generate --adapter`; the run releases as an adapter bundle
+/// that names its base.
 #[test]
 fn lora_training_from_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
@@ -267,17 +267,23 @@ fn lora_training_from_the_cli() {
         "3",
     ]);
     assert_eq!(code, 0, "{err}");
+    // The run releases as an adapter bundle naming its base.
+    let bundle = tmp.path().join("bundle");
     let (_, err, code) = glassbox(&[
         "release",
         lora_run.to_str().unwrap(),
         "--out",
-        tmp.path().join("bundle").to_str().unwrap(),
+        bundle.to_str().unwrap(),
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 0, "{err}");
+    let rel: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("release.json")).unwrap())
+            .unwrap();
     assert!(
-        err.contains("LoRA") && err.contains("merge-adapter"),
-        "{err}"
+        rel["adapter"].is_object() && rel["base"]["path"].is_string(),
+        "{rel}"
     );
+    assert!(bundle.join("adapter_model.safetensors").exists());
 }
 
 /// Vocabulary expansion: a tokenizer extended with new tokens (existing ids untouched) grows the

@@ -234,3 +234,122 @@ fn too_little_left_after_curation_stops_with_the_table() {
     );
     assert!(!out.join("run").exists(), "training started anyway");
 }
+
+/// The multilingual experiment at tiny scale: an English base adapted to Spanish by LoRA,
+/// continual pre-training and vocabulary expansion + continual pre-training, all measured.
+#[test]
+fn quickstart_adapt_es_runs_three_adaptations_and_measures_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = |name: &str, bytes: usize| {
+        let text = std::fs::read(common::corpus(name)).unwrap();
+        // Whole lines only.
+        let end = text[..bytes].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+        let p = tmp.path().join(name);
+        std::fs::write(&p, &text[..end]).unwrap();
+        p
+    };
+    let (en, es) = (cut("en_web.txt", 1_500_000), cut("es_rv1909.txt", 400_000));
+    let out = tmp.path().join("qs");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let o = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args([
+            "quickstart",
+            "--corpus",
+            &s(&en),
+            "--corpus-license",
+            "public-domain",
+            "--out",
+            &s(&out),
+            "--steps",
+            "4",
+            "--preset",
+            "tiny",
+            "--vocab-size",
+            "512",
+            "--adapt",
+            "es",
+            "--adapt-corpus",
+            &s(&es),
+            "--adapt-corpus-license",
+            "public-domain",
+            "--adapt-steps",
+            "4",
+            "--adapt-tokens",
+            "64",
+            "--adapt-eval-bytes",
+            "4096",
+            "--lora-rank",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("adapt-es/results.json")).unwrap())
+            .unwrap();
+    let rows = r["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let get = |i: usize, k: &str| rows[i][k].as_f64().unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        for k in ["es_bits_per_byte", "en_bits_per_byte", "es_tokens_per_word"] {
+            let v = get(i, k);
+            assert!(v.is_finite() && v > 0.0, "{row}");
+        }
+    }
+    // Spanish training lowers Spanish bits per byte below the English base's, every way.
+    for i in 1..4 {
+        assert!(
+            get(i, "es_bits_per_byte") < get(0, "es_bits_per_byte"),
+            "{r}"
+        );
+    }
+    // The extension shortens Spanish; LoRA trains far fewer parameters than full training.
+    assert!(
+        get(3, "es_tokens_per_word") < get(0, "es_tokens_per_word"),
+        "{r}"
+    );
+    assert_eq!(get(1, "es_tokens_per_word"), get(0, "es_tokens_per_word"));
+    assert!(
+        get(1, "trainable_parameters") * 5.0 < get(2, "trainable_parameters"),
+        "{r}"
+    );
+    assert!(get(3, "trainable_parameters") > get(2, "trainable_parameters"));
+    for i in 1..4 {
+        assert!(
+            get(i, "peak_rss_mib") > 0.0 && get(i, "seconds") > 0.0,
+            "{r}"
+        );
+    }
+    let table = std::fs::read_to_string(out.join("adapt-es/results.md")).unwrap();
+    assert!(
+        table.contains("(c) vocabulary + continual pre-training"),
+        "{table}"
+    );
+    // The warm-up stage changed only the new rows of the grown model.
+    let load = |d: &str| {
+        let (m, _) =
+            glassbox_model::Transformer::load(&out.join(d), &candle_core::Device::Cpu).unwrap();
+        m.named_tensors()
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let (grown, warm) = (
+        load("adapt-es/grown"),
+        load("adapt-es/vocab-warmup/checkpoints/step-0000001"),
+    );
+    for (name, t) in &grown {
+        let a: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+        let b: Vec<f32> = warm[name].flatten_all().unwrap().to_vec1().unwrap();
+        if t.dim(0).unwrap() == 576 {
+            let h = t.dim(1).unwrap();
+            assert_eq!(a[..512 * h], b[..512 * h], "{name}");
+        } else {
+            assert_eq!(a, b, "{name}");
+        }
+    }
+}

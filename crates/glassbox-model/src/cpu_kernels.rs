@@ -179,6 +179,77 @@ impl candle_core::CustomOp2 for FrozenMatmulT {
     }
 }
 
+/// `x @ wᵀ + d` with the frozen `w` held by the op: differentiable in `x` and `d` only. One
+/// output tensor where a product and a sum would keep two alive for the backward pass (a LoRA
+/// layer's frozen product plus its update).
+struct FrozenMatmulTAdd {
+    w: Tensor,
+}
+
+impl candle_core::CustomOp2 for FrozenMatmulTAdd {
+    fn name(&self) -> &'static str {
+        "glassbox-frozen-matmul-t-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        use candle_core::backend::BackendStorage;
+        let (m, k) = l1.shape().dims2()?;
+        let (n, k2) = self.w.dims2()?;
+        if k != k2 || l2.shape().dims2()? != (m, n) {
+            candle_core::bail!(
+                "{}: x {:?}, w {:?}, addend {:?} do not fit",
+                self.name(),
+                l1.shape(),
+                self.w.shape(),
+                l2.shape()
+            );
+        }
+        let (ws, wl) = self.w.storage_and_layout();
+        let candle_core::Storage::Cpu(ws) = &*ws else {
+            candle_core::bail!("{}: the weight is not on the CPU", self.name());
+        };
+        let rhs = wl.transpose(0, 1)?;
+        let out = s1.matmul(ws, (1, m, n, k), l1, &rhs)?;
+        let (CpuStorage::F32(mut y), CpuStorage::F32(d)) = (out, s2) else {
+            candle_core::bail!("{}: f32 only", self.name());
+        };
+        let Some(d) = l2.contiguous_offsets().map(|(a, b)| &d[a..b]) else {
+            candle_core::bail!("{}: the addend must be contiguous", self.name());
+        };
+        for (yi, di) in y.iter_mut().zip(d) {
+            *yi += di;
+        }
+        Ok((CpuStorage::F32(y), Shape::from((m, n))))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _d: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.matmul(&self.w)?), Some(grad.clone())))
+    }
+}
+
+/// `x @ wᵀ + d` for `x` `(M, K)` f32, a frozen f32 `w` `(N, K)` and `d` `(M, N)` f32 on the CPU,
+/// differentiable in `x` and `d` only.
+pub fn frozen_matmul_t_add(x: &Tensor, w: &Tensor, d: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op2(
+        &d.contiguous()?,
+        FrozenMatmulTAdd {
+            w: w.contiguous()?.detach(),
+        },
+    )
+}
+
 /// `x @ wᵀ` for `x` `(M, K)` and a frozen `w` `(N, K)` (same dtype, CPU), differentiable in `x`
 /// only.
 pub fn frozen_matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
@@ -254,6 +325,23 @@ mod tests {
             gb.get(x.as_tensor()).unwrap(),
         );
         assert!(d(xa.clone(), xb.clone()) < 1e-4);
+        assert!(ga.get(&w).is_none(), "no gradient for the frozen weight");
+    }
+
+    #[test]
+    fn frozen_matmul_add_equals_product_plus_addend_with_both_gradients() {
+        let dev = Device::Cpu;
+        let x = candle_core::Var::randn(0f32, 1.0, (5, 12), &dev).unwrap();
+        let d = candle_core::Var::randn(0f32, 1.0, (5, 7), &dev).unwrap();
+        let w = Tensor::randn(0f32, 1.0, (7, 12), &dev).unwrap();
+        let a = super::frozen_matmul_t_add(x.as_tensor(), &w, d.as_tensor()).unwrap();
+        let b = (x.as_tensor().matmul(&w.t().unwrap()).unwrap() + d.as_tensor()).unwrap();
+        assert!(max_abs_diff(&a, &b) < 1e-5);
+        let ga = a.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = b.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [x.as_tensor(), d.as_tensor()] {
+            assert!(max_abs_diff(ga.get(v).unwrap(), gb.get(v).unwrap()) < 1e-4);
+        }
         assert!(ga.get(&w).is_none(), "no gradient for the frozen weight");
     }
 

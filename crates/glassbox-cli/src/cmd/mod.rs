@@ -14,6 +14,7 @@ pub(crate) mod data_chat;
 pub(crate) mod generate;
 pub(crate) mod merge;
 pub(crate) mod quickstart;
+pub(crate) mod quickstart_adapt;
 pub(crate) mod release;
 pub(crate) mod resize_vocab;
 pub(crate) mod score;

@@ -11,11 +11,38 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use glassbox_infer::{GenerateOptions, SamplingParams};
 
-/// The default corpus: the World English Bible as `tests/fixtures/corpora/README.md` extracts it.
-const WEB_MODULE: &str = "engWEB2015eb";
-const WEB_PACKAGES: [&str; 2] = ["diatheke", "sword-text-web"];
-/// SHA-256 of the extracted text with diatheke 1.9.0 and sword-text-web 426.0-1.
-const WEB_SHA256: &str = "5bd7275c02c7d9eb5a64cc7665604b7f8c1ae2cad19d58a0583dd052985e44a0";
+/// A public-domain Bible in a Debian SWORD package, extracted as
+/// `tests/fixtures/corpora/README.md` does.
+pub(crate) struct Bible {
+    /// The SWORD module.
+    module: &'static str,
+    /// Debian packages: the reader and the module.
+    packages: [&'static str; 2],
+    /// File written under `corpus/`.
+    file: &'static str,
+    /// SHA-256 of the reference extraction (diatheke 1.9.0).
+    sha256: &'static str,
+    /// What it is, for the log.
+    title: &'static str,
+}
+
+/// The default corpus: the World English Bible (sword-text-web 426.0-1).
+const WEB: Bible = Bible {
+    module: "engWEB2015eb",
+    packages: ["diatheke", "sword-text-web"],
+    file: "en_web.txt",
+    sha256: "5bd7275c02c7d9eb5a64cc7665604b7f8c1ae2cad19d58a0583dd052985e44a0",
+    title: "the World English Bible (public domain), from Debian's sword-text-web",
+};
+
+/// The Spanish corpus of `--adapt es`: the Reina-Valera 1909 (sword-text-sparv 2.60-1).
+pub(crate) const RV1909: Bible = Bible {
+    module: "spaRV1909eb",
+    packages: ["diatheke", "sword-text-sparv"],
+    file: "es_rv1909.txt",
+    sha256: "ff4f56764f5c11e65c8636dfa23649b35e9050e6298a68c740845d0cb0f0ca73",
+    title: "the Reina-Valera 1909 (public domain), from Debian's sword-text-sparv",
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -42,10 +69,32 @@ pub(crate) struct Args {
     /// The prompt of the samples.
     #[arg(long, default_value = "And God said")]
     prompt: String,
+    /// Then adapt the model to another language three ways — LoRA, continual pre-training,
+    /// vocabulary expansion + continual pre-training — and measure them (`es`: Spanish).
+    #[arg(long, value_parser = ["es"])]
+    adapt: Option<String>,
+    /// The Spanish text [default: the Reina-Valera 1909 from Debian's sword-text-sparv].
+    #[arg(long, value_name = "PATH", requires = "adapt")]
+    adapt_corpus: Option<PathBuf>,
+    /// Licence of --adapt-corpus (required with it).
+    #[arg(long, value_name = "LICENSE", requires = "adapt_corpus")]
+    adapt_corpus_license: Option<String>,
+    /// Optimiser steps of each adaptation [default: half of --steps].
+    #[arg(long, value_name = "N")]
+    adapt_steps: Option<u64>,
+    /// Tokens the Spanish extension of the tokenizer may add.
+    #[arg(long, default_value_t = 1024)]
+    adapt_tokens: usize,
+    /// LoRA rank of the LoRA adaptation.
+    #[arg(long, default_value_t = 16)]
+    lora_rank: usize,
+    /// Bytes of held-out text per language the adapted models are measured on.
+    #[arg(long, default_value_t = 65536)]
+    adapt_eval_bytes: usize,
 }
 
 /// Runs one glassbox command line, printed first, through the same parser as the shell.
-fn step(title: &str, args: &[&str]) -> Result<()> {
+pub(crate) fn step(title: &str, args: &[&str]) -> Result<()> {
     println!("\n== {title}\n$ glassbox {}", shell_words(args));
     let cli = crate::Cli::try_parse_from(std::iter::once("glassbox").chain(args.iter().copied()))
         .with_context(|| format!("quickstart built a bad command line: {args:?}"))?;
@@ -68,7 +117,7 @@ fn shell_words(args: &[&str]) -> String {
         .join(" ")
 }
 
-fn s(p: &Path) -> Result<&str> {
+pub(crate) fn s(p: &Path) -> Result<&str> {
     p.to_str()
         .with_context(|| format!("{} is not valid UTF-8; choose another --out", p.display()))
 }
@@ -118,7 +167,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
             (c, user_license.clone().unwrap_or_default(), verses)
         }
         None => (
-            world_english_bible(&out)?,
+            extract_bible(&out, &WEB)?,
             "public-domain".to_string(),
             true,
         ),
@@ -289,15 +338,56 @@ pub(crate) fn run(a: Args) -> Result<()> {
         &["audit", s(&bundle)?],
     )?;
 
+    let t_release = clock.elapsed();
+    if a.adapt.is_some() {
+        let (es_corpus, es_license, es_verses) = match &a.adapt_corpus {
+            Some(c) => {
+                let Some(l) = a.adapt_corpus_license.clone() else {
+                    bail!(
+                        "--adapt-corpus needs --adapt-corpus-license (an SPDX id, or public-domain)"
+                    );
+                };
+                if !c.exists() {
+                    bail!("--adapt-corpus {}: no such file or directory", c.display());
+                }
+                let c = std::path::absolute(c).unwrap_or_else(|_| c.clone());
+                let v = looks_like_verses(&c);
+                (c, l, v)
+            }
+            None => (
+                extract_bible(&out, &RV1909)?,
+                "public-domain".to_string(),
+                true,
+            ),
+        };
+        super::quickstart_adapt::run(&super::quickstart_adapt::Plan {
+            out: out.clone(),
+            base: final_ck.clone(),
+            tokenizer: tokenizer.clone(),
+            en_dataset: dataset.clone(),
+            es_corpus,
+            es_license,
+            steps: a.adapt_steps.unwrap_or((a.steps / 2).max(1)),
+            rank: a.lora_rank,
+            add_tokens: a.adapt_tokens,
+            eval_bytes: a.adapt_eval_bytes,
+            verses: es_verses,
+        })?;
+    }
     let secs = |d: std::time::Duration| d.as_secs_f64();
     println!(
-        "\ndone in {:.0} s (corpus {:.0} s, data {:.0} s, training {:.0} s, samples {:.0} s, release + verify + audit {:.0} s)",
+        "\ndone in {:.0} s (corpus {:.0} s, data {:.0} s, training {:.0} s, samples {:.0} s, release + verify + audit {:.0} s{})",
         secs(clock.elapsed()),
         secs(t_corpus),
         secs(t_data - t_corpus),
         secs(t_train - t_data),
         secs(t_samples - t_train),
-        secs(clock.elapsed() - t_samples)
+        secs(t_release - t_samples),
+        if a.adapt.is_some() {
+            format!(", adaptation {:.0} s", secs(clock.elapsed() - t_release))
+        } else {
+            String::new()
+        }
     );
     println!(
         "look at:\n  {}/curated/datasheet.md   what was kept and removed, and why\n  {}/run/loss.svg           the loss curves\n  {}/run/logs/              train.jsonl, eval.jsonl\n  {}/run/checkpoints/       every checkpoint (index.json lists them with hashes)\n  {}/samples.md\n  {}/bundle/               the release: README.md (card), paper/paper.md, MANIFEST.json\nthen: glassbox generate --model {} --prompt \"{}\"\n      glassbox trace {}/bundle --checkpoint 64",
@@ -413,20 +503,30 @@ fn looks_like_verses(path: &Path) -> bool {
 
 /// The World English Bible in `OUT/corpus/en_web.txt`, extracted with diatheke (installed with
 /// apt-get when absent), exactly as `tests/fixtures/corpora/README.md` describes.
-fn world_english_bible(out: &Path) -> Result<PathBuf> {
+pub(crate) fn extract_bible(out: &Path, bible: &Bible) -> Result<PathBuf> {
     let dir = out.join("corpus");
-    let path = dir.join("en_web.txt");
+    let path = dir.join(bible.file);
     if path.exists() {
         println!("\n== corpus\nusing {} (extracted earlier)", path.display());
         return Ok(std::path::absolute(&path).unwrap_or(path));
     }
-    println!("\n== corpus: the World English Bible (public domain), from Debian's sword-text-web");
-    if !has_module()? {
-        install_packages()?;
+    println!("\n== corpus: {}", bible.title);
+    if !has_module(bible.module)? {
+        install_packages(&bible.packages)?;
     }
-    println!("$ diatheke -b {WEB_MODULE} -f plain -k \"Gen 1:1 - Rev 22:21\" | strip");
+    println!(
+        "$ diatheke -b {} -f plain -k \"Gen 1:1 - Rev 22:21\" | strip",
+        bible.module
+    );
     let output = Command::new("diatheke")
-        .args(["-b", WEB_MODULE, "-f", "plain", "-k", "Gen 1:1 - Rev 22:21"])
+        .args([
+            "-b",
+            bible.module,
+            "-f",
+            "plain",
+            "-k",
+            "Gen 1:1 - Rev 22:21",
+        ])
         .output()
         .context("running diatheke")?;
     if !output.status.success() || output.stdout.len() < 1_000_000 {
@@ -439,11 +539,11 @@ fn world_english_bible(out: &Path) -> Result<PathBuf> {
     }
     let text =
         String::from_utf8(output.stdout).context("diatheke printed text that is not UTF-8")?;
-    let clean = strip_diatheke(&text, WEB_MODULE);
+    let clean = strip_diatheke(&text, bible.module);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     glassbox_core::fsio::atomic_write(&path, clean.as_bytes())?;
     let sha = glassbox_core::hash::sha256_hex(clean.as_bytes());
-    if sha == WEB_SHA256 {
+    if sha == bible.sha256 {
         println!(
             "wrote {} ({} bytes, SHA-256 {sha}: the reference bytes)",
             path.display(),
@@ -451,31 +551,33 @@ fn world_english_bible(out: &Path) -> Result<PathBuf> {
         );
     } else {
         println!(
-            "wrote {} ({} bytes, SHA-256 {sha}); the reference extraction (diatheke 1.9.0, sword-text-web 426.0-1) has {WEB_SHA256}: another package version, so the numbers below will differ from docs",
+            "wrote {} ({} bytes, SHA-256 {sha}); the reference extraction (diatheke 1.9.0, {}) has {}: another package version, so the numbers below will differ from docs",
             path.display(),
-            clean.len()
+            clean.len(),
+            bible.packages[1],
+            bible.sha256
         );
     }
     Ok(std::path::absolute(&path).unwrap_or(path))
 }
 
 /// Whether diatheke runs and knows the module.
-fn has_module() -> Result<bool> {
+fn has_module(module: &str) -> Result<bool> {
     match Command::new("diatheke")
-        .args(["-b", WEB_MODULE, "-f", "plain", "-k", "Gen 1:1"])
+        .args(["-b", module, "-f", "plain", "-k", "Gen 1:1"])
         .output()
     {
-        Ok(o) => Ok(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Genesis")),
+        Ok(o) => Ok(o.status.success() && o.stdout.len() > 20),
         Err(_) => Ok(false),
     }
 }
 
 /// `apt-get install diatheke sword-text-web` (as root, or through `sudo -n`), or an explanation.
-fn install_packages() -> Result<()> {
+fn install_packages(packages: &[&str; 2]) -> Result<()> {
     let explain = format!(
-        "The default corpus needs the Debian packages {} (the diatheke reader and the World English Bible module). Install them with your package manager (Debian/Ubuntu: sudo apt-get install -y {}), or give any UTF-8 text with --corpus PATH.",
-        WEB_PACKAGES.join(" and "),
-        WEB_PACKAGES.join(" ")
+        "The corpus needs the Debian packages {} (the diatheke reader and a Bible module). Install them with your package manager (Debian/Ubuntu: sudo apt-get install -y {}), or give any UTF-8 text with --corpus PATH (--adapt-corpus PATH for the adaptation's).",
+        packages.join(" and "),
+        packages.join(" ")
     );
     if Command::new("apt-get").arg("--version").output().is_err() {
         bail!("diatheke is not installed and apt-get is not available. {explain}");
@@ -510,7 +612,7 @@ fn install_packages() -> Result<()> {
     };
     let install = ["apt-get", "install", "-y", "-q", "--no-install-recommends"];
     let mut args: Vec<&str> = install.to_vec();
-    args.extend(WEB_PACKAGES);
+    args.extend(packages);
     if apt(&args) {
         return Ok(());
     }
@@ -520,7 +622,7 @@ fn install_packages() -> Result<()> {
     }
     bail!(
         "apt-get could not install {}. {explain}",
-        WEB_PACKAGES.join(" ")
+        packages.join(" ")
     )
 }
 

@@ -44,6 +44,27 @@ pub(super) struct LoraDelta {
 impl Linear {
     /// `(M, in) -> (M, out)`.
     pub(super) fn mm(&self, x: &Tensor, mm: Mm) -> Result<Tensor> {
+        // Training an adapter on a frozen f32 weight: the frozen product and the update are
+        // summed in one op, so the backward pass keeps one output-sized tensor fewer; the scale
+        // is applied to the rank-sized intermediate.
+        if let (Some(l), Mm::Batched(Kernels::Differentiable)) = (&self.lora, mm)
+            && !self.w.is_variable()
+            && self.w.dtype() == DType::F32
+            && x.dtype() == DType::F32
+            && x.device().is_cpu()
+        {
+            let xd = match l.seed {
+                Some(seed) if l.dropout > 0.0 => dropout(x, l.dropout, seed, l.index)?,
+                _ => x.clone(),
+            };
+            let low = (product(&xd, &l.a, mm)? * l.scale)?;
+            let d = product(&low, &l.b, mm)?;
+            let y = crate::cpu_kernels::frozen_matmul_t_add(x, &self.w, &d)?;
+            return Ok(match &self.b {
+                Some(bias) => y.broadcast_add(bias)?,
+                None => y,
+            });
+        }
         let y = product(x, &self.w, mm)?;
         let y = match &self.b {
             Some(bias) => y.broadcast_add(bias)?,
