@@ -23,6 +23,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+# glassbox's training presets: hidden, intermediate, layers, heads, kv heads.
+SHAPES = {"bench-10m": (320, 864, 6, 5, 5), "smollm2-135m": (576, 1536, 30, 9, 3)}
+
+
 class Block(nn.Module):
     def __init__(self, h, inter, heads, kv):
         super().__init__()
@@ -50,6 +54,9 @@ class Block(nn.Module):
             return torch.cat([-c, a], -1)
 
         q, k = q * cos + rot(q) * sin, k * cos + rot(k) * sin
+        if self.kv < self.heads:  # grouped-query attention: each kv head serves heads/kv queries
+            k = k.repeat_interleave(self.heads // self.kv, dim=1)
+            v = v.repeat_interleave(self.heads // self.kv, dim=1)
         a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         x = x + self.o_proj(a.transpose(1, 2).reshape(b, t, -1))
         y = self.post_attention_layernorm(x)
@@ -99,12 +106,14 @@ def main():
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=256)
     ap.add_argument("--vocab", type=int, default=8192)
+    ap.add_argument("--preset", default="bench-10m", choices=sorted(SHAPES),
+                    help="model shape (hidden, intermediate, layers, heads, kv heads), as glassbox's presets")
     ap.add_argument("--lora", type=int, default=0,
                     help="train a PEFT LoRA adapter of this rank (alpha 2r) on every linear layer")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = Llama(a.vocab, 320, 864, 6, 5, 5)
+    model = Llama(a.vocab, *SHAPES[a.preset])
     params = sum(p.numel() for p in model.parameters())
     if a.lora:
         # PEFT's LoRA layers on the same modules glassbox adapts; only they train.

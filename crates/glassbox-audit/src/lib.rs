@@ -8,6 +8,9 @@
 //! components, weight formats, licences (identified by text, not file name) and security problems
 //! (pickle imports, escaping links); [`verdict::judge`] decides the freedoms, level, MOF class
 //! ([`mof`], MOT's published rules) and what the next level needs; [`report`] renders it.
+//! An adapted model (a PEFT adapter, a fine-tune naming `base_model:`, a bundle with a
+//! `release.json` `base`) is judged with its base: [`lineage`] finds the base on this machine and
+//! audits it too, and the adapted model keeps no freedom and no level its base lacks.
 //!
 //! The audit never executes repository code, never imports modelling files and never unpickles:
 //! pickles are scanned statically ([`pickle`]).
@@ -28,6 +31,7 @@ pub mod finding;
 pub mod formats;
 pub mod hub;
 pub mod license;
+pub mod lineage;
 pub mod mof;
 pub mod mot;
 pub mod pickle;
@@ -110,7 +114,18 @@ pub fn audit_path_with(path: &Path, replay: Option<&detect::AuditorReplay>) -> R
     if let Some(r) = replay {
         detect::apply_auditor_replay(&mut d, r);
     }
-    Ok(finish_snapshot(&snap, d))
+    let mut chain = lineage::Chain::new(path);
+    let lineage = lineage::resolve(Some(path), &mut d, &mut chain);
+    Ok(finish_snapshot(&snap, d, lineage))
+}
+
+/// Audits the local directory of a base model, as part of the chain `chain` (its own bases are
+/// resolved against it, so the chain stays bounded and never loops).
+pub(crate) fn audit_base(dir: &Path, chain: &mut lineage::Chain) -> Report {
+    let mut snap = local_snapshot(dir);
+    let mut d = detect::detect(&mut snap);
+    let lineage = lineage::resolve(Some(dir), &mut d, chain);
+    finish_snapshot(&snap, d, lineage)
 }
 
 /// The snapshot of a local directory: its files (walked as `walk_local` walks them), read
@@ -144,16 +159,20 @@ pub fn audit_mot(path: &Path) -> Result<Report> {
         revision: None,
         name: Some(m.name.clone()),
     };
-    Ok(finish(info, m.detection, None))
+    Ok(finish(info, m.detection, None, None))
 }
 
-/// Audits a prepared snapshot.
+/// Audits a prepared snapshot. Its base models, if it names any, are not looked for on this
+/// machine (a snapshot has no directory to resolve them against): their terms are unknown.
 pub fn audit_snapshot(snap: &mut Snapshot) -> Report {
-    let d = detect::detect(snap);
-    finish_snapshot(snap, d)
+    let mut d = detect::detect(snap);
+    let root = Path::new(&snap.id);
+    let mut chain = lineage::Chain::new(root);
+    let lineage = lineage::resolve(None, &mut d, &mut chain);
+    finish_snapshot(snap, d, lineage)
 }
 
-fn finish_snapshot(snap: &Snapshot, d: Detection) -> Report {
+fn finish_snapshot(snap: &Snapshot, d: Detection, lineage: Option<lineage::Lineage>) -> Report {
     let name = d.card.as_ref().and_then(|c| {
         c.field("model_name")
             .and_then(|v| v.as_str())
@@ -165,13 +184,20 @@ fn finish_snapshot(snap: &Snapshot, d: Detection) -> Report {
         revision: snap.revision.clone(),
         name,
     };
-    finish(info, d, snap.gated.clone())
+    finish(info, d, snap.gated.clone(), lineage)
 }
 
-fn finish(info: TargetInfo, d: Detection, gated: Option<String>) -> Report {
-    let v = verdict::judge(&d, gated.as_deref());
+fn finish(
+    info: TargetInfo,
+    d: Detection,
+    gated: Option<String>,
+    lineage: Option<lineage::Lineage>,
+) -> Report {
+    let v = verdict::judge_with(&d, gated.as_deref(), lineage.as_ref());
     let components = d.components.values().cloned().collect();
-    Report::new(info, v, components, d.licenses, d.weights, d.findings)
+    let mut r = Report::new(info, v, components, d.licenses, d.weights, d.findings);
+    r.lineage = lineage;
+    r
 }
 
 /// Whether `dir` is a folder of targets rather than one release: it holds MOT files or

@@ -13,6 +13,7 @@ use crate::detect::{ReplayCheckedBy, ReplayMark, WeightFile};
 use crate::evidence::Evidence;
 use crate::finding::{Finding, Severity};
 use crate::license::License;
+use crate::lineage::{Lineage, render as lineage_render};
 use crate::mof::{MofStatus, roman};
 use crate::snapshot::TargetKind;
 use crate::verdict::{FreedomVerdict, Level, Osaid, Status, Verdict};
@@ -109,6 +110,9 @@ pub struct Report {
     pub weights: Vec<WeightFile>,
     /// Findings, most severe first.
     pub findings: Vec<Finding>,
+    /// The models the release is derived from and how their terms bind it (`null` when it
+    /// names no base and is not an adapter).
+    pub lineage: Option<Lineage>,
 }
 
 impl Report {
@@ -172,6 +176,7 @@ impl Report {
             licenses: licenses_found,
             weights,
             findings,
+            lineage: None,
         }
     }
 
@@ -279,6 +284,9 @@ pub fn to_table(r: &Report) -> String {
             );
         }
     }
+    if let Some(l) = &r.lineage {
+        o.push_str(&lineage_render::table(l));
+    }
     let _ = writeln!(o, "\ncomponents");
     let _ = writeln!(
         o,
@@ -383,6 +391,9 @@ pub fn to_markdown(r: &Report) -> String {
             status_word(v.status),
             reasons.join("<br>")
         );
+    }
+    if let Some(l) = &r.lineage {
+        o.push_str(&lineage_render::markdown(l, md_escape));
     }
     let _ = writeln!(
         o,
@@ -502,7 +513,11 @@ pub fn to_html(r: &Report) -> String {
             reasons.join("<br>")
         );
     }
-    o.push_str("</table><h2>Evidence</h2><table><tr><th>component</th><th>status</th><th>licence</th><th>evidence</th></tr>");
+    o.push_str("</table>");
+    if let Some(l) = &r.lineage {
+        o.push_str(&lineage_render::html(l, html_escape));
+    }
+    o.push_str("<h2>Evidence</h2><table><tr><th>component</th><th>status</th><th>licence</th><th>evidence</th></tr>");
     for c in &r.components {
         let _ = write!(
             o,
@@ -584,6 +599,19 @@ pub fn to_cyclonedx(r: &Report) -> Value {
         },
         "properties": props,
     });
+    // The bases are the model's ancestors (CycloneDX pedigree).
+    let ancestors: Vec<Value> = r
+        .lineage
+        .iter()
+        .flat_map(|l| &l.bases)
+        .map(|b| json!({"type": "machine-learning-model", "name": b.name, "description": b.note}))
+        .collect();
+    let mut model = model;
+    if !ancestors.is_empty()
+        && let Some(m) = model.as_object_mut()
+    {
+        m.insert("pedigree".into(), json!({"ancestors": ancestors}));
+    }
     let mut components = vec![model];
     for c in r.components.iter().filter(|c| {
         c.presence.available() && matches!(c.id, crate::component::ComponentId::Datasets)

@@ -15,6 +15,9 @@
 //! and the training data described) → Radical Openness (also the full training data under open
 //! terms, data-processing code and intermediate checkpoints). The MOF class and OSAID
 //! conformance are separate judgements reported beside the level; they never decide it.
+//!
+//! An adapted model is judged with its base ([`judge_with`]): each freedom and the level are at
+//! most the base's ([`crate::lineage::inherit`]).
 
 use std::collections::BTreeMap;
 
@@ -24,6 +27,7 @@ use crate::component::{Component, ComponentId, Presence};
 use crate::detect::{Detection, ReplayMark};
 use crate::evidence::Evidence;
 use crate::license::{Freedom, License, LicenseKind};
+use crate::lineage::{Lineage, inherit};
 use crate::mof::{self, MofResult};
 
 /// The outcome for one freedom.
@@ -181,8 +185,26 @@ fn clause_reasons(c: &Component, l: &License, f: Freedom) -> Vec<Reason> {
         .collect()
 }
 
-/// Judges the freedoms, level and next steps of a detected release.
+/// Judges the freedoms, level and next steps of a detected release, on its own files.
 pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
+    judge_with(d, gated, None)
+}
+
+/// Judges a detected release bound by its bases' terms (`lineage`): each freedom at most the
+/// bases', the level at most theirs, OSAID conformance only when the bases conform.
+pub fn judge_with(d: &Detection, gated: Option<&str>, lineage: Option<&Lineage>) -> Verdict {
+    // The bases' reasons come first: whatever this release's own terms say, they bind it.
+    let decide = |f: Freedom,
+                  mut fails: Vec<Reason>,
+                  mut unknown: Vec<Reason>,
+                  holds: &dyn Fn() -> Reason| {
+        if let Some(l) = lineage {
+            let (inherited_fails, inherited_unknown) = inherit::reasons(l, f);
+            fails.splice(0..0, inherited_fails);
+            unknown.extend(inherited_unknown);
+        }
+        verdict(fails, unknown, holds)
+    };
     let components: Vec<Component> = d.components.values().cloned().collect();
     let c = |id| comp(&components, id);
     let weights = c(ComponentId::ModelParametersFinal);
@@ -256,7 +278,7 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
             });
         }
     }
-    freedoms.insert("run", verdict(run, run_unknown, || holds_reason(weights, "weights and inference code available; the weights' licence sets no use restrictions")));
+    freedoms.insert("run", decide(Freedom::Run, run, run_unknown, &|| holds_reason(weights, "weights and inference code available; the weights' licence sets no use restrictions")));
 
     // Study.
     let mut study: Vec<Reason> = Vec::new();
@@ -309,7 +331,7 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
     .collect();
     freedoms.insert(
         "study",
-        verdict(study, study_unknown, || Reason {
+        decide(Freedom::Study, study, study_unknown, &|| Reason {
             text:
                 "architecture, training code and a description of the training data are available"
                     .into(),
@@ -389,14 +411,14 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
         };
         freedoms.insert(
             f.as_str(),
-            verdict(fails, unknown, || holds_reason(weights, text)),
+            decide(f, fails, unknown, &|| holds_reason(weights, text)),
         );
     }
 
     let mof = mof::evaluate(&components);
     let osai_gaps = open_source_ai_gaps(&c, &freedoms, data_described);
     let radical_gaps = radical_gaps(&c, &freedoms);
-    let level = if !has_weights {
+    let own_level = if !has_weights {
         Level::Closed
     } else if !osai_gaps.is_empty() {
         Level::OpenWeight
@@ -405,10 +427,24 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
     } else {
         Level::RadicalOpenness
     };
+    let cap = match lineage {
+        Some(l) => inherit::cap(own_level, l),
+        None => inherit::Cap {
+            level: own_level,
+            lowered: false,
+            held_by: Vec::new(),
+        },
+    };
+    let level = cap.level;
     // Each list is non-empty exactly when its level is not reached, so "missing for the next
-    // level" can never be empty below the top.
-    let next_level = match level {
-        Level::Closed => vec!["downloadable final weights (Model parameters (Final))".to_string()],
+    // level" can never be empty below the top. A level the bases hold the release at lists
+    // what the bases lack, and what the release itself lacks for the next level (its own
+    // weights are not what is missing when only its base's are).
+    let mut next_level = match level {
+        Level::Closed if !cap.lowered => {
+            vec!["downloadable final weights (Model parameters (Final))".to_string()]
+        }
+        Level::Closed => Vec::new(),
         Level::OpenWeight => osai_gaps,
         Level::OpenSourceAi => radical_gaps,
         Level::RadicalOpenness => match &d.replay {
@@ -418,7 +454,12 @@ pub fn judge(d: &Detection, gated: Option<&str>) -> Verdict {
             ],
         },
     };
-    let osaid = osaid(&components, data_described);
+    next_level.extend(cap.held_by);
+    let mut osaid = osaid(&components, data_described);
+    if let Some(l) = lineage {
+        osaid.missing.extend(inherit::osaid_gaps(l));
+        osaid.conformant = osaid.missing.is_empty();
+    }
     Verdict {
         level,
         replay: d.replay.clone(),
@@ -582,11 +623,7 @@ fn holds_reason(c: &Component, text: &str) -> Reason {
     }
 }
 
-fn verdict(
-    fails: Vec<Reason>,
-    unknown: Vec<Reason>,
-    holds: impl FnOnce() -> Reason,
-) -> FreedomVerdict {
+fn verdict(fails: Vec<Reason>, unknown: Vec<Reason>, holds: &dyn Fn() -> Reason) -> FreedomVerdict {
     if !fails.is_empty() {
         let mut reasons = fails;
         reasons.extend(unknown);

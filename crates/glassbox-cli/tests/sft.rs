@@ -243,6 +243,19 @@ fn adapted_bundles_name_their_base_and_verify_by_replay() {
         let f = f.unwrap();
         std::fs::copy(f.path(), base.join(f.file_name())).unwrap();
     }
+    // Under the Llama 3.2 licence: whatever the adapted releases say, they inherit it.
+    let licences =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../glassbox-audit/tests/fixtures/licenses");
+    std::fs::write(
+        base.join("README.md"),
+        "---\nlicense: llama3.2\n---\n# A base\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        licences.join("Llama-3.2-Community-License.txt"),
+        base.join("LICENSE"),
+    )
+    .unwrap();
     let ds = prepare(tmp.path(), true);
     for lora in [true, false] {
         let r = recipe(tmp.path(), &ds, lora);

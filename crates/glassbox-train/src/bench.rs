@@ -104,7 +104,7 @@ pub fn run(o: &BenchOptions) -> Result<BenchResult> {
         preset(&o.preset, o.vocab, o.seq_len.max(256)).ok_or_else(|| TrainError::Recipe {
             path: here.into(),
             message: format!(
-                "model.preset {:?} is not one of tiny, small, bench-10m",
+                "model.preset {:?} is not one of tiny, small, bench-10m, smollm2-135m",
                 o.preset
             ),
         })?;

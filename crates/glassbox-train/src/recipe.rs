@@ -44,8 +44,8 @@ pub struct DataSection {
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
     /// A named configuration: `tiny` (≈0.1 M parameters, for tests), `small` (≈4 M, the
-    /// quickstart), `bench-10m` (the 10,059,840-parameter benchmark model). The vocabulary comes
-    /// from the dataset's tokenizer.
+    /// quickstart), `bench-10m` (the 10,059,840-parameter benchmark model), `smollm2-135m`
+    /// (SmolLM2-135M's shape). The vocabulary comes from the dataset's tokenizer.
     #[serde(default)]
     pub preset: Option<String>,
     /// A Hugging Face `config.json` to use instead (relative to the recipe).
@@ -399,6 +399,8 @@ pub fn preset(name: &str, vocab: usize, max_pos: usize) -> Option<Value> {
         "tiny" => (64, 176, 2, 4, 2),
         "small" => (256, 688, 4, 4, 4),
         "bench-10m" => (320, 864, 6, 5, 5),
+        // SmolLM2-135M's shape (its vocabulary when given 49152): the adaptation benchmark.
+        "smollm2-135m" => (576, 1536, 30, 9, 3),
         _ => return None,
     };
     Some(json!({
@@ -520,7 +522,7 @@ impl Recipe {
         let value = if let Some(p) = &self.model.preset {
             preset(p, dataset_vocab, t.seq_len.max(256)).ok_or_else(|| {
                 err(format!(
-                    "model.preset = `{p}`: use tiny, small or bench-10m"
+                    "model.preset = `{p}`: use tiny, small, bench-10m or smollm2-135m"
                 ))
             })?
         } else if let Some(c) = &self.model.config {
@@ -622,5 +624,9 @@ mod tests {
         let v = preset("bench-10m", 8192, 256).unwrap();
         let cfg = ModelConfig::from_value(&v, Path::new("p")).unwrap();
         assert_eq!(cfg.num_parameters(), 10_059_840);
+        // SmolLM2-135M's shape with its vocabulary: its parameter count.
+        let v = preset("smollm2-135m", 49152, 2048).unwrap();
+        let cfg = ModelConfig::from_value(&v, Path::new("p")).unwrap();
+        assert_eq!(cfg.num_parameters(), 134_515_008);
     }
 }

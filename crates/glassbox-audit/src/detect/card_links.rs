@@ -8,18 +8,7 @@ pub(super) fn detect_from_card(d: &mut Detection) {
     use ComponentId as C;
     let Some(card) = d.card.clone() else { return };
     let path = card.path.clone();
-    // Datasets named in metadata.
-    // A derivative carries its base model's terms too (a fine-tune of a Llama model is bound by
-    // the Llama licence whatever its own card says).
-    let bases = card.strings("base_model");
-    if !bases.is_empty() {
-        d.findings.push(Finding::new(
-            Severity::Info,
-            FindingKind::Note,
-            format!("derived from {}: the base model's licence terms also bind this release; audit it too", bases.join(", ")),
-            vec![card.field_evidence("base_model")],
-        ));
-    }
+    // Datasets named in metadata. (`base_model` is read by `base_refs`: the lineage.)
     let datasets = card.strings("datasets");
     if !datasets.is_empty() {
         mark(

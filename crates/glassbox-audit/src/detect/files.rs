@@ -9,7 +9,7 @@ fn any_name(name: &str, needles: &[&str]) -> bool {
 }
 
 /// The 1-based line of the first of `keys` to appear as a JSON key in `text`.
-fn key_line(text: &str, keys: &[&str]) -> Option<usize> {
+pub(super) fn key_line(text: &str, keys: &[&str]) -> Option<usize> {
     let quoted: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
     text.lines()
         .position(|l| quoted.iter().any(|q| l.contains(q.as_str())))
@@ -17,7 +17,11 @@ fn key_line(text: &str, keys: &[&str]) -> Option<usize> {
 }
 
 /// Reads a JSON file; invalid JSON is a finding.
-fn read_json(snap: &mut Snapshot, d: &mut Detection, p: &str) -> Option<(String, Value)> {
+pub(super) fn read_json(
+    snap: &mut Snapshot,
+    d: &mut Detection,
+    p: &str,
+) -> Option<(String, Value)> {
     let (text, _) = snap.read_text(p, MAX_JSON)?;
     match serde_json::from_str::<Value>(&text) {
         Ok(v) => Some((text, v)),

@@ -20,6 +20,7 @@ use crate::license::{self, License, LicenseKind};
 use crate::pickle;
 use crate::snapshot::{Snapshot, TargetKind};
 
+mod base_refs;
 mod bundle;
 mod card_links;
 mod files;
@@ -82,6 +83,11 @@ pub struct Detection {
     pub card: Option<Card>,
     /// The replay that stands behind the release, when one does.
     pub replay: Option<ReplayMark>,
+    /// The base models the release names (adapter config, card `base_model`, `release.json`
+    /// `base`), each once; resolved and audited by [`crate::lineage`].
+    pub bases: Vec<crate::lineage::BaseRef>,
+    /// Whether the release is a PEFT adapter (`adapter_config.json` at its root).
+    pub adapter: bool,
     /// Findings.
     pub findings: Vec<Finding>,
 }
@@ -330,6 +336,7 @@ pub fn detect(snap: &mut Snapshot) -> Detection {
     card_links::detect_from_card(&mut d);
     card_links::detect_refs(snap, &mut d);
     bundle::detect_bundle(snap, &mut d);
+    base_refs::detect_bases(snap, &mut d);
     replay::detect_replay(snap, &mut d);
     licenses::assign_licenses(snap, &mut d, &paths);
     d.findings.append(&mut snap.findings);

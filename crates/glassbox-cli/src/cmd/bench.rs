@@ -65,7 +65,7 @@ pub(crate) struct DataArgs {
 #[derive(Debug, clap::Args)]
 pub(crate) struct TrainArgs {
     /// Model preset (docs/training.md).
-    #[arg(long, default_value = "bench-10m", value_parser = ["tiny", "small", "bench-10m"])]
+    #[arg(long, default_value = "bench-10m", value_parser = ["tiny", "small", "bench-10m", "smollm2-135m"])]
     preset: String,
     /// Vocabulary size.
     #[arg(long, default_value_t = 8192)]
@@ -264,8 +264,8 @@ fn bench_train(a: TrainArgs) -> Result<()> {
         None => None,
         Some(py) => {
             anyhow::ensure!(
-                a.preset == "bench-10m",
-                "the PyTorch baseline is written for --preset bench-10m"
+                matches!(a.preset.as_str(), "bench-10m" | "smollm2-135m"),
+                "the PyTorch baseline has the shapes of --preset bench-10m and smollm2-135m"
             );
             eprintln!("bench: eager PyTorch ({py})");
             let script = std::env::temp_dir()
@@ -288,6 +288,8 @@ fn bench_train(a: TrainArgs) -> Result<()> {
                     &options.vocab.to_string(),
                     "--lora",
                     &a.lora.unwrap_or(0).to_string(),
+                    "--preset",
+                    &a.preset,
                 ])
                 .output()
                 .with_context(|| format!("running {py}"));
