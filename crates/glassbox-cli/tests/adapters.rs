@@ -292,7 +292,24 @@ fn lora_training_from_the_cli() {
 #[test]
 fn resize_vocab_grows_the_model_to_an_extended_tokenizer() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = model("llama");
+    // A copy of the fixture under the Llama 3.2 licence: the grown model carries its terms.
+    let base = tmp.path().join("llama");
+    std::fs::create_dir_all(&base).unwrap();
+    for f in std::fs::read_dir(model("llama")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), base.join(f.file_name())).unwrap();
+    }
+    std::fs::write(
+        base.join("README.md"),
+        "---\nlicense: llama3.2\n---\n# base\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../glassbox-audit/tests/fixtures/licenses/Llama-3.2-Community-License.txt"),
+        base.join("LICENSE"),
+    )
+    .unwrap();
     let mut tk: Value =
         serde_json::from_str(&std::fs::read_to_string(base.join("tokenizer.json")).unwrap())
             .unwrap();
@@ -334,6 +351,19 @@ fn resize_vocab_grows_the_model_to_an_extended_tokenizer() {
     let cfg: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["vocab_size"].as_u64().unwrap() as usize, first_new + 3);
+    // Lineage: the card names the base and its licence, the licence file travels, and the audit
+    // judges the grown model under the base's terms.
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    assert!(
+        card.contains("base_model: ") && card.contains("license: \"llama3.2\""),
+        "{card}"
+    );
+    assert!(out.join("LICENSE").exists());
+    let (o, err, _) = glassbox(&["audit", out.to_str().unwrap()]);
+    assert!(
+        o.contains("inherits the base model's terms") && o.contains("llama-3.2"),
+        "{o}{err}"
+    );
     let before = logprobs(&["--model", base.to_str().unwrap()]);
     let after = logprobs(&["--model", out.to_str().unwrap()]);
     // The old tokens' logits are unchanged; the softmax now also spreads over three new rows.

@@ -68,6 +68,18 @@ fn every_method_equals_the_numpy_oracle_and_reruns_give_the_same_bytes() {
         // Tokenizer files come from the base (the fixture fine-tunes carry none).
         let has_base = record["inputs"][0]["role"] == "base";
         assert_eq!(out.join("tokenizer.json").exists(), has_base, "{case}");
+        // The card names every input as a base model: the merge comes under all their terms.
+        let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+        let inputs = record["inputs"].as_array().unwrap();
+        assert!(card.contains("base_model:"), "{card}");
+        for i in inputs {
+            let name = std::path::Path::new(i["path"].as_str().unwrap())
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            assert!(card.contains(&name), "{case}: {name} not in\n{card}");
+        }
         let again = tmp.path().join(format!("{case}-again"));
         let (err, code) = glassbox(&[
             "merge",
@@ -76,7 +88,7 @@ fn every_method_equals_the_numpy_oracle_and_reruns_give_the_same_bytes() {
             again.to_str().unwrap(),
         ]);
         assert_eq!(code, 0, "{err}");
-        for f in ["model.safetensors", "config.json"] {
+        for f in ["model.safetensors", "config.json", "README.md"] {
             assert_eq!(
                 std::fs::read(out.join(f)).unwrap(),
                 std::fs::read(again.join(f)).unwrap(),

@@ -14,6 +14,7 @@
 //!   the assistant's tokens, conversations kept apart).
 //! - [`eval`]: the held-out loss the logs and the model card report.
 //! - [`bench`]: the training-throughput benchmark of `glassbox bench train`.
+//! - [`provenance`]: the model a run starts from, hashed, and the terms its card declares.
 //! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
 //!
 //! ```no_run
@@ -31,7 +32,7 @@ pub mod eval;
 pub mod learner;
 pub mod optim;
 pub mod plot;
-mod provenance;
+pub mod provenance;
 pub mod recipe;
 pub mod trainer;
 

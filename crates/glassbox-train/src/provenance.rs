@@ -42,7 +42,7 @@ pub(crate) fn init_provenance(dir: &Path) -> Result<Value> {
 }
 
 /// `LICENSE`, `LICENSE.txt`, `LICENCE.md`, `COPYING`, `USE_POLICY.md`, `NOTICE` …
-fn licence_file(name: &str) -> bool {
+pub fn licence_file(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     ["LICENSE", "LICENCE", "COPYING", "USE_POLICY", "NOTICE"]
         .iter()
@@ -51,7 +51,7 @@ fn licence_file(name: &str) -> bool {
 
 /// The `license:` value of a model card's YAML front matter (a scalar, or the first entry of
 /// a list), if any.
-fn card_license(card: &str) -> Option<String> {
+pub fn card_license(card: &str) -> Option<String> {
     let mut lines = card.lines();
     if lines.next()?.trim() != "---" {
         return None;

@@ -82,12 +82,131 @@ pub(crate) fn run(a: Args) -> Result<()> {
                 .with_context(|| format!("copying {}", from.display()))?;
         }
     }
+    match &a.model.adapter {
+        // The same model in another dtype: its card too.
+        None => copy_card(src, &a.out)?,
+        Some(dir) => write_lineage(
+            &[src],
+            &a.out,
+            &format!(
+                "The model in `{}` with the LoRA adapter in `{}` {} (`glassbox merge-adapter`)",
+                src.display(),
+                dir.display(),
+                if a.unmerge {
+                    "taken back out of it"
+                } else {
+                    "merged into its weights"
+                }
+            ),
+        )?,
+    }
     eprintln!(
         "wrote {} ({}, {})",
         a.out.display(),
         dtype.torch_name(),
         model.config().architecture.class_name()
     );
+    Ok(())
+}
+
+/// Copies the model card and licence files of `src` into `out` (the same model, converted).
+fn copy_card(src: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    for f in licence_files(src)
+        .into_iter()
+        .chain(Some(src.join("README.md")))
+    {
+        if let Some(name) = f.file_name().filter(|_| f.is_file()) {
+            std::fs::copy(&f, out.join(name))
+                .with_context(|| format!("copying {}", f.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The licence files (`LICENSE*`, `USE_POLICY*`, `NOTICE*` …) at the top of `dir`, sorted.
+fn licence_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| glassbox_train::provenance::licence_file(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// For a model derived from `srcs` (an adapter merged in, a grown vocabulary, a merge of
+/// models): every base's licence files copied (a second file of the same name gets the base's
+/// directory name appended), and a card whose front matter names the bases (`base_model:`, the
+/// Hugging Face convention) and the licence their cards declare when they agree, so the terms
+/// travel with the weights and `glassbox audit` judges the result with its bases.
+pub(crate) fn write_lineage(
+    srcs: &[&std::path::Path],
+    out: &std::path::Path,
+    what: &str,
+) -> Result<()> {
+    let mut bases = Vec::new();
+    let mut licences: Vec<Option<String>> = Vec::new();
+    for src in srcs {
+        let abs = src
+            .canonicalize()
+            .or_else(|_| std::path::absolute(src))
+            .unwrap_or_else(|_| src.to_path_buf());
+        bases.push(abs.display().to_string());
+        let card = std::fs::read_to_string(src.join("README.md")).unwrap_or_default();
+        licences.push(glassbox_train::provenance::card_license(&card));
+    }
+    let agreed = match licences.first() {
+        Some(Some(l)) if licences.iter().all(|x| x.as_deref() == Some(l.as_str())) => {
+            Some(l.clone())
+        }
+        _ => None,
+    };
+    let mut text = String::from("---\n");
+    match bases.as_slice() {
+        [one] => text.push_str(&format!("base_model: {one:?}\n")),
+        many => {
+            text.push_str("base_model:\n");
+            for b in many {
+                text.push_str(&format!("- {b:?}\n"));
+            }
+        }
+    }
+    if let Some(l) = &agreed {
+        text.push_str(&format!("license: {l:?}\n"));
+    }
+    text.push_str("library_name: transformers\n---\n\n");
+    // Nothing of the output's own path goes in: the same inputs give the same bytes anywhere.
+    let name = "A model derived by glassbox";
+    let declared: Vec<String> = bases
+        .iter()
+        .zip(&licences)
+        .map(|(b, l)| format!("`{b}`: {}", l.as_deref().unwrap_or("no licence declared")))
+        .collect();
+    text.push_str(&format!(
+        "# {name}\n\n{what}. A model derived from others comes under its base models' terms as well as its own; their cards declare {}; their licence files are copied beside the weights.\n",
+        declared.join("; ")
+    ));
+    let mut written = std::collections::BTreeSet::new();
+    for src in srcs {
+        for f in licence_files(src) {
+            let Some(n) = f.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let target = if written.insert(n.clone()) {
+                n
+            } else {
+                let dir = src
+                    .file_name()
+                    .map_or("base".into(), |d| d.to_string_lossy().into_owned());
+                format!("{n}-{dir}")
+            };
+            std::fs::copy(&f, out.join(&target))
+                .with_context(|| format!("copying {}", f.display()))?;
+        }
+    }
+    glassbox_core::fsio::atomic_write(&out.join("README.md"), text.as_bytes())?;
     Ok(())
 }
 

@@ -187,6 +187,20 @@ pub(crate) fn run(a: Args) -> Result<()> {
                 .with_context(|| format!("copying {}", from.display()))?;
         }
     }
+    // The merged model comes under every input's terms (the base's too).
+    let sources: Vec<&std::path::Path> = base_dir
+        .iter()
+        .chain(inputs.iter().map(|(d, ..)| d))
+        .map(|d| d.as_path())
+        .collect();
+    super::convert::write_lineage(
+        &sources,
+        &a.out,
+        &format!(
+            "A {} merge made by `glassbox merge` (recipe `merge.toml`, inputs and hashes in `merge.json`)",
+            r.method
+        ),
+    )?;
     let mut described = Vec::new();
     if let Some(b) = &base_dir {
         described

@@ -69,6 +69,22 @@ pub(crate) fn run(a: Args) -> Result<()> {
                 .with_context(|| format!("copying {}", from.display()))?;
         }
     }
+    super::convert::write_lineage(
+        &[&a.model],
+        &a.out,
+        &format!(
+            "The model in `{}` grown to the tokenizer `{}` ({} → {} tokens; existing rows unchanged, new rows {}; `glassbox resize-vocab`)",
+            a.model.display(),
+            a.tokenizer.display(),
+            model.config().vocab_size,
+            vocab,
+            if a.init == "mean-cov" {
+                "from the old rows' mean and covariance"
+            } else {
+                "at the old rows' mean"
+            }
+        ),
+    )?;
     eprintln!(
         "wrote {} (vocabulary {} → {}, new rows: {})",
         a.out.display(),
