@@ -66,6 +66,12 @@ enum Command {
         after_help = "Example:\n  glassbox score --model ./SmolLM2-135M --text \"In the beginning God created the heavens\""
     )]
     Score(cmd::score::Args),
+    /// Evaluate a model on tasks in lm-evaluation-harness's YAML dialect (multiple choice with
+    /// acc/acc_norm, rolling perplexity), scored exactly as lm-eval scores them.
+    #[command(
+        after_help = "Example:\n  glassbox eval --model ./SmolLM2-135M --task tasks/verses_mc.yaml --num-fewshot 2"
+    )]
+    Eval(cmd::eval::Args),
     /// Serve models over an OpenAI-compatible HTTP API with continuous batching.
     #[command(
         after_help = "Examples:\n  glassbox serve --model ./SmolLM2-135M-Instruct\n  glassbox serve --model smol=./SmolLM2-135M-Instruct --model mine=quickstart/bundle --port 8080 --api-key secret\n\nThen: curl http://127.0.0.1:8000/v1/completions -d '{\"prompt\": \"Hello\", \"max_tokens\": 8}'"
@@ -184,6 +190,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Generate(a) => cmd::generate::run(a),
         Command::Chat(a) => cmd::chat::run(a),
         Command::Score(a) => cmd::score::run(a),
+        Command::Eval(a) => cmd::eval::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::MergeAdapter(a) => cmd::convert::merge_adapter(a),

@@ -3,11 +3,18 @@
 //! - [`loglik`]: log-likelihood requests (context, continuation) scored as lm-eval's `hf`
 //!   backend scores them — left truncation to the window, summed continuation log-probabilities,
 //!   `is_greedy` — in batches of left-padded rows.
+//! - [`task`] reads task YAMLs in lm-eval's dialect (local JSON data), [`fields`] resolves
+//!   their `doc_to_*` fields, [`pyrandom`] is Python's `random` for lm-eval's few-shot draws, and
+//!   [`evaluate`] runs a task: multiple choice (`acc`, `acc_norm`) or rolling perplexity.
 //! - [`rolling`]: perplexity of whole texts in lm-eval's rolling windows, and its
 //!   `word_perplexity`, `byte_perplexity` and `bits_per_byte`.
 
 pub mod error;
+pub mod evaluate;
+pub mod fields;
 pub mod loglik;
+pub mod pyrandom;
 pub mod rolling;
+pub mod task;
 
 pub use error::{EvalError, Result};

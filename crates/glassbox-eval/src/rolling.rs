@@ -86,11 +86,16 @@ impl Perplexity {
 /// Words as lm-eval counts them: `len(re.split(r"\s+", text))` (a leading or trailing run of
 /// whitespace yields an empty piece, which counts).
 pub fn count_words(text: &str) -> usize {
-    let re = regex::Regex::new(r"\s+").ok();
-    match re {
-        Some(re) => re.split(text).count(),
-        None => text.split_whitespace().count(),
+    let mut runs = 0;
+    let mut in_space = false;
+    for c in text.chars() {
+        let s = crate::evaluate::py_space(c);
+        if s && !in_space {
+            runs += 1;
+        }
+        in_space = s;
     }
+    runs + 1
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub(crate) mod common;
 pub(crate) mod convert;
 pub(crate) mod data;
 pub(crate) mod data_chat;
+pub(crate) mod eval;
 pub(crate) mod generate;
 pub(crate) mod merge;
 pub(crate) mod quickstart;
