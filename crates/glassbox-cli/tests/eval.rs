@@ -69,3 +69,80 @@ fn eval_prints_lm_eval_numbers_and_names_bad_tasks() {
         "{e}"
     );
 }
+
+#[test]
+fn every_checkpoint_of_a_run_is_evaluated_once_and_plotted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures();
+    let recipe = std::fs::read_to_string(f.join("train/recipe.toml"))
+        .unwrap()
+        .replace(
+            "dataset = \"dataset\"",
+            &format!("dataset = \"{}\"", f.join("train/dataset").display()),
+        )
+        .replace("steps = 20", "steps = 4");
+    let r = tmp.path().join("recipe.toml");
+    std::fs::write(&r, recipe).unwrap();
+    let run_dir = tmp.path().join("run");
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let (_, e, c) = run(&["train", &s(&r), "--out", &s(&run_dir)]);
+    assert_eq!(c, 0, "{e}");
+    let task = f.join("eval/verses_ppl.yaml");
+    let args = [
+        "eval",
+        "--run",
+        &s(&run_dir),
+        "--task",
+        &s(&task),
+        "--max-length",
+        "16",
+    ];
+    let (o, e, c) = run(&args);
+    assert_eq!(c, 0, "{e}");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(run_dir.join("evals/verses_ppl.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let steps: Vec<u64> = lines.iter().map(|l| l["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, vec![0, 1, 2, 4], "{o}");
+    assert_eq!(lines[3]["tokens"], 4 * 4 * 32);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["metrics"]["bits_per_byte"].as_f64().unwrap() > 0.0)
+    );
+    let svg = std::fs::read_to_string(run_dir.join("evals/verses_ppl.svg")).unwrap();
+    assert!(svg.contains("<polyline") && svg.contains("training tokens"));
+    // Again: every result from the cache, the same numbers.
+    let first = std::fs::read_to_string(run_dir.join("evals/verses_ppl.jsonl")).unwrap();
+    let (o2, e, c) = run(&args);
+    assert_eq!(c, 0, "{e}");
+    assert_eq!(o2.matches("(cached)").count(), 4, "{o2}");
+    let again = std::fs::read_to_string(run_dir.join("evals/verses_ppl.jsonl")).unwrap();
+    assert_eq!(again, first);
+    // --every 2 keeps steps 0, 2, 4.
+    let out = tmp.path().join("every");
+    let (_, e, c) = run(&[
+        "eval",
+        "--run",
+        &s(&run_dir),
+        "--task",
+        &s(&task),
+        "--max-length",
+        "16",
+        "--every",
+        "2",
+        "--out",
+        &s(&out),
+    ]);
+    assert_eq!(c, 0, "{e}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("verses_ppl.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+}

@@ -6,6 +6,7 @@
 //! - [`task`] reads task YAMLs in lm-eval's dialect (local JSON data), [`fields`] resolves
 //!   their `doc_to_*` fields, [`pyrandom`] is Python's `random` for lm-eval's few-shot draws, and
 //!   [`evaluate`] runs a task: multiple choice (`acc`, `acc_norm`) or rolling perplexity.
+//! - [`series`]: every checkpoint of a run (or of Hub revisions), cached by weights, with curves.
 //! - [`rolling`]: perplexity of whole texts in lm-eval's rolling windows, and its
 //!   `word_perplexity`, `byte_perplexity` and `bits_per_byte`.
 
@@ -15,6 +16,7 @@ pub mod fields;
 pub mod loglik;
 pub mod pyrandom;
 pub mod rolling;
+pub mod series;
 pub mod task;
 
 pub use error::{EvalError, Result};

@@ -6,15 +6,35 @@ use anyhow::{Result, bail};
 use glassbox_eval::evaluate::{EvalOptions, evaluate};
 use glassbox_eval::task::TaskConfig;
 
-use super::common::{ModelArg, load_engine};
+use super::common::load_engine;
 
 /// Version of the `glassbox eval --json` output (docs/formats.md).
 const EVAL_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["model", "run", "checkpoints", "bundle"])))]
 pub(crate) struct Args {
-    #[command(flatten)]
-    model: ModelArg,
+    /// A model directory.
+    #[arg(long, value_name = "DIR")]
+    model: Option<PathBuf>,
+    /// A LoRA adapter on --model.
+    #[arg(long, value_name = "DIR", requires = "model")]
+    adapter: Option<PathBuf>,
+    /// Every checkpoint of a glassbox run (results in RUN/evals/).
+    #[arg(long, value_name = "RUN")]
+    run: Option<PathBuf>,
+    /// A directory of checkpoints (Hub revisions such as Pythia's step1000, or step-NNNNNNN).
+    #[arg(long, value_name = "DIR")]
+    checkpoints: Option<PathBuf>,
+    /// The checkpoints of a release bundle.
+    #[arg(long, value_name = "BUNDLE")]
+    bundle: Option<PathBuf>,
+    /// Only checkpoints whose step is a multiple of N (and the last).
+    #[arg(long, value_name = "N")]
+    every: Option<u64>,
+    /// Where a series' results go [default: RUN/evals for --run, ./evals otherwise].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
     /// A task YAML (lm-eval's dialect, local JSON data); repeat for several.
     #[arg(long, value_name = "FILE", required = true)]
     task: Vec<PathBuf>,
@@ -42,7 +62,6 @@ pub(crate) fn run(a: Args) -> Result<()> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let engine = load_engine(&a.model.model, a.model.adapter.as_deref())?;
     let opts = EvalOptions {
         num_fewshot: a.num_fewshot,
         fewshot_seed: a.fewshot_seed,
@@ -50,16 +69,24 @@ pub(crate) fn run(a: Args) -> Result<()> {
         batch_size: a.batch_size,
         max_length: a.max_length,
     };
+    let tasks: Vec<TaskConfig> = a
+        .task
+        .iter()
+        .map(|t| TaskConfig::load(t))
+        .collect::<Result<_, _>>()?;
+    let Some(model) = &a.model else {
+        return series(&a, &tasks, &opts);
+    };
+    let engine = load_engine(model, a.adapter.as_deref())?;
     let mut results = Vec::new();
-    for t in &a.task {
-        let cfg = TaskConfig::load(t)?;
-        results.push(evaluate(&cfg, &engine, &opts)?);
+    for cfg in &tasks {
+        results.push(evaluate(cfg, &engine, &opts)?);
     }
     if a.json {
         let out = serde_json::json!({
             "schema_version": EVAL_SCHEMA_VERSION,
-            "model": a.model.model.display().to_string(),
-            "adapter": a.model.adapter.as_ref().map(|p| p.display().to_string()),
+            "model": model.display().to_string(),
+            "adapter": a.adapter.as_ref().map(|p| p.display().to_string()),
             "fewshot_seed": a.fewshot_seed,
             "results": results,
         });
@@ -80,6 +107,71 @@ pub(crate) fn run(a: Args) -> Result<()> {
                 r.task, r.truncated
             );
         }
+    }
+    Ok(())
+}
+
+/// `--run`, `--checkpoints` or `--bundle`: every checkpoint, cached, with curves.
+fn series(a: &Args, tasks: &[TaskConfig], opts: &EvalOptions) -> Result<()> {
+    let (root, default_out) = match (&a.run, &a.checkpoints, &a.bundle) {
+        (Some(r), _, _) => (r.clone(), r.join("evals")),
+        (_, Some(c), _) => (c.clone(), PathBuf::from("evals")),
+        (_, _, Some(b)) => (b.join("checkpoints"), PathBuf::from("evals")),
+        _ => bail!("give --model, --run, --checkpoints or --bundle"),
+    };
+    let out = a.out.clone().unwrap_or(default_out);
+    let s = glassbox_model::CheckpointSeries::open(&root)?;
+    let bar = indicatif::ProgressBar::new((s.len() * tasks.len()) as u64);
+    let done = glassbox_eval::series::evaluate_series(
+        &s,
+        tasks,
+        opts,
+        a.every,
+        &out,
+        &mut |c, t, cached| {
+            bar.set_message(format!(
+                "{} {t}{}",
+                c.name,
+                if cached { " (cached)" } else { "" }
+            ));
+            bar.inc(1);
+        },
+    )?;
+    bar.finish_and_clear();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"schema_version": EVAL_SCHEMA_VERSION, "series": root.display().to_string(), "results": done.iter().map(|(t, p)| serde_json::json!({"task": t, "points": p})).collect::<Vec<_>>()})
+            )?
+        );
+        return Ok(());
+    }
+    for (task, points) in &done {
+        println!("{task}:");
+        println!(
+            "| step | tokens | checkpoint | {} |",
+            points
+                .first()
+                .map(|p| p.metrics.keys().cloned().collect::<Vec<_>>().join(" | "))
+                .unwrap_or_default()
+        );
+        for p in points {
+            let vals: Vec<String> = p.metrics.values().map(|v| format!("{v:.4}")).collect();
+            println!(
+                "| {} | {} | {}{} | {} |",
+                p.step,
+                p.tokens.map_or("–".into(), |t| t.to_string()),
+                p.checkpoint,
+                if p.cached { " (cached)" } else { "" },
+                vals.join(" | ")
+            );
+        }
+        println!(
+            "  → {}, {}",
+            out.join(format!("{task}.jsonl")).display(),
+            out.join(format!("{task}.svg")).display()
+        );
     }
     Ok(())
 }
