@@ -146,3 +146,123 @@ fn every_checkpoint_of_a_run_is_evaluated_once_and_plotted() {
         3
     );
 }
+
+/// A tiny run on data where one document repeats: it memorises that document, and the report
+/// names the first step that trained on it, as the data order says.
+#[test]
+fn memorisation_finds_the_repeated_document_and_the_step_that_first_taught_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures();
+    // 60 documents of 31 tokens + EOS (id 1); every third is the same document D.
+    let mut state = 7u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (10 + (state >> 33) % 400) as u16
+    };
+    let d: Vec<u16> = (0..31).map(|_| next()).collect();
+    let mut stream: Vec<u16> = Vec::new();
+    for j in 0..60 {
+        if j % 3 == 0 {
+            stream.extend(&d);
+        } else {
+            stream.extend((0..31).map(|_| next()));
+        }
+        stream.push(1);
+    }
+    let bin = tmp.path().join("train.bin");
+    std::fs::write(
+        &bin,
+        stream
+            .iter()
+            .flat_map(|t| t.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let ds = tmp.path().join("ds");
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let tok = f.join("train/dataset/tokenizer.json");
+    let (_, e, c) = run(&[
+        "data",
+        "import",
+        "--format",
+        "nanogpt",
+        "--input",
+        &s(&bin),
+        "--eos-id",
+        "1",
+        "--tokenizer",
+        &s(&tok),
+        "--out",
+        &s(&ds),
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let recipe = format!(
+        "[data]\ndataset = \"{}\"\nseed = 3\n[model]\npreset = \"tiny\"\n[optim]\nlr = 2e-2\nweight_decay = 0.0\n[schedule]\nwarmup_steps = 2\n[train]\nbatch_size = 4\nseq_len = 32\nsteps = 120\n[eval]\ninterval = 0\n[checkpoints]\nschedule = \"pythia\"\n",
+        ds.display()
+    );
+    let r = tmp.path().join("recipe.toml");
+    std::fs::write(&r, recipe).unwrap();
+    let run_dir = tmp.path().join("run");
+    let (_, e, c) = run(&["train", &s(&r), "--out", &s(&run_dir)]);
+    assert_eq!(c, 0, "{e}");
+    let (o, e, c) = run(&[
+        "eval",
+        "memorization",
+        "--run",
+        &s(&run_dir),
+        "--samples",
+        "24",
+        "--prefix",
+        "16",
+        "--suffix",
+        "16",
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let rep: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run_dir.join("evals/memorization.json")).unwrap(),
+    )
+    .unwrap();
+    let d32: Vec<u64> = d.iter().map(|&t| t as u64).chain([1]).collect();
+    let samples = rep["samples"].as_array().unwrap();
+    let is_d = |i: u64| {
+        let t: Vec<u64> = samples[i as usize]["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        t == d32
+    };
+    // The first step whose batch holds D, from the data order itself.
+    let mut dataset = glassbox_data::dataset::Dataset::open(&ds).unwrap();
+    let first = (0..120u64)
+        .find(|&st| {
+            dataset.batch(st, 4, 32, 3).unwrap().iter().any(|row| {
+                row.tokens
+                    .windows(32)
+                    .any(|w| w.iter().map(|&t| t as u64).eq(d32.iter().copied()))
+            })
+        })
+        .unwrap()
+        + 1;
+    let cks = rep["checkpoints"].as_array().unwrap();
+    assert_eq!(cks[0]["step"], 0);
+    assert_eq!(cks[0]["memorised"], 0, "the random model memorises nothing");
+    let last = cks.last().unwrap();
+    let mem = last["sequences"].as_array().unwrap();
+    let d_mem: Vec<&serde_json::Value> = mem
+        .iter()
+        .filter(|s| is_d(s["sample"].as_u64().unwrap()))
+        .collect();
+    assert!(!d_mem.is_empty(), "D is memorised by step 120: {o}");
+    for s in &d_mem {
+        assert_eq!(s["first_step"], first, "{o}");
+        assert!(s["times_seen"].as_u64().unwrap() >= 5);
+    }
+    assert!(
+        mem.len() <= d_mem.len() + 2,
+        "unique random documents are rarely memorised: {o}"
+    );
+}

@@ -338,13 +338,19 @@ pub fn import(
         }
     }
     let index_sha = write_file(&out.join("index.jsonl"), index.as_bytes())?;
+    // The vocabulary training sizes its model by: the tokenizer's, and at least one past the
+    // largest id the tokens use.
+    let max_id = tokens.iter().copied().max().unwrap_or(0) as usize;
     let tk = match tokenizer {
         Some(t) => {
             let bytes = std::fs::read(t).map_err(|e| DataError::io("reading", t, e))?;
+            let loaded = crate::tokenizer::load(t)?;
             let sha = write_file(&out.join("tokenizer.json"), &bytes)?;
-            serde_json::json!({"file": "tokenizer.json", "sha256": sha, "eos_id": eos_id})
+            let vocab = loaded.get_vocab_size(true).max(max_id + 1);
+            let eos = loaded.id_to_token(eos_id);
+            serde_json::json!({"file": "tokenizer.json", "sha256": sha, "eos_id": eos_id, "eos": eos, "vocab_size": vocab})
         }
-        None => serde_json::json!({"file": null, "eos_id": eos_id}),
+        None => serde_json::json!({"file": null, "eos_id": eos_id, "vocab_size": max_id + 1}),
     };
     let mut splits = std::collections::BTreeMap::new();
     let shard_sha = glassbox_core::hash::sha256_file(&out.join("tokens/train-00000.bin"))?;

@@ -14,6 +14,9 @@ pub enum EvalError {
     /// Reading a file failed.
     #[error(transparent)]
     Core(#[from] glassbox_core::CoreError),
+    /// Reading a dataset failed.
+    #[error(transparent)]
+    Data(#[from] glassbox_data::DataError),
     /// A tensor operation failed.
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),

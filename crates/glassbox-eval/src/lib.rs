@@ -7,6 +7,8 @@
 //!   their `doc_to_*` fields, [`pyrandom`] is Python's `random` for lm-eval's few-shot draws, and
 //!   [`evaluate`] runs a task: multiple choice (`acc`, `acc_norm`) or rolling perplexity.
 //! - [`series`]: every checkpoint of a run (or of Hub revisions), cached by weights, with curves.
+//! - [`memorization`]: k-extractability of sampled training sequences at every checkpoint,
+//!   each traced through the data order to the steps that trained on it.
 //! - [`rolling`]: perplexity of whole texts in lm-eval's rolling windows, and its
 //!   `word_perplexity`, `byte_perplexity` and `bits_per_byte`.
 
@@ -14,6 +16,7 @@ pub mod error;
 pub mod evaluate;
 pub mod fields;
 pub mod loglik;
+pub mod memorization;
 pub mod pyrandom;
 pub mod rolling;
 pub mod series;

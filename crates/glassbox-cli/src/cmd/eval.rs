@@ -12,8 +12,14 @@ use super::common::load_engine;
 const EVAL_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["model", "run", "checkpoints", "bundle"])))]
+#[command(
+    group(clap::ArgGroup::new("what").required(true).args(["model", "run", "checkpoints", "bundle"])),
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub(crate) struct Args {
+    #[command(subcommand)]
+    sub: Option<Sub>,
     /// A model directory.
     #[arg(long, value_name = "DIR")]
     model: Option<PathBuf>,
@@ -58,7 +64,85 @@ pub(crate) struct Args {
     json: bool,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Which training sequences each checkpoint can reproduce (k-extractability), traced
+    /// through the data order to the steps that trained on them.
+    #[command(
+        after_help = "Example:\n  glassbox eval memorization --run runs/tiny --samples 256 --prefix 32 --suffix 32"
+    )]
+    Memorization {
+        /// The glassbox run.
+        #[arg(long, value_name = "RUN")]
+        run: PathBuf,
+        /// Training sequences sampled from the data order.
+        #[arg(long, default_value_t = 256)]
+        samples: usize,
+        /// Tokens given to the model.
+        #[arg(long, default_value_t = 32)]
+        prefix: usize,
+        /// Tokens it must then produce exactly (greedy).
+        #[arg(long, default_value_t = 32)]
+        suffix: usize,
+        /// Seed of the sample.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Only checkpoints whose step is a multiple of N (and the last).
+        #[arg(long, value_name = "N")]
+        every: Option<u64>,
+        /// Where to write memorization.json [default: RUN/evals/].
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
 pub(crate) fn run(a: Args) -> Result<()> {
+    if let Some(Sub::Memorization {
+        run,
+        samples,
+        prefix,
+        suffix,
+        seed,
+        every,
+        out,
+    }) = &a.sub
+    {
+        let o = glassbox_eval::memorization::MemorizationOptions {
+            samples: *samples,
+            prefix: *prefix,
+            suffix: *suffix,
+            seed: *seed,
+            every: *every,
+        };
+        let report = glassbox_eval::memorization::memorization(run, &o, &mut |s| {
+            eprintln!("eval memorization: checkpoint {s}")
+        })?;
+        let dir = out.clone().unwrap_or_else(|| run.join("evals"));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("memorization.json");
+        glassbox_core::fsio::write_json_atomic(&path, &report)?;
+        println!(
+            "| step | memorised | share | first trained at step (times seen) |\n|---|---|---|---|"
+        );
+        for c in report["checkpoints"].as_array().into_iter().flatten() {
+            let seqs: Vec<String> = c["sequences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .take(8)
+                .map(|s| format!("{} ({})", s["first_step"], s["times_seen"]))
+                .collect();
+            println!(
+                "| {} | {} | {:.3} | {} |",
+                c["step"],
+                c["memorised"],
+                c["share"].as_f64().unwrap_or(0.0),
+                seqs.join(", ")
+            );
+        }
+        println!("→ {}", path.display());
+        return Ok(());
+    }
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
