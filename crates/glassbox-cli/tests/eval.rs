@@ -247,6 +247,8 @@ fn memorisation_finds_the_repeated_document_and_the_step_that_first_taught_it() 
         })
         .unwrap()
         + 1;
+    let svg = std::fs::read_to_string(run_dir.join("evals/memorization.svg")).unwrap();
+    assert!(svg.contains("memorised share"));
     let cks = rep["checkpoints"].as_array().unwrap();
     assert_eq!(cks[0]["step"], 0);
     assert_eq!(cks[0]["memorised"], 0, "the random model memorises nothing");

@@ -121,6 +121,29 @@ pub(crate) fn run(a: Args) -> Result<()> {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("memorization.json");
         glassbox_core::fsio::write_json_atomic(&path, &report)?;
+        // The share memorised against training tokens, as the checkpoint curves are drawn.
+        let points: Vec<glassbox_eval::series::Point> = report["checkpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| glassbox_eval::series::Point {
+                step: c["step"].as_u64().unwrap_or(0),
+                tokens: c["tokens"].as_u64(),
+                checkpoint: c["checkpoint"].as_str().unwrap_or_default().to_string(),
+                weights_sha256: String::new(),
+                metrics: [(
+                    "memorised share".to_string(),
+                    c["share"].as_f64().unwrap_or(0.0),
+                )]
+                .into(),
+                cached: false,
+            })
+            .collect();
+        glassbox_core::fsio::atomic_write(
+            &dir.join("memorization.svg"),
+            glassbox_eval::series::curves_svg("memorisation (k-extractable share)", &points)
+                .as_bytes(),
+        )?;
         println!(
             "| step | memorised | share | first trained at step (times seen) |\n|---|---|---|---|"
         );
@@ -140,7 +163,11 @@ pub(crate) fn run(a: Args) -> Result<()> {
                 seqs.join(", ")
             );
         }
-        println!("→ {}", path.display());
+        println!(
+            "→ {}, {}",
+            path.display(),
+            dir.join("memorization.svg").display()
+        );
         return Ok(());
     }
     if a.batch_size == 0 {
