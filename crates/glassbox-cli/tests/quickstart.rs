@@ -70,9 +70,17 @@ fn quickstart_runs_the_whole_line_and_reruns_idempotently() {
         "bundle/verification.json",
         "bundle/samples/samples.md",
         "bundle/paper/paper.md",
+        "run/evals/heldout.jsonl",
+        "bundle/evals/heldout.jsonl",
+        "bundle/evals/heldout.svg",
     ] {
         assert!(out.join(f).exists(), "{f}");
     }
+    // Every checkpoint's held-out bits per byte, carried by the bundle and cited by its card.
+    let curve = std::fs::read_to_string(out.join("bundle/evals/heldout.jsonl")).unwrap();
+    assert_eq!(curve.lines().count(), 4, "checkpoints 0, 1, 2, 4: {curve}");
+    let card = std::fs::read_to_string(out.join("bundle/README.md")).unwrap();
+    assert!(card.contains("evals/heldout.svg"), "{card}");
     let samples = std::fs::read_to_string(out.join("samples.md")).unwrap();
     assert!(samples.contains("- step 0:") && samples.contains("- step 4:"));
     // Again: the data stages are rebuilt to the same bytes, the finished run is kept.

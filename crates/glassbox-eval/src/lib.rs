@@ -6,12 +6,14 @@
 //! - [`task`] reads task YAMLs in lm-eval's dialect (local JSON data), [`fields`] resolves
 //!   their `doc_to_*` fields, [`pyrandom`] is Python's `random` for lm-eval's few-shot draws, and
 //!   [`evaluate`] runs a task: multiple choice (`acc`, `acc_norm`) or rolling perplexity.
+//! - [`builtin`]: built-in tasks (`heldout`: bits per byte on a dataset's held-out documents).
 //! - [`series`]: every checkpoint of a run (or of Hub revisions), cached by weights, with curves.
 //! - [`memorization`]: k-extractability of sampled training sequences at every checkpoint,
 //!   each traced through the data order to the steps that trained on it.
 //! - [`rolling`]: perplexity of whole texts in lm-eval's rolling windows, and its
 //!   `word_perplexity`, `byte_perplexity` and `bits_per_byte`.
 
+pub mod builtin;
 pub mod error;
 pub mod evaluate;
 pub mod fields;

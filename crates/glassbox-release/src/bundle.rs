@@ -356,6 +356,23 @@ pub fn release(
             copy_file(&run.join(f), &b.join(f))?;
         }
     }
+    // Evaluations of every checkpoint (`glassbox eval --run`): their results and curves.
+    if let Ok(entries) = std::fs::read_dir(run.join("evals")) {
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .is_some_and(|x| x == "jsonl" || x == "svg" || x == "json")
+            })
+            .collect();
+        files.sort();
+        for f in files {
+            if let Some(name) = f.file_name() {
+                copy_file(&f, &b.join("evals").join(name))?;
+            }
+        }
+    }
     // 3. The dataset, its data order and licence.
     progress("dataset");
     copy_dir(&info.dataset_dir, &b.join("data"))?;
@@ -498,6 +515,8 @@ pub fn release(
             "steps": entries.iter().filter_map(|c| c.get("step").cloned()).collect::<Vec<_>>(),
         },
         "sources": sources,
+        // Tasks evaluated at every checkpoint: `evals/<task>.jsonl` and `.svg`.
+        "evals": evals_in(b),
         "code": {"commit": revision.get("commit"), "dirty": revision.get("dirty"), "repository": revision.get("repository")},
     });
     glassbox_core::fsio::write_json_atomic(&b.join("release.json"), &release_json)?;
@@ -602,4 +621,19 @@ fn heldout_text(ds: &mut TrainData, tokenizer: &Path) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// The tasks whose checkpoint curves the bundle carries (`evals/<task>.jsonl`), sorted.
+fn evals_in(b: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(b.join("evals"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_suffix(".jsonl").map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    names
 }

@@ -346,6 +346,23 @@ in `data/datasheet.md`; the token shards, document index and data order are in `
     s.push_str(&eval_rows(&c.evals[c.evals.len().saturating_sub(6)..]));
     s.push_str("\nThe held-out documents are in `eval/heldout-data.jsonl`, the figures in `eval/eval_results.json`; \
 the evaluation code is `code/crates/glassbox-train/src/eval.rs`.\n\n");
+    if let Some(curves) = c
+        .release
+        .get("evals")
+        .and_then(Value::as_array)
+        .filter(|v| !v.is_empty())
+    {
+        let list: Vec<String> = curves
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|t| format!("`evals/{t}.svg` (`evals/{t}.jsonl`)"))
+            .collect();
+        let _ = write!(
+            s,
+            "Every checkpoint evaluated (`glassbox eval --run`): {}.\n\n",
+            list.join(", ")
+        );
+    }
     s.push_str(if c.chat() {
         "## Limitations\n\nThis model was instruction-tuned on the conversations in `data/source.jsonl` only; it was \
 not aligned or evaluated for safety, may produce wrong or harmful answers with confidence, and must not be used \

@@ -41,7 +41,8 @@ pub(crate) struct Args {
     /// Where a series' results go [default: RUN/evals for --run, ./evals otherwise].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// A task YAML (lm-eval's dialect, local JSON data); repeat for several.
+    /// A task YAML (lm-eval's dialect, local JSON data), or `heldout` (with --run: bits per
+    /// byte on the run's held-out documents); repeat for several.
     #[arg(long, value_name = "FILE", required = true)]
     task: Vec<PathBuf>,
     /// Few-shot examples (overrides the tasks' num_fewshot).
@@ -180,11 +181,34 @@ pub(crate) fn run(a: Args) -> Result<()> {
         batch_size: a.batch_size,
         max_length: a.max_length,
     };
-    let tasks: Vec<TaskConfig> = a
-        .task
-        .iter()
-        .map(|t| TaskConfig::load(t))
-        .collect::<Result<_, _>>()?;
+    let mut tasks = Vec::new();
+    for t in &a.task {
+        let name = t.to_string_lossy();
+        if !t.exists() && glassbox_eval::builtin::BUILTIN.contains(&name.as_ref()) {
+            // `heldout`: the held-out documents of the run's dataset.
+            let Some(run) = &a.run else {
+                bail!(
+                    "--task heldout needs --run (the run's dataset holds the held-out documents)"
+                );
+            };
+            let recipe: toml::Value =
+                toml::from_str(&std::fs::read_to_string(run.join("recipe.toml"))?)?;
+            let Some(ds) = recipe
+                .get("data")
+                .and_then(|d| d.get("dataset"))
+                .and_then(|d| d.as_str())
+            else {
+                bail!("{}: recipe.toml names no data.dataset", run.display());
+            };
+            let out = a.out.clone().unwrap_or_else(|| run.join("evals"));
+            tasks.push(glassbox_eval::builtin::heldout_task(
+                std::path::Path::new(ds),
+                &out.join("tasks"),
+            )?);
+        } else {
+            tasks.push(TaskConfig::load(t)?);
+        }
+    }
     let Some(model) = &a.model else {
         return series(&a, &tasks, &opts);
     };

@@ -1,0 +1,57 @@
+//! Built-in tasks, written out as ordinary task files so they run, cache and reproduce like a
+//! user's: `heldout` — rolling perplexity (bits per byte) over the held-out documents of a
+//! tokenised dataset, decoded with its tokenizer.
+
+use std::path::Path;
+
+use glassbox_data::dataset::Dataset;
+
+use crate::task::TaskConfig;
+use crate::{EvalError, Result};
+
+/// Names `--task` accepts besides task files.
+pub const BUILTIN: [&str; 1] = ["heldout"];
+
+/// Writes `dir/heldout.jsonl` (one `{"id", "source", "text"}` per held-out document of the
+/// dataset at `dataset`) and `dir/heldout.yaml` (a `loglikelihood_rolling` task over their
+/// text) and loads the task.
+pub fn heldout_task(dataset: &Path, dir: &Path) -> Result<TaskConfig> {
+    let mut ds = Dataset::open(dataset)?;
+    let tk = glassbox_data::tokenizer::load(&dataset.join("tokenizer.json"))?;
+    let mut lines = String::new();
+    for d in &ds.heldout_docs.clone() {
+        let ids = ds.read("heldout", d.start, d.length as usize)?;
+        let text = tk.decode(&ids, false).map_err(|e| {
+            EvalError::Request(format!(
+                "{}: decoding held-out document {}: {e}",
+                dataset.display(),
+                d.id
+            ))
+        })?;
+        lines.push_str(
+            &serde_json::json!({"id": d.id, "source": d.source, "text": text}).to_string(),
+        );
+        lines.push('\n');
+    }
+    if lines.is_empty() {
+        return Err(EvalError::Request(format!(
+            "{}: the dataset has no held-out documents",
+            dataset.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| EvalError::Request(format!("{}: {e}", dir.display())))?;
+    glassbox_core::fsio::atomic_write(&dir.join("heldout.jsonl"), lines.as_bytes())?;
+    // An absolute data path: a relative one is looked for in the working directory first.
+    let data = std::path::absolute(dir.join("heldout.jsonl"))
+        .unwrap_or_else(|_| dir.join("heldout.jsonl"));
+    let yaml = format!(
+        "# Written by glassbox eval: the held-out documents of the training dataset.\n\
+task: heldout\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {:?}\n\
+output_type: loglikelihood_rolling\ntest_split: test\ndoc_to_text: \"\"\ndoc_to_target: \"{{{{text}}}}\"\n",
+        data.display().to_string()
+    );
+    let path = dir.join("heldout.yaml");
+    glassbox_core::fsio::atomic_write(&path, yaml.as_bytes())?;
+    TaskConfig::load(&path)
+}
