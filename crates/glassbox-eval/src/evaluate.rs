@@ -208,6 +208,7 @@ pub fn evaluate(task: &TaskConfig, engine: &Engine, opts: &EvalOptions) -> Resul
                 samples,
             })
         }
+        "loglikelihood" => loglikelihood(task, &docs, &fields, &enc, &scorer, opts),
         _ => multiple_choice(task, &docs, &fields, &enc, &scorer, opts),
     }
 }
@@ -410,6 +411,84 @@ fn multiple_choice(
         metrics: BTreeMap::from([
             ("acc".to_string(), acc / n),
             ("acc_norm".to_string(), acc_norm / n),
+        ]),
+        truncated: scores.iter().filter(|s| s.truncated).count(),
+        samples,
+    })
+}
+
+/// `output_type: loglikelihood` (LAMBADA-style): the target after the context; `perplexity` =
+/// exp(−mean log-likelihood), `acc` = share of targets that are the greedy continuation.
+fn loglikelihood(
+    task: &TaskConfig,
+    docs: &[Value],
+    fields: &Fields,
+    enc: &Encoder<'_>,
+    scorer: &Scorer<'_>,
+    opts: &EvalOptions,
+) -> Result<TaskResult> {
+    let doc_err = |doc: usize, m: String| EvalError::Document {
+        task: task.task.clone(),
+        doc,
+        message: m,
+    };
+    if opts.num_fewshot.unwrap_or(0) > 0 {
+        return Err(task.err("few-shot contexts are supported for multiple_choice only"));
+    }
+    let text_spec = task
+        .doc_to_text
+        .as_ref()
+        .ok_or_else(|| task.err("`doc_to_text` is missing"))?;
+    let target_spec = task
+        .doc_to_target
+        .as_ref()
+        .ok_or_else(|| task.err("`doc_to_target` is missing"))?;
+    let mut requests = Vec::new();
+    let mut shown = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        let as_text = |r: Resolved, field: &str| match r {
+            Resolved::Text(t) => Ok(t),
+            Resolved::Int(n) => Ok(n.to_string()),
+            Resolved::List(_) => Err(doc_err(i, format!("{field} gives a list, not text"))),
+        };
+        let mut ctx = match &task.description {
+            None => String::new(),
+            Some(desc) => match d.get(desc) {
+                Some(Value::String(s)) => s.clone(),
+                _ => fields
+                    .render(desc, d)
+                    .map_err(|m| doc_err(i, format!("description: {m}")))?,
+            },
+        };
+        let q = fields
+            .resolve(text_spec, d, false, false)
+            .map_err(|m| doc_err(i, format!("doc_to_text: {m}")))?;
+        ctx.push_str(&as_text(q, "doc_to_text")?);
+        let t = fields
+            .resolve(target_spec, d, false, false)
+            .map_err(|m| doc_err(i, format!("doc_to_target: {m}")))?;
+        let target = as_text(t, "doc_to_target")?;
+        requests.push(enc.pair(&ctx, &format!("{}{target}", task.target_delimiter))?);
+        shown.push((ctx, target));
+    }
+    let scores = scorer.score(&requests)?;
+    let n = scores.len().max(1) as f64;
+    let mean_ll = scores.iter().map(|s| s.loglikelihood).sum::<f64>() / n;
+    let acc = scores.iter().filter(|s| s.is_greedy).count() as f64 / n;
+    let samples = shown
+        .iter()
+        .zip(&scores)
+        .enumerate()
+        .map(|(i, ((ctx, target), s))| json!({"doc": i, "context": ctx, "target": target, "loglikelihood": s.loglikelihood, "is_greedy": s.is_greedy}))
+        .collect();
+    Ok(TaskResult {
+        task: task.task.clone(),
+        output_type: task.output_type.clone(),
+        docs: docs.len(),
+        num_fewshot: 0,
+        metrics: BTreeMap::from([
+            ("perplexity".to_string(), (-mean_ll).exp()),
+            ("acc".to_string(), acc),
         ]),
         truncated: scores.iter().filter(|s| s.truncated).count(),
         samples,

@@ -92,7 +92,7 @@ pub struct TaskConfig {
     pub dataset_name: Option<String>,
     /// The data files.
     pub dataset_kwargs: DatasetKwargs,
-    /// `multiple_choice` or `loglikelihood_rolling`.
+    /// `multiple_choice`, `loglikelihood` or `loglikelihood_rolling`.
     pub output_type: String,
     /// Split the few-shot fallback reads first.
     #[serde(default)]
@@ -222,6 +222,21 @@ impl TaskConfig {
                     }
                 }
             }
+            "loglikelihood" => {
+                for (k, v) in [
+                    ("doc_to_text", &cfg.doc_to_text),
+                    ("doc_to_target", &cfg.doc_to_target),
+                ] {
+                    if v.is_none() {
+                        return Err(err(format!("`{k}` is missing (loglikelihood needs it)")));
+                    }
+                }
+                if cfg.num_fewshot.unwrap_or(0) > 0 {
+                    return Err(err(
+                        "num_fewshot > 0 is supported for multiple_choice only".into()
+                    ));
+                }
+            }
             "loglikelihood_rolling" => {
                 if cfg.doc_to_target.is_none() {
                     return Err(err(
@@ -231,7 +246,7 @@ impl TaskConfig {
             }
             other => {
                 return Err(err(format!(
-                    "output_type `{other}`: glassbox eval runs multiple_choice and loglikelihood_rolling"
+                    "output_type `{other}`: glassbox eval runs multiple_choice, loglikelihood and loglikelihood_rolling"
                 )));
             }
         }
