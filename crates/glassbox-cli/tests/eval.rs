@@ -71,6 +71,52 @@ fn eval_prints_lm_eval_numbers_and_names_bad_tasks() {
 }
 
 #[test]
+fn a_text_file_gets_the_bits_per_byte_lm_eval_gives_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures();
+    // The first passage of the perplexity task, as a plain file.
+    let first = std::fs::read_to_string(f.join("eval/text.jsonl")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    let text = doc["text"].as_str().unwrap();
+    let p = tmp.path().join("passage.txt");
+    std::fs::write(&p, text).unwrap();
+    let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+    let (o, e, c) = run(&[
+        "eval",
+        "--model",
+        &s(&f.join("models/qwen2")),
+        "--text",
+        &s(&p),
+        "--max-length",
+        "32",
+        "--json",
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    let got = v["results"][0]["metrics"]["bits_per_byte"]
+        .as_f64()
+        .unwrap();
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(f.join("eval/lm-eval-reference.json")).unwrap(),
+    )
+    .unwrap();
+    let qwen = reference["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == "qwen2")
+        .unwrap();
+    let ll = qwen["tasks"]["verses_ppl"]["samples"][0]["loglikelihoods"][0]
+        .as_f64()
+        .unwrap();
+    let want = -ll / text.len() as f64 / std::f64::consts::LN_2;
+    assert!(
+        (got - want).abs() < 1e-5 * want,
+        "{got} vs lm-eval's {want}"
+    );
+}
+
+#[test]
 fn every_checkpoint_of_a_run_is_evaluated_once_and_plotted() {
     let tmp = tempfile::tempdir().unwrap();
     let f = fixtures();

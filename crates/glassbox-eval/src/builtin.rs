@@ -55,3 +55,32 @@ output_type: loglikelihood_rolling\ntest_split: test\ndoc_to_text: \"\"\ndoc_to_
     glassbox_core::fsio::atomic_write(&path, yaml.as_bytes())?;
     TaskConfig::load(&path)
 }
+
+/// Writes a `loglikelihood_rolling` task over the UTF-8 text of `file` (one document, the whole
+/// file) into `dir` as `<name>.yaml` and `<name>.jsonl`, and loads it: bits per byte of any text.
+pub fn text_task(file: &Path, name: &str, dir: &Path) -> Result<TaskConfig> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        EvalError::Request(format!(
+            "{}: {e} (a UTF-8 text file is needed)",
+            file.display()
+        ))
+    })?;
+    if text.is_empty() {
+        return Err(EvalError::Request(format!("{}: empty", file.display())));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| EvalError::Request(format!("{}: {e}", dir.display())))?;
+    let data = dir.join(format!("{name}.jsonl"));
+    let line = serde_json::json!({"text": text}).to_string() + "\n";
+    glassbox_core::fsio::atomic_write(&data, line.as_bytes())?;
+    let yaml = format!(
+        "# Written by glassbox eval --text.\ntask: {name:?}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {:?}\noutput_type: loglikelihood_rolling\ntest_split: test\ndoc_to_text: \"\"\ndoc_to_target: text\n",
+        std::path::absolute(&data)
+            .unwrap_or(data.clone())
+            .display()
+            .to_string()
+    );
+    let path = dir.join(format!("{name}.yaml"));
+    glassbox_core::fsio::atomic_write(&path, yaml.as_bytes())?;
+    TaskConfig::load(&path)
+}

@@ -43,8 +43,12 @@ pub(crate) struct Args {
     out: Option<PathBuf>,
     /// A task YAML (lm-eval's dialect, local JSON data), or `heldout` (with --run: bits per
     /// byte on the run's held-out documents); repeat for several.
-    #[arg(long, value_name = "FILE", required = true)]
+    #[arg(long, value_name = "FILE", required_unless_present = "text")]
     task: Vec<PathBuf>,
+    /// A UTF-8 text file: its bits per byte (rolling windows, as lm-eval's perplexity tasks);
+    /// repeat for several.
+    #[arg(long, value_name = "FILE")]
+    text: Vec<PathBuf>,
     /// Few-shot examples (overrides the tasks' num_fewshot).
     #[arg(long, value_name = "N")]
     num_fewshot: Option<usize>,
@@ -182,6 +186,18 @@ pub(crate) fn run(a: Args) -> Result<()> {
         max_length: a.max_length,
     };
     let mut tasks = Vec::new();
+    // `--text FILE`: a task of its own over the file, written where nothing is left behind.
+    let scratch = tempfile::tempdir()?;
+    for (i, f) in a.text.iter().enumerate() {
+        let name = f
+            .file_stem()
+            .map_or_else(|| format!("text{i}"), |s| s.to_string_lossy().into_owned());
+        tasks.push(glassbox_eval::builtin::text_task(
+            f,
+            &name,
+            &scratch.path().join(i.to_string()),
+        )?);
+    }
     for t in &a.task {
         let name = t.to_string_lossy();
         if !t.exists() && glassbox_eval::builtin::BUILTIN.contains(&name.as_ref()) {
@@ -246,15 +262,24 @@ pub(crate) fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
+/// Where a series' results go: `--out`, else RUN/evals for `--run`, else ./evals.
+fn series_out(a: &Args) -> PathBuf {
+    match (&a.out, &a.run) {
+        (Some(o), _) => o.clone(),
+        (None, Some(r)) => r.join("evals"),
+        (None, None) => PathBuf::from("evals"),
+    }
+}
+
 /// `--run`, `--checkpoints` or `--bundle`: every checkpoint, cached, with curves.
 fn series(a: &Args, tasks: &[TaskConfig], opts: &EvalOptions) -> Result<()> {
-    let (root, default_out) = match (&a.run, &a.checkpoints, &a.bundle) {
-        (Some(r), _, _) => (r.clone(), r.join("evals")),
-        (_, Some(c), _) => (c.clone(), PathBuf::from("evals")),
-        (_, _, Some(b)) => (b.join("checkpoints"), PathBuf::from("evals")),
+    let root = match (&a.run, &a.checkpoints, &a.bundle) {
+        (Some(r), _, _) => r.clone(),
+        (_, Some(c), _) => c.clone(),
+        (_, _, Some(b)) => b.join("checkpoints"),
         _ => bail!("give --model, --run, --checkpoints or --bundle"),
     };
-    let out = a.out.clone().unwrap_or(default_out);
+    let out = series_out(a);
     let s = glassbox_model::CheckpointSeries::open(&root)?;
     let bar = indicatif::ProgressBar::new((s.len() * tasks.len()) as u64);
     let done = glassbox_eval::series::evaluate_series(
