@@ -268,6 +268,22 @@ impl Dataset {
         Ok(out)
     }
 
+    /// Every held-out document with its text, decoded with the dataset's own `tokenizer.json`.
+    pub fn heldout_texts(&mut self) -> Result<Vec<(DocEntry, String)>> {
+        let path = self.dir.join("tokenizer.json");
+        let tk = crate::tokenizer::load(&path)?;
+        let mut out = Vec::with_capacity(self.heldout_docs.len());
+        for d in self.heldout_docs.clone() {
+            let ids = self.read("heldout", d.start, d.length as usize)?;
+            let text = tk.decode(&ids, false).map_err(|e| DataError::Tokenizer {
+                path: path.clone(),
+                message: format!("cannot decode held-out document {}: {e}", d.id),
+            })?;
+            out.push((d, text));
+        }
+        Ok(out)
+    }
+
     /// Number of training samples of `seq_len + 1` tokens.
     pub fn num_samples(&self, seq_len: usize) -> u64 {
         let t = self.tokens_in("train");

@@ -16,18 +16,8 @@ pub const BUILTIN: [&str; 1] = ["heldout"];
 /// dataset at `dataset`) and `dir/heldout.yaml` (a `loglikelihood_rolling` task over their
 /// text) and loads the task.
 pub fn heldout_task(dataset: &Path, dir: &Path) -> Result<TaskConfig> {
-    let mut ds = Dataset::open(dataset)?;
-    let tk = glassbox_data::tokenizer::load(&dataset.join("tokenizer.json"))?;
     let mut lines = String::new();
-    for d in &ds.heldout_docs.clone() {
-        let ids = ds.read("heldout", d.start, d.length as usize)?;
-        let text = tk.decode(&ids, false).map_err(|e| {
-            EvalError::Request(format!(
-                "{}: decoding held-out document {}: {e}",
-                dataset.display(),
-                d.id
-            ))
-        })?;
+    for (d, text) in Dataset::open(dataset)?.heldout_texts()? {
         lines.push_str(
             &serde_json::json!({"id": d.id, "source": d.source, "text": text}).to_string(),
         );

@@ -160,11 +160,7 @@ pub fn evaluate(task: &TaskConfig, engine: &Engine, opts: &EvalOptions) -> Resul
     if let Some(n) = opts.limit {
         docs.truncate(n);
     }
-    let doc_err = |doc: usize, m: String| EvalError::Document {
-        task: task.task.clone(),
-        doc,
-        message: m,
-    };
+    let doc_err = |doc: usize, m: String| doc_error(task, doc, m);
     match task.output_type.as_str() {
         "loglikelihood_rolling" => {
             let spec = task
@@ -221,11 +217,7 @@ fn multiple_choice(
     scorer: &Scorer<'_>,
     opts: &EvalOptions,
 ) -> Result<TaskResult> {
-    let doc_err = |doc: usize, m: String| EvalError::Document {
-        task: task.task.clone(),
-        doc,
-        message: m,
-    };
+    let doc_err = |doc: usize, m: String| doc_error(task, doc, m);
     let missing = |k: &str| task.err(format!("`{k}` is missing"));
     let text_spec = task
         .doc_to_text
@@ -311,15 +303,7 @@ fn multiple_choice(
             ));
         }
         // The context: description, shots, question.
-        let mut ctx = match &task.description {
-            None => String::new(),
-            Some(desc) => match d.get(desc) {
-                Some(Value::String(s)) => s.clone(),
-                _ => fields
-                    .render(desc, d)
-                    .map_err(|m| doc_err(i, format!("description: {m}")))?,
-            },
-        };
+        let mut ctx = description(task, fields, d, i)?;
         if n_shots > 0 {
             let shots: Vec<usize> = if first_n {
                 (0..pool.len())
@@ -427,11 +411,7 @@ fn loglikelihood(
     scorer: &Scorer<'_>,
     opts: &EvalOptions,
 ) -> Result<TaskResult> {
-    let doc_err = |doc: usize, m: String| EvalError::Document {
-        task: task.task.clone(),
-        doc,
-        message: m,
-    };
+    let doc_err = |doc: usize, m: String| doc_error(task, doc, m);
     if opts.num_fewshot.unwrap_or(0) > 0 {
         return Err(task.err("few-shot contexts are supported for multiple_choice only"));
     }
@@ -451,15 +431,7 @@ fn loglikelihood(
             Resolved::Int(n) => Ok(n.to_string()),
             Resolved::List(_) => Err(doc_err(i, format!("{field} gives a list, not text"))),
         };
-        let mut ctx = match &task.description {
-            None => String::new(),
-            Some(desc) => match d.get(desc) {
-                Some(Value::String(s)) => s.clone(),
-                _ => fields
-                    .render(desc, d)
-                    .map_err(|m| doc_err(i, format!("description: {m}")))?,
-            },
-        };
+        let mut ctx = description(task, fields, d, i)?;
         let q = fields
             .resolve(text_spec, d, false, false)
             .map_err(|m| doc_err(i, format!("doc_to_text: {m}")))?;
@@ -493,4 +465,27 @@ fn loglikelihood(
         truncated: scores.iter().filter(|s| s.truncated).count(),
         samples,
     })
+}
+
+/// An error about document `doc` of `task`.
+fn doc_error(task: &TaskConfig, doc: usize, message: String) -> EvalError {
+    EvalError::Document {
+        task: task.task.clone(),
+        doc,
+        message,
+    }
+}
+
+/// The task's `description` for document `i` (a column's text, else a rendered template), or
+/// nothing.
+fn description(task: &TaskConfig, fields: &Fields, d: &Value, i: usize) -> Result<String> {
+    match &task.description {
+        None => Ok(String::new()),
+        Some(desc) => match d.get(desc) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => fields
+                .render(desc, d)
+                .map_err(|m| doc_error(task, i, format!("description: {m}"))),
+        },
+    }
 }

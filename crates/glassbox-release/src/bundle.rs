@@ -586,9 +586,7 @@ fn heldout_text(ds: &mut TrainData, tokenizer: &Path) -> Result<String> {
     let mut out = String::new();
     match ds {
         TrainData::Tokens(ds) => {
-            for d in &ds.heldout_docs.clone() {
-                let ids = ds.read("heldout", d.start, d.length as usize)?;
-                let text = decode(&ids, &format!("document {}", d.id))?;
+            for (d, text) in ds.heldout_texts()? {
                 let line = json!({"id": d.id, "source": d.source, "lang": d.lang, "tokens": d.length, "text": text});
                 out.push_str(&line.to_string());
                 out.push('\n');

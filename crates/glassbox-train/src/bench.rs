@@ -134,7 +134,7 @@ pub fn run(o: &BenchOptions) -> Result<BenchResult> {
             })
             .collect();
         let t = Instant::now();
-        let outcome = learner.step(&rows, 6e-4)?;
+        let outcome = learner.step(rows, 6e-4)?;
         let secs = t.elapsed().as_secs_f64();
         let StepOutcome::Updated {
             loss, timings: tm, ..

@@ -216,12 +216,13 @@ impl Learner {
     /// A mixture of experts runs on all seq_len + 1 tokens of each row (the last position's
     /// logits unused), as transformers does when it shifts the labels itself: the router's
     /// load-balancing loss then counts every token of the batch.
-    pub fn loss(&self, rows: &[Vec<u32>]) -> Result<Tensor> {
+    pub fn loss<R: AsRef<[u32]>>(&self, rows: &[R]) -> Result<Tensor> {
         let (l, b) = (self.seq_len, rows.len());
         let (moe, fed) = self.moe_fed();
         let mut inputs = Vec::with_capacity(b * fed);
         let mut targets = Vec::with_capacity(b * l);
         for r in rows {
+            let r = r.as_ref();
             inputs.extend_from_slice(&r[..fed]);
             targets.extend_from_slice(&r[1..=l]);
         }
@@ -266,7 +267,7 @@ impl Learner {
             .iter()
             .all(|r| r.weights.is_none() && r.segments.is_none())
         {
-            let plain: Vec<Vec<u32>> = rows.iter().map(|r| r.tokens.clone()).collect();
+            let plain: Vec<&[u32]> = rows.iter().map(|r| r.tokens.as_slice()).collect();
             return self.loss(&plain);
         }
         let (l, b) = (self.seq_len, rows.len());
@@ -299,8 +300,8 @@ impl Learner {
 
     /// One optimiser step on a batch of `rows` (split into `grad_accum` micro-batches) at
     /// learning rate `lr`.
-    pub fn step(&mut self, rows: &[Vec<u32>], lr: f64) -> Result<StepOutcome> {
-        let rows: Vec<TrainRow> = rows.iter().map(|r| TrainRow::plain(r.clone())).collect();
+    pub fn step(&mut self, rows: Vec<Vec<u32>>, lr: f64) -> Result<StepOutcome> {
+        let rows: Vec<TrainRow> = rows.into_iter().map(TrainRow::plain).collect();
         self.step_rows(&rows, lr)
     }
 
@@ -338,7 +339,12 @@ impl Learner {
             let loss = if weighted {
                 self.loss_rows(chunk, norm)
             } else {
-                self.loss(&chunk.iter().map(|r| r.tokens.clone()).collect::<Vec<_>>())
+                self.loss(
+                    &chunk
+                        .iter()
+                        .map(|r| r.tokens.as_slice())
+                        .collect::<Vec<_>>(),
+                )
             };
             if self.dropout_seed.is_some() {
                 self.model.set_lora_dropout_seed(None);

@@ -210,8 +210,8 @@ pub(crate) fn run(p: &Plan) -> Result<()> {
 
     // 3. Measure every model on the same held-out text.
     println!("\n== measure: held-out bits per byte (English, Spanish) and Spanish fertility");
-    let en_text = heldout_text(&p.en_dataset, &p.tokenizer, p.eval_bytes)?;
-    let es_text = heldout_text(&dataset, &p.tokenizer, p.eval_bytes)?;
+    let en_text = heldout_text(&p.en_dataset, p.eval_bytes)?;
+    let es_text = heldout_text(&dataset, p.eval_bytes)?;
     let fert = |tok: &Path| -> Result<f64> {
         let t = glassbox_data::tokenizer::load(tok)?;
         let enc = t
@@ -412,16 +412,10 @@ fn vocab_new(tok: &Path, old: usize) -> Result<usize> {
 }
 
 /// The first `max_bytes` (cut at a document boundary, at least one document) of the held-out
-/// documents of `dataset`, decoded with `tokenizer` and joined by newlines.
-fn heldout_text(dataset: &Path, tokenizer: &Path, max_bytes: usize) -> Result<String> {
-    let mut ds = Dataset::open(dataset)?;
-    let tk = glassbox_data::tokenizer::load(tokenizer)?;
+/// documents of `dataset`, decoded with its tokenizer and joined by newlines.
+fn heldout_text(dataset: &Path, max_bytes: usize) -> Result<String> {
     let mut text = String::new();
-    for d in &ds.heldout_docs.clone() {
-        let ids = ds.read("heldout", d.start, d.length as usize)?;
-        let doc = tk
-            .decode(&ids, false)
-            .map_err(|e| anyhow::anyhow!("decoding held-out document {}: {e}", d.id))?;
+    for (_, doc) in Dataset::open(dataset)?.heldout_texts()? {
         if !text.is_empty() && text.len() + doc.len() + 1 > max_bytes {
             break;
         }
