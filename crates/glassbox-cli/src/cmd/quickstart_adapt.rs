@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use candle_core::{D, Device, Tensor};
 use glassbox_data::dataset::Dataset;
 use serde_json::{Value, json};
 
@@ -434,33 +433,27 @@ fn heldout_text(dataset: &Path, max_bytes: usize) -> Result<String> {
 /// stride of 128 (every token but the first predicted once, from up to 128 tokens before it in
 /// its window), the summed negative log-likelihood in bits over the text's bytes.
 fn bits_per_byte(engine: &glassbox_infer::Engine, text: &str) -> Result<f64> {
+    use glassbox_eval::loglik::{Request, Scorer};
     let ids = engine.tokenizer.encode(text, false)?;
-    let window = 128usize
-        .min(
-            engine
-                .model
-                .config()
-                .max_position_embeddings
-                .saturating_sub(1),
-        )
-        .max(1);
-    let mut nats = 0f64;
-    let mut start = 0;
-    while start + 1 < ids.len() {
-        let end = (start + window + 1).min(ids.len());
-        let chunk = &ids[start..end];
-        let input = Tensor::new(&chunk[..chunk.len() - 1], &Device::Cpu)?.unsqueeze(0)?;
-        let logits = engine
-            .model
-            .forward(&input, &[], None, glassbox_model::Logits::All)?
-            .squeeze(0)?
-            .to_dtype(candle_core::DType::F32)?;
-        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let targets = Tensor::new(&chunk[1..], &Device::Cpu)?.unsqueeze(1)?;
-        let picked = logp.gather(&targets, 1)?.sum_all()?.to_scalar::<f32>()?;
-        nats -= picked as f64;
-        start = end - 1;
-    }
+    let mut scorer = Scorer::new(&engine.model);
+    scorer.max_length = 128.min(scorer.max_length.saturating_sub(1)).max(1);
+    // Window k predicts ids[k·w + 1 ..= (k+1)·w] from the tokens before it in the window.
+    let w = scorer.max_length;
+    let requests: Vec<Request> = (0..ids.len().saturating_sub(1))
+        .step_by(w)
+        .map(|start| {
+            let end = (start + w + 1).min(ids.len());
+            Request {
+                context: ids[start..start + 1].to_vec(),
+                continuation: ids[start + 1..end].to_vec(),
+            }
+        })
+        .collect();
+    let nats: f64 = -scorer
+        .score(&requests)?
+        .iter()
+        .map(|s| s.loglikelihood)
+        .sum::<f64>();
     Ok(nats / std::f64::consts::LN_2 / text.len() as f64)
 }
 
