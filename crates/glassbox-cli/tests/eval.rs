@@ -314,3 +314,72 @@ fn memorisation_finds_the_repeated_document_and_the_step_that_first_taught_it() 
         "unique random documents are rarely memorised: {o}"
     );
 }
+
+/// lm-eval's `local-completions` model pointed at `glassbox serve` (the script that wrote the
+/// committed `lm-eval-serve.json`, run afresh) gives `glassbox eval`'s numbers. Runs where
+/// `python3` can import lm-eval with its API extras (`PYTHONPATH` is passed on); elsewhere it says
+/// so and passes — the committed output is checked in every run by glassbox-eval's tests.
+#[test]
+fn lm_eval_local_completions_against_glassbox_serve_equals_glassbox_eval() {
+    let have = std::process::Command::new("python3")
+        .args(["-c", "import lm_eval, aiohttp, tenacity, transformers"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("lm-eval (with aiohttp, tenacity, transformers) is not importable: skipped");
+        return;
+    }
+    let f = fixtures();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("serve.json");
+    let st = std::process::Command::new("python3")
+        .arg(f.join("eval/lm_eval_serve.py"))
+        .args(["--glassbox", env!("CARGO_BIN_EXE_glassbox"), "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success(), "lm_eval_serve.py failed");
+    let lm: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    for m in lm["models"].as_array().unwrap() {
+        let name = m["model"].as_str().unwrap();
+        for (task, want) in m["tasks"].as_object().unwrap() {
+            let (o, e, c) = run(&[
+                "eval",
+                "--model",
+                f.join("models").join(name).to_str().unwrap(),
+                "--task",
+                f.join(format!("eval/{task}.yaml")).to_str().unwrap(),
+                "--max-length",
+                &m["max_length"].to_string(),
+                "--json",
+            ]);
+            assert_eq!(c, 0, "{e}");
+            let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+            let got = &v["results"][0];
+            for (g, w) in got["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(want["samples"].as_array().unwrap())
+            {
+                let lls: Vec<f64> = match g.get("loglikelihoods") {
+                    Some(x) => serde_json::from_value(x.clone()).unwrap(),
+                    None => vec![g["loglikelihood"].as_f64().unwrap()],
+                };
+                let wl: Vec<f64> = serde_json::from_value(w["loglikelihoods"].clone()).unwrap();
+                assert_eq!(lls.len(), wl.len());
+                for (a, b) in lls.iter().zip(&wl) {
+                    assert!((a - b).abs() < 1e-4, "{name} {task}: {a} vs {b}");
+                }
+            }
+            for (k, w) in want["metrics"].as_object().unwrap() {
+                let (a, b) = (got["metrics"][k].as_f64().unwrap(), w.as_f64().unwrap());
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs(),
+                    "{name} {task} {k}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}

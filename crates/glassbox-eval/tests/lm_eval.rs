@@ -1,6 +1,8 @@
 //! Agreement with lm-evaluation-harness itself: its `hf` backend's per-request log-likelihoods,
 //! few-shot contexts and metrics on two tiny committed models and the committed local tasks
-//! (`tests/fixtures/eval/`, written by `make_eval_fixture.py` beside them).
+//! (`tests/fixtures/eval/lm-eval-reference.json`, written by `make_eval_fixture.py` beside them),
+//! and the same from its `local-completions` model pointed at `glassbox serve`
+//! (`lm-eval-serve.json`, written by `lm_eval_serve.py`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,10 +20,19 @@ fn fixtures() -> PathBuf {
 
 #[test]
 fn loglikelihoods_contexts_and_metrics_equal_lm_evals() {
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("eval/lm-eval-reference.json")).unwrap(),
-    )
-    .unwrap();
+    agrees_with("lm-eval-reference.json");
+}
+
+#[test]
+fn lm_evals_local_completions_against_glassbox_serve_gives_the_same_numbers() {
+    agrees_with("lm-eval-serve.json");
+}
+
+/// Every request, few-shot context and metric of the lm-eval output `file` equals glassbox's.
+fn agrees_with(file: &str) {
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("eval").join(file)).unwrap())
+            .unwrap();
     for m in reference["models"].as_array().unwrap() {
         let name = m["model"].as_str().unwrap();
         let engine = Engine::load(&fixtures().join("models").join(name), &Device::Cpu).unwrap();
@@ -45,7 +56,7 @@ fn loglikelihoods_contexts_and_metrics_equal_lm_evals() {
                 for (a, b) in lls.iter().zip(&want_lls) {
                     assert!(
                         (a - b).abs() < 1e-4,
-                        "{name} {task} doc {}: {a} vs lm-eval {b}",
+                        "{file} {name} {task} doc {}: {a} vs lm-eval {b}",
                         w["doc"]
                     );
                 }
@@ -62,7 +73,7 @@ fn loglikelihoods_contexts_and_metrics_equal_lm_evals() {
                 };
                 assert!(
                     (a - b).abs() <= tol,
-                    "{name} {task} {k}: {a} vs lm-eval {b}"
+                    "{file} {name} {task} {k}: {a} vs lm-eval {b}"
                 );
             }
             if task.ends_with("mc") {
