@@ -267,6 +267,46 @@ fn lora_training_from_the_cli() {
         "3",
     ]);
     assert_eq!(code, 0, "{err}");
+    // Its checkpoints are a series of adapters on the base the run records: step 0 (B = 0)
+    // scores as the base itself.
+    let task = fixture.join("../eval/verses_ppl.yaml");
+    let (out, err, code) = glassbox(&[
+        "eval",
+        "--run",
+        lora_run.to_str().unwrap(),
+        "--task",
+        task.to_str().unwrap(),
+        "--max-length",
+        "16",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let series: Value = serde_json::from_str(&out).unwrap();
+    let points = series["results"][0]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 3, "steps 0, 1, 2: {out}");
+    let (out, err, code) = glassbox(&[
+        "eval",
+        "--model",
+        base.to_str().unwrap(),
+        "--task",
+        task.to_str().unwrap(),
+        "--max-length",
+        "16",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let plain: Value = serde_json::from_str(&out).unwrap();
+    let bpb = |m: &Value| m["bits_per_byte"].as_f64().unwrap();
+    let want = bpb(&plain["results"][0]["metrics"]);
+    assert!(
+        (bpb(&points[0]["metrics"]) - want).abs() < 1e-9 * want,
+        "{out}"
+    );
+    assert_ne!(
+        bpb(&points[2]["metrics"]),
+        want,
+        "the trained adapter changes the scores"
+    );
     // The run releases as an adapter bundle naming its base.
     let bundle = tmp.path().join("bundle");
     let (_, err, code) = glassbox(&[

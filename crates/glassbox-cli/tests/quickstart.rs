@@ -73,6 +73,8 @@ fn quickstart_runs_the_whole_line_and_reruns_idempotently() {
         "run/evals/heldout.jsonl",
         "bundle/evals/heldout.jsonl",
         "bundle/evals/heldout.svg",
+        "bundle/evals/cloze.jsonl",
+        "bundle/evals/cloze.svg",
     ] {
         assert!(out.join(f).exists(), "{f}");
     }
@@ -81,6 +83,38 @@ fn quickstart_runs_the_whole_line_and_reruns_idempotently() {
     assert_eq!(curve.lines().count(), 4, "checkpoints 0, 1, 2, 4: {curve}");
     let card = std::fs::read_to_string(out.join("bundle/README.md")).unwrap();
     assert!(card.contains("evals/heldout.svg"), "{card}");
+    assert!(
+        card.contains("type: \"glassbox-eval-cloze\""),
+        "model-index: {card}"
+    );
+    let paper = std::fs::read_to_string(out.join("bundle/paper/paper.md")).unwrap();
+    assert!(paper.contains("### Every checkpoint") && paper.contains("../evals/cloze.svg"));
+    // The bundle's task files run again from the bundle and give the last checkpoint's numbers.
+    let cloze = out.join("bundle/evals/tasks/cloze.yaml");
+    assert!(
+        std::fs::read_to_string(&cloze)
+            .unwrap()
+            .contains("test: \"cloze.jsonl\"")
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["eval", "--model"])
+        .arg(out.join("bundle"))
+        .arg("--task")
+        .arg(&cloze)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(out.join("bundle/evals/cloze.jsonl"))
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v["results"][0]["metrics"], last["metrics"]);
     let samples = std::fs::read_to_string(out.join("samples.md")).unwrap();
     assert!(samples.contains("- step 0:") && samples.contains("- step 4:"));
     // Again: the data stages are rebuilt to the same bytes, the finished run is kept.

@@ -43,6 +43,8 @@ pub struct EvalOptions {
     pub batch_size: usize,
     /// The window (default: the model's `max_position_embeddings`, as lm-eval resolves it).
     pub max_length: Option<usize>,
+    /// Whether requests with one context (a question's choices) share a pass over it.
+    pub share_context: bool,
 }
 
 impl Default for EvalOptions {
@@ -53,6 +55,7 @@ impl Default for EvalOptions {
             limit: None,
             batch_size: 8,
             max_length: None,
+            share_context: true,
         }
     }
 }
@@ -153,6 +156,7 @@ pub fn evaluate(task: &TaskConfig, engine: &Engine, opts: &EvalOptions) -> Resul
     let enc = Encoder::new(engine)?;
     let mut scorer = Scorer::new(&engine.model);
     scorer.batch_size = opts.batch_size.max(1);
+    scorer.share_context = opts.share_context;
     if let Some(m) = opts.max_length {
         scorer.max_length = m.max(1);
     }

@@ -6,7 +6,8 @@
 //! - [`task`] reads task YAMLs in lm-eval's dialect (local JSON data), [`fields`] resolves
 //!   their `doc_to_*` fields, [`pyrandom`] is Python's `random` for lm-eval's few-shot draws, and
 //!   [`evaluate`] runs a task: multiple choice (`acc`, `acc_norm`) or rolling perplexity.
-//! - [`builtin`]: built-in tasks (`heldout`: bits per byte on a dataset's held-out documents).
+//! - [`builtin`]: built-in tasks from a dataset's held-out documents (`heldout` bits per byte;
+//!   [`corpus_tasks`]' `cloze`, `follows`) and `parallel` from two verse-aligned texts.
 //! - [`series`]: every checkpoint of a run (or of Hub revisions), cached by weights, with curves.
 //! - [`memorization`]: k-extractability of sampled training sequences at every checkpoint,
 //!   each traced through the data order to the steps that trained on it.
@@ -14,6 +15,7 @@
 //!   `word_perplexity`, `byte_perplexity` and `bits_per_byte`.
 
 pub mod builtin;
+pub mod corpus_tasks;
 pub mod error;
 pub mod evaluate;
 pub mod fields;

@@ -97,14 +97,20 @@ fn task_key(task: &TaskConfig, opts: &EvalOptions) -> Result<String> {
 /// Evaluates `tasks` on the checkpoints of `series` (every one, or those whose step is a
 /// multiple of `every`, plus the last), writing `<task>.jsonl`, `<task>.svg` and the cache under
 /// `out`. `progress` gets (checkpoint, task, cached).
+///
+/// Checkpoints that are LoRA adapters (an `adapter_config.json`, as a LoRA run writes them) are
+/// evaluated on `base` with the adapter applied; their cache key covers the base's weights too.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_series(
     series: &CheckpointSeries,
     tasks: &[TaskConfig],
     opts: &EvalOptions,
     every: Option<u64>,
+    base: Option<&Path>,
     out: &Path,
     progress: &mut dyn FnMut(&Checkpoint, &str, bool),
 ) -> Result<Vec<(String, Vec<Point>)>> {
+    let base_sha = base.map(weights_sha256).transpose()?;
     let cache = out.join("cache");
     std::fs::create_dir_all(&cache)
         .map_err(|e| EvalError::Request(format!("{}: {e}", cache.display())))?;
@@ -120,7 +126,19 @@ pub fn evaluate_series(
         .collect::<Result<_>>()?;
     let mut points: Vec<Vec<Point>> = vec![Vec::new(); tasks.len()];
     for c in chosen {
-        let sha = weights_sha256(&c.dir)?;
+        let adapter = c.dir.join("adapter_config.json").is_file();
+        let sha = match (adapter, &base_sha) {
+            (false, _) => weights_sha256(&c.dir)?,
+            (true, Some(b)) => glassbox_core::hash::sha256_hex(
+                format!("adapter {}\nbase {b}\n", weights_sha256(&c.dir)?).as_bytes(),
+            ),
+            (true, None) => {
+                return Err(EvalError::Request(format!(
+                    "{}: a LoRA adapter checkpoint; the base model it adapts is needed (a run records it in run.json `init`; else give --base DIR)",
+                    c.dir.display()
+                )));
+            }
+        };
         let mut engine: Option<Engine> = None;
         for (ti, task) in tasks.iter().enumerate() {
             let file = cache.join(format!("{}-{}.json", &sha[..16], &keys[ti][..16]));
@@ -138,7 +156,15 @@ pub fn evaluate_series(
                 Some(m) => m,
                 None => {
                     if engine.is_none() {
-                        engine = Some(Engine::load(&c.dir, &Device::Cpu)?);
+                        engine = Some(match (adapter, base) {
+                            (true, Some(b)) => {
+                                let mut e = Engine::load(b, &Device::Cpu)?;
+                                let ad = glassbox_model::Adapter::load(&c.dir, &Device::Cpu)?;
+                                e.model.apply_adapter(&ad)?;
+                                e
+                            }
+                            _ => Engine::load(&c.dir, &Device::Cpu)?,
+                        });
                     }
                     let Some(e) = engine.as_ref() else { continue };
                     let r: TaskResult = evaluate(task, e, opts)?;

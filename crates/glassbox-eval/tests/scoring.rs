@@ -100,3 +100,94 @@ fn a_long_context_is_cut_from_the_left() {
         .is_err()
     );
 }
+
+/// The choices of a question share one pass over their context: the same scores and greedy
+/// flags as each scored alone, on dense, sliding-window, soft-capped and mixture-of-experts
+/// models (and Phi-3's LongRoPE, which is never shared), in batches of any size, with questions
+/// of different context lengths batched together.
+#[test]
+fn choices_sharing_a_context_score_as_each_alone() {
+    for name in ["llama", "mistral", "gemma2", "olmoe", "phi3", "qwen3"] {
+        let e = engine(name);
+        let enc = |t: &str| e.tokenizer.encode(t, false).unwrap();
+        let ctx = enc("And God said, Let there be light: and there was");
+        let mut reqs: Vec<Request> = [
+            " light.",
+            " darkness upon the deep",
+            " a",
+            " the evening and the morning, the first day.",
+        ]
+        .iter()
+        .map(|c| Request {
+            context: ctx.clone(),
+            continuation: enc(c),
+        })
+        .collect();
+        // The model's own three next tokens, so that one request is greedy throughout.
+        let mut g = ctx.clone();
+        for _ in 0..3 {
+            let x = candle_core::Tensor::new(g.as_slice(), &Device::Cpu)
+                .unwrap()
+                .unsqueeze(0)
+                .unwrap();
+            let l = e
+                .model
+                .forward(&x, &[], None, glassbox_model::Logits::Last)
+                .unwrap();
+            g.push(
+                l.flatten_all()
+                    .unwrap()
+                    .argmax(0)
+                    .unwrap()
+                    .to_scalar::<u32>()
+                    .unwrap(),
+            );
+        }
+        reqs.push(Request {
+            context: ctx.clone(),
+            continuation: g[ctx.len()..].to_vec(),
+        });
+        // A second question with a shorter context: in one batch with the first, its context
+        // is padded on the left.
+        let short = enc("In the beginning");
+        for c in [" God", " God created the heavens", " was the Word"] {
+            reqs.push(Request {
+                context: short.clone(),
+                continuation: enc(c),
+            });
+        }
+        // A question whose context nearly fills the window, batched with continuations longer
+        // than the room it leaves: the batch must not pad it past the model's positions.
+        let max_pos = e.model.config().max_position_embeddings;
+        let unit = enc(" light and darkness");
+        let long: Vec<u32> = unit.iter().copied().cycle().take(max_pos - 3).collect();
+        for c in [" day", " night", " evening", " morning"] {
+            let cont: Vec<u32> = enc(c).into_iter().take(2).collect();
+            reqs.push(Request {
+                context: long.clone(),
+                continuation: cont,
+            });
+        }
+        reqs.extend(requests(&e));
+        let mut s = Scorer::new(&e.model);
+        s.share_context = false;
+        let alone = s.score(&reqs).unwrap();
+        for bs in [1, 3, 8, 16] {
+            let mut t = Scorer::new(&e.model);
+            t.batch_size = bs;
+            let shared = t.score(&reqs).unwrap();
+            for (i, (a, b)) in shared.iter().zip(&alone).enumerate() {
+                assert!(
+                    (a.loglikelihood - b.loglikelihood).abs()
+                        < 1e-4 * b.loglikelihood.abs().max(1.0),
+                    "{name} batch {bs} request {i}: {a:?} vs {b:?}"
+                );
+                assert_eq!(a.is_greedy, b.is_greedy, "{name} {i}");
+            }
+            assert!(
+                shared[4].is_greedy,
+                "{name}: the model's own continuation is greedy"
+            );
+        }
+    }
+}

@@ -84,8 +84,8 @@ fn token_count(s: &str) -> Option<u64> {
 
 impl CheckpointSeries {
     /// Finds the checkpoints under `root` (see the module documentation). A directory whose
-    /// name is a revision but which lacks `config.json` is an error naming it; other entries
-    /// are ignored. No checkpoint at all is an error.
+    /// name is a revision but which lacks `config.json` (or, for a LoRA adapter,
+    /// `adapter_config.json`) is an error naming it; other entries are ignored. No checkpoint at all is an error.
     pub fn open(root: &Path) -> Result<Self> {
         if !root.is_dir() {
             return Err(ModelError::MissingFile {
@@ -173,7 +173,8 @@ fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
 }
 
 fn checked(step: u64, tokens: Option<u64>, name: String, dir: PathBuf) -> Result<Checkpoint> {
-    if !dir.join("config.json").is_file() {
+    // A model (config.json) or a LoRA adapter on one (adapter_config.json, a LoRA run's).
+    if !dir.join("config.json").is_file() && !dir.join("adapter_config.json").is_file() {
         return Err(ModelError::MissingFile {
             path: dir.join("config.json"),
             hint: format!("checkpoint `{name}` (step {step}) has no config.json"),

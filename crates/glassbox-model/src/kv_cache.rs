@@ -87,6 +87,62 @@ impl KvCache {
         self.fed.iter_mut().for_each(|f| f.truncate(len));
     }
 
+    /// A cache whose row `i` is a copy of this cache's row `rows[i]` (rows may repeat): shared
+    /// prefixes (evaluation contexts) computed once and continued several ways in one batch.
+    pub fn select_rows(&self, rows: &[usize]) -> Result<Self> {
+        if rows.is_empty() || rows.iter().any(|&r| r >= self.batch) {
+            return Err(crate::ModelError::Input(format!(
+                "select_rows needs row indices below {} (got {rows:?})",
+                self.batch
+            )));
+        }
+        let n = rows.len();
+        let filled = self.len > 0 && self.layers.iter().all(Option::is_some);
+        let layers = if filled {
+            let idx = Tensor::from_vec(
+                rows.iter().map(|&r| r as u32).collect::<Vec<u32>>(),
+                n,
+                &self.device,
+            )?;
+            self.layers
+                .iter()
+                .map(|e| match e {
+                    Some((k, v)) => {
+                        let pick = |t: &Tensor| -> Result<Tensor> {
+                            Ok(t.narrow(2, 0, self.len)?
+                                .contiguous()?
+                                .index_select(&idx, 0)?)
+                        };
+                        Ok(Some((pick(k)?, pick(v)?)))
+                    }
+                    None => Ok(None),
+                })
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            vec![None; self.layers.len()]
+        };
+        Ok(Self {
+            layers,
+            len: if filled { self.len } else { 0 },
+            capacity: if filled { self.len } else { 0 },
+            batch: n,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            pad: rows.iter().map(|&r| self.pad[r]).collect(),
+            fed: rows
+                .iter()
+                .map(|&r| {
+                    if filled {
+                        self.fed[r].clone()
+                    } else {
+                        Vec::new()
+                    }
+                })
+                .collect(),
+            device: self.device.clone(),
+        })
+    }
+
     /// The token ids fed so far, one list per row (padding slots included).
     pub fn fed(&self) -> &[Vec<u32>] {
         &self.fed

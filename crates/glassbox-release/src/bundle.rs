@@ -372,6 +372,7 @@ pub fn release(
                 copy_file(&f, &b.join("evals").join(name))?;
             }
         }
+        copy_eval_tasks(&run.join("evals/tasks"), &b.join("evals/tasks"))?;
     }
     // 3. The dataset, its data order and licence.
     progress("dataset");
@@ -528,6 +529,7 @@ pub fn release(
         recipe: &info.recipe,
         datasheet: &info.datasheet,
         evals: &evals,
+        curves: &crate::card_evals::read_curves(b, &evals_in(b)),
         revision: &revision,
         checkpoints: &entries,
     };
@@ -622,6 +624,44 @@ fn heldout_text(ds: &mut TrainData, tokenizer: &Path) -> Result<String> {
 }
 
 /// The tasks whose checkpoint curves the bundle carries (`evals/<task>.jsonl`), sorted.
+/// The task files of the evaluations (`RUN/evals/tasks/`): each `<task>.jsonl`, and its
+/// `<task>.yaml` with the data path made relative (`<task>.jsonl`, beside it), so the bundle's
+/// evaluation runs again from `evals/tasks/`.
+fn copy_eval_tasks(from: &Path, to: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok(());
+    };
+    let mut yamls: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    yamls.sort();
+    for y in yamls {
+        let (Some(stem), Some(name)) = (y.file_stem(), y.file_name()) else {
+            continue;
+        };
+        let data = from.join(format!("{}.jsonl", stem.to_string_lossy()));
+        if !data.is_file() {
+            continue;
+        }
+        copy_file(&data, &to.join(format!("{}.jsonl", stem.to_string_lossy())))?;
+        let text = std::fs::read_to_string(&y).map_err(|e| ReleaseError::bundle(&y, e))?;
+        // The data path glassbox eval wrote (`    test: "/…/<task>.jsonl"`), made relative.
+        let rel: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("    test: ") {
+                Some(_) => format!(
+                    "    test: {:?}\n",
+                    format!("{}.jsonl", stem.to_string_lossy())
+                ),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        write(&to.join(name), rel.as_bytes())?;
+    }
+    Ok(())
+}
+
 fn evals_in(b: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(b.join("evals"))
         .into_iter()

@@ -16,6 +16,8 @@ pub(crate) struct Context<'a> {
     pub recipe: &'a Recipe,
     pub datasheet: &'a Value,
     pub evals: &'a [Value],
+    /// Every checkpoint's results on each task of `evals/`.
+    pub curves: &'a [crate::card_evals::Curve],
     pub revision: &'a Value,
     pub checkpoints: &'a [Value],
 }
@@ -230,6 +232,7 @@ pub(crate) fn model_card(c: &Context<'_>) -> String {
             f4(e.get("loss")),
             f4(e.get("perplexity")),
         );
+        s.push_str(&crate::card_evals::model_index_results(c.curves));
     }
     s.push_str("---\n\n");
     let (commit, dirty) = c.commit();
@@ -359,8 +362,9 @@ the evaluation code is `code/crates/glassbox-train/src/eval.rs`.\n\n");
             .collect();
         let _ = write!(
             s,
-            "Every checkpoint evaluated (`glassbox eval --run`): {}.\n\n",
-            list.join(", ")
+            "Every checkpoint evaluated (`glassbox eval --run`): {}; the built-in tasks are in `evals/tasks/`.\n\n{}\n",
+            list.join(", "),
+            crate::card_evals::card_table(c.curves)
         );
     }
     s.push_str(if c.chat() {
@@ -528,6 +532,7 @@ step, fp32 on CPU with {threads} thread(s). Checkpoints follow Pythia's schedule
 (`logs/eval.jsonl`; the curve is `loss.svg`):\n\n| step | loss | perplexity |\n|---|---|---|\n",
     );
     s.push_str(&eval_rows(c.evals));
+    s.push_str(&crate::card_evals::paper_section(c.curves));
     let (commit, dirty) = c.commit();
     let _ = write!(
         s,

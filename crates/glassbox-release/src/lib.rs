@@ -22,6 +22,7 @@
 
 pub mod bundle;
 mod card;
+mod card_evals;
 pub mod error;
 pub mod licenses;
 pub mod manifest;

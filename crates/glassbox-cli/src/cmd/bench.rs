@@ -41,6 +41,12 @@ pub(crate) enum Bench {
         after_help = "Examples:\n  glassbox bench serve --concurrency 1,4,16 --requests 2\n  glassbox bench serve --overload 300 --max-tokens 16 --grace 300"
     )]
     Serve(super::bench_serve::Args),
+    /// Documents/s of `glassbox eval` (choices sharing their context, and each request alone)
+    /// against lm-eval's hf backend on the same model and tasks with --python.
+    #[command(
+        after_help = "Example:\n  glassbox --threads 2 bench eval --model out/run/checkpoints/step-0000240 --task tasks/follows.yaml --python python3"
+    )]
+    Eval(super::bench_eval::Args),
     /// Audit time of a release with one large weights file, beside reading that file once.
     #[command(after_help = "Example:\n  glassbox bench audit --size-mb 1024")]
     Audit(AuditArgs),
@@ -133,6 +139,7 @@ pub(crate) fn run(b: Bench) -> Result<()> {
         Bench::Train(a) => bench_train(a),
         Bench::Serve(a) => super::bench_serve::run(a),
         Bench::Load(a) => super::bench_load::run(a),
+        Bench::Eval(a) => super::bench_eval::run(a),
         Bench::Audit(a) => {
             let r = glassbox_audit::bench::bench_audit(a.size_mb << 20, a.repeats)?;
             if a.json {

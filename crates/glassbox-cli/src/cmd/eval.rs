@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use glassbox_eval::evaluate::{EvalOptions, evaluate};
 use glassbox_eval::task::TaskConfig;
 
@@ -38,13 +38,25 @@ pub(crate) struct Args {
     /// Only checkpoints whose step is a multiple of N (and the last).
     #[arg(long, value_name = "N")]
     every: Option<u64>,
+    /// The base model of a series of LoRA adapter checkpoints [default: the one the run's
+    /// run.json or the bundle's release.json records].
+    #[arg(long, value_name = "DIR")]
+    base: Option<PathBuf>,
     /// Where a series' results go [default: RUN/evals for --run, ./evals otherwise].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// A task YAML (lm-eval's dialect, local JSON data), or `heldout` (with --run: bits per
-    /// byte on the run's held-out documents); repeat for several.
+    /// A task YAML (lm-eval's dialect, local JSON data), or a built-in task made from the
+    /// held-out documents of --dataset (or of --run's dataset): `heldout` (bits per byte),
+    /// `cloze` (last word), `follows` (which line follows); repeat for several.
     #[arg(long, value_name = "FILE", required_unless_present = "text")]
     task: Vec<PathBuf>,
+    /// The tokenised dataset whose held-out documents built-in tasks are made from [default:
+    /// the run's].
+    #[arg(long, value_name = "DIR")]
+    dataset: Option<PathBuf>,
+    /// Most documents of a built-in task (evenly spaced over the candidates).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    max_docs: usize,
     /// A UTF-8 text file: its bits per byte (rolling windows, as lm-eval's perplexity tasks);
     /// repeat for several.
     #[arg(long, value_name = "FILE")]
@@ -64,6 +76,10 @@ pub(crate) struct Args {
     /// Rows per forward pass.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
+    /// Score every request on its own, also the choices of one question (which otherwise
+    /// share one pass over their context; the results agree within f32 rounding).
+    #[arg(long)]
+    no_shared_context: bool,
     /// Print the results (with every document's scores) as JSON.
     #[arg(long)]
     json: bool,
@@ -71,6 +87,32 @@ pub(crate) struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Sub {
+    /// Writes a built-in task as lm-eval task files (`<task>.yaml`, `<task>.jsonl`): `heldout`,
+    /// `cloze` or `follows` from a dataset's held-out documents, `parallel` from two
+    /// verse-aligned texts (`Book C:V: text` lines).
+    #[command(
+        after_help = "Examples:\n  glassbox eval make-task follows --dataset out/dataset --out tasks\n  glassbox eval make-task parallel --pair English=corpus/en_web.txt --pair Spanish=corpus/es_rv1909.txt --out tasks"
+    )]
+    MakeTask {
+        /// heldout, cloze, follows or parallel.
+        #[arg(value_parser = ["heldout", "cloze", "follows", "parallel"])]
+        task: String,
+        /// The tokenised dataset (for parallel: keep only verses found in its held-out documents).
+        #[arg(long, value_name = "DIR")]
+        dataset: Option<PathBuf>,
+        /// For parallel: LANGUAGE=FILE, twice.
+        #[arg(long, value_name = "LANGUAGE=FILE")]
+        pair: Vec<String>,
+        /// Seed of the distractor draws.
+        #[arg(long, default_value_t = 1234)]
+        seed: u32,
+        /// Most documents (evenly spaced over the candidates).
+        #[arg(long, value_name = "N", default_value_t = 500)]
+        max_docs: usize,
+        /// Where to write the task files.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Which training sequences each checkpoint can reproduce (k-extractability), traced
     /// through the data order to the steps that trained on them.
     #[command(
@@ -102,6 +144,17 @@ enum Sub {
 }
 
 pub(crate) fn run(a: Args) -> Result<()> {
+    if let Some(Sub::MakeTask {
+        task,
+        dataset,
+        pair,
+        seed,
+        max_docs,
+        out,
+    }) = &a.sub
+    {
+        return make_task(task, dataset.as_deref(), pair, *seed, *max_docs, out);
+    }
     if let Some(Sub::Memorization {
         run,
         samples,
@@ -184,6 +237,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         limit: a.limit,
         batch_size: a.batch_size,
         max_length: a.max_length,
+        share_context: !a.no_shared_context,
     };
     let mut tasks = Vec::new();
     // `--text FILE`: a task of its own over the file, written where nothing is left behind.
@@ -201,26 +255,25 @@ pub(crate) fn run(a: Args) -> Result<()> {
     for t in &a.task {
         let name = t.to_string_lossy();
         if !t.exists() && glassbox_eval::builtin::BUILTIN.contains(&name.as_ref()) {
-            // `heldout`: the held-out documents of the run's dataset.
-            let Some(run) = &a.run else {
-                bail!(
-                    "--task heldout needs --run (the run's dataset holds the held-out documents)"
-                );
+            // Made from the held-out documents of --dataset or of the run's dataset.
+            let ds = match (&a.dataset, &a.run) {
+                (Some(d), _) => d.clone(),
+                (None, Some(run)) => run_dataset(run)?,
+                (None, None) => bail!(
+                    "--task {name} is made from a dataset's held-out documents: give --dataset DIR (or --run)"
+                ),
             };
-            let recipe: toml::Value =
-                toml::from_str(&std::fs::read_to_string(run.join("recipe.toml"))?)?;
-            let Some(ds) = recipe
-                .get("data")
-                .and_then(|d| d.get("dataset"))
-                .and_then(|d| d.as_str())
-            else {
-                bail!("{}: recipe.toml names no data.dataset", run.display());
+            // Beside a series' results (so they cache), else where nothing is left behind.
+            let dir = match (&a.out, &a.run) {
+                (Some(o), _) => o.join("tasks"),
+                (None, Some(run)) => run.join("evals/tasks"),
+                (None, None) => scratch.path().join("builtin"),
             };
-            let out = a.out.clone().unwrap_or_else(|| run.join("evals"));
-            tasks.push(glassbox_eval::builtin::heldout_task(
-                std::path::Path::new(ds),
-                &out.join("tasks"),
-            )?);
+            let o = glassbox_eval::corpus_tasks::CorpusTaskOptions {
+                seed: 1234,
+                max_docs: a.max_docs,
+            };
+            tasks.push(glassbox_eval::builtin::builtin_task(&name, &ds, &o, &dir)?);
         } else {
             tasks.push(TaskConfig::load(t)?);
         }
@@ -281,12 +334,26 @@ fn series(a: &Args, tasks: &[TaskConfig], opts: &EvalOptions) -> Result<()> {
     };
     let out = series_out(a);
     let s = glassbox_model::CheckpointSeries::open(&root)?;
+    // LoRA checkpoints are adapters on the model the run started from.
+    let recorded = |file: PathBuf, pointer: &str| -> Option<PathBuf> {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
+        v.pointer(pointer)
+            .and_then(|p| p.as_str())
+            .map(PathBuf::from)
+    };
+    let base = a.base.clone().or_else(|| match (&a.run, &a.bundle) {
+        (Some(r), _) => recorded(r.join("run.json"), "/init/path"),
+        (_, Some(b)) => recorded(b.join("release.json"), "/base/path"),
+        _ => None,
+    });
     let bar = indicatif::ProgressBar::new((s.len() * tasks.len()) as u64);
     let done = glassbox_eval::series::evaluate_series(
         &s,
         tasks,
         opts,
         a.every,
+        base.as_deref(),
         &out,
         &mut |c, t, cached| {
             bar.set_message(format!(
@@ -333,5 +400,76 @@ fn series(a: &Args, tasks: &[TaskConfig], opts: &EvalOptions) -> Result<()> {
             out.join(format!("{task}.svg")).display()
         );
     }
+    Ok(())
+}
+
+/// The dataset a run's recipe names (`[data] dataset`).
+fn run_dataset(run: &std::path::Path) -> Result<PathBuf> {
+    let p = run.join("recipe.toml");
+    let recipe: toml::Value = toml::from_str(
+        &std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+    )
+    .with_context(|| format!("parsing {}", p.display()))?;
+    match recipe
+        .get("data")
+        .and_then(|d| d.get("dataset"))
+        .and_then(|d| d.as_str())
+    {
+        Some(d) => Ok(PathBuf::from(d)),
+        None => bail!("{} names no [data] dataset", p.display()),
+    }
+}
+
+/// `glassbox eval make-task`.
+fn make_task(
+    task: &str,
+    dataset: Option<&std::path::Path>,
+    pair: &[String],
+    seed: u32,
+    max_docs: usize,
+    out: &std::path::Path,
+) -> Result<()> {
+    let o = glassbox_eval::corpus_tasks::CorpusTaskOptions { seed, max_docs };
+    let cfg = if task == "parallel" {
+        let [a, b] = pair else {
+            bail!(
+                "make-task parallel needs --pair LANGUAGE=FILE twice (e.g. --pair English=en.txt --pair Spanish=es.txt)"
+            );
+        };
+        let split = |p: &String| -> Result<(String, Vec<(String, String)>)> {
+            let Some((lang, file)) = p.split_once('=') else {
+                bail!("--pair {p:?}: give LANGUAGE=FILE");
+            };
+            Ok((
+                lang.to_string(),
+                glassbox_eval::corpus_tasks::read_verses(std::path::Path::new(file))?,
+            ))
+        };
+        let (la, va) = split(a)?;
+        let (lb, vb) = split(b)?;
+        let keep = dataset
+            .map(glassbox_eval::builtin::heldout_texts)
+            .transpose()?;
+        glassbox_eval::corpus_tasks::write_parallel_task(
+            (&la, &va),
+            (&lb, &vb),
+            keep.as_deref(),
+            &o,
+            out,
+        )?
+    } else {
+        let Some(ds) = dataset else {
+            bail!(
+                "make-task {task} is made from a dataset's held-out documents: give --dataset DIR"
+            );
+        };
+        glassbox_eval::builtin::builtin_task(task, ds, &o, out)?
+    };
+    let docs = cfg.docs(cfg.eval_split()?)?.len();
+    println!(
+        "{}: {docs} documents → {}",
+        cfg.task,
+        out.join(format!("{}.yaml", cfg.task)).display()
+    );
     Ok(())
 }

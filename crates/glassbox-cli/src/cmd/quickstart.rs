@@ -320,10 +320,20 @@ pub(crate) fn run(a: Args) -> Result<()> {
     std::fs::create_dir_all(run_dir.join("samples"))
         .with_context(|| format!("creating {}", run_dir.join("samples").display()))?;
     glassbox_core::fsio::atomic_write(&run_dir.join("samples/samples.md"), report.as_bytes())?;
-    // The learning curve of every checkpoint on the held-out documents, for the bundle.
+    // The learning curves of every checkpoint on the held-out documents, for the bundle.
     step(
-        "eval: held-out bits per byte at every checkpoint (curve in run/evals/heldout.svg)",
-        &["eval", "--run", s(&run_dir)?, "--task", "heldout"],
+        "eval: held-out bits per byte and last-word cloze at every checkpoint (curves in run/evals/)",
+        &[
+            "eval",
+            "--run",
+            s(&run_dir)?,
+            "--task",
+            "heldout",
+            "--task",
+            "cloze",
+            "--max-docs",
+            "200",
+        ],
     )?;
     let t_samples = clock.elapsed();
 
