@@ -270,32 +270,24 @@ fn lora_training_from_the_cli() {
     // Its checkpoints are a series of adapters on the base the run records: step 0 (B = 0)
     // scores as the base itself.
     let task = fixture.join("../eval/verses_ppl.yaml");
-    let (out, err, code) = glassbox(&[
-        "eval",
-        "--run",
-        lora_run.to_str().unwrap(),
-        "--task",
-        task.to_str().unwrap(),
-        "--max-length",
-        "16",
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let series: Value = serde_json::from_str(&out).unwrap();
+    let eval = |what: &str, dir: &PathBuf| -> Value {
+        let (out, err, code) = glassbox(&[
+            "eval",
+            what,
+            dir.to_str().unwrap(),
+            "--task",
+            task.to_str().unwrap(),
+            "--max-length",
+            "16",
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let series = eval("--run", &lora_run);
     let points = series["results"][0]["points"].as_array().unwrap();
-    assert_eq!(points.len(), 3, "steps 0, 1, 2: {out}");
-    let (out, err, code) = glassbox(&[
-        "eval",
-        "--model",
-        base.to_str().unwrap(),
-        "--task",
-        task.to_str().unwrap(),
-        "--max-length",
-        "16",
-        "--json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let plain: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(points.len(), 3, "steps 0, 1, 2: {series}");
+    let plain = eval("--model", &base);
     let bpb = |m: &Value| m["bits_per_byte"].as_f64().unwrap();
     let want = bpb(&plain["results"][0]["metrics"]);
     assert!(

@@ -372,6 +372,14 @@ fn quickstart_adapt_es_runs_three_adaptations_and_measures_them() {
         table.contains("(c) vocabulary + continual pre-training"),
         "{table}"
     );
+    // Both corpora are verse files: every model took the English↔Spanish verse choice, made
+    // from verses whose Spanish text is held out.
+    for i in 0..4 {
+        let acc = get(i, "en_es_verse_choice_acc");
+        assert!((0.0..=1.0).contains(&acc), "{r}");
+    }
+    let parallel = std::fs::read_to_string(out.join("adapt-es/tasks/parallel.jsonl")).unwrap();
+    assert!(parallel.lines().count() >= 4, "{parallel}");
     // The warm-up stage changed only the new rows of the grown model.
     let load = |d: &str| {
         let (m, _) =

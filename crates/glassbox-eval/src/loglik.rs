@@ -159,14 +159,18 @@ impl<'a> Scorer<'a> {
             } else {
                 pad
             };
-            let logits = self.model.forward(&input, &pad, None, Logits::All)?;
+            // Logits only where continuation tokens are predicted: the last positions.
+            let need = chunk.iter().map(|&i| rows[i].1).max().unwrap_or(1);
+            let logits = self
+                .model
+                .forward(&input, &pad, None, Logits::LastN(need))?;
             let logp =
                 candle_nn::ops::log_softmax(&logits.to_dtype(candle_core::DType::F32)?, D::Minus1)?;
             for (b, &i) in chunk.iter().enumerate() {
                 let (_, n_cont, truncated, cont) = &rows[i];
                 let row = logp.get(b)?;
                 // The continuation's tokens are predicted at the last n_cont positions.
-                let at = width - n_cont;
+                let at = need - n_cont;
                 let lp = row.narrow(0, at, *n_cont)?;
                 let targets: Vec<u32> = cont[cont.len() - n_cont..].to_vec();
                 let t = Tensor::from_vec(targets.clone(), (*n_cont, 1), &Device::Cpu)?;

@@ -94,6 +94,52 @@ fn kv_cache_logits_equal_full_recompute() {
     }
 }
 
+/// Logits of the last few positions only (what scoring a continuation needs) are those
+/// positions' logits of the full pass, with and without a cache.
+#[test]
+fn last_n_logits_are_the_full_passs_last_positions() {
+    for name in fixture_models() {
+        let e = engine(&name);
+        let ids = prompts(&e)[1].clone();
+        let t = ids.len();
+        let all = Tensor::new(ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let full = e.model.forward(&all, &[], None, Logits::All).unwrap();
+        let last3 = e.model.forward(&all, &[], None, Logits::LastN(3)).unwrap();
+        let want = full.narrow(1, t - 3, 3).unwrap();
+        assert!(max_abs_diff(&last3, &want) < tol(&want), "{name}");
+        // More than the input has: all of it.
+        let every = e
+            .model
+            .forward(&all, &[], None, Logits::LastN(t + 5))
+            .unwrap();
+        assert_eq!(every.dims(), full.dims(), "{name}");
+        // After a cached prefix: the last positions of the new tokens.
+        let mut cache = KvCache::new(e.model.config(), vec![0], &Device::Cpu);
+        e.model
+            .forward(
+                &all.narrow(1, 0, 4).unwrap(),
+                &[],
+                Some(&mut cache),
+                Logits::Last,
+            )
+            .unwrap();
+        let rest = e
+            .model
+            .forward(
+                &all.narrow(1, 4, t - 4).unwrap(),
+                &[],
+                Some(&mut cache),
+                Logits::LastN(2),
+            )
+            .unwrap();
+        let want = full.narrow(1, t - 2, 2).unwrap();
+        assert!(max_abs_diff(&rest, &want) < tol(&want), "{name}: cached");
+    }
+}
+
 #[test]
 fn kv_cache_generation_equals_recompute() {
     for name in fixture_models() {

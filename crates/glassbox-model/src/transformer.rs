@@ -12,7 +12,8 @@
 //! - repeat_kv is never materialised: queries are regrouped as `(B, nkv, g·T, hd)` so one
 //!   batched matmul serves every query head of a group.
 //! - fused q/k/v and gate/up matrices are kept fused and split after the product.
-//! - the lm_head can be applied to the last position only ([`Logits::Last`]) during generation.
+//! - the lm_head can be applied to the last position only ([`Logits::Last`]) during generation,
+//!   or to the last few ([`Logits::LastN`]) when scoring a continuation.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -40,6 +41,9 @@ pub enum Logits {
     All,
     /// Only the last position: `(B, 1, V)` (generation needs nothing else).
     Last,
+    /// The last `n` positions (at most the input's): `(B, n, V)` — scoring a continuation
+    /// needs no logits over its context.
+    LastN(usize),
 }
 
 /// Which implementation of normalisation, RoPE and softmax the forward pass uses.
@@ -548,6 +552,10 @@ impl Transformer {
         if t == 0 {
             return Err(ModelError::Input("no tokens to run".into()));
         }
+        let logits = match logits {
+            Logits::LastN(n) => Logits::LastN(n.clamp(1, t)),
+            l => l,
+        };
         if let Some(s) = segments
             && (s.len() != b || s.iter().any(|r| r.len() != t) || cache.is_some())
         {
@@ -625,7 +633,7 @@ impl Transformer {
                 let z = self.forward_inner(&ids, &[], Some(c), logits, record, None)?;
                 return match logits {
                     Logits::All => Ok(z.narrow(1, offset, t)?),
-                    Logits::Last => Ok(z),
+                    Logits::Last | Logits::LastN(_) => Ok(z),
                 };
             }
         }
@@ -676,6 +684,7 @@ impl Transformer {
         let x = match logits {
             Logits::All => x,
             Logits::Last => x.narrow(1, t - 1, 1)?,
+            Logits::LastN(n) => x.narrow(1, t - n, n)?,
         };
         let x = self.apply_norm(&x, &self.norm)?;
         let head = self.lm_head.as_ref().unwrap_or(&self.embed);

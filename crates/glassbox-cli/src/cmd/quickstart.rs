@@ -387,6 +387,8 @@ pub(crate) fn run(a: Args) -> Result<()> {
             add_tokens: a.adapt_tokens,
             eval_bytes: a.adapt_eval_bytes,
             verses: es_verses,
+            // Both Bibles verse by verse: the English↔Spanish verse choice can be made.
+            en_verses: (verses && es_verses).then(|| corpus.clone()),
         })?;
     }
     let secs = |d: std::time::Duration| d.as_secs_f64();

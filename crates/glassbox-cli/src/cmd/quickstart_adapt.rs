@@ -46,6 +46,9 @@ pub(crate) struct Plan {
     pub eval_bytes: usize,
     /// Whether the Spanish text is verse-per-line (`Book C:V: text`).
     pub verses: bool,
+    /// The English corpus when both are verse-per-line: the models then also take the
+    /// built-in English↔Spanish verse choice (`parallel`).
+    pub en_verses: Option<PathBuf>,
 }
 
 /// One adaptation's training cost.
@@ -255,8 +258,34 @@ pub(crate) fn run(p: &Plan) -> Result<()> {
             ),
         ),
     ];
+    // The English↔Spanish verse choice over verses whose Spanish text is held out.
+    let parallel = match (&p.en_verses, p.verses) {
+        (Some(en), true) => {
+            let va = glassbox_eval::corpus_tasks::read_verses(en)?;
+            let vb = glassbox_eval::corpus_tasks::read_verses(&p.es_corpus)?;
+            let keep = glassbox_eval::builtin::heldout_texts(&dataset)?;
+            let o = glassbox_eval::corpus_tasks::CorpusTaskOptions {
+                seed: 1234,
+                max_docs: 100,
+            };
+            match glassbox_eval::corpus_tasks::write_parallel_task(
+                ("English", &va),
+                ("Spanish", &vb),
+                Some(&keep),
+                &o,
+                &dir.join("tasks"),
+            ) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    println!("(no English↔Spanish verse choice: {e})");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let mut table = String::from(
-        "| model | Spanish bits/byte | English bits/byte | Spanish tokens/word | trainable parameters | peak memory | training time | notes |\n|---|---|---|---|---|---|---|---|\n",
+        "| model | Spanish bits/byte | English bits/byte | en↔es verse choice (acc) | Spanish tokens/word | trainable parameters | peak memory | training time | notes |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut results = Vec::new();
     for (i, (name, model, adapter, tok, cost, notes)) in rows_of.iter().enumerate() {
@@ -264,6 +293,20 @@ pub(crate) fn run(p: &Plan) -> Result<()> {
         let es = bits_per_byte(&engine, &es_text)?;
         let en = bits_per_byte(&engine, &en_text)?;
         let f = fert(tok)?;
+        let choice = match &parallel {
+            Some(t) => Some(
+                glassbox_eval::evaluate::evaluate(
+                    t,
+                    &engine,
+                    &glassbox_eval::evaluate::EvalOptions::default(),
+                )?
+                .metrics
+                .get("acc")
+                .copied()
+                .unwrap_or(0.0),
+            ),
+            None => None,
+        };
         let (params, mem, secs) = if i == 0 {
             ("—".to_string(), "—".to_string(), "—".to_string())
         } else {
@@ -274,10 +317,12 @@ pub(crate) fn run(p: &Plan) -> Result<()> {
             )
         };
         table.push_str(&format!(
-            "| {name} | {es:.3} | {en:.3} | {f:.2} | {params} | {mem} | {secs} | {notes} |\n"
+            "| {name} | {es:.3} | {en:.3} | {} | {f:.2} | {params} | {mem} | {secs} | {notes} |\n",
+            choice.map_or("—".to_string(), |c| format!("{c:.2}"))
         ));
         results.push(json!({
             "model": name, "es_bits_per_byte": es, "en_bits_per_byte": en, "es_tokens_per_word": f,
+            "en_es_verse_choice_acc": choice,
             "trainable_parameters": cost.trainable, "peak_rss_mib": cost.peak_mib, "seconds": cost.seconds,
             "notes": notes,
         }));
