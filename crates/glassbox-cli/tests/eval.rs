@@ -383,3 +383,45 @@ fn lm_eval_local_completions_against_glassbox_serve_equals_glassbox_eval() {
         }
     }
 }
+
+/// `bench eval` times both scorers on the same task and they report the same metrics.
+#[test]
+fn bench_eval_reports_both_scorers_with_equal_metrics() {
+    let f = fixtures();
+    let (o, e, c) = run(&[
+        "bench",
+        "eval",
+        "--model",
+        f.join("models/qwen2").to_str().unwrap(),
+        "--task",
+        f.join("eval/verses_mc0.yaml").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let v: serde_json::Value = serde_json::from_str(&o).unwrap();
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["docs"], 8);
+    assert!(v["glassbox_shared"]["docs_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        v["glassbox_shared"]["metrics"]["verses_mc0"]["acc"],
+        v["glassbox_alone"]["metrics"]["verses_mc0"]["acc"]
+    );
+    assert!(v["lm_eval_hf"].is_null());
+    // A task file not named after its task is refused (lm-eval finds tasks by name).
+    let tmp = tempfile::tempdir().unwrap();
+    let renamed = tmp.path().join("other.yaml");
+    std::fs::copy(f.join("eval/verses_mc0.yaml"), &renamed).unwrap();
+    for d in ["verses-test.jsonl", "verses-train.jsonl"] {
+        std::fs::copy(f.join("eval").join(d), tmp.path().join(d)).unwrap();
+    }
+    let (_, e, c) = run(&[
+        "bench",
+        "eval",
+        "--model",
+        f.join("models/qwen2").to_str().unwrap(),
+        "--task",
+        renamed.to_str().unwrap(),
+    ]);
+    assert_ne!(c, 0);
+    assert!(e.contains("verses_mc0.yaml"), "{e}");
+}

@@ -338,7 +338,7 @@ pub(crate) fn write_task(name: &str, docs: &[Value], body: &str, dir: &Path) -> 
     // An absolute data path: a relative one is looked for in the working directory first.
     let abs = std::path::absolute(&data).unwrap_or(data);
     let yaml = format!(
-        "# Written by glassbox eval (docs/evaluation.md, \"Built-in tasks\").\ntask: {name:?}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {:?}\ntest_split: test\n{body}",
+        "# Written by glassbox eval: built-in task files, version 1 (docs/formats.md).\ntask: {name:?}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {:?}\ntest_split: test\n{body}",
         abs.display().to_string()
     );
     let path = dir.join(format!("{name}.yaml"));

@@ -137,6 +137,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     };
     let dps = |s: f64| docs as f64 / s;
     let report = json!({
+        "schema_version": 1,
         "model": a.model.display().to_string(),
         "tasks": tasks.iter().map(|t| t.task.clone()).collect::<Vec<_>>(),
         "docs": docs,
