@@ -45,6 +45,8 @@ pub struct EvalOptions {
     pub max_length: Option<usize>,
     /// Whether requests with one context (a question's choices) share a pass over it.
     pub share_context: bool,
+    /// Told (done, total) as the task runs: requests scored, or documents for perplexity.
+    pub progress: Option<crate::loglik::Progress>,
 }
 
 impl Default for EvalOptions {
@@ -56,6 +58,7 @@ impl Default for EvalOptions {
             batch_size: 8,
             max_length: None,
             share_context: true,
+            progress: None,
         }
     }
 }
@@ -157,6 +160,9 @@ pub fn evaluate(task: &TaskConfig, engine: &Engine, opts: &EvalOptions) -> Resul
     let mut scorer = Scorer::new(&engine.model);
     scorer.batch_size = opts.batch_size.max(1);
     scorer.share_context = opts.share_context;
+    if task.output_type != "loglikelihood_rolling" {
+        scorer.progress = opts.progress.clone();
+    }
     if let Some(m) = opts.max_length {
         scorer.max_length = m.max(1);
     }
@@ -191,6 +197,9 @@ pub fn evaluate(task: &TaskConfig, engine: &Engine, opts: &EvalOptions) -> Resul
                 let (words, bytes) = (count_words(&text), text.len());
                 per_doc.push((ll, words, bytes));
                 samples.push(json!({"doc": i, "loglikelihood": ll, "words": words, "bytes": bytes, "tokens": ids.len()}));
+                if let Some(p) = &opts.progress {
+                    (p.0)(i + 1, docs.len());
+                }
             }
             let p = Perplexity::of(&per_doc);
             let metrics = BTreeMap::from([

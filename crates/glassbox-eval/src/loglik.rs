@@ -36,6 +36,16 @@ pub struct Score {
     pub truncated: bool,
 }
 
+/// A progress report: called with (done, total) as work completes.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(usize, usize) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
 /// Scores requests on a model.
 #[derive(Debug)]
 pub struct Scorer<'a> {
@@ -46,6 +56,8 @@ pub struct Scorer<'a> {
     pub batch_size: usize,
     /// Whether requests with the same context share its forward pass.
     pub share_context: bool,
+    /// Told (requests scored, requests) as batches finish.
+    pub progress: Option<Progress>,
 }
 
 impl<'a> Scorer<'a> {
@@ -56,6 +68,7 @@ impl<'a> Scorer<'a> {
             max_length: model.config().max_position_embeddings,
             batch_size: 8,
             share_context: true,
+            progress: None,
         }
     }
 
@@ -94,6 +107,7 @@ impl<'a> Scorer<'a> {
         // over it. (LongRoPE's factors depend on the sequence length, which the shared batch's
         // padding would change: not shared.)
         let mut shared = vec![false; requests.len()];
+        let mut done = 0;
         let longrope = matches!(
             self.model.config().rope_scaling,
             RopeScaling::LongRope { .. }
@@ -128,6 +142,8 @@ impl<'a> Scorer<'a> {
                     })
                     .collect();
                 let scores = self.score_shared(&batch)?;
+                done += batch.iter().map(|q| q.1.len()).sum::<usize>();
+                self.report(done, requests.len());
                 for ((_, members), sc) in groups[at..end].iter().zip(scores) {
                     for (&i, x) in members.iter().zip(sc) {
                         out[i] = x;
@@ -182,8 +198,16 @@ impl<'a> Scorer<'a> {
                     truncated: *truncated,
                 };
             }
+            done += chunk.len();
+            self.report(done, requests.len());
         }
         Ok(out)
+    }
+
+    fn report(&self, done: usize, total: usize) {
+        if let Some(p) = &self.progress {
+            (p.0)(done, total);
+        }
     }
 
     /// Scores the continuations of each `(context, continuations)` question (contexts

@@ -191,3 +191,31 @@ fn choices_sharing_a_context_score_as_each_alone() {
         }
     }
 }
+
+/// Progress is reported as batches finish, ending at every request scored.
+#[test]
+fn progress_counts_up_to_every_request() {
+    let e = engine("llama");
+    let mut reqs = requests(&e);
+    let ctx = e.tokenizer.encode("And God said", false).unwrap();
+    for c in [" light", " let there be"] {
+        reqs.push(Request {
+            context: ctx.clone(),
+            continuation: e.tokenizer.encode(c, false).unwrap(),
+        });
+    }
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let mut s = Scorer::new(&e.model);
+    s.batch_size = 2;
+    s.progress = Some(glassbox_eval::loglik::Progress(std::sync::Arc::new(
+        move |d, t| {
+            s2.lock().unwrap().push((d, t));
+        },
+    )));
+    s.score(&reqs).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 3, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(reqs.len(), reqs.len())));
+}

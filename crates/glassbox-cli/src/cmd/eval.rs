@@ -238,6 +238,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         batch_size: a.batch_size,
         max_length: a.max_length,
         share_context: !a.no_shared_context,
+        progress: None,
     };
     let mut tasks = Vec::new();
     // `--text FILE`: a task of its own over the file, written where nothing is left behind.
@@ -284,7 +285,23 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let engine = load_engine(model, a.adapter.as_deref())?;
     let mut results = Vec::new();
     for cfg in &tasks {
-        results.push(evaluate(cfg, &engine, &opts)?);
+        let bar = indicatif::ProgressBar::new(0).with_message(cfg.task.clone());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let b = bar.clone();
+        let o = EvalOptions {
+            progress: Some(glassbox_eval::loglik::Progress(std::sync::Arc::new(
+                move |done, total| {
+                    b.set_length(total as u64);
+                    b.set_position(done as u64);
+                },
+            ))),
+            ..opts.clone()
+        };
+        results.push(evaluate(cfg, &engine, &o)?);
+        bar.finish_and_clear();
     }
     if a.json {
         let out = serde_json::json!({
