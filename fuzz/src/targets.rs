@@ -39,9 +39,17 @@ fn clear(dir: &Path) {
     }
 }
 
-/// GGUF metadata, as the audit reads it.
+/// GGUF metadata, as the audit reads it; and the whole file as the model's reader parses it,
+/// every tensor dequantized.
 pub(crate) fn gguf(_dir: &Path, data: &[u8]) {
     let _ = glassbox_audit::formats::gguf_summary(data);
+    if let Ok(f) = glassbox_model::gguf::GgufFile::from_bytes(data, "fuzz.gguf".as_ref()) {
+        for t in &f.tensors {
+            if let Ok(b) = f.tensor_slice(data, &t.name) {
+                let _ = glassbox_model::gguf::quant::dequantize(t.ty, b);
+            }
+        }
+    }
 }
 
 /// The audit's safetensors header summary: the 8-byte length prefix, then the JSON header read

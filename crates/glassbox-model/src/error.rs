@@ -28,6 +28,15 @@ pub enum ModelError {
         /// What is wrong with it.
         message: String,
     },
+    /// A GGUF file is malformed or holds what glassbox does not read; the message names the
+    /// metadata key or tensor.
+    #[error("{}: invalid GGUF: {message}", path.display())]
+    Gguf {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key or tensor.
+        message: String,
+    },
     /// A safetensors file is malformed (header, offsets, dtype or length).
     #[error("{}: invalid safetensors{}: {message}", path.display(), tensor_suffix(tensor))]
     Safetensors {

@@ -13,6 +13,7 @@
 //!   pass, with or without a [`KvCache`], over left-padded batches, and the batch-invariant
 //!   [`Transformer::decode_step`]; [`Transformer::save`] writes the HF layout back.
 //! - [`CheckpointSeries`] lists a model's checkpoints (Hub revisions, glassbox runs) by step.
+//! - [`gguf`] reads and writes GGUF files and their quantized blocks.
 //!
 //! ```no_run
 //! use candle_core::{Device, Tensor};
@@ -29,6 +30,7 @@ pub mod config;
 pub mod cpu_kernels;
 pub mod error;
 mod families;
+pub mod gguf;
 pub mod kv_cache;
 pub mod lora;
 pub mod merge;
