@@ -168,3 +168,115 @@ fn malformed_files_are_refused_naming_the_key_or_tensor() {
     b[type_at + 4..type_at + 12].copy_from_slice(&3u64.to_le_bytes());
     assert!(err(&b).contains("alignment"));
 }
+
+fn llama(tied: bool) -> glassbox_model::Transformer {
+    let cfg = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 96,
+        "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+        "hidden_act": "silu", "max_position_embeddings": 128, "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0, "tie_word_embeddings": tied, "attention_bias": false,
+        "mlp_bias": false,
+    });
+    let cfg = glassbox_model::ModelConfig::from_value(&cfg, "config.json".as_ref()).unwrap();
+    glassbox_model::Transformer::random(cfg, 7, &candle_core::Device::Cpu).unwrap()
+}
+
+fn logits(m: &glassbox_model::Transformer) -> Vec<f32> {
+    let ids =
+        candle_core::Tensor::new(&[[1u32, 5, 9, 33, 2, 70, 4]], &candle_core::Device::Cpu).unwrap();
+    m.forward(&ids, &[], None, glassbox_model::Logits::All)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+/// A Llama exported to GGUF f32 and read back is the same model bit for bit (the q/k row
+/// permutation undone); Q8_0 and Q4_0 copies give logits near the original's.
+#[test]
+fn a_llama_survives_the_trip_through_gguf() {
+    use glassbox_model::gguf::llama::{Provenance, load_transformer, to_gguf};
+    let tmp = tempfile::tempdir().unwrap();
+    for tied in [false, true] {
+        let m = llama(tied);
+        let prov = Provenance {
+            name: "t".into(),
+            license: Some("apache-2.0".into()),
+            source_sha256: Some("ab".repeat(32)),
+        };
+        let want = logits(&m);
+        for (ty, tol) in [
+            (TensorType::F32, 0.0),
+            (TensorType::F16, 2e-3),
+            (TensorType::Q8_0, 2e-2),
+            (TensorType::Q4_0, 0.3),
+        ] {
+            let p = tmp.path().join(format!("m-{tied}-{}.gguf", ty.name()));
+            to_gguf(&m, ty, &prov).unwrap().write(&p).unwrap();
+            let f = GgufFile::open(&p).unwrap();
+            assert_eq!(f.get("llama.block_count"), Some(&Value::U32(2)));
+            assert_eq!(
+                f.get("general.license"),
+                Some(&Value::String("apache-2.0".into()))
+            );
+            assert_eq!(f.tensor("output.weight").is_none(), tied);
+            assert_eq!(
+                f.tensor("blk.1.attn_norm.weight").unwrap().ty,
+                TensorType::F32
+            );
+            assert_eq!(f.tensor("blk.0.attn_q.weight").unwrap().dims, vec![64, 64]);
+            assert_eq!(f.tensor("blk.0.attn_k.weight").unwrap().ty, ty);
+            let back = load_transformer(&f, &candle_core::Device::Cpu).unwrap();
+            if ty == TensorType::F32 {
+                for ((a, x), (b, y)) in m.named_tensors().iter().zip(back.named_tensors()) {
+                    assert_eq!(a, &b);
+                    let (x, y): (Vec<f32>, Vec<f32>) = (
+                        x.flatten_all().unwrap().to_vec1().unwrap(),
+                        y.flatten_all().unwrap().to_vec1().unwrap(),
+                    );
+                    assert_eq!(x, y, "{a}");
+                }
+            }
+            let got = logits(&back);
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs())).max(1.0);
+            let diff = want
+                .iter()
+                .zip(&got)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                diff <= tol * scale,
+                "{tied} {}: logits differ by {diff}",
+                ty.name()
+            );
+        }
+    }
+    // The q/k permutation changes the stored rows (it is not the identity here).
+    let m = llama(false);
+    let f32_file = tmp.path().join("m-false-f32.gguf");
+    let f = GgufFile::open(&f32_file).unwrap();
+    let stored = f.tensor_f32("blk.0.attn_q.weight").unwrap();
+    let q = m
+        .named_tensors()
+        .into_iter()
+        .find(|(n, _)| n == "model.layers.0.self_attn.q_proj.weight")
+        .unwrap()
+        .1;
+    let hf: Vec<f32> = q.flatten_all().unwrap().to_vec1().unwrap();
+    assert_eq!(stored.len(), hf.len());
+    assert_ne!(stored, hf);
+}
+
+#[test]
+fn families_not_exported_yet_are_refused_by_name() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models");
+    for (name, needle) in [("qwen2", "Qwen2ForCausalLM"), ("llama", "RoPE scaling")] {
+        let (m, _) =
+            glassbox_model::Transformer::load(&dir.join(name), &candle_core::Device::Cpu).unwrap();
+        let e = glassbox_model::gguf::llama::to_gguf(&m, TensorType::F32, &Default::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{name}: {e}");
+    }
+}

@@ -34,6 +34,12 @@ pub(crate) struct Args {
     /// (W − s·B·A) instead of merging it in.
     #[arg(long, requires = "adapter")]
     unmerge: bool,
+    /// Output format: hf (a model directory) or gguf (one file for llama.cpp; Llama family).
+    #[arg(long, default_value = "hf", value_parser = ["hf", "gguf"])]
+    to: String,
+    /// With --to gguf: the matrices' type (norms stay f32): f32, f16, bf16, q8_0 or q4_0.
+    #[arg(long, default_value = "f16", value_parser = ["f32", "f16", "bf16", "q8_0", "q4_0"])]
+    quant: String,
 }
 
 /// `glassbox merge-adapter`: `convert` with an adapter, which it requires.
@@ -73,6 +79,9 @@ pub(crate) fn run(a: Args) -> Result<()> {
                 .and_then(|()| model.merge_adapter())
         }
         .with_context(|| format!("applying the adapter in {}", dir.display()))?;
+    }
+    if a.to == "gguf" {
+        return super::convert_gguf::write(&model, src, &a.out, &a.quant);
     }
     model.save(&a.out, dtype, shard)?;
     for f in SIDE_FILES {

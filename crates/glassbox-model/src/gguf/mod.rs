@@ -10,9 +10,14 @@
 //! - [`write`]: [`GgufWriter`], metadata and tensors in insertion order, data aligned.
 //! - [`quant`]: f32, f16, bf16, Q8_0 and Q4_0 blocks — quantization and dequantization with the
 //!   reference implementation's rounding.
+//! - [`llama`]: the Llama family to and from llama.cpp's `llama` layout (names, hyper-parameters,
+//!   the q/k row permutation); [`tokenizer`]: a byte-level BPE `tokenizer.json` as
+//!   `tokenizer.*` metadata.
 
+pub mod llama;
 pub mod quant;
 pub mod read;
+pub mod tokenizer;
 pub mod write;
 
 pub use read::GgufFile;

@@ -1,0 +1,82 @@
+//! `glassbox convert --to gguf`: a model directory as one GGUF file for llama.cpp and Ollama.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use glassbox_model::Transformer;
+use glassbox_model::gguf::TensorType;
+use glassbox_model::gguf::llama::{Provenance, to_gguf};
+
+/// The card's `license:` (front matter of `README.md`), if any.
+fn card_license(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("README.md")).ok()?;
+    let front = text.strip_prefix("---\n")?.split("\n---").next()?;
+    front
+        .lines()
+        .find_map(|l| l.strip_prefix("license:"))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn read_json(p: &Path) -> Result<serde_json::Value> {
+    serde_json::from_str(
+        &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+    )
+    .with_context(|| format!("parsing {}", p.display()))
+}
+
+/// Writes `model` (loaded from `src`) to the GGUF file `out` with matrices as `quant`.
+pub(crate) fn write(model: &Transformer, src: &Path, out: &Path, quant: &str) -> Result<()> {
+    let ty = match quant {
+        "f32" => TensorType::F32,
+        "f16" => TensorType::F16,
+        "bf16" => TensorType::BF16,
+        "q8_0" => TensorType::Q8_0,
+        "q4_0" => TensorType::Q4_0,
+        other => bail!("--quant {other}: expected f32, f16, bf16, q8_0 or q4_0"),
+    };
+    if out.is_dir() {
+        bail!(
+            "--out {} is a directory; --to gguf writes one file",
+            out.display()
+        );
+    }
+    let name = src
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "model".into());
+    let prov = Provenance {
+        name,
+        license: card_license(src),
+        source_sha256: Some(glassbox_eval::series::weights_sha256(src)?),
+    };
+    let mut w =
+        to_gguf(model, ty, &prov).with_context(|| format!("exporting {}", src.display()))?;
+    let tk = read_json(&src.join("tokenizer.json"))?;
+    let cfg_path = src.join("tokenizer_config.json");
+    let cfg = cfg_path
+        .exists()
+        .then(|| read_json(&cfg_path))
+        .transpose()?;
+    let meta =
+        glassbox_model::gguf::tokenizer::metadata(&tk, cfg.as_ref(), model.config().vocab_size)
+            .map_err(|m| anyhow::anyhow!("{}: {m}", src.join("tokenizer.json").display()))?;
+    for (k, v) in meta {
+        w.set(&k, v);
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    w.write(out)?;
+    let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "wrote {} ({}, {} MiB, {})",
+        out.display(),
+        ty.name(),
+        bytes >> 20,
+        model.config().architecture.class_name()
+    );
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! A byte-level BPE tokenizer (`tokenizer.json`) as GGUF `tokenizer.*` metadata, the way
+//! llama.cpp reads GPT-2-style vocabularies: `tokenizer.ggml.model = "gpt2"`, the tokens in id
+//! order with their types, the merges as `"a b"` strings, the special token ids, whether a BOS
+//! is added, and the chat template.
+//!
+//! The pre-tokenizer name tells llama.cpp which splitting regex to use. A `ByteLevel`
+//! pre-tokenizer with its regex is GPT-2's (`"gpt-2"`); a sequence that begins with a `Split`
+//! is recognised only when its pattern is Llama 3's (`"llama-bpe"`) or SmolLM's digits-first
+//! form (`"smollm"`) — any other is refused, since llama.cpp would split differently.
+
+use serde_json::Value as Json;
+
+use super::Value;
+
+/// Llama 3's splitting regex, as its `tokenizer.json` writes it.
+const LLAMA3_PATTERN: &str = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/// llama.cpp's token types.
+const NORMAL: i32 = 1;
+const CONTROL: i32 = 3;
+const USER_DEFINED: i32 = 4;
+const UNUSED: i32 = 5;
+
+/// The pre-tokenizer name llama.cpp expects for `pre` (a `tokenizer.json` `pre_tokenizer`).
+fn pre_name(pre: &Json) -> Result<&'static str, String> {
+    let ty = pre.get("type").and_then(Json::as_str).unwrap_or("");
+    match ty {
+        "ByteLevel" if pre.get("use_regex").and_then(Json::as_bool) != Some(false) => Ok("gpt-2"),
+        "Sequence" => {
+            let parts = pre
+                .get("pretokenizers")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let split = parts
+                .iter()
+                .find(|p| p.get("type").and_then(Json::as_str) == Some("Split"))
+                .and_then(|p| p.pointer("/pattern/Regex"))
+                .and_then(Json::as_str);
+            let digits = parts
+                .iter()
+                .any(|p| p.get("type").and_then(Json::as_str) == Some("Digits"));
+            match (split, digits) {
+                (Some(p), _) if p == LLAMA3_PATTERN => Ok("llama-bpe"),
+                (None, true) => Ok("smollm"),
+                _ => Err(format!(
+                    "pre-tokenizer sequence {} has no llama.cpp name",
+                    serde_json::to_string(&parts).unwrap_or_default()
+                )),
+            }
+        }
+        other => Err(format!("pre-tokenizer `{other}` has no llama.cpp name")),
+    }
+}
+
+/// The `tokenizer.*` entries for a model of `vocab_size` from `tokenizer.json` and, when given,
+/// `tokenizer_config.json` (BOS/EOS/padding tokens, whether a BOS is added, the chat template).
+pub fn metadata(
+    tokenizer: &Json,
+    config: Option<&Json>,
+    vocab_size: usize,
+) -> Result<Vec<(String, Value)>, String> {
+    let model = tokenizer
+        .get("model")
+        .ok_or("tokenizer.json has no `model`")?;
+    if model.get("type").and_then(Json::as_str) != Some("BPE") {
+        return Err("only BPE tokenizers are exported to GGUF".into());
+    }
+    let vocab = model
+        .get("vocab")
+        .and_then(Json::as_object)
+        .ok_or("tokenizer.json has no `model.vocab`")?;
+    let mut tokens: Vec<Option<String>> = vec![None; vocab_size];
+    let mut types = vec![NORMAL; vocab_size];
+    let mut place = |tok: &str, id: u64| -> Result<(), String> {
+        let slot = tokens
+            .get_mut(id as usize)
+            .ok_or_else(|| format!("token {tok:?} has id {id}, beyond the model's {vocab_size}"))?;
+        *slot = Some(tok.to_string());
+        Ok(())
+    };
+    for (tok, id) in vocab {
+        place(
+            tok,
+            id.as_u64()
+                .ok_or_else(|| format!("token {tok:?}: id not a number"))?,
+        )?;
+    }
+    let mut specials: std::collections::HashMap<String, u64> = Default::default();
+    for a in tokenizer
+        .get("added_tokens")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let (Some(content), Some(id)) = (
+            a.get("content").and_then(Json::as_str),
+            a.get("id").and_then(Json::as_u64),
+        ) else {
+            return Err("an added token lacks `content` or `id`".into());
+        };
+        place(content, id)?;
+        let special = a.get("special").and_then(Json::as_bool).unwrap_or(false);
+        types[id as usize] = if special { CONTROL } else { USER_DEFINED };
+        specials.insert(content.to_string(), id);
+    }
+    let tokens: Vec<Value> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| match t {
+            Some(t) => Value::String(t),
+            None => {
+                types[i] = UNUSED;
+                Value::String(format!("[PAD{i}]"))
+            }
+        })
+        .collect();
+    let merges: Vec<Value> = model
+        .get("merges")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .map(|m| match m {
+            Json::String(s) => Ok(Value::String(s.clone())),
+            Json::Array(p) if p.len() == 2 => Ok(Value::String(format!(
+                "{} {}",
+                p[0].as_str().unwrap_or_default(),
+                p[1].as_str().unwrap_or_default()
+            ))),
+            _ => Err(format!("merge {m} is neither \"a b\" nor [a, b]")),
+        })
+        .collect::<Result<_, _>>()?;
+    let pre = tokenizer
+        .get("pre_tokenizer")
+        .ok_or("tokenizer.json has no `pre_tokenizer`")?;
+    let mut out = vec![
+        (
+            "tokenizer.ggml.model".to_string(),
+            Value::String("gpt2".into()),
+        ),
+        (
+            "tokenizer.ggml.pre".to_string(),
+            Value::String(pre_name(pre)?.into()),
+        ),
+        ("tokenizer.ggml.tokens".to_string(), Value::Array(tokens)),
+        (
+            "tokenizer.ggml.token_type".to_string(),
+            Value::Array(types.into_iter().map(Value::I32).collect()),
+        ),
+        ("tokenizer.ggml.merges".to_string(), Value::Array(merges)),
+    ];
+    // A token named in tokenizer_config.json (a string, or {"content": …}).
+    let named = |key: &str| -> Option<u64> {
+        let v = config?.get(key)?;
+        let s = v
+            .as_str()
+            .or_else(|| v.get("content").and_then(Json::as_str))?;
+        specials
+            .get(s)
+            .copied()
+            .or_else(|| vocab.get(s).and_then(Json::as_u64))
+    };
+    for (key, gguf) in [
+        ("bos_token", "tokenizer.ggml.bos_token_id"),
+        ("eos_token", "tokenizer.ggml.eos_token_id"),
+        ("pad_token", "tokenizer.ggml.padding_token_id"),
+        ("unk_token", "tokenizer.ggml.unknown_token_id"),
+    ] {
+        if let Some(id) = named(key) {
+            out.push((gguf.to_string(), Value::U32(id as u32)));
+        }
+    }
+    // Whether a BOS is added: the post-processor's template starts with one.
+    let adds_bos = tokenizer
+        .pointer("/post_processor/single")
+        .or_else(|| {
+            tokenizer
+                .pointer("/post_processor/processors")
+                .and_then(Json::as_array)
+                .and_then(|ps| ps.iter().find_map(|p| p.get("single")))
+        })
+        .and_then(Json::as_array)
+        .and_then(|s| s.first())
+        .is_some_and(|first| first.get("SpecialToken").is_some());
+    out.push(("tokenizer.ggml.add_bos_token".into(), Value::Bool(adds_bos)));
+    out.push(("tokenizer.ggml.add_eos_token".into(), Value::Bool(false)));
+    if let Some(t) = config
+        .and_then(|c| c.get("chat_template"))
+        .and_then(Json::as_str)
+    {
+        out.push(("tokenizer.chat_template".into(), Value::String(t.into())));
+    }
+    Ok(out)
+}
