@@ -27,19 +27,22 @@ fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
     let (_, e, c) = common::run(&["train", r.to_str().unwrap(), "--out", run.to_str().unwrap()]);
     assert_eq!(c, 0, "{e}");
     let ck = run.join("checkpoints/step-0000002");
-    for q in ["f32", "q8_0"] {
-        let out = tmp.path().join(format!("m-{q}.gguf"));
-        let (_, e, c) = common::run(&[
+    let convert = |model: &std::path::Path, quant: &str, out: &std::path::Path| {
+        common::run(&[
             "convert",
             "--model",
-            ck.to_str().unwrap(),
+            model.to_str().unwrap(),
             "--to",
             "gguf",
             "--quant",
-            q,
+            quant,
             "--out",
             out.to_str().unwrap(),
-        ]);
+        ])
+    };
+    for q in ["f32", "q8_0"] {
+        let out = tmp.path().join(format!("m-{q}.gguf"));
+        let (_, e, c) = convert(&ck, q, &out);
         assert_eq!(c, 0, "{e}");
         let f = GgufFile::open(&out).unwrap();
         assert_eq!(
@@ -87,27 +90,11 @@ fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
         }
     }
     // A directory as --out, and a family not exported yet, are refused by name.
-    let (_, e, c) = common::run(&[
-        "convert",
-        "--model",
-        ck.to_str().unwrap(),
-        "--to",
-        "gguf",
-        "--out",
-        tmp.path().to_str().unwrap(),
-    ]);
+    let (_, e, c) = convert(&ck, "f16", tmp.path());
     assert_ne!(c, 0);
     assert!(e.contains("is a directory"), "{e}");
     let qwen = fixture.join("../models/qwen2");
-    let (_, e, c) = common::run(&[
-        "convert",
-        "--model",
-        qwen.to_str().unwrap(),
-        "--to",
-        "gguf",
-        "--out",
-        tmp.path().join("q.gguf").to_str().unwrap(),
-    ]);
+    let (_, e, c) = convert(&qwen, "f16", &tmp.path().join("q.gguf"));
     assert_ne!(c, 0);
     assert!(e.contains("Qwen2ForCausalLM"), "{e}");
 }
