@@ -10,6 +10,21 @@ use std::path::PathBuf;
 use candle_core::Device;
 use glassbox_model::gguf::{GgufFile, TensorType, Value};
 
+/// `glassbox convert --model MODEL --to gguf --quant QUANT --out OUT`.
+fn convert(model: &std::path::Path, quant: &str, out: &std::path::Path) -> (String, String, i32) {
+    common::run(&[
+        "convert",
+        "--model",
+        model.to_str().unwrap(),
+        "--to",
+        "gguf",
+        "--quant",
+        quant,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 #[test]
 fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
     let tmp = tempfile::tempdir().unwrap();
@@ -27,19 +42,6 @@ fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
     let (_, e, c) = common::run(&["train", r.to_str().unwrap(), "--out", run.to_str().unwrap()]);
     assert_eq!(c, 0, "{e}");
     let ck = run.join("checkpoints/step-0000002");
-    let convert = |model: &std::path::Path, quant: &str, out: &std::path::Path| {
-        common::run(&[
-            "convert",
-            "--model",
-            model.to_str().unwrap(),
-            "--to",
-            "gguf",
-            "--quant",
-            quant,
-            "--out",
-            out.to_str().unwrap(),
-        ])
-    };
     for q in ["f32", "q8_0"] {
         let out = tmp.path().join(format!("m-{q}.gguf"));
         let (_, e, c) = convert(&ck, q, &out);
@@ -136,17 +138,7 @@ fn llama_cpp_runs_the_exported_files_as_glassbox_runs_the_model() {
     assert_eq!(ids, want_ids);
     for q in ["f32", "q8_0"] {
         let out = tmp.path().join(format!("{q}.gguf"));
-        let (_, e, c) = common::run(&[
-            "convert",
-            "--model",
-            model.to_str().unwrap(),
-            "--to",
-            "gguf",
-            "--quant",
-            q,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let (_, e, c) = convert(&model, q, &out);
         assert_eq!(c, 0, "{e}");
         let r = &reference["files"][q];
         assert_eq!(
