@@ -91,6 +91,32 @@ fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
             }
         }
     }
+    // Every verb takes the GGUF file: the f32 file scores as the checkpoint (tokenizer rebuilt
+    // from the metadata); the Q8_0 file converts back to a model directory that scores as it.
+    let score = |m: &std::path::Path| -> serde_json::Value {
+        let (o, e, c) = common::run(&[
+            "score",
+            "--model",
+            m.to_str().unwrap(),
+            "--text",
+            "And God said, let there be light",
+        ]);
+        assert_eq!(c, 0, "{e}");
+        let mut v: serde_json::Value = serde_json::from_str(&o).unwrap();
+        v["model"] = serde_json::Value::Null;
+        v
+    };
+    assert_eq!(score(&tmp.path().join("m-f32.gguf")), score(&ck));
+    let back = tmp.path().join("back");
+    let (_, e, c) = common::run(&[
+        "convert",
+        "--model",
+        tmp.path().join("m-q8_0.gguf").to_str().unwrap(),
+        "--out",
+        back.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{e}");
+    assert_eq!(score(&back), score(&tmp.path().join("m-q8_0.gguf")));
     // A directory as --out, and a family not exported yet, are refused by name.
     let (_, e, c) = convert(&ck, "f16", tmp.path());
     assert_ne!(c, 0);
@@ -208,6 +234,17 @@ fn llama_cpp_runs_the_exported_files_as_glassbox_runs_the_model() {
             );
         }
     }
+    // The BOS-adding tokenizer survives the trip: the f32 file scores as the directory.
+    let (o2, e, c) = common::run(&[
+        "score",
+        "--model",
+        tmp.path().join("f32.gguf").to_str().unwrap(),
+        "--text",
+        text,
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let from_gguf: serde_json::Value = serde_json::from_str(&o2).unwrap();
+    assert_eq!(from_gguf["tokens"], score["tokens"]);
     let (o, e, c) = common::run(&[
         "generate",
         "--model",

@@ -117,8 +117,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Loads the model, tokenizer, chat template and generation config from `dir`.
+    /// Loads the model, tokenizer, chat template and generation config from `dir` — or from a
+    /// GGUF file (Llama family; weights dequantized to f32, the tokenizer rebuilt from its
+    /// metadata).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        if dir.is_file() && dir.extension().is_some_and(|e| e == "gguf") {
+            return Self::load_gguf(dir, device);
+        }
         let (model, load_report) = Transformer::load(dir, device)?;
         let tokenizer = TextTokenizer::load(dir)?;
         let generation = GenerationConfig::load(dir, model.config())?;
@@ -130,6 +135,47 @@ impl Engine {
             chat_template,
             load_report,
             dir: dir.to_path_buf(),
+        })
+    }
+
+    /// [`Engine::load`] of a GGUF file.
+    fn load_gguf(path: &Path, device: &Device) -> Result<Self> {
+        let f = glassbox_model::gguf::GgufFile::open(path)?;
+        let model = glassbox_model::gguf::llama::load_transformer(&f, device)?;
+        let (tk, tk_config) = glassbox_model::gguf::tokenizer::rebuild(&f).map_err(|message| {
+            InferError::Tokenizer {
+                path: path.to_path_buf(),
+                message,
+            }
+        })?;
+        // The tokenizer and generation files, written where the loaders read them, then gone.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let tmp = std::env::temp_dir().join(format!(
+            "glassbox-gguf-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let load = || -> Result<(TextTokenizer, GenerationConfig)> {
+            std::fs::create_dir_all(&tmp)
+                .map_err(|e| glassbox_core::CoreError::io("creating", &tmp, e))?;
+            glassbox_core::fsio::write_json_atomic(&tmp.join("tokenizer.json"), &tk)?;
+            glassbox_core::fsio::write_json_atomic(&tmp.join("tokenizer_config.json"), &tk_config)?;
+            Ok((
+                TextTokenizer::load(&tmp)?,
+                GenerationConfig::load(&tmp, model.config())?,
+            ))
+        };
+        let loaded = load();
+        let _ = std::fs::remove_dir_all(&tmp);
+        let (tokenizer, generation) = loaded?;
+        let chat_template = ChatTemplate::from_tokenizer(&tokenizer)?;
+        Ok(Self {
+            model,
+            tokenizer,
+            generation,
+            chat_template,
+            load_report: LoadReport::default(),
+            dir: path.to_path_buf(),
         })
     }
 

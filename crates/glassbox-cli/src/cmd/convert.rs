@@ -66,6 +66,12 @@ pub(crate) fn run(a: Args) -> Result<()> {
             a.out.display()
         );
     }
+    if src.is_file() && src.extension().is_some_and(|e| e == "gguf") {
+        if a.to == "gguf" || a.model.adapter.is_some() {
+            bail!("a GGUF input is converted to a model directory (--to hf), without --adapter");
+        }
+        return super::convert_gguf::import(src, &a.out, dtype, shard);
+    }
     let (mut model, _) = Transformer::load(src, &candle_core::Device::Cpu)
         .with_context(|| format!("loading the model in {}", src.display()))?;
     if let Some(dir) = &a.model.adapter {

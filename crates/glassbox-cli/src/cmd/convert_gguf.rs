@@ -80,3 +80,30 @@ pub(crate) fn write(model: &Transformer, src: &Path, out: &Path, quant: &str) ->
     );
     Ok(())
 }
+
+/// `glassbox convert --model FILE.gguf --out DIR`: the GGUF as a Hugging Face model directory
+/// (weights dequantized, q/k rows back in transformers' order, `tokenizer.json` and
+/// `tokenizer_config.json` rebuilt from the metadata) that transformers loads.
+pub(crate) fn import(
+    src: &Path,
+    out: &Path,
+    dtype: glassbox_model::SaveDtype,
+    max_shard: u64,
+) -> Result<()> {
+    let f = glassbox_model::gguf::GgufFile::open(src)?;
+    let model = glassbox_model::gguf::llama::load_transformer(&f, &candle_core::Device::Cpu)
+        .with_context(|| format!("reading the model in {}", src.display()))?;
+    let (tk, tk_config) = glassbox_model::gguf::tokenizer::rebuild(&f)
+        .map_err(|m| anyhow::anyhow!("{}: {m}", src.display()))?;
+    model.save(out, dtype, max_shard)?;
+    glassbox_core::fsio::write_json_atomic(&out.join("tokenizer.json"), &tk)?;
+    glassbox_core::fsio::write_json_atomic(&out.join("tokenizer_config.json"), &tk_config)?;
+    eprintln!(
+        "wrote {} ({}, {} tensors from {})",
+        out.display(),
+        dtype.torch_name(),
+        f.tensors.len(),
+        src.display()
+    );
+    Ok(())
+}

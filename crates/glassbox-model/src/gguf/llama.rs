@@ -277,6 +277,15 @@ pub fn from_gguf(f: &GgufFile) -> Result<(serde_json::Value, Vec<(String, Tensor
         "mlp_bias": false,
         "torch_dtype": "float32",
     });
+    let mut config = config;
+    for (gguf, hf) in [
+        ("tokenizer.ggml.bos_token_id", "bos_token_id"),
+        ("tokenizer.ggml.eos_token_id", "eos_token_id"),
+    ] {
+        if let Some(id) = f.get(gguf).and_then(Value::as_u64) {
+            config[hf] = serde_json::json!(id);
+        }
+    }
     let mut out = Vec::new();
     for t in &f.tensors {
         let hf = hf_name(&t.name, layers)

@@ -53,6 +53,111 @@ fn pre_name(pre: &Json) -> Result<&'static str, String> {
     }
 }
 
+/// A `tokenizer.json` and `tokenizer_config.json` rebuilt from a GGUF's `tokenizer.*` metadata
+/// (the inverse of [`metadata`] for GPT-2-style vocabularies: `gpt2` model with the `gpt-2`,
+/// `llama-bpe` or `smollm` pre-tokenizer). Padding tokens (`UNUSED`) stay in the vocabulary.
+pub fn rebuild(f: &super::GgufFile) -> Result<(Json, Json), String> {
+    let s = |k: &str| f.get(k).and_then(Value::as_str);
+    if s("tokenizer.ggml.model") != Some("gpt2") {
+        return Err(format!(
+            "metadata `tokenizer.ggml.model` is {:?}; glassbox rebuilds `gpt2` (byte-level BPE) tokenizers",
+            s("tokenizer.ggml.model")
+        ));
+    }
+    let strings = |k: &str| -> Result<Vec<String>, String> {
+        match f.get(k) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| format!("metadata `{k}` holds a non-string"))
+                })
+                .collect(),
+            _ => Err(format!("metadata `{k}` is missing or not an array")),
+        }
+    };
+    let tokens = strings("tokenizer.ggml.tokens")?;
+    let merges = strings("tokenizer.ggml.merges").unwrap_or_default();
+    let types: Vec<i64> = match f.get("tokenizer.ggml.token_type") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| match v {
+                Value::I32(x) => i64::from(*x),
+                other => other.as_u64().map_or(NORMAL.into(), |x| x as i64),
+            })
+            .collect(),
+        _ => vec![i64::from(NORMAL); tokens.len()],
+    };
+    let pre = match s("tokenizer.ggml.pre").unwrap_or("gpt-2") {
+        "gpt-2" | "default" => {
+            serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true})
+        }
+        "llama-bpe" | "llama3" => serde_json::json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN}, "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}),
+        "smollm" => serde_json::json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": true},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}]}),
+        other => {
+            return Err(format!(
+                "metadata `tokenizer.ggml.pre` {other:?} is not one glassbox rebuilds"
+            ));
+        }
+    };
+    let mut vocab = serde_json::Map::new();
+    let mut added = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let ty = types.get(i).copied().unwrap_or(NORMAL.into());
+        if ty == i64::from(CONTROL) || ty == i64::from(USER_DEFINED) {
+            added.push(serde_json::json!({"id": i, "content": t, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": ty == i64::from(USER_DEFINED), "special": ty == i64::from(CONTROL)}));
+        }
+        vocab.insert(t.clone(), serde_json::json!(i));
+    }
+    let id = |k: &str| f.get(k).and_then(Value::as_u64);
+    let name = |i: Option<u64>| i.and_then(|i| tokens.get(i as usize).cloned());
+    let bos = name(id("tokenizer.ggml.bos_token_id"));
+    let adds_bos = matches!(
+        f.get("tokenizer.ggml.add_bos_token"),
+        Some(Value::Bool(true))
+    );
+    let post = match (&bos, adds_bos) {
+        (Some(b), true) => serde_json::json!({"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": b, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": b, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"SpecialToken": {"id": b, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {b: {"id": b, "ids": [id("tokenizer.ggml.bos_token_id")], "tokens": [b]}}}),
+        _ => {
+            serde_json::json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true})
+        }
+    };
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
+        "normalizer": null, "pre_tokenizer": pre, "post_processor": post,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+            "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+            "vocab": vocab, "merges": merges},
+    });
+    let mut config = serde_json::Map::new();
+    for (key, gguf) in [
+        ("bos_token", "tokenizer.ggml.bos_token_id"),
+        ("eos_token", "tokenizer.ggml.eos_token_id"),
+        ("pad_token", "tokenizer.ggml.padding_token_id"),
+        ("unk_token", "tokenizer.ggml.unknown_token_id"),
+    ] {
+        if let Some(t) = name(id(gguf)) {
+            config.insert(key.into(), Json::String(t));
+        }
+    }
+    if let Some(t) = s("tokenizer.chat_template") {
+        config.insert("chat_template".into(), Json::String(t.into()));
+    }
+    config.insert("clean_up_tokenization_spaces".into(), Json::Bool(false));
+    Ok((tokenizer, Json::Object(config)))
+}
+
 /// The `tokenizer.*` entries for a model of `vocab_size` from `tokenizer.json` and, when given,
 /// `tokenizer_config.json` (BOS/EOS/padding tokens, whether a BOS is added, the chat template).
 pub fn metadata(
