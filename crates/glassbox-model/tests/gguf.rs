@@ -74,6 +74,30 @@ fn quantization_and_dequantization_equal_ggml_reference_bit_for_bit() {
     }
 }
 
+/// The types glassbox only reads (llama.cpp's Q4_1, Q5_0, Q5_1 and k-quants): random blocks
+/// dequantized bit for bit as `gguf.quants` dequantizes them.
+#[test]
+fn read_only_block_types_dequantize_as_ggml_does() {
+    let f = GgufFile::open(&reference()).unwrap();
+    for (name, ty) in [
+        ("q4_1", TensorType::Q4_1),
+        ("q5_0", TensorType::Q5_0),
+        ("q5_1", TensorType::Q5_1),
+        ("q4_k", TensorType::Q4_K),
+        ("q5_k", TensorType::Q5_K),
+        ("q6_k", TensorType::Q6_K),
+    ] {
+        let raw = f.tensor(&format!("raw.{name}")).unwrap();
+        assert_eq!((raw.ty, raw.dims.clone()), (ty, vec![512, 2]), "{name}");
+        let got = f.tensor_f32(&format!("raw.{name}")).unwrap();
+        let want = f.tensor_f32(&format!("deq.raw.{name}")).unwrap();
+        assert_eq!(got.len(), 1024);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{name}");
+        assert!(quantize(ty, &got).is_err(), "{name} is read only");
+    }
+}
+
 #[test]
 fn the_writer_reproduces_the_reference_file_byte_for_byte() {
     let f = GgufFile::open(&reference()).unwrap();

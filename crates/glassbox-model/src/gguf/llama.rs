@@ -142,6 +142,12 @@ fn file_type(ty: TensorType) -> u32 {
         TensorType::Q4_0 => 2,
         TensorType::Q8_0 => 7,
         TensorType::BF16 => 32,
+        TensorType::Q4_1 => 3,
+        TensorType::Q5_0 => 8,
+        TensorType::Q5_1 => 9,
+        TensorType::Q4_K => 15,
+        TensorType::Q5_K => 17,
+        TensorType::Q6_K => 18,
     }
 }
 

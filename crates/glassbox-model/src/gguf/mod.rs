@@ -114,7 +114,9 @@ impl Value {
     }
 }
 
-/// ggml's element types that glassbox reads and writes.
+/// ggml's element types that glassbox reads (and, for F32, F16, BF16, Q8_0 and Q4_0, writes).
+/// The variants keep ggml's names (`Q4_K`).
+#[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TensorType {
     /// 32-bit float (0).
@@ -127,6 +129,18 @@ pub enum TensorType {
     Q8_0,
     /// bfloat16 (30).
     BF16,
+    /// 32 weights: f16 scale and minimum, 32 four-bit values (3); read only.
+    Q4_1,
+    /// 32 weights: f16 scale, 32 five-bit values (6); read only.
+    Q5_0,
+    /// 32 weights: f16 scale and minimum, 32 five-bit values (7); read only.
+    Q5_1,
+    /// 256 weights in 8 sub-blocks with 6-bit scales and minimums, 4-bit values (12); read only.
+    Q4_K,
+    /// As Q4_K with 5-bit values (13); read only.
+    Q5_K,
+    /// 256 weights in 16 sub-blocks with 8-bit scales, 6-bit values (14); read only.
+    Q6_K,
 }
 
 impl TensorType {
@@ -138,6 +152,12 @@ impl TensorType {
             2 => TensorType::Q4_0,
             8 => TensorType::Q8_0,
             30 => TensorType::BF16,
+            3 => TensorType::Q4_1,
+            6 => TensorType::Q5_0,
+            7 => TensorType::Q5_1,
+            12 => TensorType::Q4_K,
+            13 => TensorType::Q5_K,
+            14 => TensorType::Q6_K,
             _ => return None,
         })
     }
@@ -150,6 +170,12 @@ impl TensorType {
             TensorType::Q4_0 => 2,
             TensorType::Q8_0 => 8,
             TensorType::BF16 => 30,
+            TensorType::Q4_1 => 3,
+            TensorType::Q5_0 => 6,
+            TensorType::Q5_1 => 7,
+            TensorType::Q4_K => 12,
+            TensorType::Q5_K => 13,
+            TensorType::Q6_K => 14,
         }
     }
 
@@ -157,7 +183,12 @@ impl TensorType {
     pub fn block_len(self) -> usize {
         match self {
             TensorType::F32 | TensorType::F16 | TensorType::BF16 => 1,
-            TensorType::Q4_0 | TensorType::Q8_0 => 32,
+            TensorType::Q4_0
+            | TensorType::Q8_0
+            | TensorType::Q4_1
+            | TensorType::Q5_0
+            | TensorType::Q5_1 => 32,
+            TensorType::Q4_K | TensorType::Q5_K | TensorType::Q6_K => 256,
         }
     }
 
@@ -168,6 +199,12 @@ impl TensorType {
             TensorType::F16 | TensorType::BF16 => 2,
             TensorType::Q4_0 => 2 + 16,
             TensorType::Q8_0 => 2 + 32,
+            TensorType::Q4_1 => 2 + 2 + 16,
+            TensorType::Q5_0 => 2 + 4 + 16,
+            TensorType::Q5_1 => 2 + 2 + 4 + 16,
+            TensorType::Q4_K => 2 + 2 + 12 + 128,
+            TensorType::Q5_K => 2 + 2 + 12 + 32 + 128,
+            TensorType::Q6_K => 128 + 64 + 16 + 2,
         }
     }
 
@@ -179,6 +216,12 @@ impl TensorType {
             TensorType::Q4_0 => "q4_0",
             TensorType::Q8_0 => "q8_0",
             TensorType::BF16 => "bf16",
+            TensorType::Q4_1 => "q4_1",
+            TensorType::Q5_0 => "q5_0",
+            TensorType::Q5_1 => "q5_1",
+            TensorType::Q4_K => "q4_k",
+            TensorType::Q5_K => "q5_k",
+            TensorType::Q6_K => "q6_k",
         }
     }
 

@@ -10,6 +10,11 @@
 //!
 //! The scale is rounded to f16 for storage but the quantized values are computed with the f32
 //! scale, as the reference does.
+//!
+//! Read only (dequantized, for llama.cpp's files): **Q4_1**, **Q5_0**, **Q5_1** (32-weight
+//! blocks with a minimum and/or a fifth bit in a 32-bit mask) and the k-quants **Q4_K**,
+//! **Q5_K** (256 weights, 8 sub-blocks, 6-bit packed scales and minimums) and **Q6_K** (256
+//! weights, 16 sub-blocks with i8 scales, 6-bit values split into low nibbles and 2 high bits).
 
 use half::{bf16, f16};
 
@@ -36,8 +41,106 @@ pub fn quantize(ty: TensorType, x: &[f32]) -> Result<Vec<u8>, String> {
             .for_each(|v| out.extend(bf16::from_f32(*v).to_le_bytes())),
         TensorType::Q8_0 => x.chunks_exact(32).for_each(|blk| q8_0_block(blk, &mut out)),
         TensorType::Q4_0 => x.chunks_exact(32).for_each(|blk| q4_0_block(blk, &mut out)),
+        other => {
+            return Err(format!(
+                "quantizing to {} is not implemented (it is read: f32, f16, bf16, q8_0 and q4_0 are written)",
+                other.name()
+            ));
+        }
     }
     Ok(out)
+}
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// Q4_K/Q5_K's packed 6-bit scale and minimum of sub-block `j` (0..8).
+fn scale_min_k4(j: usize, s: &[u8]) -> (f32, f32) {
+    if j < 4 {
+        ((s[j] & 63) as f32, (s[j + 4] & 63) as f32)
+    } else {
+        (
+            ((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4)) as f32,
+            ((s[j + 4] >> 4) | ((s[j] >> 6) << 4)) as f32,
+        )
+    }
+}
+
+/// Dequantizes the read-only block types (ggml's reference formulas, in its order of
+/// operations: a sub-block's scale `d·sc` first, then `· q`, minus `dmin·m`).
+fn dequantize_more(ty: TensorType, blk: &[u8], out: &mut Vec<f32>) {
+    match ty {
+        TensorType::Q4_1 => {
+            let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+            let qs = &blk[4..20];
+            out.extend(qs.iter().map(|&b| (b & 0x0F) as f32 * d + m));
+            out.extend(qs.iter().map(|&b| (b >> 4) as f32 * d + m));
+        }
+        TensorType::Q5_0 | TensorType::Q5_1 => {
+            let d = f16_at(blk, 0);
+            let (m, at) = match ty {
+                TensorType::Q5_1 => (Some(f16_at(blk, 2)), 4),
+                _ => (None, 2),
+            };
+            let qh = u32::from_le_bytes([blk[at], blk[at + 1], blk[at + 2], blk[at + 3]]);
+            let qs = &blk[at + 4..at + 20];
+            for j in 0..32 {
+                let lo = if j < 16 {
+                    qs[j] & 0x0F
+                } else {
+                    qs[j - 16] >> 4
+                };
+                let q = lo as u32 | (((qh >> j) & 1) << 4);
+                out.push(match m {
+                    Some(m) => q as f32 * d + m,
+                    None => d * (q as i32 - 16) as f32,
+                });
+            }
+        }
+        TensorType::Q4_K | TensorType::Q5_K => {
+            let (d, dmin) = (f16_at(blk, 0), f16_at(blk, 2));
+            let scales = &blk[4..16];
+            let (qh, ql) = match ty {
+                TensorType::Q5_K => (Some(&blk[16..48]), &blk[48..176]),
+                _ => (None, &blk[16..144]),
+            };
+            for c in 0..4 {
+                let q = &ql[32 * c..32 * c + 32];
+                for half in 0..2 {
+                    let sub = 2 * c + half;
+                    let (sc, m) = scale_min_k4(sub, scales);
+                    let (d1, m1) = (d * sc, dmin * m);
+                    for l in 0..32 {
+                        let lo = if half == 0 { q[l] & 0x0F } else { q[l] >> 4 };
+                        let hi = qh.map_or(0, |h| ((h[l] >> sub) & 1) << 4);
+                        out.push(d1 * (lo | hi) as f32 - m1);
+                    }
+                }
+            }
+        }
+        TensorType::Q6_K => {
+            let (ql, qh) = (&blk[0..128], &blk[128..192]);
+            let scales = &blk[192..208];
+            let d = f16_at(blk, 208);
+            for g in 0..8 {
+                let (n, k) = (g / 4, g % 4);
+                for l in 0..32 {
+                    let lo = match k {
+                        0 => ql[64 * n + l] & 0x0F,
+                        1 => ql[64 * n + 32 + l] & 0x0F,
+                        2 => ql[64 * n + l] >> 4,
+                        _ => ql[64 * n + 32 + l] >> 4,
+                    };
+                    let hi = (qh[32 * n + l] >> (2 * k)) & 3;
+                    let q = (lo | (hi << 4)) as i32 - 32;
+                    let sc = scales[2 * g + l / 16] as i8 as f32;
+                    out.push(d * sc * q as f32);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn q8_0_block(x: &[f32], out: &mut Vec<u8>) {
@@ -101,6 +204,9 @@ pub fn dequantize(ty: TensorType, bytes: &[u8]) -> Result<Vec<f32>, String> {
                 out.extend(qs.iter().map(|&b| ((b >> 4) as i32 - 8) as f32 * d));
             }
         }
+        other => bytes
+            .chunks_exact(bb)
+            .for_each(|blk| dequantize_more(other, blk, &mut out)),
     }
     Ok(out)
 }
