@@ -10,6 +10,24 @@ use std::path::PathBuf;
 use candle_core::Device;
 use glassbox_model::gguf::{GgufFile, TensorType, Value};
 
+/// A two-step run of the training fixture in `dir/run`.
+fn trained(dir: &std::path::Path) -> PathBuf {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/train");
+    let recipe = std::fs::read_to_string(fixture.join("recipe.toml"))
+        .unwrap()
+        .replace(
+            "dataset = \"dataset\"",
+            &format!("dataset = \"{}\"", fixture.join("dataset").display()),
+        )
+        .replace("steps = 20", "steps = 2");
+    let r = dir.join("recipe.toml");
+    std::fs::write(&r, recipe).unwrap();
+    let run = dir.join("run");
+    let (_, e, c) = common::run(&["train", r.to_str().unwrap(), "--out", run.to_str().unwrap()]);
+    assert_eq!(c, 0, "{e}");
+    run
+}
+
 /// `glassbox convert --model MODEL --to gguf --quant QUANT --out OUT`.
 fn convert(model: &std::path::Path, quant: &str, out: &std::path::Path) -> (String, String, i32) {
     common::run(&[
@@ -29,18 +47,7 @@ fn convert(model: &std::path::Path, quant: &str, out: &std::path::Path) -> (Stri
 fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
     let tmp = tempfile::tempdir().unwrap();
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/train");
-    let recipe = std::fs::read_to_string(fixture.join("recipe.toml"))
-        .unwrap()
-        .replace(
-            "dataset = \"dataset\"",
-            &format!("dataset = \"{}\"", fixture.join("dataset").display()),
-        )
-        .replace("steps = 20", "steps = 2");
-    let r = tmp.path().join("recipe.toml");
-    std::fs::write(&r, recipe).unwrap();
-    let run = tmp.path().join("run");
-    let (_, e, c) = common::run(&["train", r.to_str().unwrap(), "--out", run.to_str().unwrap()]);
-    assert_eq!(c, 0, "{e}");
+    let run = trained(tmp.path());
     let ck = run.join("checkpoints/step-0000002");
     for q in ["f32", "q8_0"] {
         let out = tmp.path().join(format!("m-{q}.gguf"));
@@ -265,5 +272,57 @@ fn llama_cpp_runs_the_exported_files_as_glassbox_runs_the_model() {
     assert_eq!(
         ours[..theirs.len().min(ours.len())],
         theirs[..theirs.len().min(ours.len())]
+    );
+}
+
+/// A release bundle carries GGUF copies of its model; `verify` re-quantizes them from the
+/// weights and compares bytes, and a record that does not match the bytes fails it.
+#[test]
+fn bundles_carry_gguf_copies_that_verify_remakes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = trained(tmp.path());
+    let b = tmp.path().join("bundle");
+    let (_, e, c) = common::run(&[
+        "release",
+        run.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--gguf",
+        "q8_0",
+        "--gguf",
+        "f32",
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let rel: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("release.json")).unwrap()).unwrap();
+    let records = rel["gguf"].as_array().unwrap();
+    assert_eq!(records.len(), 2);
+    for rec in records {
+        let f = b.join(rec["file"].as_str().unwrap());
+        assert!(f.exists(), "{rec}");
+        assert_eq!(
+            glassbox_core::hash::sha256_file(&f).unwrap(),
+            rec["sha256"].as_str().unwrap()
+        );
+        assert_eq!(
+            rec["source_sha256"].as_str().unwrap(),
+            glassbox_model::checkpoints::weights_sha256(&b).unwrap()
+        );
+    }
+    let manifest = std::fs::read_to_string(b.join("MANIFEST.json")).unwrap();
+    assert!(manifest.contains("gguf/"), "MANIFEST lists the GGUF files");
+    let (o, e, c) = common::run(&["verify", b.to_str().unwrap(), "--no-replay", "--json"]);
+    assert_eq!(c, 0, "{o}{e}");
+    assert!(o.contains("\"gguf\"") && o.contains("byte for byte"), "{o}");
+    // A GGUF replaced by another quantization (and the manifest re-hashed) is caught.
+    let q8 = b.join(records[0]["file"].as_str().unwrap());
+    let f32_file = b.join(records[1]["file"].as_str().unwrap());
+    std::fs::copy(&f32_file, &q8).unwrap();
+    glassbox_release::manifest::write(&b).unwrap();
+    let (o, _, c) = common::run(&["verify", b.to_str().unwrap(), "--no-replay", "--json"]);
+    assert_ne!(c, 0);
+    assert!(
+        o.contains("re-quantized from the weights it differs"),
+        "{o}"
     );
 }

@@ -5,7 +5,7 @@
 //! against training tokens seen, log scale).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::Device;
 use glassbox_infer::Engine;
@@ -34,29 +34,10 @@ pub struct Point {
     pub cached: bool,
 }
 
-/// SHA-256 over the names and hashes of the `*.safetensors` files of `dir`.
+/// SHA-256 over the names and hashes of the `*.safetensors` files of `dir` (optimizer state
+/// left out): [`glassbox_model::checkpoints::weights_sha256`].
 pub fn weights_sha256(dir: &Path) -> Result<String> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| EvalError::Request(format!("{}: {e}", dir.display())))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "safetensors")
-                && !p.ends_with("optimizer.safetensors")
-        })
-        .collect();
-    names.sort();
-    let mut all = String::new();
-    for p in &names {
-        let _ = writeln!(
-            all,
-            "{} {}",
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default(),
-            glassbox_core::hash::sha256_file(p)?
-        );
-    }
-    Ok(glassbox_core::hash::sha256_hex(all.as_bytes()))
+    Ok(glassbox_model::checkpoints::weights_sha256(dir)?)
 }
 
 /// Training tokens a glassbox checkpoint records (`state.json` `tokens_seen`), else what its

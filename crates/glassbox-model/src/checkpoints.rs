@@ -188,6 +188,34 @@ fn checked(step: u64, tokens: Option<u64>, name: String, dir: PathBuf) -> Result
     })
 }
 
+/// SHA-256 over the names and SHA-256 of the weight files (`*.safetensors`, optimizer state
+/// left out) of `dir`, one `name sha256` line each in name order: one hash for a checkpoint's
+/// weights however they are sharded.
+pub fn weights_sha256(dir: &Path) -> Result<String> {
+    use std::fmt::Write as _;
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| glassbox_core::CoreError::io("listing", dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "safetensors")
+                && !p.ends_with("optimizer.safetensors")
+        })
+        .collect();
+    names.sort();
+    let mut all = String::new();
+    for p in &names {
+        let _ = writeln!(
+            all,
+            "{} {}",
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            glassbox_core::hash::sha256_file(p)?
+        );
+    }
+    Ok(glassbox_core::hash::sha256_hex(all.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -229,6 +229,7 @@ fn a_llama_survives_the_trip_through_gguf() {
             name: "t".into(),
             license: Some("apache-2.0".into()),
             source_sha256: Some("ab".repeat(32)),
+            glassbox_version: String::new(),
         };
         let want = logits(&m);
         for (ty, tol) in [

@@ -33,6 +33,8 @@ pub struct ReleaseOptions {
     pub checkpoints: CheckpointMode,
     /// Replace an existing bundle at the output path.
     pub force: bool,
+    /// GGUF copies of the final model to add (`gguf/`), one per type.
+    pub gguf: Vec<glassbox_model::gguf::TensorType>,
 }
 
 /// What [`release`] wrote.
@@ -478,6 +480,21 @@ pub fn release(
             json!({"name": name, "license": s.get("license"), "url": s.get("url"), "files": s.get("files"), "path": original})
         })
         .collect();
+    // GGUF copies of the final model, recorded so that `verify` can make them again.
+    if info.lora && !opts.gguf.is_empty() {
+        return Err(ReleaseError::bundle(
+            run,
+            "a LoRA run releases an adapter; GGUF copies are made of a whole model (merge the adapter first)",
+        ));
+    }
+    if !opts.gguf.is_empty() {
+        progress("gguf");
+    }
+    let gguf = opts
+        .gguf
+        .iter()
+        .map(|&ty| crate::gguf::export(b, ty, &name, &weights.expression))
+        .collect::<Result<Vec<_>>>()?;
     let release_json = json!({
         "schema_version": BUNDLE_SCHEMA,
         "glassbox_version": env!("CARGO_PKG_VERSION"),
@@ -518,6 +535,7 @@ pub fn release(
         "sources": sources,
         // Tasks evaluated at every checkpoint: `evals/<task>.jsonl` and `.svg`.
         "evals": evals_in(b),
+        "gguf": gguf,
         "code": {"commit": revision.get("commit"), "dirty": revision.get("dirty"), "repository": revision.get("repository")},
     });
     glassbox_core::fsio::write_json_atomic(&b.join("release.json"), &release_json)?;

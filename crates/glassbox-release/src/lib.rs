@@ -24,6 +24,7 @@ pub mod bundle;
 mod card;
 mod card_evals;
 pub mod error;
+mod gguf;
 pub mod licenses;
 pub mod manifest;
 pub mod revision;

@@ -36,7 +36,7 @@ pub enum Status {
 /// One check's verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// `hashes`, `consistency`, `data` or `replay`.
+    /// `hashes`, `consistency`, `gguf`, `data` or `replay`.
     pub name: &'static str,
     /// Verdict.
     pub status: Status,
@@ -47,7 +47,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(name: &'static str, status: Status, summary: impl Into<String>) -> Self {
+    pub(crate) fn new(name: &'static str, status: Status, summary: impl Into<String>) -> Self {
         Self {
             name,
             status,
@@ -138,6 +138,16 @@ pub fn verify(
     } else {
         "the consistency check failed"
     };
+    if let (Ok(r), true) = (&release, ready)
+        && r.get("gguf")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    {
+        progress("gguf");
+        if let Some(c) = crate::gguf::check(bundle, r) {
+            checks.push(c);
+        }
+    }
     if opts.data {
         progress("data");
         checks.push(match (&release, ready) {

@@ -18,13 +18,6 @@ fn card_license(dir: &Path) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn read_json(p: &Path) -> Result<serde_json::Value> {
-    serde_json::from_str(
-        &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
-    )
-    .with_context(|| format!("parsing {}", p.display()))
-}
-
 /// Writes `model` (loaded from `src`) to the GGUF file `out` with matrices as `quant`.
 pub(crate) fn write(model: &Transformer, src: &Path, out: &Path, quant: &str) -> Result<()> {
     let ty = match quant {
@@ -49,22 +42,12 @@ pub(crate) fn write(model: &Transformer, src: &Path, out: &Path, quant: &str) ->
     let prov = Provenance {
         name,
         license: card_license(src),
-        source_sha256: Some(glassbox_eval::series::weights_sha256(src)?),
+        source_sha256: Some(glassbox_model::checkpoints::weights_sha256(src)?),
+        glassbox_version: String::new(),
     };
     let mut w =
         to_gguf(model, ty, &prov).with_context(|| format!("exporting {}", src.display()))?;
-    let tk = read_json(&src.join("tokenizer.json"))?;
-    let cfg_path = src.join("tokenizer_config.json");
-    let cfg = cfg_path
-        .exists()
-        .then(|| read_json(&cfg_path))
-        .transpose()?;
-    let meta =
-        glassbox_model::gguf::tokenizer::metadata(&tk, cfg.as_ref(), model.config().vocab_size)
-            .map_err(|m| anyhow::anyhow!("{}: {m}", src.join("tokenizer.json").display()))?;
-    for (k, v) in meta {
-        w.set(&k, v);
-    }
+    glassbox_model::gguf::llama::add_tokenizer(&mut w, src, model.config().vocab_size)?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;

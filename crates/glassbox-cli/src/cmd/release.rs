@@ -28,6 +28,10 @@ pub(crate) struct ReleaseArgs {
     /// Replace an existing bundle.
     #[arg(long)]
     force: bool,
+    /// Add a GGUF copy of the final model (`gguf/`; Llama family) of this type: f32, f16, bf16,
+    /// q8_0 or q4_0; repeatable. `verify` re-quantizes and compares the bytes.
+    #[arg(long, value_name = "TYPE", value_parser = ["f32", "f16", "bf16", "q8_0", "q4_0"])]
+    gguf: Vec<String>,
 }
 
 pub(crate) fn release(a: ReleaseArgs) -> Result<()> {
@@ -37,6 +41,17 @@ pub(crate) fn release(a: ReleaseArgs) -> Result<()> {
             Checkpoints::Reference => CheckpointMode::Reference,
         },
         force: a.force,
+        gguf: a
+            .gguf
+            .iter()
+            .map(|t| match t.as_str() {
+                "f32" => glassbox_model::gguf::TensorType::F32,
+                "f16" => glassbox_model::gguf::TensorType::F16,
+                "bf16" => glassbox_model::gguf::TensorType::BF16,
+                "q4_0" => glassbox_model::gguf::TensorType::Q4_0,
+                _ => glassbox_model::gguf::TensorType::Q8_0,
+            })
+            .collect(),
     };
     let s = bundle::release(&a.run, &a.out, &opts, &mut |stage| {
         eprintln!("release: {stage}")

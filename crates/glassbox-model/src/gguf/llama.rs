@@ -129,9 +129,12 @@ pub struct Provenance {
     pub name: String,
     /// `general.license` (SPDX or the card's licence).
     pub license: Option<String>,
-    /// `general.source.hash`-style SHA-256 of the source weights, recorded as
+    /// SHA-256 of the source weights ([`crate::checkpoints::weights_sha256`]), recorded as
     /// `glassbox.source.sha256`.
     pub source_sha256: Option<String>,
+    /// `glassbox.version`; empty: this build's. A verifier re-exporting a file passes the
+    /// version that wrote it, so that only a changed algorithm changes the bytes.
+    pub glassbox_version: String,
 }
 
 /// llama.cpp's `general.file_type` for a model stored mostly as `ty`.
@@ -170,7 +173,14 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
     if matches!(ty, TensorType::Q8_0 | TensorType::Q4_0) {
         w.set("general.quantization_version", Value::U32(2));
     }
-    w.set("glassbox.version", s(env!("CARGO_PKG_VERSION")));
+    w.set(
+        "glassbox.version",
+        s(if prov.glassbox_version.is_empty() {
+            env!("CARGO_PKG_VERSION")
+        } else {
+            &prov.glassbox_version
+        }),
+    );
     if let Some(h) = &prov.source_sha256 {
         w.set("glassbox.source.sha256", s(h));
     }
@@ -316,4 +326,36 @@ pub fn load_transformer(f: &GgufFile, device: &Device) -> Result<Transformer> {
     let (config, tensors) = from_gguf(f)?;
     let cfg = ModelConfig::from_value(&config, &f.path)?;
     Transformer::from_tensors(cfg, tensors.into_iter().collect(), device)
+}
+
+/// Adds the `tokenizer.*` metadata of the model directory `dir` (`tokenizer.json`, and
+/// `tokenizer_config.json` when present) to `w`.
+pub fn add_tokenizer(w: &mut GgufWriter, dir: &std::path::Path, vocab_size: usize) -> Result<()> {
+    let read = |name: &str| -> Result<serde_json::Value> {
+        glassbox_core::fsio::read_json(&dir.join(name)).map_err(Into::into)
+    };
+    let tk = read("tokenizer.json")?;
+    let cfg = if dir.join("tokenizer_config.json").exists() {
+        Some(read("tokenizer_config.json")?)
+    } else {
+        None
+    };
+    let meta = super::tokenizer::metadata(&tk, cfg.as_ref(), vocab_size).map_err(|m| {
+        ModelError::Gguf {
+            path: dir.join("tokenizer.json"),
+            message: m,
+        }
+    })?;
+    for (k, v) in meta {
+        w.set(&k, v);
+    }
+    Ok(())
+}
+
+/// The GGUF of the Llama model directory `dir` with its tokenizer (see [`to_gguf`]).
+pub fn export_dir(dir: &std::path::Path, ty: TensorType, prov: &Provenance) -> Result<GgufWriter> {
+    let (model, _) = Transformer::load(dir, &Device::Cpu)?;
+    let mut w = to_gguf(&model, ty, prov)?;
+    add_tokenizer(&mut w, dir, model.config().vocab_size)?;
+    Ok(w)
 }
