@@ -309,6 +309,11 @@ fn bundles_carry_gguf_copies_that_verify_remakes() {
             glassbox_model::checkpoints::weights_sha256(&b).unwrap()
         );
     }
+    let card = std::fs::read_to_string(b.join("README.md")).unwrap();
+    assert!(
+        card.contains("GGUF copies") && card.contains("(q8_0)"),
+        "{card}"
+    );
     let manifest = std::fs::read_to_string(b.join("MANIFEST.json")).unwrap();
     assert!(manifest.contains("gguf/"), "MANIFEST lists the GGUF files");
     let (o, e, c) = common::run(&["verify", b.to_str().unwrap(), "--no-replay", "--json"]);

@@ -276,6 +276,29 @@ In Python, `peft.PeftModel.from_pretrained(base_model, \".\")` loads it.\n\n",
             );
         }
     }
+    if let Some(files) = c
+        .release
+        .get("gguf")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        let list: Vec<String> = files
+            .iter()
+            .filter_map(|f| {
+                Some(format!(
+                    "`{}` ({})",
+                    f.get("file")?.as_str()?,
+                    f.get("type")?.as_str()?
+                ))
+            })
+            .collect();
+        let _ = write!(
+            s,
+            "GGUF copies for llama.cpp and Ollama: {}, made from these weights and recorded in \
+`release.json`; `glassbox verify` makes them again and compares the bytes.\n\n",
+            list.join(", ")
+        );
+    }
     s.push_str("## Training\n\n");
     let r = c.recipe;
     let _ = write!(
