@@ -37,8 +37,9 @@ pub(crate) struct Args {
     /// Output format: hf (a model directory) or gguf (one file for llama.cpp; Llama family).
     #[arg(long, default_value = "hf", value_parser = ["hf", "gguf"])]
     to: String,
-    /// With --to gguf: the matrices' type (norms stay f32): f32, f16, bf16, q8_0 or q4_0.
-    #[arg(long, default_value = "f16", value_parser = ["f32", "f16", "bf16", "q8_0", "q4_0"])]
+    /// With --to gguf: the matrices' type (norms stay f32): f32, f16, bf16, q8_0, q5_1, q5_0,
+    /// q4_1 or q4_0.
+    #[arg(long, default_value = "f16", value_parser = ["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"])]
     quant: String,
 }
 

@@ -26,7 +26,10 @@ pub(crate) fn write(model: &Transformer, src: &Path, out: &Path, quant: &str) ->
         "bf16" => TensorType::BF16,
         "q8_0" => TensorType::Q8_0,
         "q4_0" => TensorType::Q4_0,
-        other => bail!("--quant {other}: expected f32, f16, bf16, q8_0 or q4_0"),
+        "q4_1" => TensorType::Q4_1,
+        "q5_0" => TensorType::Q5_0,
+        "q5_1" => TensorType::Q5_1,
+        other => bail!("--quant {other}: expected f32, f16, bf16, q8_0, q5_1, q5_0, q4_1 or q4_0"),
     };
     if out.is_dir() {
         bail!(

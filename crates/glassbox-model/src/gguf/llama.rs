@@ -170,7 +170,7 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
         w.set("general.license", s(l));
     }
     w.set("general.file_type", Value::U32(file_type(ty)));
-    if matches!(ty, TensorType::Q8_0 | TensorType::Q4_0) {
+    if !matches!(ty, TensorType::F32 | TensorType::F16 | TensorType::BF16) {
         w.set("general.quantization_version", Value::U32(2));
     }
     w.set(

@@ -129,11 +129,11 @@ pub enum TensorType {
     Q8_0,
     /// bfloat16 (30).
     BF16,
-    /// 32 weights: f16 scale and minimum, 32 four-bit values (3); read only.
+    /// 32 weights: f16 scale and minimum, 32 four-bit values (3).
     Q4_1,
-    /// 32 weights: f16 scale, 32 five-bit values (6); read only.
+    /// 32 weights: f16 scale, 32 five-bit values (6).
     Q5_0,
-    /// 32 weights: f16 scale and minimum, 32 five-bit values (7); read only.
+    /// 32 weights: f16 scale and minimum, 32 five-bit values (7).
     Q5_1,
     /// 256 weights in 8 sub-blocks with 6-bit scales and minimums, 4-bit values (12); read only.
     Q4_K,

@@ -11,8 +11,10 @@
 //! The scale is rounded to f16 for storage but the quantized values are computed with the f32
 //! scale, as the reference does.
 //!
-//! Read only (dequantized, for llama.cpp's files): **Q4_1**, **Q5_0**, **Q5_1** (32-weight
-//! blocks with a minimum and/or a fifth bit in a 32-bit mask) and the k-quants **Q4_K**,
+//! - **Q4_1**, **Q5_0**, **Q5_1**: 32-weight blocks with an f16 minimum (`_1`) and/or the fifth
+//!   bits of the values in a little-endian u32 (`Q5_*`); quantized as the reference does.
+//!
+//! Read only (dequantized, for llama.cpp's files): the k-quants **Q4_K**,
 //! **Q5_K** (256 weights, 8 sub-blocks, 6-bit packed scales and minimums) and **Q6_K** (256
 //! weights, 16 sub-blocks with i8 scales, 6-bit values split into low nibbles and 2 high bits).
 
@@ -41,6 +43,13 @@ pub fn quantize(ty: TensorType, x: &[f32]) -> Result<Vec<u8>, String> {
             .for_each(|v| out.extend(bf16::from_f32(*v).to_le_bytes())),
         TensorType::Q8_0 => x.chunks_exact(32).for_each(|blk| q8_0_block(blk, &mut out)),
         TensorType::Q4_0 => x.chunks_exact(32).for_each(|blk| q4_0_block(blk, &mut out)),
+        TensorType::Q4_1 => x
+            .chunks_exact(32)
+            .for_each(|blk| q_min_block(blk, 15, false, &mut out)),
+        TensorType::Q5_1 => x
+            .chunks_exact(32)
+            .for_each(|blk| q_min_block(blk, 31, true, &mut out)),
+        TensorType::Q5_0 => x.chunks_exact(32).for_each(|blk| q5_0_block(blk, &mut out)),
         other => {
             return Err(format!(
                 "quantizing to {} is not implemented (it is read: f32, f16, bf16, q8_0 and q4_0 are written)",
@@ -49,6 +58,50 @@ pub fn quantize(ty: TensorType, x: &[f32]) -> Result<Vec<u8>, String> {
         }
     }
     Ok(out)
+}
+
+/// Q4_1 (`levels` 15) and Q5_1 (31, with the fifth bits in a 32-bit mask): `d = (max − min) /
+/// levels`, `q = min(levels, trunc((x − min) · (1/d) + 0.5))`, stored `d`, `min` (f16).
+fn q_min_block(x: &[f32], levels: u8, fifth: bool, out: &mut Vec<u8>) {
+    let max = x.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let min = x.iter().fold(f32::INFINITY, |m, &v| m.min(v));
+    let d = (max - min) / levels as f32;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out.extend(f16::from_f32(d).to_le_bytes());
+    out.extend(f16::from_f32(min).to_le_bytes());
+    let q: Vec<u8> = x
+        .iter()
+        .map(|&v| (((v - min) * id + 0.5) as i32).clamp(0, levels as i32) as u8)
+        .collect();
+    pack_nibbles(&q, fifth, out);
+}
+
+/// Q5_0: as Q4_0 with 32 levels: `d = m / −16`, `q = min(31, trunc(x · (1/d) + 16.5))`.
+fn q5_0_block(x: &[f32], out: &mut Vec<u8>) {
+    let max = signed_max(x);
+    let d = max / -16.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    out.extend(f16::from_f32(d).to_le_bytes());
+    let q: Vec<u8> = x
+        .iter()
+        .map(|&v| ((v * id + 16.5) as i32).clamp(0, 31) as u8)
+        .collect();
+    pack_nibbles(&q, true, out);
+}
+
+/// 32 values: (with `fifth`) a little-endian u32 of their fifth bits, then 16 bytes holding
+/// value `j` in the low nibble and `j + 16` in the high one.
+fn pack_nibbles(q: &[u8], fifth: bool, out: &mut Vec<u8>) {
+    if fifth {
+        let qh = q
+            .iter()
+            .enumerate()
+            .fold(0u32, |h, (j, &v)| h | (u32::from(v >> 4) << j));
+        out.extend(qh.to_le_bytes());
+    }
+    for j in 0..16 {
+        out.push((q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4));
+    }
 }
 
 fn f16_at(b: &[u8], i: usize) -> f32 {
@@ -152,7 +205,8 @@ fn q8_0_block(x: &[f32], out: &mut Vec<u8>) {
     out.extend(x.iter().map(|v| (v * id).round() as i8 as u8));
 }
 
-fn q4_0_block(x: &[f32], out: &mut Vec<u8>) {
+/// The value of largest magnitude, its sign kept (the first such).
+fn signed_max(x: &[f32]) -> f32 {
     let (mut amax, mut max) = (0f32, 0f32);
     for &v in x {
         if v.abs() > amax {
@@ -160,6 +214,11 @@ fn q4_0_block(x: &[f32], out: &mut Vec<u8>) {
             max = v;
         }
     }
+    max
+}
+
+fn q4_0_block(x: &[f32], out: &mut Vec<u8>) {
+    let max = signed_max(x);
     let d = max / -8.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
     out.extend(f16::from_f32(d).to_le_bytes());
