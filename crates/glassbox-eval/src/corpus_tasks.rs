@@ -182,15 +182,23 @@ pub fn write_corpus_task(
             }
             let several = split.iter().filter(|(_, l)| !l.is_empty()).count() > 1;
             let mut out = Vec::new();
+            // The distractor pool of the current document (items come document by document).
+            let mut pool: (Option<usize>, Vec<&str>) = (None, Vec::new());
             for (d, j) in spaced(pairs, opts.max_docs) {
                 let ls = &split[d].1;
-                let pool: Vec<&str> = split
-                    .iter()
-                    .filter(|(e, _)| !several || *e != d)
-                    .flat_map(|(_, l)| l.iter().copied())
-                    .filter(|l| words(l) >= FOLLOWS_MIN_WORDS)
-                    .collect();
-                let Some((choices, gold)) = four_way(&mut rng, ls[j], &pool, &[ls[j - 1], ls[j]])
+                if pool.0 != Some(d) {
+                    pool = (
+                        Some(d),
+                        split
+                            .iter()
+                            .filter(|(e, _)| !several || *e != d)
+                            .flat_map(|(_, l)| l.iter().copied())
+                            .filter(|l| words(l) >= FOLLOWS_MIN_WORDS)
+                            .collect(),
+                    );
+                }
+                let pool = &pool.1;
+                let Some((choices, gold)) = four_way(&mut rng, ls[j], pool, &[ls[j - 1], ls[j]])
                 else {
                     continue;
                 };

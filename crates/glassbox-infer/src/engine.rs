@@ -127,6 +127,17 @@ impl Engine {
         let (model, load_report) = Transformer::load(dir, device)?;
         let tokenizer = TextTokenizer::load(dir)?;
         let generation = GenerationConfig::load(dir, model.config())?;
+        Self::assemble(model, tokenizer, generation, load_report, dir)
+    }
+
+    /// An engine of loaded parts (the chat template read from the tokenizer's configuration).
+    fn assemble(
+        model: Transformer,
+        tokenizer: TextTokenizer,
+        generation: GenerationConfig,
+        load_report: LoadReport,
+        dir: &Path,
+    ) -> Result<Self> {
         let chat_template = ChatTemplate::from_tokenizer(&tokenizer)?;
         Ok(Self {
             model,
@@ -168,15 +179,7 @@ impl Engine {
         let loaded = load();
         let _ = std::fs::remove_dir_all(&tmp);
         let (tokenizer, generation) = loaded?;
-        let chat_template = ChatTemplate::from_tokenizer(&tokenizer)?;
-        Ok(Self {
-            model,
-            tokenizer,
-            generation,
-            chat_template,
-            load_report: LoadReport::default(),
-            dir: path.to_path_buf(),
-        })
+        Self::assemble(model, tokenizer, generation, LoadReport::default(), path)
     }
 
     /// The directory the engine was loaded from.

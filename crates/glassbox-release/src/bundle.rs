@@ -490,11 +490,7 @@ pub fn release(
     if !opts.gguf.is_empty() {
         progress("gguf");
     }
-    let gguf = opts
-        .gguf
-        .iter()
-        .map(|&ty| crate::gguf::export(b, ty, &name, &weights.expression))
-        .collect::<Result<Vec<_>>>()?;
+    let gguf = crate::gguf::export(b, &opts.gguf, &name, &weights.expression)?;
     let release_json = json!({
         "schema_version": BUNDLE_SCHEMA,
         "glassbox_version": env!("CARGO_PKG_VERSION"),

@@ -5,41 +5,78 @@
 
 use std::path::Path;
 
+use candle_core::Device;
+use glassbox_model::Transformer;
 use glassbox_model::gguf::TensorType;
-use glassbox_model::gguf::llama::{Provenance, export_dir};
+use glassbox_model::gguf::llama::{Provenance, add_tokenizer, to_gguf};
 use serde_json::{Value, json};
 
 use crate::verify::{Check, Status};
 use crate::{ReleaseError, Result};
 
-/// Writes `gguf/<name>-<type>.gguf` from the model at the bundle root `b`; returns its record.
-pub(crate) fn export(b: &Path, ty: TensorType, name: &str, license: &str) -> Result<Value> {
+/// The GGUF bytes of `model` (loaded from `dir`) as `ty`, with `dir`'s tokenizer.
+fn gguf_bytes(
+    model: &Transformer,
+    dir: &Path,
+    ty: TensorType,
+    prov: &Provenance,
+) -> Result<Vec<u8>> {
+    let mut w = to_gguf(model, ty, prov)?;
+    add_tokenizer(&mut w, dir, model.config().vocab_size)?;
+    Ok(w.to_bytes())
+}
+
+/// Writes `gguf/<name>-<type>.gguf` of every type in `types` from the model at the bundle root
+/// `b` (loaded and hashed once); returns their records.
+pub(crate) fn export(
+    b: &Path,
+    types: &[TensorType],
+    name: &str,
+    license: &str,
+) -> Result<Vec<Value>> {
+    if types.is_empty() {
+        return Ok(Vec::new());
+    }
     let source = glassbox_model::checkpoints::weights_sha256(b)?;
+    let (model, _) = Transformer::load(b, &Device::Cpu)?;
     let prov = Provenance {
         name: name.to_string(),
         license: Some(license.to_string()),
         source_sha256: Some(source.clone()),
         glassbox_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let rel = format!("gguf/{name}-{}.gguf", ty.name());
-    let path = b.join(&rel);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| ReleaseError::bundle(parent, e))?;
+    let dir = b.join("gguf");
+    std::fs::create_dir_all(&dir).map_err(|e| ReleaseError::bundle(&dir, e))?;
+    let mut out = Vec::new();
+    for &ty in types {
+        let rel = format!("gguf/{name}-{}.gguf", ty.name());
+        let bytes = gguf_bytes(&model, b, ty, &prov)?;
+        glassbox_core::fsio::atomic_write(&b.join(&rel), &bytes)?;
+        out.push(json!({
+            "file": rel,
+            "type": ty.name(),
+            "source_sha256": source,
+            "glassbox_version": prov.glassbox_version,
+            "sha256": glassbox_core::hash::sha256_hex(&bytes),
+        }));
     }
-    export_dir(b, ty, &prov)?.write(&path)?;
-    Ok(json!({
-        "file": rel,
-        "type": ty.name(),
-        "source_sha256": source,
-        "glassbox_version": prov.glassbox_version,
-        "sha256": glassbox_core::hash::sha256_file(&path)?,
-    }))
+    Ok(out)
 }
 
 /// `verify`'s `gguf` check: every recorded GGUF made again from the bundle's weights, with the
 /// glassbox version that wrote it, must be the same bytes. `None` when the bundle has none.
 pub(crate) fn check(bundle: &Path, release: &Value) -> Option<Check> {
     let records = release.get("gguf")?.as_array().filter(|a| !a.is_empty())?;
+    let failed = |m: String| Check::new("gguf", Status::Failed, m);
+    // The weights are hashed and loaded once for every record.
+    let source = match glassbox_model::checkpoints::weights_sha256(bundle) {
+        Ok(s) => s,
+        Err(e) => return Some(failed(format!("hashing the weights: {e}"))),
+    };
+    let model = match Transformer::load(bundle, &Device::Cpu) {
+        Ok((m, _)) => m,
+        Err(e) => return Some(failed(format!("loading the weights: {e}"))),
+    };
     let name = release
         .get("name")
         .and_then(Value::as_str)
@@ -50,60 +87,35 @@ pub(crate) fn check(bundle: &Path, release: &Value) -> Option<Check> {
         .map(str::to_string);
     let mut bad = Vec::new();
     for r in records {
-        let file = r.get("file").and_then(Value::as_str).unwrap_or("?");
-        let ty = ["f32", "f16", "bf16", "q8_0", "q4_0"]
-            .into_iter()
-            .zip([
-                TensorType::F32,
-                TensorType::F16,
-                TensorType::BF16,
-                TensorType::Q8_0,
-                TensorType::Q4_0,
-            ])
-            .find(|(n, _)| r.get("type").and_then(Value::as_str) == Some(n))
-            .map(|x| x.1);
-        let Some(ty) = ty else {
+        let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
+        let file = field("file");
+        let Some(ty) = TensorType::from_name(field("type")) else {
             bad.push(format!(
-                "{file}: type {:?} is not one glassbox writes",
-                r.get("type")
+                "{file}: type {:?} is not a GGUF type",
+                field("type")
             ));
             continue;
         };
+        if field("source_sha256") != source {
+            bad.push(format!(
+                "{file}: recorded as made from weights {:?}, the bundle's are {source}",
+                field("source_sha256")
+            ));
+            continue;
+        }
         let prov = Provenance {
             name: name.to_string(),
             license: license.clone(),
-            source_sha256: r
-                .get("source_sha256")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            glassbox_version: r
-                .get("glassbox_version")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            source_sha256: Some(source.clone()),
+            glassbox_version: field("glassbox_version").to_string(),
         };
-        match glassbox_model::checkpoints::weights_sha256(bundle) {
-            Ok(s) if Some(s.as_str()) == prov.source_sha256.as_deref() => {}
-            Ok(s) => {
-                bad.push(format!(
-                    "{file}: recorded as made from weights {:?}, the bundle's are {s}",
-                    prov.source_sha256
-                ));
-                continue;
-            }
-            Err(e) => {
-                bad.push(format!("{file}: {e}"));
-                continue;
-            }
-        }
-        let made = match export_dir(bundle, ty, &prov) {
-            Ok(w) => w.to_bytes(),
+        let ours = match gguf_bytes(&model, bundle, ty, &prov) {
+            Ok(b) => glassbox_core::hash::sha256_hex(&b),
             Err(e) => {
                 bad.push(format!("{file}: cannot re-export: {e}"));
                 continue;
             }
         };
-        let ours = glassbox_core::hash::sha256_hex(&made);
         let on_disk = glassbox_core::hash::sha256_file(&bundle.join(file)).unwrap_or_default();
         if ours != on_disk {
             bad.push(format!(
@@ -121,7 +133,7 @@ pub(crate) fn check(bundle: &Path, release: &Value) -> Option<Check> {
             ),
         )
     } else {
-        let mut c = Check::new("gguf", Status::Failed, bad[0].clone());
+        let mut c = failed(bad[0].clone());
         c.details = bad;
         c
     })

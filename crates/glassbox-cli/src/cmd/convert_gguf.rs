@@ -7,6 +7,11 @@ use glassbox_model::Transformer;
 use glassbox_model::gguf::TensorType;
 use glassbox_model::gguf::llama::{Provenance, to_gguf};
 
+/// Whether glassbox writes `t` (the k-quants are read only).
+fn quantize_supported(t: TensorType) -> bool {
+    !matches!(t, TensorType::Q4_K | TensorType::Q5_K | TensorType::Q6_K)
+}
+
 /// The card's `license:` (front matter of `README.md`), if any.
 fn card_license(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("README.md")).ok()?;
@@ -20,17 +25,11 @@ fn card_license(dir: &Path) -> Option<String> {
 
 /// Writes `model` (loaded from `src`) to the GGUF file `out` with matrices as `quant`.
 pub(crate) fn write(model: &Transformer, src: &Path, out: &Path, quant: &str) -> Result<()> {
-    let ty = match quant {
-        "f32" => TensorType::F32,
-        "f16" => TensorType::F16,
-        "bf16" => TensorType::BF16,
-        "q8_0" => TensorType::Q8_0,
-        "q4_0" => TensorType::Q4_0,
-        "q4_1" => TensorType::Q4_1,
-        "q5_0" => TensorType::Q5_0,
-        "q5_1" => TensorType::Q5_1,
-        other => bail!("--quant {other}: expected f32, f16, bf16, q8_0, q5_1, q5_0, q4_1 or q4_0"),
-    };
+    let ty = TensorType::from_name(quant)
+        .filter(|t| quantize_supported(*t))
+        .with_context(|| {
+            format!("--quant {quant}: expected f32, f16, bf16, q8_0, q5_1, q5_0, q4_1 or q4_0")
+        })?;
     if out.is_dir() {
         bail!(
             "--out {} is a directory; --to gguf writes one file",

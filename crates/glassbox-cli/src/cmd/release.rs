@@ -41,16 +41,11 @@ pub(crate) fn release(a: ReleaseArgs) -> Result<()> {
             Checkpoints::Reference => CheckpointMode::Reference,
         },
         force: a.force,
+        // The names come from clap's list of the types glassbox writes.
         gguf: a
             .gguf
             .iter()
-            .map(|t| match t.as_str() {
-                "f32" => glassbox_model::gguf::TensorType::F32,
-                "f16" => glassbox_model::gguf::TensorType::F16,
-                "bf16" => glassbox_model::gguf::TensorType::BF16,
-                "q4_0" => glassbox_model::gguf::TensorType::Q4_0,
-                _ => glassbox_model::gguf::TensorType::Q8_0,
-            })
+            .filter_map(|t| glassbox_model::gguf::TensorType::from_name(t))
             .collect(),
     };
     let s = bundle::release(&a.run, &a.out, &opts, &mut |stage| {

@@ -17,11 +17,9 @@ use super::{GgufFile, GgufWriter, TensorType, Value};
 use crate::config::{Architecture, ModelConfig};
 use crate::{ModelError, Result, RopeScaling, Transformer};
 
+/// A model the export cannot write (not a malformed file: no path to name).
 fn err(message: impl Into<String>) -> ModelError {
-    ModelError::Gguf {
-        path: Default::default(),
-        message: message.into(),
-    }
+    ModelError::Input(message.into())
 }
 
 /// HF tensor name → GGUF name (`model.layers.3.self_attn.q_proj.weight` → `blk.3.attn_q.weight`).
@@ -350,12 +348,4 @@ pub fn add_tokenizer(w: &mut GgufWriter, dir: &std::path::Path, vocab_size: usiz
         w.set(&k, v);
     }
     Ok(())
-}
-
-/// The GGUF of the Llama model directory `dir` with its tokenizer (see [`to_gguf`]).
-pub fn export_dir(dir: &std::path::Path, ty: TensorType, prov: &Provenance) -> Result<GgufWriter> {
-    let (model, _) = Transformer::load(dir, &Device::Cpu)?;
-    let mut w = to_gguf(&model, ty, prov)?;
-    add_tokenizer(&mut w, dir, model.config().vocab_size)?;
-    Ok(w)
 }

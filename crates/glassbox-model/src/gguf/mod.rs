@@ -225,6 +225,25 @@ impl TensorType {
         }
     }
 
+    /// The type llama.cpp names `name` (`q8_0`), as [`TensorType::name`] spells it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            TensorType::F32,
+            TensorType::F16,
+            TensorType::BF16,
+            TensorType::Q8_0,
+            TensorType::Q5_1,
+            TensorType::Q5_0,
+            TensorType::Q4_1,
+            TensorType::Q4_0,
+            TensorType::Q4_K,
+            TensorType::Q5_K,
+            TensorType::Q6_K,
+        ]
+        .into_iter()
+        .find(|t| t.name() == name)
+    }
+
     /// Bytes of `n` weights, or `None` when `n` is not a whole number of blocks (or overflows).
     pub fn bytes_for(self, n: u64) -> Option<u64> {
         let b = self.block_len() as u64;

@@ -172,7 +172,8 @@ fn dequantize_more(ty: TensorType, blk: &[u8], out: &mut Vec<f32>) {
                 }
             }
         }
-        TensorType::Q6_K => {
+        // Q6_K (the caller passes only the six types above).
+        _ => {
             let (ql, qh) = (&blk[0..128], &blk[128..192]);
             let scales = &blk[192..208];
             let d = f16_at(blk, 208);
@@ -192,7 +193,6 @@ fn dequantize_more(ty: TensorType, blk: &[u8], out: &mut Vec<f32>) {
                 }
             }
         }
-        _ => {}
     }
 }
 
@@ -263,9 +263,14 @@ pub fn dequantize(ty: TensorType, bytes: &[u8]) -> Result<Vec<f32>, String> {
                 out.extend(qs.iter().map(|&b| ((b >> 4) as i32 - 8) as f32 * d));
             }
         }
-        other => bytes
+        TensorType::Q4_1
+        | TensorType::Q5_0
+        | TensorType::Q5_1
+        | TensorType::Q4_K
+        | TensorType::Q5_K
+        | TensorType::Q6_K => bytes
             .chunks_exact(bb)
-            .for_each(|blk| dequantize_more(other, blk, &mut out)),
+            .for_each(|blk| dequantize_more(ty, blk, &mut out)),
     }
     Ok(out)
 }

@@ -304,16 +304,23 @@ impl GgufFile {
         self.tensors.iter().find(|t| t.name == name)
     }
 
-    /// The raw bytes of tensor `name` (its blocks as stored).
-    pub fn tensor_bytes(&self, name: &str) -> Result<Vec<u8>> {
+    /// Tensor `name`'s description, the file offset of its data and its length in bytes.
+    fn locate(&self, name: &str) -> Result<(&TensorInfo, u64, u64)> {
         let t = self.tensor(name).ok_or_else(|| ModelError::Gguf {
             path: self.path.clone(),
             message: format!("no tensor `{name}`"),
         })?;
+        // Checked when the file was parsed: whole blocks, inside the file.
         let n = t.ty.bytes_for(t.elements()).unwrap_or(0);
+        Ok((t, self.data_start + t.offset, n))
+    }
+
+    /// The raw bytes of tensor `name` (its blocks as stored).
+    pub fn tensor_bytes(&self, name: &str) -> Result<Vec<u8>> {
+        let (_, start, n) = self.locate(name)?;
         let mut f = std::fs::File::open(&self.path)
             .map_err(|e| glassbox_core::CoreError::io("opening", &self.path, e))?;
-        f.seek(SeekFrom::Start(self.data_start + t.offset))
+        f.seek(SeekFrom::Start(start))
             .map_err(|e| glassbox_core::CoreError::io("seeking in", &self.path, e))?;
         let mut b = vec![0u8; n as usize];
         f.read_exact(&mut b)
@@ -324,30 +331,23 @@ impl GgufFile {
     /// The bytes of tensor `name` within `file`, the whole file held in memory (checked
     /// against its length when parsed).
     pub fn tensor_slice<'a>(&self, file: &'a [u8], name: &str) -> Result<&'a [u8]> {
-        let bad = |m: String| ModelError::Gguf {
-            path: self.path.clone(),
-            message: format!("tensor `{name}`: {m}"),
-        };
-        let t = self
-            .tensor(name)
-            .ok_or_else(|| bad("no such tensor".into()))?;
-        let n = t.ty.bytes_for(t.elements()).unwrap_or(0);
-        let start = self.data_start + t.offset;
+        let (_, start, n) = self.locate(name)?;
         usize::try_from(start)
             .ok()
             .and_then(|s| file.get(s..s.checked_add(n as usize)?))
-            .ok_or_else(|| {
-                bad(format!(
-                    "{n} bytes at {start} lie outside the {} given",
+            .ok_or_else(|| ModelError::Gguf {
+                path: self.path.clone(),
+                message: format!(
+                    "tensor `{name}`: {n} bytes at {start} lie outside the {} given",
                     file.len()
-                ))
+                ),
             })
     }
 
     /// Tensor `name` as f32 values (dequantized), in storage order.
     pub fn tensor_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let ty = self.locate(name)?.0.ty;
         let bytes = self.tensor_bytes(name)?;
-        let ty = self.tensor(name).map(|t| t.ty).unwrap_or(TensorType::F32);
         super::quant::dequantize(ty, &bytes).map_err(|m| ModelError::Gguf {
             path: self.path.clone(),
             message: format!("tensor `{name}`: {m}"),

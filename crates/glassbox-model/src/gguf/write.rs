@@ -64,20 +64,16 @@ impl GgufWriter {
     ) -> Result<()> {
         let n: u64 = dims.iter().product();
         if ty.bytes_for(n) != Some(data.len() as u64) {
-            return Err(ModelError::Gguf {
-                path: Default::default(),
-                message: format!(
-                    "tensor `{name}`: {} bytes for {n} {} elements",
-                    data.len(),
-                    ty.name()
-                ),
-            });
+            return Err(ModelError::Input(format!(
+                "GGUF tensor `{name}`: {} bytes for {n} {} elements",
+                data.len(),
+                ty.name()
+            )));
         }
         if self.tensors.iter().any(|t| t.0 == name) {
-            return Err(ModelError::Gguf {
-                path: Default::default(),
-                message: format!("tensor `{name}` added twice"),
-            });
+            return Err(ModelError::Input(format!(
+                "GGUF tensor `{name}` added twice"
+            )));
         }
         self.tensors.push((name.to_string(), dims, ty, data));
         Ok(())
