@@ -123,7 +123,23 @@ fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
         back.to_str().unwrap(),
     ]);
     assert_eq!(c, 0, "{e}");
-    assert_eq!(score(&back), score(&tmp.path().join("m-q8_0.gguf")));
+    // The GGUF runs on its blocks with 8-bit activations (as llama.cpp does); the directory runs
+    // the dequantized weights in f32: the same tokens, log-probabilities within 0.03.
+    let (dir, file) = (score(&back), score(&tmp.path().join("m-q8_0.gguf")));
+    let (dt, ft) = (
+        dir["tokens"].as_array().unwrap(),
+        file["tokens"].as_array().unwrap(),
+    );
+    assert_eq!(dt.len(), ft.len());
+    for (a, b) in dt.iter().zip(ft).skip(1) {
+        assert_eq!(a["id"], b["id"]);
+        let (x, y) = (
+            a["logprob"].as_f64().unwrap(),
+            b["logprob"].as_f64().unwrap(),
+        );
+        assert!((x - y).abs() < 0.03, "{x} vs {y}");
+        assert_ne!(x, y, "the file runs quantized");
+    }
     // A directory as --out, and a family not exported yet, are refused by name.
     let (_, e, c) = convert(&ck, "f16", tmp.path());
     assert_ne!(c, 0);
@@ -136,8 +152,8 @@ fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
 
 /// llama.cpp (committed numbers, `tests/fixtures/gguf/make_llama_cpp_fixture.py`) on the very
 /// files glassbox exports (same SHA-256): the f32 file scores every token as glassbox scores the
-/// HF model (within 1e-3) and continues greedily the same way; the Q8_0 file, dequantized by
-/// glassbox, is no further from llama.cpp's Q8_0 arithmetic than that is from f32.
+/// HF model (within 1e-3) and continues greedily the same way; the Q8_0 file, run on its blocks
+/// by glassbox, scores within a tenth of llama.cpp's own Q8_0-vs-f32 difference of llama.cpp.
 #[test]
 fn llama_cpp_runs_the_exported_files_as_glassbox_runs_the_model() {
     let fx = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
@@ -190,7 +206,7 @@ fn llama_cpp_runs_the_exported_files_as_glassbox_runs_the_model() {
                 .collect()
         } else {
             let f = GgufFile::open(&out).unwrap();
-            let m = glassbox_model::gguf::llama::load_transformer(&f, &Device::Cpu).unwrap();
+            let m = glassbox_model::gguf::llama::load_quantized(&f, &Device::Cpu).unwrap();
             let x = candle_core::Tensor::new(ids.as_slice(), &Device::Cpu)
                 .unwrap()
                 .unsqueeze(0)
@@ -220,10 +236,10 @@ fn llama_cpp_runs_the_exported_files_as_glassbox_runs_the_model() {
                 assert!(*d < 1e-3, "f32 token {}: off by {d}", i + 1);
             }
         } else {
-            // llama.cpp's Q8_0 products also round the activations to 8 bits; glassbox runs the
-            // dequantized weights in f32 (measured: mean 0.072 apart, while llama.cpp's Q8_0 is
-            // 0.088 from its f32 on this random model). Bound: glassbox is no further from
-            // llama.cpp's Q8_0 than llama.cpp's Q8_0 is from f32.
+            // glassbox runs the file on its blocks, rounding the activations to 8 bits as
+            // llama.cpp's Q8_0 products do. Measured: mean 0.0030 apart, max 0.035 (the
+            // dequantized weights in f32 were 0.072 apart; llama.cpp's Q8_0 is 0.088 from its
+            // own f32 on this random model). Bound: a tenth of that quantization error.
             let f32_lp: Vec<Option<f64>> =
                 serde_json::from_value(reference["files"]["f32"]["logprobs"].clone()).unwrap();
             let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -234,11 +250,12 @@ fn llama_cpp_runs_the_exported_files_as_glassbox_runs_the_model() {
                 .map(|(a, b)| (a.unwrap() - b.unwrap()).abs())
                 .collect();
             assert!(
-                mean(&diffs) <= mean(&quant_err),
+                mean(&diffs) <= 0.1 * mean(&quant_err),
                 "{} vs {}",
                 mean(&diffs),
                 mean(&quant_err)
             );
+            assert!(diffs.iter().all(|d| *d < 0.05), "{diffs:?}");
         }
     }
     // The BOS-adding tokenizer survives the trip: the f32 file scores as the directory.

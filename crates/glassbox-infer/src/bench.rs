@@ -72,18 +72,70 @@ pub fn olmoe_scaled() -> Result<ModelConfig> {
     )?)
 }
 
-/// The built-in benchmark shapes by name: `smollm2-135m`, `pythia-70m`, `pythia-160m`,
-/// `olmoe-scaled`.
+/// Llama 3.2 1B's `config.json` (hidden 2048, 16 layers, 32 heads, 8 KV heads, intermediate
+/// 8192, vocabulary 128256, tied embeddings, RoPE θ 500000; 1,235,814,400 parameters), with
+/// plain RoPE (its long-context scaling does not change the work per token).
+pub fn llama_1b() -> Result<ModelConfig> {
+    let v = json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": 2048,
+        "intermediate_size": 8192,
+        "num_hidden_layers": 16,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 64,
+        "hidden_act": "silu",
+        "max_position_embeddings": 131072,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 500000.0,
+        "tie_word_embeddings": true,
+        "vocab_size": 128256,
+    });
+    Ok(ModelConfig::from_value(&v, "llama-1b (built in)".as_ref())?)
+}
+
+/// The built-in benchmark shapes by name: `smollm2-135m`, `llama-1b`, `pythia-70m`,
+/// `pythia-160m`, `olmoe-scaled`.
 pub fn bench_shape(name: &str) -> Result<ModelConfig> {
     match name {
         "smollm2-135m" => smollm2_135m(),
+        "llama-1b" => llama_1b(),
         "pythia-70m" => pythia("70m"),
         "pythia-160m" => pythia("160m"),
         "olmoe-scaled" => olmoe_scaled(),
         other => Err(crate::InferError::Input(format!(
-            "unknown shape `{other}` (smollm2-135m, pythia-70m, pythia-160m, olmoe-scaled)"
+            "unknown shape `{other}` (smollm2-135m, llama-1b, pythia-70m, pythia-160m, olmoe-scaled)"
         ))),
     }
+}
+
+/// A model of shape `cfg` with random weights as a GGUF file whose matrices are `quant`
+/// (`q8_0`, `q4_0`, …; see `glassbox convert --to gguf`), with no tokenizer
+/// (`tokenizer.ggml.model = "none"`), so that glassbox and llama.cpp can run the same bytes.
+pub fn random_gguf(cfg: ModelConfig, quant: &str) -> Result<Vec<u8>> {
+    use glassbox_model::gguf::{TensorType, Value, llama};
+    let ty = TensorType::from_name(quant)
+        .ok_or_else(|| crate::InferError::Input(format!("unknown GGUF type `{quant}`")))?;
+    let model = Transformer::random(cfg, 0, &Device::Cpu)?;
+    let prov = llama::Provenance {
+        name: "glassbox bench (random weights)".into(),
+        license: None,
+        source_sha256: None,
+        glassbox_version: String::new(),
+    };
+    let mut w = llama::to_gguf(&model, ty, &prov)?;
+    w.set("tokenizer.ggml.model", Value::String("none".into()));
+    Ok(w.to_bytes())
+}
+
+/// A GGUF file's model with its block-quantized matrices kept quantized.
+pub fn load_gguf(path: &std::path::Path) -> Result<Transformer> {
+    let f = glassbox_model::gguf::GgufFile::open(path)?;
+    Ok(glassbox_model::gguf::llama::load_quantized(
+        &f,
+        &Device::Cpu,
+    )?)
 }
 
 /// Settings of one benchmark run.
@@ -107,7 +159,8 @@ pub struct BenchReport {
     /// Parameters one token uses (all of them for a dense model; the router and `top_k` experts
     /// of each sparse layer for a mixture of experts).
     pub active_parameters: usize,
-    /// Bytes of weights read per decoded token (f32, active parameters).
+    /// Bytes of weights read per decoded token (f32: the active parameters; quantized: the
+    /// bytes held, every matrix being read once).
     pub weight_bytes: usize,
     /// Threads used for tensor math.
     pub threads: usize,
@@ -129,9 +182,19 @@ pub fn bench_generate(
     options: &BenchOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BenchReport> {
-    let device = Device::Cpu;
     progress("initialising random weights");
-    let model = Transformer::random(cfg.clone(), 0, &device)?;
+    let model = Transformer::random(cfg, 0, &Device::Cpu)?;
+    bench_model(&model, options, progress)
+}
+
+/// Runs the generation benchmark on `model` (f32, half-precision or quantized weights).
+pub fn bench_model(
+    model: &Transformer,
+    options: &BenchOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BenchReport> {
+    let device = Device::Cpu;
+    let cfg = model.config().clone();
     let prompt: Vec<u32> = (0..options.prompt_len)
         .map(|i| (i * 7919 % cfg.vocab_size) as u32)
         .collect();
@@ -161,7 +224,13 @@ pub fn bench_generate(
     }
     progress("measuring memory bandwidth");
     let bandwidth = memory_bandwidth(options.bandwidth_bytes, 5);
-    let weight_bytes = cfg.active_parameters() * 4;
+    // Every matrix is read once per token (a tied embedding as the output head); a sparse
+    // model's inactive experts are not.
+    let weight_bytes = if model.is_quantized() {
+        model.weight_bytes()
+    } else {
+        cfg.active_parameters() * 4
+    };
     Ok(BenchReport {
         parameters: cfg.num_parameters(),
         active_parameters: cfg.active_parameters(),

@@ -152,7 +152,8 @@ impl Engine {
     /// [`Engine::load`] of a GGUF file.
     fn load_gguf(path: &Path, device: &Device) -> Result<Self> {
         let f = glassbox_model::gguf::GgufFile::open(path)?;
-        let model = glassbox_model::gguf::llama::load_transformer(&f, device)?;
+        // Block-quantized matrices stay in their blocks; products read them there.
+        let model = glassbox_model::gguf::llama::load_quantized(&f, device)?;
         let (tk, tk_config) = glassbox_model::gguf::tokenizer::rebuild(&f).map_err(|message| {
             InferError::Tokenizer {
                 path: path.to_path_buf(),
@@ -179,7 +180,11 @@ impl Engine {
         let loaded = load();
         let _ = std::fs::remove_dir_all(&tmp);
         let (tokenizer, generation) = loaded?;
-        Self::assemble(model, tokenizer, generation, LoadReport::default(), path)
+        let report = LoadReport {
+            stored_dtype: gguf_storage(&f),
+            ..LoadReport::default()
+        };
+        Self::assemble(model, tokenizer, generation, report, path)
     }
 
     /// The directory the engine was loaded from.
@@ -447,4 +452,16 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// The GGUF tensor type holding most of a file's bytes (`Q8_0`, `Q4_K`, …).
+fn gguf_storage(f: &glassbox_model::gguf::GgufFile) -> String {
+    let mut bytes: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    for t in &f.tensors {
+        *bytes.entry(t.ty.name()).or_default() += t.ty.bytes_for(t.elements()).unwrap_or(0);
+    }
+    bytes
+        .into_iter()
+        .max_by_key(|&(_, b)| b)
+        .map_or_else(String::new, |(n, _)| n.to_uppercase())
 }

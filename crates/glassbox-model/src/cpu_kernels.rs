@@ -46,7 +46,7 @@ impl CustomOp2 for MatVecT {
             candle_core::bail!("{}: contiguous inputs expected", self.name());
         };
         let x = &x[x0..x1];
-        let out_t = match s2 {
+        let out = match s2 {
             CpuStorage::F32(w) => products(x, &w[w0..w1], m, n, k, dot),
             CpuStorage::BF16(w) => products(x, &w[w0..w1], m, n, k, |a, b| {
                 dot_widening(a, b, half::bf16::to_f32)
@@ -56,24 +56,11 @@ impl CustomOp2 for MatVecT {
             }),
             _ => candle_core::bail!("{}: f32, bf16 or f16 weights expected", self.name()),
         };
-        let out = if m == 1 {
-            out_t
-        } else {
-            let mut out = vec![0f32; m * n];
-            for j in 0..n {
-                for i in 0..m {
-                    out[i * n + j] = out_t[j * m + i];
-                }
-            }
-            out
-        };
         Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
 }
 
-/// The `(n, m)` products of `m` rows of `x` with `n` rows of `w` (each `k` long), split over
-/// rayon's threads by weight rows: each task owns a block of weight rows and writes their `m`
-/// outputs.
+/// The `(m, n)` products of `m` rows of `x` with `n` rows of `w` (each `k` long).
 fn products<W: Sync>(
     x: &[f32],
     w: &[W],
@@ -82,20 +69,42 @@ fn products<W: Sync>(
     k: usize,
     dot: impl Fn(&[f32], &[W]) -> f32 + Sync,
 ) -> Vec<f32> {
+    by_weight_rows(m, n, ROWS_PER_TASK, |r, j| {
+        dot(&x[j * k..(j + 1) * k], &w[r * k..(r + 1) * k])
+    })
+}
+
+/// The row-major `(m, n)` matrix of `f(r, j)` (weight row `r`, input row `j`), split over
+/// rayon's threads by weight rows: each task owns `per_task` weight rows and computes their `m`
+/// outputs, so every weight row is streamed from memory once.
+pub(crate) fn by_weight_rows(
+    m: usize,
+    n: usize,
+    per_task: usize,
+    f: impl Fn(usize, usize) -> f32 + Sync,
+) -> Vec<f32> {
     let mut out_t = vec![0f32; n * m];
     out_t
-        .par_chunks_mut(ROWS_PER_TASK * m)
+        .par_chunks_mut(per_task * m)
         .enumerate()
         .for_each(|(task, chunk)| {
-            let first = task * ROWS_PER_TASK;
-            for (r, outs) in chunk.chunks_mut(m).enumerate() {
-                let row = &w[(first + r) * k..(first + r + 1) * k];
+            for (i, outs) in chunk.chunks_mut(m).enumerate() {
+                let r = task * per_task + i;
                 for (j, o) in outs.iter_mut().enumerate() {
-                    *o = dot(&x[j * k..(j + 1) * k], row);
+                    *o = f(r, j);
                 }
             }
         });
-    out_t
+    if m == 1 {
+        return out_t;
+    }
+    let mut out = vec![0f32; m * n];
+    for r in 0..n {
+        for j in 0..m {
+            out[j * n + r] = out_t[r * m + j];
+        }
+    }
+    out
 }
 
 /// [`dot`] with half-precision `b`, widened 16 at a time: the same accumulation order, so the

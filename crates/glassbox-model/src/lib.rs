@@ -34,6 +34,7 @@ pub mod gguf;
 pub mod kv_cache;
 pub mod lora;
 pub mod merge;
+pub mod quantized;
 pub mod rope;
 pub mod safetensors_io;
 pub mod seq_cache;

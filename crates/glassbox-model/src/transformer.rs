@@ -17,12 +17,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 
 use crate::config::{LayerAttention, ModelConfig, NormKind, QkvLayout};
 use crate::families::{FfnNames, QkvNames, layer_names, model_names, tensor_shapes};
 use crate::kv_cache::KvCache;
+use crate::quantized::QMatrix;
 use crate::rope::Rope;
 use crate::weights::{SaveDtype, WeightFiles, save_safetensors};
 use crate::{ModelError, Result};
@@ -32,7 +34,7 @@ pub use adapt::VocabInit;
 mod blocks;
 mod decode;
 mod linear;
-use linear::{Linear, LoraDelta, Mm, matmul_t, widened};
+use linear::{Linear, LoraDelta, Mm, Weight, matmul_t, widened};
 
 /// Which positions get logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,14 +139,14 @@ struct RouterRecord {
 #[derive(Debug, Clone)]
 pub struct Transformer {
     cfg: ModelConfig,
-    embed: Tensor,
+    embed: Weight,
     layers: Vec<Layer>,
     norm: Norm,
-    lm_head: Option<Tensor>,
+    lm_head: Option<Weight>,
     /// The global RoPE, and Gemma 3's local one for sliding-window layers.
     ropes: Vec<Rope>,
     /// Every parameter with its HF name, in [`tensor_shapes`] order.
-    params: Vec<(String, Tensor)>,
+    params: Vec<(String, Weight)>,
     kernels: Kernels,
     device: Device,
 }
@@ -171,12 +173,36 @@ impl Transformer {
     /// misshapen tensors are errors; extra tensors are ignored.
     pub fn from_tensors(
         cfg: ModelConfig,
+        tensors: HashMap<String, Tensor>,
+        device: &Device,
+    ) -> Result<Self> {
+        Self::from_weights(cfg, tensors, HashMap::new(), device)
+    }
+
+    /// [`Transformer::from_tensors`] with some matrices quantized (`quantized`, by HF name):
+    /// they stay in their blocks, and products read them there (see [`crate::quantized`]).
+    pub fn from_weights(
+        cfg: ModelConfig,
         mut tensors: HashMap<String, Tensor>,
+        mut quantized: HashMap<String, Arc<QMatrix>>,
         device: &Device,
     ) -> Result<Self> {
         let shapes = tensor_shapes(&cfg);
         let mut params = Vec::with_capacity(shapes.len());
         for (name, shape) in shapes {
+            if let Some(q) = quantized.remove(&name) {
+                let (r, c) = q.dims();
+                if shape != [r, c] {
+                    return Err(ModelError::TensorShape {
+                        path: "(in memory)".into(),
+                        name,
+                        expected: shape,
+                        found: vec![r, c],
+                    });
+                }
+                params.push((name, Weight::Quant(q)));
+                continue;
+            }
             match tensors.remove(&name) {
                 None => {
                     return Err(ModelError::MissingTensor {
@@ -197,12 +223,12 @@ impl Transformer {
                     // read); norms and biases become f32.
                     let keep = t.rank() == 2 && matches!(t.dtype(), DType::BF16 | DType::F16);
                     let t = if keep { t } else { t.to_dtype(DType::F32)? };
-                    params.push((name, t));
+                    params.push((name, Weight::Dense(t)));
                 }
             }
         }
-        let by_name: HashMap<&str, &Tensor> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        let get = |name: &str| -> Result<Tensor> {
+        let by_name: HashMap<&str, &Weight> = params.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let weight = |name: &str| -> Result<Weight> {
             by_name
                 .get(name)
                 .map(|t| (*t).clone())
@@ -211,9 +237,18 @@ impl Transformer {
                     where_: "the tensors given".into(),
                 })
         };
+        // Norms and biases are never quantized (the GGUF loader keeps them f32).
+        let get = |name: &str| -> Result<Tensor> {
+            match weight(name)? {
+                Weight::Dense(t) => Ok(t),
+                Weight::Quant(_) => Err(ModelError::Input(format!(
+                    "`{name}` must not be quantized (only matrices may be)"
+                ))),
+            }
+        };
         let lin = |name: &str, bias: bool| -> Result<Linear> {
             Ok(Linear {
-                w: get(&format!("{name}.weight"))?,
+                w: weight(&format!("{name}.weight"))?,
                 b: if bias {
                     Some(get(&format!("{name}.bias"))?)
                 } else {
@@ -309,12 +344,12 @@ impl Transformer {
             });
         }
         let names = model_names(&cfg);
-        let embed = get(&format!("{}.weight", names.embed))?;
+        let embed = weight(&format!("{}.weight", names.embed))?;
         let final_norm = norm(&Some(names.final_norm.clone()))?.unwrap_or(Norm::Plain);
         let lm_head = if cfg.tie_word_embeddings {
             None
         } else {
-            Some(get(&format!("{}.weight", names.lm_head))?)
+            Some(weight(&format!("{}.weight", names.lm_head))?)
         };
         let mut ropes = vec![Rope::new(
             cfg.rotary_dim,
@@ -434,17 +469,26 @@ impl Transformer {
         self.kernels = kernels;
     }
 
-    /// Bytes the weights take in memory (bf16/f16 matrices at 2 bytes an element).
+    /// Bytes the weights take in memory (bf16/f16 matrices at 2 bytes an element, quantized
+    /// ones as their blocks).
     pub fn weight_bytes(&self) -> usize {
-        self.params
-            .iter()
-            .map(|(_, t)| t.elem_count() * t.dtype().size_in_bytes())
-            .sum()
+        self.params.iter().map(|(_, w)| w.bytes()).sum()
     }
 
-    /// Every tensor with its HF name, in transformers' order (tied weights once).
+    /// Whether some matrices are held quantized (see [`Transformer::from_weights`]).
+    pub fn is_quantized(&self) -> bool {
+        self.params
+            .iter()
+            .any(|(_, w)| matches!(w, Weight::Quant(_)))
+    }
+
+    /// Every tensor with its HF name, in transformers' order (tied weights once); quantized
+    /// matrices dequantized to f32.
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        self.params.clone()
+        self.params
+            .iter()
+            .filter_map(|(n, w)| Some((n.clone(), w.to_tensor().ok()?)))
+            .collect()
     }
 
     /// Writes `config.json` and the weights into `dir` in HF layout (loadable by transformers).
@@ -452,7 +496,7 @@ impl Transformer {
     pub fn save(&self, dir: &Path, dtype: SaveDtype, max_shard_bytes: u64) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| glassbox_core::CoreError::io("creating", dir, e))?;
-        save_safetensors(dir, &self.params, dtype, max_shard_bytes)?;
+        save_safetensors(dir, &self.named_tensors(), dtype, max_shard_bytes)?;
         let config = self.cfg.to_hf_json(dtype.torch_name());
         glassbox_core::fsio::write_json_atomic(&dir.join("config.json"), &config)?;
         Ok(())
@@ -694,8 +738,8 @@ impl Transformer {
         let x = x.reshape((bb * tt, hh))?;
         // A frozen head in training goes through the product without a weight gradient.
         let frozen = self.kernels == Kernels::Differentiable && !head.is_variable();
-        let z = if head.dtype() == DType::F32 && !frozen {
-            x.matmul(&head.t()?)?
+        let z = if let Some(h) = head.dense().filter(|h| h.dtype() == DType::F32 && !frozen) {
+            x.matmul(&h.t()?)?
         } else {
             matmul_t(&x, head, self.kernels)?
         };

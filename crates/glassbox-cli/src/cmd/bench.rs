@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use glassbox_infer::bench::{BenchOptions, bench_generate, bench_shape};
+use glassbox_infer::bench::{BenchOptions, bench_generate, bench_model, bench_shape};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Bench {
@@ -116,9 +116,18 @@ pub(crate) struct AuditArgs {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
-    /// Model shape: smollm2-135m, pythia-70m, pythia-160m, olmoe-scaled.
+    /// Model shape: smollm2-135m, llama-1b, pythia-70m, pythia-160m, olmoe-scaled.
     #[arg(long, default_value = "smollm2-135m")]
     shape: String,
+    /// Quantize the random weights to this GGUF type (q8_0, q4_0, …) and run them quantized.
+    #[arg(long, conflicts_with = "model")]
+    quant: Option<String>,
+    /// With --quant: also write the GGUF file, so llama.cpp can run the same weights.
+    #[arg(long, requires = "quant")]
+    save_gguf: Option<std::path::PathBuf>,
+    /// Run this GGUF file (its quantized matrices stay quantized) instead of random weights.
+    #[arg(long)]
+    model: Option<std::path::PathBuf>,
     /// Prompt tokens (one prefill pass).
     #[arg(long, default_value_t = 512)]
     prompt_len: usize,
@@ -171,15 +180,40 @@ pub(crate) fn run(b: Bench) -> Result<()> {
                 // 1 GiB: far past any last-level cache, so the probe reads DRAM.
                 bandwidth_bytes: 1 << 30,
             };
-            let r = bench_generate(bench_shape(&a.shape)?, &options, &mut |msg| {
-                eprintln!("bench: {msg}")
-            })?;
+            let mut progress = |msg: &str| eprintln!("bench: {msg}");
+            let (r, weights) = if let Some(path) = &a.model {
+                progress("loading the GGUF file");
+                let model = glassbox_infer::bench::load_gguf(path)?;
+                let r = bench_model(&model, &options, &mut progress)?;
+                (r, format!("GGUF {}", path.display()))
+            } else if let Some(quant) = &a.quant {
+                progress("initialising and quantizing random weights");
+                let bytes = glassbox_infer::bench::random_gguf(bench_shape(&a.shape)?, quant)?;
+                let tmp = std::env::temp_dir()
+                    .join(format!("glassbox-bench-{}.gguf", std::process::id()));
+                let path = a.save_gguf.clone().unwrap_or(tmp.clone());
+                glassbox_core::fsio::atomic_write(&path, &bytes)?;
+                drop(bytes);
+                let model = glassbox_infer::bench::load_gguf(&path);
+                if a.save_gguf.is_none() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                let r = bench_model(&model?, &options, &mut progress)?;
+                (r, format!("{quant} GGUF"))
+            } else {
+                let r = bench_generate(bench_shape(&a.shape)?, &options, &mut progress)?;
+                (r, "f32".to_string())
+            };
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
+                let shape = if a.model.is_some() {
+                    "file's"
+                } else {
+                    &a.shape
+                };
                 println!(
-                    "model            {} shape, {} parameters ({} active per token), f32 ({:.0} MB of weights read per token)",
-                    a.shape,
+                    "model            {shape} shape, {} parameters ({} active per token), {weights} ({:.0} MB of weights read per token)",
                     r.parameters,
                     r.active_parameters,
                     r.weight_bytes as f64 / 1e6

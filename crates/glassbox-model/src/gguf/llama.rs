@@ -15,6 +15,7 @@ use candle_core::{DType, Device, Tensor};
 use super::quant::{dequantize, quantize};
 use super::{GgufFile, GgufWriter, TensorType, Value};
 use crate::config::{Architecture, ModelConfig};
+use crate::quantized::{self, QMatrix};
 use crate::{ModelError, Result, RopeScaling, Transformer};
 
 /// A model the export cannot write (not a malformed file: no path to name).
@@ -84,17 +85,26 @@ pub fn hf_name(g: &str, layers: usize) -> Option<String> {
 /// interleaved one (`inverse`: back).
 pub fn permute_rows(w: &[f32], heads: usize, d: usize, cols: usize, inverse: bool) -> Vec<f32> {
     let mut out = vec![0f32; w.len()];
+    for (to, from) in row_order(heads, d, inverse).into_iter().enumerate() {
+        out[to * cols..(to + 1) * cols].copy_from_slice(&w[from * cols..(from + 1) * cols]);
+    }
+    out
+}
+
+/// [`permute_rows`] as indices: row `i` of the result is row `order[i]` of the input.
+pub fn row_order(heads: usize, d: usize, inverse: bool) -> Vec<usize> {
+    let mut order = vec![0; heads * d];
     for h in 0..heads {
         for i in 0..d / 2 {
             for j in 0..2 {
                 let ggml = h * d + i * 2 + j;
                 let hf = h * d + j * (d / 2) + i;
                 let (to, from) = if inverse { (hf, ggml) } else { (ggml, hf) };
-                out[to * cols..(to + 1) * cols].copy_from_slice(&w[from * cols..(from + 1) * cols]);
+                order[to] = from;
             }
         }
     }
-    out
+    order
 }
 
 /// Checks that `cfg` is a Llama llama.cpp's `llama` graph runs as glassbox does.
@@ -230,6 +240,25 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
 /// The HF-named f32 tensors of a Llama GGUF (dequantized, q/k rows back in HF order) and the
 /// `config.json` its hyper-parameters give.
 pub fn from_gguf(f: &GgufFile) -> Result<(serde_json::Value, Vec<(String, Tensor)>)> {
+    let p = from_gguf_parts(f, false)?;
+    Ok((p.config, p.tensors))
+}
+
+/// A GGUF's model by HF names: its `config.json`, tensors, and (when asked) the matrices kept
+/// in their blocks, q/k rows back in HF order.
+#[derive(Debug)]
+pub struct GgufParts {
+    /// The `config.json` the hyper-parameters give.
+    pub config: serde_json::Value,
+    /// f32 tensors (dequantized where not kept quantized).
+    pub tensors: Vec<(String, Tensor)>,
+    /// Matrices kept quantized.
+    pub quantized: Vec<(String, QMatrix)>,
+}
+
+/// [`from_gguf`], with `keep_quantized` leaving block-quantized matrices in their blocks
+/// instead of dequantizing them.
+pub fn from_gguf_parts(f: &GgufFile, keep_quantized: bool) -> Result<GgufParts> {
     let bad = |m: String| ModelError::Gguf {
         path: f.path.clone(),
         message: m,
@@ -301,10 +330,38 @@ pub fn from_gguf(f: &GgufFile) -> Result<(serde_json::Value, Vec<(String, Tensor
         }
     }
     let mut out = Vec::new();
+    let mut quant = Vec::new();
     for t in &f.tensors {
         let hf = hf_name(&t.name, layers)
             .ok_or_else(|| bad(format!("tensor `{}` is not part of a Llama", t.name)))?;
         let raw = f.tensor_bytes(&t.name)?;
+        if keep_quantized && quantized::supported(t.ty) && t.dims.len() == 2 {
+            let (cols, rows) = (t.dims[0] as usize, t.dims[1] as usize);
+            let m = QMatrix::new(t.ty, rows, cols, raw)
+                .map_err(|m| bad(format!("tensor `{}`: {m}", t.name)))?;
+            let order = if hf.ends_with("q_proj.weight") {
+                Some(row_order(heads, head_dim, true))
+            } else if hf.ends_with("k_proj.weight") {
+                Some(row_order(kv_heads, head_dim, true))
+            } else {
+                None
+            };
+            let m = match order {
+                Some(o) if o.len() == rows => m
+                    .with_rows(&o)
+                    .map_err(|m| bad(format!("tensor `{}`: {m}", t.name)))?,
+                Some(o) => {
+                    return Err(bad(format!(
+                        "tensor `{}` has {rows} rows, not {} (heads × head dimension)",
+                        t.name,
+                        o.len()
+                    )));
+                }
+                None => m,
+            };
+            quant.push((hf, m));
+            continue;
+        }
         let mut data =
             dequantize(t.ty, &raw).map_err(|m| bad(format!("tensor `{}`: {m}", t.name)))?;
         let shape: Vec<usize> = t.dims.iter().rev().map(|&d| d as usize).collect();
@@ -316,7 +373,11 @@ pub fn from_gguf(f: &GgufFile) -> Result<(serde_json::Value, Vec<(String, Tensor
         }
         out.push((hf, Tensor::from_vec(data, shape, &Device::Cpu)?));
     }
-    Ok((config, out))
+    Ok(GgufParts {
+        config,
+        tensors: out,
+        quantized: quant,
+    })
 }
 
 /// A Llama GGUF as a [`Transformer`] (f32 weights, dequantized).
@@ -324,6 +385,19 @@ pub fn load_transformer(f: &GgufFile, device: &Device) -> Result<Transformer> {
     let (config, tensors) = from_gguf(f)?;
     let cfg = ModelConfig::from_value(&config, &f.path)?;
     Transformer::from_tensors(cfg, tensors.into_iter().collect(), device)
+}
+
+/// A Llama GGUF as a [`Transformer`] whose block-quantized matrices stay quantized in memory
+/// (products read the blocks; see [`crate::quantized`]); f32/f16/bf16 tensors load as tensors.
+pub fn load_quantized(f: &GgufFile, device: &Device) -> Result<Transformer> {
+    let p = from_gguf_parts(f, true)?;
+    let cfg = ModelConfig::from_value(&p.config, &f.path)?;
+    let quant = p
+        .quantized
+        .into_iter()
+        .map(|(n, m)| (n, std::sync::Arc::new(m)))
+        .collect();
+    Transformer::from_weights(cfg, p.tensors.into_iter().collect(), quant, device)
 }
 
 /// Adds the `tokenizer.*` metadata of the model directory `dir` (`tokenizer.json`, and

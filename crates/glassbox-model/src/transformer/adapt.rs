@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::{Ffn, Linear, LoraDelta, Qkv, Transformer, widened};
+use super::{Ffn, Linear, LoraDelta, Qkv, Transformer, Weight, widened};
 use crate::families::{FfnNames, QkvNames, layer_names};
 use crate::lora::{Adapter, PEFT_PREFIX};
 use crate::{ModelError, Result};
@@ -176,13 +176,13 @@ impl Transformer {
                 (l.b.to_dtype(DType::F32)?
                     .matmul(&l.a.to_dtype(DType::F32)?)?
                     * (sign * l.scale))?;
-            let w: Tensor = (widened(&lin.w)? + delta)?;
-            lin.w = w.clone();
+            let w: Tensor = (widened(&lin.w.to_tensor()?)? + delta)?;
+            lin.w = Weight::Dense(w.clone());
             updates.push((format!("{name}.weight"), w));
         }
         for (name, w) in updates {
             if let Some(p) = self.params.iter_mut().find(|(n, _)| *n == name) {
-                p.1 = w;
+                p.1 = Weight::Dense(w);
             }
         }
         Ok(())
@@ -246,11 +246,12 @@ impl Transformer {
             format!("{}.weight", names.lm_head),
         );
         let mut tensors = std::collections::HashMap::new();
-        for (name, t) in &self.params {
+        for (name, w) in &self.params {
+            let t = w.to_tensor()?;
             let t = if *name == embed || *name == head {
-                grow(t)?
+                grow(&t)?
             } else {
-                t.clone()
+                t
             };
             tensors.insert(name.clone(), t);
         }

@@ -13,10 +13,14 @@ use crate::topk::topk_like_torch;
 impl Transformer {
     /// Rows of the embedding matrix for `ids` `(N)`, scaled by `sqrt(H)` where the family says.
     pub(super) fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
-        let x = self
-            .embed
-            .index_select(ids, 0)?
-            .to_dtype(candle_core::DType::F32)?;
+        let x = match &self.embed {
+            super::Weight::Dense(e) => e.index_select(ids, 0)?.to_dtype(candle_core::DType::F32)?,
+            super::Weight::Quant(q) => {
+                let ids = ids.to_vec1::<u32>()?;
+                let h = q.dims().1;
+                Tensor::from_vec(q.rows_f32(&ids), (ids.len(), h), &self.device)?
+            }
+        };
         if self.cfg.embed_scale {
             // transformers multiplies by sqrt(H) cast to the activations' dtype.
             let s = (self.cfg.hidden_size as f64).sqrt() as f32;

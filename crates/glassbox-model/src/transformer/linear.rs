@@ -2,10 +2,59 @@
 //! the matrix–vector kernel for decoding, GEMM otherwise, bf16/f16 weights widened as they are
 //! read, and frozen weights without a gradient in training.
 
-use candle_core::{DType, Tensor};
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Tensor};
 
 use super::Kernels;
 use crate::Result;
+use crate::quantized::QMatrix;
+
+/// A weight matrix `(out, in)`: a tensor, or GGUF blocks that stay quantized in memory.
+#[derive(Debug, Clone)]
+pub(super) enum Weight {
+    Dense(Tensor),
+    Quant(Arc<QMatrix>),
+}
+
+impl Weight {
+    /// `(out, in)` (or a dense tensor's first two dimensions).
+    pub(super) fn dims2(&self) -> Result<(usize, usize)> {
+        match self {
+            Self::Dense(t) => Ok(t.dims2()?),
+            Self::Quant(q) => Ok(q.dims()),
+        }
+    }
+
+    /// The tensor, when the weight is one.
+    pub(super) fn dense(&self) -> Option<&Tensor> {
+        match self {
+            Self::Dense(t) => Some(t),
+            Self::Quant(_) => None,
+        }
+    }
+
+    /// Whether the weight is a training variable.
+    pub(super) fn is_variable(&self) -> bool {
+        self.dense().is_some_and(Tensor::is_variable)
+    }
+
+    /// Bytes held in memory.
+    pub(super) fn bytes(&self) -> usize {
+        match self {
+            Self::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
+            Self::Quant(q) => q.bytes(),
+        }
+    }
+
+    /// The weight as a tensor in its own dtype (a quantized one dequantized to f32 on the CPU).
+    pub(super) fn to_tensor(&self) -> Result<Tensor> {
+        match self {
+            Self::Dense(t) => Ok(t.clone()),
+            Self::Quant(q) => Ok(Tensor::from_vec(q.dequantize(), q.dims(), &Device::Cpu)?),
+        }
+    }
+}
 
 /// How a weight product is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +68,7 @@ pub(super) enum Mm {
 #[derive(Debug, Clone)]
 pub(super) struct Linear {
     /// `(out, in)`, as stored by transformers.
-    pub(super) w: Tensor,
+    pub(super) w: Weight,
     pub(super) b: Option<Tensor>,
     /// A LoRA update, when an adapter is applied.
     pub(super) lora: Option<LoraDelta>,
@@ -47,9 +96,10 @@ impl Linear {
         // Training an adapter on a frozen f32 weight: the frozen product and the update are
         // summed in one op, so the backward pass keeps one output-sized tensor fewer; the scale
         // is applied to the rank-sized intermediate.
-        if let (Some(l), Mm::Batched(Kernels::Differentiable)) = (&self.lora, mm)
-            && !self.w.is_variable()
-            && self.w.dtype() == DType::F32
+        if let (Some(l), Mm::Batched(Kernels::Differentiable), Some(w)) =
+            (&self.lora, mm, self.w.dense())
+            && !w.is_variable()
+            && w.dtype() == DType::F32
             && x.dtype() == DType::F32
             && x.device().is_cpu()
         {
@@ -57,9 +107,9 @@ impl Linear {
                 Some(seed) if l.dropout > 0.0 => dropout(x, l.dropout, seed, l.index)?,
                 _ => x.clone(),
             };
-            let low = (product(&xd, &l.a, mm)? * l.scale)?;
-            let d = product(&low, &l.b, mm)?;
-            let y = crate::cpu_kernels::frozen_matmul_t_add(x, &self.w, &d)?;
+            let low = (dense_product(&xd, &l.a, mm)? * l.scale)?;
+            let d = dense_product(&low, &l.b, mm)?;
+            let y = crate::cpu_kernels::frozen_matmul_t_add(x, w, &d)?;
             return Ok(match &self.b {
                 Some(bias) => y.broadcast_add(bias)?,
                 None => y,
@@ -76,7 +126,7 @@ impl Linear {
                     Some(seed) if l.dropout > 0.0 => dropout(x, l.dropout, seed, l.index)?,
                     _ => x.clone(),
                 };
-                let d = product(&product(&xd, &l.a, mm)?, &l.b, mm)?;
+                let d = dense_product(&dense_product(&xd, &l.a, mm)?, &l.b, mm)?;
                 Ok((y + (d * l.scale)?)?)
             }
             None => Ok(y),
@@ -107,10 +157,29 @@ fn dropout(x: &Tensor, p: f64, seed: u64, index: u64) -> Result<Tensor> {
     Ok((x * mask)?)
 }
 
-/// `x @ wᵀ` as `mm` says.
-fn product(x: &Tensor, w: &Tensor, mm: Mm) -> Result<Tensor> {
+/// `x @ wᵀ` as `mm` says; a quantized weight through its block kernels (f32 activations on
+/// the CPU), dequantized otherwise.
+fn product(x: &Tensor, w: &Weight, mm: Mm) -> Result<Tensor> {
+    match w {
+        Weight::Dense(w) => dense_product(x, w, mm),
+        Weight::Quant(q) => quant_product(x, q, mm == Mm::Batched(Kernels::Differentiable)),
+    }
+}
+
+/// `x @ qᵀ` on the blocks, or through the dequantized matrix where gradients or another device
+/// or dtype need it.
+fn quant_product(x: &Tensor, q: &Arc<QMatrix>, differentiable: bool) -> Result<Tensor> {
+    if !differentiable && x.device().is_cpu() && x.dtype() == DType::F32 {
+        return Ok(q.matmul_t_tensor(x)?);
+    }
+    let w = Tensor::from_vec(q.dequantize(), q.dims(), x.device())?.to_dtype(x.dtype())?;
+    Ok(x.matmul(&w.t()?)?)
+}
+
+/// `x @ wᵀ` for a tensor weight as `mm` says.
+fn dense_product(x: &Tensor, w: &Tensor, mm: Mm) -> Result<Tensor> {
     match mm {
-        Mm::Batched(k) => matmul_t(x, w, k),
+        Mm::Batched(k) => dense_matmul_t(x, w, k),
         Mm::Rows => {
             if x.device().is_cpu() && x.dtype() == DType::F32 {
                 Ok(crate::cpu_kernels::matvec_t(x, w)?)
@@ -124,7 +193,15 @@ fn product(x: &Tensor, w: &Tensor, mm: Mm) -> Result<Tensor> {
 /// `x @ wᵀ` for `x` `(M, K)` and a weight `w` `(N, K)`: the streaming matrix–vector kernel for
 /// the few rows of a decoding step, candle's GEMM otherwise (and whenever gradients are needed).
 /// A bf16/f16 weight is read as it is by the kernel, widened to f32 for the GEMM.
-pub(super) fn matmul_t(x: &Tensor, w: &Tensor, kernels: Kernels) -> Result<Tensor> {
+pub(super) fn matmul_t(x: &Tensor, w: &Weight, kernels: Kernels) -> Result<Tensor> {
+    match w {
+        Weight::Dense(w) => dense_matmul_t(x, w, kernels),
+        Weight::Quant(q) => quant_product(x, q, kernels == Kernels::Differentiable),
+    }
+}
+
+/// [`matmul_t`] for a tensor weight.
+fn dense_matmul_t(x: &Tensor, w: &Tensor, kernels: Kernels) -> Result<Tensor> {
     let rows = x.dim(0)?;
     if kernels == Kernels::Fused
         && rows <= crate::cpu_kernels::MAX_ROWS

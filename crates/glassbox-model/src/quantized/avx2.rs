@@ -1,0 +1,245 @@
+//! AVX2 dot products for the common block types (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K), used when the
+//! CPU has AVX2, FMA and F16C.
+//!
+//! Each block's 32 weights become 32 bytes in a register; `maddubs` multiplies unsigned bytes by
+//! signed activation bytes into pairs of i16 and `madd` sums those pairs (times a sub-block
+//! scale, or 1) into i32 — exact, as none of the intermediate sums can overflow (|q_x| ≤ 127;
+//! unsigned weights ≤ 63, or made unsigned with `sign`). The i32 sums are scaled in f32 per
+//! block, so the result differs from [`super::scalar`] only in the order of the f32 additions.
+//!
+//! The module allows `unsafe` for two things only: calling the `#[target_feature]` functions
+//! after run-time detection, and unaligned loads from slices whose length is asserted.
+
+#![allow(unsafe_code)]
+
+use std::arch::x86_64::*;
+
+use super::scalar::scale_min_k4;
+use super::{ActRow, Dot};
+use crate::gguf::TensorType;
+
+/// The AVX2 kernel for `ty`, when this CPU runs it and one exists.
+pub(super) fn kernel(ty: TensorType) -> Option<Dot> {
+    let cpu = is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c");
+    if !cpu {
+        return None;
+    }
+    Some(match ty {
+        TensorType::Q8_0 => q8_0,
+        TensorType::Q4_0 => q4_0,
+        TensorType::Q5_0 => q5_0,
+        TensorType::Q4_K => q4_k,
+        TensorType::Q6_K => q6_k,
+        _ => return None,
+    })
+}
+
+// SAFETY (all five wrappers): `kernel` returns them only after `is_x86_feature_detected!` found
+// AVX2, FMA and F16C, the features the wrapped functions are compiled for.
+fn q8_0(w: &[u8], a: &ActRow<'_>) -> f32 {
+    unsafe { q8_0_avx2(w, a) }
+}
+fn q4_0(w: &[u8], a: &ActRow<'_>) -> f32 {
+    unsafe { q4_0_avx2(w, a) }
+}
+fn q5_0(w: &[u8], a: &ActRow<'_>) -> f32 {
+    unsafe { q5_0_avx2(w, a) }
+}
+fn q4_k(w: &[u8], a: &ActRow<'_>) -> f32 {
+    unsafe { q4_k_avx2(w, a) }
+}
+fn q6_k(w: &[u8], a: &ActRow<'_>) -> f32 {
+    unsafe { q6_k_avx2(w, a) }
+}
+
+/// 32 bytes from the start of `s`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn ld<T: Copy>(s: &[T]) -> __m256i {
+    assert!(std::mem::size_of_val(s) >= 32);
+    // SAFETY: the assertion guarantees 32 readable bytes at `s`; the load is unaligned.
+    unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+}
+
+/// 16 bytes from the start of `s`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn ld16(s: &[u8]) -> __m128i {
+    assert!(s.len() >= 16);
+    // SAFETY: the assertion guarantees 16 readable bytes at `s`; the load is unaligned.
+    unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+/// `Σ` of signed bytes `w · x` in pairs of four, as eight i32.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn mul_sum_i8(w: __m256i, x: __m256i) -> __m256i {
+    let ax = _mm256_sign_epi8(w, w);
+    let sx = _mm256_sign_epi8(x, w);
+    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sx), _mm256_set1_epi16(1))
+}
+
+/// Unsigned bytes `u` times signed bytes `x`, pairs summed, times `scale`: eight i32.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn mul_sum_scaled(u: __m256i, x: __m256i, scale: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), scale)
+}
+
+/// The 32 4-bit values of a block's 16 packed bytes (low nibbles, then high ones).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn nibbles(qs: &[u8]) -> __m256i {
+    let v = ld16(qs);
+    let hi = _mm_srli_epi16(v, 4);
+    _mm256_and_si256(_mm256_set_m128i(hi, v), _mm256_set1_epi8(0x0F))
+}
+
+/// Byte `i` is 0xFF where bit `i` of `bits` is set, 0 otherwise.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn bytes_from_bits(bits: u32) -> __m256i {
+    let shuf = _mm256_setr_epi64x(
+        0,
+        0x0101_0101_0101_0101,
+        0x0202_0202_0202_0202,
+        0x0303_0303_0303_0303,
+    );
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(bits as i32), shuf);
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+    _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16c_at(b: &[u8], i: usize) -> f32 {
+    let bits = u16::from_le_bytes([b[i], b[i + 1]]);
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q8_0_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (b, blk) in w.chunks_exact(34).enumerate() {
+        let p = mul_sum_i8(ld(&blk[2..]), ld(&a.q[32 * b..]));
+        let d = _mm256_set1_ps(f16c_at(blk, 0) * a.d[b]);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    }
+    hsum(acc)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_0_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (b, blk) in w.chunks_exact(18).enumerate() {
+        let q = _mm256_sub_epi8(nibbles(&blk[2..]), _mm256_set1_epi8(8));
+        let p = mul_sum_i8(q, ld(&a.q[32 * b..]));
+        let d = _mm256_set1_ps(f16c_at(blk, 0) * a.d[b]);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    }
+    hsum(acc)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q5_0_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (b, blk) in w.chunks_exact(22).enumerate() {
+        let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+        let hi = _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10));
+        let q = _mm256_sub_epi8(
+            _mm256_or_si256(nibbles(&blk[6..]), hi),
+            _mm256_set1_epi8(16),
+        );
+        let p = mul_sum_i8(q, ld(&a.q[32 * b..]));
+        let d = _mm256_set1_ps(f16c_at(blk, 0) * a.d[b]);
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
+    }
+    hsum(acc)
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q4_k_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut mins = 0f32;
+    let low = _mm256_set1_epi8(0x0F);
+    for (b, blk) in w.chunks_exact(144).enumerate() {
+        let scales = &blk[4..16];
+        let ql = &blk[16..144];
+        let x = &a.q[256 * b..256 * b + 256];
+        let bs = &a.sums[16 * b..16 * b + 16];
+        let mut m_sum = 0i32;
+        let mut sumi = _mm256_setzero_si256();
+        for c in 0..4 {
+            let (sc0, m0) = scale_min_k4(2 * c, scales);
+            let (sc1, m1) = scale_min_k4(2 * c + 1, scales);
+            m_sum += m0 * (bs[4 * c] as i32 + bs[4 * c + 1] as i32)
+                + m1 * (bs[4 * c + 2] as i32 + bs[4 * c + 3] as i32);
+            let v = ld(&ql[32 * c..]);
+            let lo = _mm256_and_si256(v, low);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            let pl = mul_sum_scaled(lo, ld(&x[64 * c..]), _mm256_set1_epi16(sc0 as i16));
+            let ph = mul_sum_scaled(hi, ld(&x[64 * c + 32..]), _mm256_set1_epi16(sc1 as i16));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        let d = f16c_at(blk, 0) * a.d[b];
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        mins += f16c_at(blk, 2) * a.d[b] * m_sum as f32;
+    }
+    hsum(acc) - mins
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    let mut offsets = 0f32;
+    let (low, two) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03));
+    for (b, blk) in w.chunks_exact(210).enumerate() {
+        let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
+        let x = &a.q[256 * b..256 * b + 256];
+        let bs = &a.sums[16 * b..16 * b + 16];
+        let sc = |i: usize| scales[i] as i8 as i16;
+        let off: i32 = (0..16).map(|g| sc(g) as i32 * bs[g] as i32).sum();
+        let mut sumi = _mm256_setzero_si256();
+        for n in 0..2 {
+            let l0 = ld(&ql[64 * n..]);
+            let l1 = ld(&ql[64 * n + 32..]);
+            let h = ld(&qh[32 * n..]);
+            let hi = |shift: i32| -> __m256i {
+                let bits = match shift {
+                    0 => h,
+                    2 => _mm256_srli_epi16(h, 2),
+                    4 => _mm256_srli_epi16(h, 4),
+                    _ => _mm256_srli_epi16(h, 6),
+                };
+                _mm256_slli_epi16(_mm256_and_si256(bits, two), 4)
+            };
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(l0, low), hi(0)),
+                _mm256_or_si256(_mm256_and_si256(l1, low), hi(2)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), hi(4)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), hi(6)),
+            ];
+            for (k, qk) in q.into_iter().enumerate() {
+                let g = 4 * n + k;
+                let s = _mm256_set_m128i(_mm_set1_epi16(sc(2 * g + 1)), _mm_set1_epi16(sc(2 * g)));
+                let p = mul_sum_scaled(qk, ld(&x[32 * g..]), s);
+                sumi = _mm256_add_epi32(sumi, p);
+            }
+        }
+        let d = f16c_at(blk, 208) * a.d[b];
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        offsets += d * (32 * off) as f32;
+    }
+    hsum(acc) - offsets
+}
