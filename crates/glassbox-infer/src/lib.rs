@@ -30,6 +30,7 @@ mod chat_check;
 pub mod engine;
 pub mod error;
 pub mod generation_config;
+pub mod ollama_template;
 pub mod sampling;
 pub mod scheduler;
 pub mod sft;

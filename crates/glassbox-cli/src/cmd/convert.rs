@@ -34,10 +34,15 @@ pub(crate) struct Args {
     /// (W − s·B·A) instead of merging it in.
     #[arg(long, requires = "adapter")]
     unmerge: bool,
-    /// Output format: hf (a model directory) or gguf (one file for llama.cpp; Llama family).
-    #[arg(long, default_value = "hf", value_parser = ["hf", "gguf"])]
+    /// Output format: hf (a model directory), gguf (one file for llama.cpp; Llama family) or
+    /// ollama (a directory with the GGUF file and a Modelfile for `ollama create`).
+    #[arg(long, default_value = "hf", value_parser = ["hf", "gguf", "ollama"])]
     to: String,
-    /// With --to gguf: the matrices' type (norms stay f32): f32, f16, bf16, q8_0, q5_1, q5_0,
+    /// With --to ollama: a Go template file for the Modelfile's TEMPLATE, instead of the one
+    /// derived from the model's chat template.
+    #[arg(long, value_name = "FILE")]
+    template_go: Option<PathBuf>,
+    /// With --to gguf or ollama: the matrices' type (norms stay f32): f32, f16, bf16, q8_0, q5_1, q5_0,
     /// q4_1 or q4_0.
     #[arg(long, default_value = "f16", value_parser = ["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"])]
     quant: String,
@@ -61,6 +66,9 @@ pub(crate) fn run(a: Args) -> Result<()> {
         )
     })?;
     let src = &a.model.model;
+    if a.template_go.is_some() && a.to != "ollama" {
+        bail!("--template-go goes with --to ollama");
+    }
     if a.out.exists() && same_dir(src, &a.out) {
         bail!(
             "--out {} is the --model directory; write to a new directory",
@@ -68,7 +76,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         );
     }
     if src.is_file() && src.extension().is_some_and(|e| e == "gguf") {
-        if a.to == "gguf" || a.model.adapter.is_some() {
+        if a.to != "hf" || a.model.adapter.is_some() {
             bail!("a GGUF input is converted to a model directory (--to hf), without --adapter");
         }
         return super::convert_gguf::import(src, &a.out, dtype, shard);
@@ -89,6 +97,15 @@ pub(crate) fn run(a: Args) -> Result<()> {
     }
     if a.to == "gguf" {
         return super::convert_gguf::write(&model, src, &a.out, &a.quant);
+    }
+    if a.to == "ollama" {
+        return super::convert_ollama::write(
+            &model,
+            src,
+            &a.out,
+            &a.quant,
+            a.template_go.as_deref(),
+        );
     }
     model.save(&a.out, dtype, shard)?;
     for f in SIDE_FILES {
@@ -140,7 +157,7 @@ fn copy_card(src: &std::path::Path, out: &std::path::Path) -> Result<()> {
 }
 
 /// The licence files (`LICENSE*`, `USE_POLICY*`, `NOTICE*` …) at the top of `dir`, sorted.
-fn licence_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn licence_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out: Vec<_> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

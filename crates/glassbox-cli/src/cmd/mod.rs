@@ -11,6 +11,7 @@ pub(crate) mod checkpoints;
 pub(crate) mod common;
 pub(crate) mod convert;
 pub(crate) mod convert_gguf;
+pub(crate) mod convert_ollama;
 pub(crate) mod data;
 pub(crate) mod data_chat;
 pub(crate) mod eval;
