@@ -144,10 +144,10 @@ fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
     let (_, e, c) = convert(&ck, "f16", tmp.path());
     assert_ne!(c, 0);
     assert!(e.contains("is a directory"), "{e}");
-    let qwen = fixture.join("../models/qwen2");
-    let (_, e, c) = convert(&qwen, "f16", &tmp.path().join("q.gguf"));
+    let smollm3 = fixture.join("../models/smollm3");
+    let (_, e, c) = convert(&smollm3, "f16", &tmp.path().join("q.gguf"));
     assert_ne!(c, 0);
-    assert!(e.contains("Qwen2ForCausalLM"), "{e}");
+    assert!(e.contains("SmolLM3ForCausalLM"), "{e}");
 }
 
 /// llama.cpp (committed numbers, `tests/fixtures/gguf/make_llama_cpp_fixture.py`) on the very

@@ -302,12 +302,10 @@ fn a_llama_survives_the_trip_through_gguf() {
 #[test]
 fn families_not_exported_yet_are_refused_by_name() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models");
-    for (name, needle) in [("qwen2", "Qwen2ForCausalLM"), ("llama", "RoPE scaling")] {
-        let (m, _) =
-            glassbox_model::Transformer::load(&dir.join(name), &candle_core::Device::Cpu).unwrap();
-        let e = glassbox_model::gguf::llama::to_gguf(&m, TensorType::F32, &Default::default())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(needle), "{name}: {e}");
-    }
+    let (m, _) =
+        glassbox_model::Transformer::load(&dir.join("smollm3"), &candle_core::Device::Cpu).unwrap();
+    let e = glassbox_model::gguf::llama::to_gguf(&m, TensorType::F32, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("SmolLM3ForCausalLM"), "{e}");
 }

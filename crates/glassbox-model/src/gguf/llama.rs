@@ -1,20 +1,23 @@
-//! The Llama family in llama.cpp's GGUF layout (`general.architecture = "llama"`): tensor names,
-//! hyper-parameters, and the row order of the query and key projections.
+//! A model to and from llama.cpp's GGUF layout: `general.*` provenance, the family's
+//! hyper-parameters and tensors ([`super::arch`], [`super::tensors`]), and tokenizer metadata.
 //!
-//! transformers' Llama rotates the two halves of each head (`rotate_half`); llama.cpp's `llama`
-//! graph rotates adjacent pairs. Its converter therefore permutes the rows of `q_proj` and
-//! `k_proj` per head: the row for (head h, pair i, member j) comes from HF row
-//! `h·d + j·d/2 + i` (d the head dimension). [`to_gguf`] applies that permutation and
-//! [`from_gguf`] undoes it, so a model survives the trip bit for bit in f32.
+//! Every family llama.cpp runs as glassbox does is covered (Llama, Mistral, Mixtral, Qwen2,
+//! Qwen3, Qwen3-MoE, Gemma 2 and 3, Phi-3, OLMo, OLMo 2, OLMoE, GPT-NeoX); the module keeps
+//! its historical name. transformers' Llama rotates the two halves of each head
+//! (`rotate_half`); llama.cpp's `llama` graph rotates adjacent pairs, so q/k rows are permuted
+//! per head on export and back on import, and a model survives the trip bit for bit in f32
+//! (Gemma's norms up to the rounding of `1 + w`).
 //!
 //! Matrices are stored `[in, out]` innermost first (GGUF order), i.e. the HF `[out, in]` weight's
 //! bytes unchanged; norms stay f32 whatever the requested type, as llama.cpp keeps them.
 
+use std::collections::HashMap;
+
 use candle_core::{DType, Device, Tensor};
 
 use super::quant::{dequantize, quantize};
-use super::{GgufFile, GgufWriter, TensorType, Value};
-use crate::config::{Architecture, ModelConfig};
+use super::{GgufFile, GgufWriter, TensorType, Value, arch, tensors};
+use crate::config::ModelConfig;
 use crate::quantized::{self, QMatrix};
 use crate::{ModelError, Result, RopeScaling, Transformer};
 
@@ -23,112 +26,7 @@ fn err(message: impl Into<String>) -> ModelError {
     ModelError::Input(message.into())
 }
 
-/// HF tensor name → GGUF name (`model.layers.3.self_attn.q_proj.weight` → `blk.3.attn_q.weight`).
-pub fn gguf_name(hf: &str) -> Option<String> {
-    let fixed = match hf {
-        "model.embed_tokens.weight" => Some("token_embd.weight"),
-        "model.norm.weight" => Some("output_norm.weight"),
-        "lm_head.weight" => Some("output.weight"),
-        _ => None,
-    };
-    if let Some(f) = fixed {
-        return Some(f.to_string());
-    }
-    let rest = hf.strip_prefix("model.layers.")?;
-    let (layer, part) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let g = match part {
-        "input_layernorm.weight" => "attn_norm.weight",
-        "self_attn.q_proj.weight" => "attn_q.weight",
-        "self_attn.k_proj.weight" => "attn_k.weight",
-        "self_attn.v_proj.weight" => "attn_v.weight",
-        "self_attn.o_proj.weight" => "attn_output.weight",
-        "post_attention_layernorm.weight" => "ffn_norm.weight",
-        "mlp.gate_proj.weight" => "ffn_gate.weight",
-        "mlp.up_proj.weight" => "ffn_up.weight",
-        "mlp.down_proj.weight" => "ffn_down.weight",
-        _ => return None,
-    };
-    Some(format!("blk.{layer}.{g}"))
-}
-
-/// GGUF name → HF name (the inverse of [`gguf_name`]).
-pub fn hf_name(g: &str, layers: usize) -> Option<String> {
-    let fixed = [
-        "model.embed_tokens.weight",
-        "model.norm.weight",
-        "lm_head.weight",
-    ];
-    if let Some(f) = fixed.iter().find(|f| gguf_name(f).as_deref() == Some(g)) {
-        return Some(f.to_string());
-    }
-    let rest = g.strip_prefix("blk.")?;
-    let (layer, _) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok().filter(|&l| l < layers)?;
-    [
-        "input_layernorm.weight",
-        "self_attn.q_proj.weight",
-        "self_attn.k_proj.weight",
-        "self_attn.v_proj.weight",
-        "self_attn.o_proj.weight",
-        "post_attention_layernorm.weight",
-        "mlp.gate_proj.weight",
-        "mlp.up_proj.weight",
-        "mlp.down_proj.weight",
-    ]
-    .iter()
-    .map(|p| format!("model.layers.{layer}.{p}"))
-    .find(|h| gguf_name(h).as_deref() == Some(g))
-}
-
-/// Permutes the rows of a `[heads·d, in]` matrix from HF's half-split order to llama.cpp's
-/// interleaved one (`inverse`: back).
-pub fn permute_rows(w: &[f32], heads: usize, d: usize, cols: usize, inverse: bool) -> Vec<f32> {
-    let mut out = vec![0f32; w.len()];
-    for (to, from) in row_order(heads, d, inverse).into_iter().enumerate() {
-        out[to * cols..(to + 1) * cols].copy_from_slice(&w[from * cols..(from + 1) * cols]);
-    }
-    out
-}
-
-/// [`permute_rows`] as indices: row `i` of the result is row `order[i]` of the input.
-pub fn row_order(heads: usize, d: usize, inverse: bool) -> Vec<usize> {
-    let mut order = vec![0; heads * d];
-    for h in 0..heads {
-        for i in 0..d / 2 {
-            for j in 0..2 {
-                let ggml = h * d + i * 2 + j;
-                let hf = h * d + j * (d / 2) + i;
-                let (to, from) = if inverse { (hf, ggml) } else { (ggml, hf) };
-                order[to] = from;
-            }
-        }
-    }
-    order
-}
-
-/// Checks that `cfg` is a Llama llama.cpp's `llama` graph runs as glassbox does.
-fn check(cfg: &ModelConfig) -> Result<()> {
-    if cfg.architecture != Architecture::Llama {
-        return Err(err(format!(
-            "GGUF export covers the Llama family for now; {} is not exported",
-            cfg.architecture.class_name()
-        )));
-    }
-    if cfg.qkv_bias || cfg.o_bias || cfg.mlp_bias {
-        return Err(err("a Llama with attention or MLP biases is not exported"));
-    }
-    if !matches!(cfg.rope_scaling, RopeScaling::None) {
-        return Err(err(format!(
-            "RoPE scaling {:?} is not exported yet",
-            cfg.rope_scaling
-        )));
-    }
-    if !cfg.head_dim.is_multiple_of(2) {
-        return Err(err("an odd head dimension cannot be rotated in pairs"));
-    }
-    Ok(())
-}
+pub use super::tensors::permute_rows;
 
 /// What goes into `general.*` besides the model.
 #[derive(Debug, Clone, Default)]
@@ -168,11 +66,10 @@ fn file_type(ty: TensorType) -> u32 {
 /// [`super::tokenizer::metadata`]) appended by the caller.
 pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result<GgufWriter> {
     let cfg = model.config();
-    check(cfg)?;
+    let spec = arch::check(cfg)?;
     let mut w = GgufWriter::new();
     let s = |x: &str| Value::String(x.to_string());
-    let u = |x: usize| Value::U32(x as u32);
-    w.set("general.architecture", s("llama"));
+    w.set("general.architecture", s(spec.name));
     w.set("general.name", s(&prov.name));
     if let Some(l) = &prov.license {
         w.set("general.license", s(l));
@@ -192,43 +89,59 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
     if let Some(h) = &prov.source_sha256 {
         w.set("glassbox.source.sha256", s(h));
     }
-    w.set("llama.context_length", u(cfg.max_position_embeddings));
-    w.set("llama.embedding_length", u(cfg.hidden_size));
-    w.set("llama.block_count", u(cfg.num_hidden_layers));
-    w.set("llama.feed_forward_length", u(cfg.intermediate_size));
-    w.set("llama.attention.head_count", u(cfg.num_attention_heads));
-    w.set("llama.attention.head_count_kv", u(cfg.num_key_value_heads));
-    w.set("llama.rope.freq_base", Value::F32(cfg.rope_theta as f32));
-    w.set(
-        "llama.attention.layer_norm_rms_epsilon",
-        Value::F32(cfg.rms_norm_eps as f32),
-    );
-    w.set("llama.vocab_size", u(cfg.vocab_size));
-    w.set("llama.rope.dimension_count", u(cfg.head_dim));
-    if cfg.head_dim * cfg.num_attention_heads != cfg.hidden_size {
-        w.set("llama.attention.key_length", u(cfg.head_dim));
-        w.set("llama.attention.value_length", u(cfg.head_dim));
+    arch::write_hparams(&mut w, cfg, spec);
+    // RoPE factor tensors llama.cpp reads instead of metadata (f32, as its converter writes them).
+    let mut derived: Vec<(&str, Vec<f32>)> = Vec::new();
+    if let Some(f) = arch::llama3_factors(cfg) {
+        derived.push(("rope_freqs.weight", f));
     }
-    for (hf, t) in model.named_tensors() {
-        let g = gguf_name(&hf).ok_or_else(|| err(format!("no GGUF name for `{hf}`")))?;
-        let dims: Vec<usize> = t.dims().to_vec();
-        let mut data: Vec<f32> = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
-        let cols = *dims.last().unwrap_or(&1);
-        if hf.ends_with("q_proj.weight") {
-            data = permute_rows(&data, cfg.num_attention_heads, cfg.head_dim, cols, false);
-        } else if hf.ends_with("k_proj.weight") {
-            data = permute_rows(&data, cfg.num_key_value_heads, cfg.head_dim, cols, false);
+    if let RopeScaling::LongRope {
+        short_factor,
+        long_factor,
+        ..
+    } = &cfg.rope_scaling
+    {
+        let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+        derived.push(("rope_factors_long.weight", f32s(long_factor)));
+        derived.push(("rope_factors_short.weight", f32s(short_factor)));
+    }
+    for (name, data) in derived {
+        let bytes = quantize(TensorType::F32, &data).map_err(|m| err(format!("`{name}`: {m}")))?;
+        w.add_tensor(name, vec![data.len() as u64], TensorType::F32, bytes)?;
+    }
+    let hf: HashMap<String, Tensor> = model.named_tensors().into_iter().collect();
+    for entry in tensors::table(cfg, spec.permute) {
+        let mut parts = Vec::with_capacity(entry.hf.len());
+        let mut dims: Vec<usize> = Vec::new();
+        for name in &entry.hf {
+            let t = hf
+                .get(name)
+                .ok_or_else(|| err(format!("the model has no tensor `{name}`")))?;
+            dims = t.dims().to_vec();
+            parts.push(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
         }
-        let this = if dims.len() == 1 {
+        if entry.rule == tensors::Rule::Stack {
+            dims.insert(0, entry.hf.len());
+        }
+        // Row width: a bias or norm is a column of one-wide rows.
+        let cols = if dims.len() > 1 {
+            dims[dims.len() - 1]
+        } else {
+            1
+        };
+        let data = tensors::export(entry.rule, cfg.head_dim, parts, cols);
+        let g = &entry.gguf;
+        // The router stays f32, as llama.cpp's converter keeps it.
+        let this = if dims.len() == 1 || g.ends_with("ffn_gate_inp.weight") {
             TensorType::F32
-        } else if !cols.is_multiple_of(ty.block_len()) {
+        } else if !dims[dims.len() - 1].is_multiple_of(ty.block_len()) {
             TensorType::F16
         } else {
             ty
         };
         let bytes = quantize(this, &data).map_err(|m| err(format!("`{g}`: {m}")))?;
         w.add_tensor(
-            &g,
+            g,
             dims.iter().rev().map(|&d| d as u64).collect(),
             this,
             bytes,
@@ -237,15 +150,15 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
     Ok(w)
 }
 
-/// The HF-named f32 tensors of a Llama GGUF (dequantized, q/k rows back in HF order) and the
-/// `config.json` its hyper-parameters give.
+/// The HF-named f32 tensors of a GGUF file (dequantized, llama.cpp's conventions undone) and
+/// the `config.json` its hyper-parameters give.
 pub fn from_gguf(f: &GgufFile) -> Result<(serde_json::Value, Vec<(String, Tensor)>)> {
     let p = from_gguf_parts(f, false)?;
     Ok((p.config, p.tensors))
 }
 
 /// A GGUF's model by HF names: its `config.json`, tensors, and (when asked) the matrices kept
-/// in their blocks, q/k rows back in HF order.
+/// in their blocks, llama.cpp's row conventions undone.
 #[derive(Debug)]
 pub struct GgufParts {
     /// The `config.json` the hyper-parameters give.
@@ -257,137 +170,95 @@ pub struct GgufParts {
 }
 
 /// [`from_gguf`], with `keep_quantized` leaving block-quantized matrices in their blocks
-/// instead of dequantizing them.
+/// instead of dequantizing them (their rows regrouped as the import's rule says; a rule that
+/// changes values, Gemma's `1 + w` norms, dequantizes).
 pub fn from_gguf_parts(f: &GgufFile, keep_quantized: bool) -> Result<GgufParts> {
     let bad = |m: String| ModelError::Gguf {
         path: f.path.clone(),
         message: m,
     };
-    match f.get("general.architecture").and_then(Value::as_str) {
-        Some("llama") => {}
-        other => {
-            return Err(bad(format!(
-                "metadata `general.architecture` is {other:?}; glassbox reads `llama` GGUF files"
-            )));
-        }
-    }
-    let num = |k: &str| -> Result<u64> {
-        f.get(k)
-            .and_then(Value::as_u64)
-            .ok_or_else(|| bad(format!("metadata `{k}` is missing or not an integer")))
-    };
-    let float = |k: &str| -> Result<f64> {
-        f.get(k)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| bad(format!("metadata `{k}` is missing or not a number")))
-    };
-    let hidden = num("llama.embedding_length")? as usize;
-    let layers = num("llama.block_count")? as usize;
-    let heads = num("llama.attention.head_count")? as usize;
-    let kv_heads = f
-        .get("llama.attention.head_count_kv")
-        .and_then(Value::as_u64)
-        .map_or(heads, |x| x as usize);
-    if heads == 0 || kv_heads == 0 || layers == 0 {
-        return Err(bad("head or layer count of 0".into()));
-    }
-    let head_dim = f
-        .get("llama.attention.key_length")
-        .and_then(Value::as_u64)
-        .map_or(hidden / heads, |x| x as usize);
-    let embd = f
-        .tensor("token_embd.weight")
-        .ok_or_else(|| bad("no tensor `token_embd.weight`".into()))?;
-    let vocab = embd.dims.get(1).copied().unwrap_or(0) as usize;
-    let tied = f.tensor("output.weight").is_none();
-    let config = serde_json::json!({
-        "architectures": ["LlamaForCausalLM"],
-        "model_type": "llama",
-        "vocab_size": vocab,
-        "hidden_size": hidden,
-        "intermediate_size": num("llama.feed_forward_length")?,
-        "num_hidden_layers": layers,
-        "num_attention_heads": heads,
-        "num_key_value_heads": kv_heads,
-        "head_dim": head_dim,
-        "hidden_act": "silu",
-        "max_position_embeddings": num("llama.context_length")?,
-        "rms_norm_eps": float("llama.attention.layer_norm_rms_epsilon")?,
-        "rope_theta": f.get("llama.rope.freq_base").and_then(Value::as_f64).unwrap_or(10000.0),
-        "rope_scaling": null,
-        "tie_word_embeddings": tied,
-        "attention_bias": false,
-        "mlp_bias": false,
-        "torch_dtype": "float32",
-    });
-    let mut config = config;
-    for (gguf, hf) in [
-        ("tokenizer.ggml.bos_token_id", "bos_token_id"),
-        ("tokenizer.ggml.eos_token_id", "eos_token_id"),
-    ] {
-        if let Some(id) = f.get(gguf).and_then(Value::as_u64) {
-            config[hf] = serde_json::json!(id);
-        }
-    }
+    let config = arch::read_config(f)?;
+    let cfg = ModelConfig::from_value(&config, &f.path)?;
+    let spec = arch::spec_of(cfg.architecture)
+        .ok_or_else(|| bad(format!("{} is not read", cfg.architecture.class_name())))?;
+    let table = tensors::table(&cfg, spec.permute);
+    let shapes: HashMap<String, Vec<usize>> = crate::tensor_shapes(&cfg).into_iter().collect();
+    let derived = [
+        "rope_freqs.weight",
+        "rope_factors_long.weight",
+        "rope_factors_short.weight",
+    ];
     let mut out = Vec::new();
     let mut quant = Vec::new();
     for t in &f.tensors {
-        let hf = hf_name(&t.name, layers)
-            .ok_or_else(|| bad(format!("tensor `{}` is not part of a Llama", t.name)))?;
-        let raw = f.tensor_bytes(&t.name)?;
-        if keep_quantized && quantized::supported(t.ty) && t.dims.len() == 2 {
-            let (cols, rows) = (t.dims[0] as usize, t.dims[1] as usize);
-            let m = QMatrix::new(t.ty, rows, cols, raw)
-                .map_err(|m| bad(format!("tensor `{}`: {m}", t.name)))?;
-            let order = if hf.ends_with("q_proj.weight") {
-                Some(row_order(heads, head_dim, true))
-            } else if hf.ends_with("k_proj.weight") {
-                Some(row_order(kv_heads, head_dim, true))
-            } else {
-                None
-            };
-            let m = match order {
-                Some(o) if o.len() == rows => m
-                    .with_rows(&o)
-                    .map_err(|m| bad(format!("tensor `{}`: {m}", t.name)))?,
-                Some(o) => {
-                    return Err(bad(format!(
-                        "tensor `{}` has {rows} rows, not {} (heads × head dimension)",
-                        t.name,
-                        o.len()
-                    )));
-                }
-                None => m,
-            };
-            quant.push((hf, m));
+        if derived.contains(&t.name.as_str()) {
             continue;
         }
-        let mut data =
-            dequantize(t.ty, &raw).map_err(|m| bad(format!("tensor `{}`: {m}", t.name)))?;
-        let shape: Vec<usize> = t.dims.iter().rev().map(|&d| d as usize).collect();
-        let cols = *shape.last().unwrap_or(&1);
-        if hf.ends_with("q_proj.weight") {
-            data = permute_rows(&data, heads, head_dim, cols, true);
-        } else if hf.ends_with("k_proj.weight") {
-            data = permute_rows(&data, kv_heads, head_dim, cols, true);
+        let entry = table.iter().find(|e| e.gguf == t.name).ok_or_else(|| {
+            bad(format!(
+                "tensor `{}` is not part of a {}",
+                t.name,
+                cfg.architecture.class_name()
+            ))
+        })?;
+        let mut parts = Vec::new();
+        for name in &entry.hf {
+            let shape = shapes
+                .get(name)
+                .ok_or_else(|| bad(format!("tensor `{}`: no shape for `{name}`", t.name)))?;
+            parts.push((name.clone(), shape.clone()));
         }
-        out.push((hf, Tensor::from_vec(data, shape, &Device::Cpu)?));
+        let want: usize = parts.iter().map(|(_, s)| s.iter().product::<usize>()).sum();
+        if want as u64 != t.elements() {
+            return Err(bad(format!(
+                "tensor `{}` has {} values; the configuration needs {want}",
+                t.name,
+                t.elements()
+            )));
+        }
+        let cols = parts
+            .first()
+            .filter(|(_, s)| s.len() > 1)
+            .and_then(|(_, s)| s.last().copied())
+            .unwrap_or(1);
+        let raw = f.tensor_bytes(&t.name)?;
+        let matrices = parts.iter().all(|(_, s)| s.len() == 2);
+        if keep_quantized && quantized::supported(t.ty) && matrices {
+            let rows = want / cols.max(1);
+            if let Some(orders) = tensors::import_rows(entry.rule, cfg.head_dim, rows, parts.len())
+            {
+                let whole = QMatrix::new(t.ty, rows, cols, raw)
+                    .map_err(|m| bad(format!("tensor `{}`: {m}", t.name)))?;
+                for ((name, _), order) in parts.into_iter().zip(orders) {
+                    let m = whole
+                        .with_rows(&order)
+                        .map_err(|m| bad(format!("tensor `{}`: {m}", t.name)))?;
+                    quant.push((name, m));
+                }
+                continue;
+            }
+        }
+        let data = dequantize(t.ty, &raw).map_err(|m| bad(format!("tensor `{}`: {m}", t.name)))?;
+        let split = tensors::import(entry.rule, cfg.head_dim, data, parts.len(), cols);
+        for ((name, shape), d) in parts.into_iter().zip(split) {
+            out.push((name, Tensor::from_vec(d, shape, &Device::Cpu)?));
+        }
     }
     Ok(GgufParts {
-        config,
+        config: cfg.to_hf_json("float32"),
         tensors: out,
         quantized: quant,
     })
 }
 
-/// A Llama GGUF as a [`Transformer`] (f32 weights, dequantized).
+/// A GGUF file as a [`Transformer`] (f32 weights, dequantized).
 pub fn load_transformer(f: &GgufFile, device: &Device) -> Result<Transformer> {
     let (config, tensors) = from_gguf(f)?;
     let cfg = ModelConfig::from_value(&config, &f.path)?;
     Transformer::from_tensors(cfg, tensors.into_iter().collect(), device)
 }
 
-/// A Llama GGUF as a [`Transformer`] whose block-quantized matrices stay quantized in memory
+/// A GGUF file as a [`Transformer`] whose block-quantized matrices stay quantized in memory
 /// (products read the blocks; see [`crate::quantized`]); f32/f16/bf16 tensors load as tensors.
 pub fn load_quantized(f: &GgufFile, device: &Device) -> Result<Transformer> {
     let p = from_gguf_parts(f, true)?;

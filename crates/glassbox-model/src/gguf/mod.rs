@@ -10,13 +10,16 @@
 //! - [`write`]: [`GgufWriter`], metadata and tensors in insertion order, data aligned.
 //! - [`quant`]: f32, f16, bf16, Q8_0 and Q4_0 blocks — quantization and dequantization with the
 //!   reference implementation's rounding.
-//! - [`llama`]: the Llama family to and from llama.cpp's `llama` layout (names, hyper-parameters,
-//!   the q/k row permutation); [`tokenizer`]: a byte-level BPE `tokenizer.json` as
+//! - [`llama`]: a model to and from llama.cpp's layout, for every family llama.cpp runs
+//!   (`arch`: names and hyper-parameters per family; [`tensors`]: tensor names, the q/k row
+//!   permutation, Gemma's `1 + w` norms, stacked experts); [`tokenizer`]: a byte-level BPE `tokenizer.json` as
 //!   `tokenizer.*` metadata.
 
+pub(crate) mod arch;
 pub mod llama;
 pub mod quant;
 pub mod read;
+pub mod tensors;
 pub mod tokenizer;
 pub mod write;
 

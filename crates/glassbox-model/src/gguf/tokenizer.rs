@@ -5,7 +5,7 @@
 //!
 //! The pre-tokenizer name tells llama.cpp which splitting regex to use. A `ByteLevel`
 //! pre-tokenizer with its regex is GPT-2's (`"gpt-2"`); a sequence that begins with a `Split`
-//! is recognised only when its pattern is Llama 3's (`"llama-bpe"`) or SmolLM's digits-first
+//! is recognised only when its pattern is Llama 3's (`"llama-bpe"`), Qwen2's (`"qwen2"`) or SmolLM's digits-first
 //! form (`"smollm"`) — any other is refused, since llama.cpp would split differently.
 
 use serde_json::Value as Json;
@@ -13,6 +13,8 @@ use serde_json::Value as Json;
 use super::Value;
 
 /// Llama 3's splitting regex, as its `tokenizer.json` writes it.
+/// Qwen2's split regex: Llama 3's with single digits (`"qwen2"`).
+const QWEN2_PATTERN: &str = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const LLAMA3_PATTERN: &str = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /// llama.cpp's token types.
@@ -42,6 +44,7 @@ fn pre_name(pre: &Json) -> Result<&'static str, String> {
                 .any(|p| p.get("type").and_then(Json::as_str) == Some("Digits"));
             match (split, digits) {
                 (Some(p), _) if p == LLAMA3_PATTERN => Ok("llama-bpe"),
+                (Some(p), _) if p == QWEN2_PATTERN => Ok("qwen2"),
                 (None, true) => Ok("smollm"),
                 _ => Err(format!(
                     "pre-tokenizer sequence {} has no llama.cpp name",
@@ -95,6 +98,9 @@ pub fn rebuild(f: &super::GgufFile) -> Result<(Json, Json), String> {
         }
         "llama-bpe" | "llama3" => serde_json::json!({"type": "Sequence", "pretokenizers": [
             {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN}, "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}),
+        "qwen2" => serde_json::json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": QWEN2_PATTERN}, "behavior": "Isolated", "invert": false},
             {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}]}),
         "smollm" => serde_json::json!({"type": "Sequence", "pretokenizers": [
             {"type": "Digits", "individual_digits": true},

@@ -215,13 +215,15 @@ impl Activations {
         a
     }
 
-    /// ggml's `quantize_row_q8_0`: `d = max|x| / 127` (kept as f16), `q = round(x / d)`.
+    /// ggml's `quantize_row_q8_0` as its x86 code computes it: `d = max|x| / 127` (kept as
+    /// f16), `q = x · (127 / max|x|)` rounded to nearest, ties to even.
     fn push_q8_0(&mut self, x: &[f32]) {
         let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
         let start = self.q.len();
-        self.q.extend(x.iter().map(|&v| (v * id).round() as i8));
+        self.q
+            .extend(x.iter().map(|&v| (v * id).round_ties_even() as i8));
         self.d.push(half::f16::from_f32(d).to_f32());
         let s: i32 = self.q[start..].iter().map(|&q| q as i32).sum();
         self.sums.push(s as i16);

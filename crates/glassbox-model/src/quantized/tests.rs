@@ -93,16 +93,16 @@ fn every_kernel_equals_the_dequantized_product() {
 
 #[test]
 fn activation_quantization_follows_ggml() {
-    // Q8_0: d = max|x| / 127 rounded to f16, q = round(x / d) (ties away from zero).
+    // Q8_0: d = max|x| / 127 rounded to f16, q = x · 127 / max|x| rounded, ties to even.
     let mut x = vec![0.0f32; 32];
     x[0] = -1.27;
     x[1] = 0.005;
-    x[2] = 0.015;
+    x[2] = 0.025;
     let a = Activations::quantize(TensorType::Q8_0, &x, 1, 32);
     let r = a.row(0);
     assert_eq!(r.d[0], half::f16::from_f32(0.01).to_f32());
-    assert_eq!(&r.q[..3], &[-127, 1, 2]);
-    assert_eq!(r.sums[0], -124);
+    assert_eq!(&r.q[..3], &[-127, 0, 2]); // 0.5 and 2.5: ties to even
+    assert_eq!(r.sums[0], -125);
     // Q8_K: the value of largest magnitude maps to -127, the scale carries the sign.
     let mut x = vec![0.25f32; 256];
     x[3] = 2.0;
