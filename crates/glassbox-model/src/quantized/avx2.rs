@@ -1,5 +1,6 @@
 //! AVX2 dot products for the common block types (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K), used when the
-//! CPU has AVX2, FMA and F16C.
+//! CPU has AVX2, FMA and F16C; the signed 32-value types use AVX-VNNI's `vpdpbusd` where the CPU
+//! has it.
 //!
 //! Each block's 32 weights become 32 bytes in a register; `maddubs` multiplies unsigned bytes by
 //! signed activation bytes into pairs of i16 and `madd` sums those pairs (times a sub-block
@@ -26,7 +27,11 @@ pub(super) fn kernel(ty: TensorType) -> Option<Dot> {
     if !cpu {
         return None;
     }
+    let vnni = is_x86_feature_detected!("avxvnni");
     Some(match ty {
+        TensorType::Q8_0 if vnni => q8_0_v,
+        TensorType::Q4_0 if vnni => q4_0_v,
+        TensorType::Q5_0 if vnni => q5_0_v,
         TensorType::Q8_0 => q8_0,
         TensorType::Q4_0 => q4_0,
         TensorType::Q5_0 => q5_0,
@@ -34,6 +39,24 @@ pub(super) fn kernel(ty: TensorType) -> Option<Dot> {
         TensorType::Q6_K => q6_k,
         _ => return None,
     })
+}
+
+/// Every AVX2 variant for `ty` this CPU runs (for the tests: the one `kernel` picks and the
+/// ones it passes over).
+pub(super) fn variants(ty: TensorType) -> Vec<Dot> {
+    let mut out: Vec<Dot> = kernel(ty).into_iter().collect();
+    let plain = is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c");
+    if plain && is_x86_feature_detected!("avxvnni") {
+        match ty {
+            TensorType::Q8_0 => out.push(q8_0),
+            TensorType::Q4_0 => out.push(q4_0),
+            TensorType::Q5_0 => out.push(q5_0),
+            _ => {}
+        }
+    }
+    out
 }
 
 // SAFETY (all five wrappers): `kernel` returns them only after `is_x86_feature_detected!` found
@@ -52,6 +75,16 @@ fn q4_k(w: &[u8], a: &ActRow<'_>) -> f32 {
 }
 fn q6_k(w: &[u8], a: &ActRow<'_>) -> f32 {
     unsafe { q6_k_avx2(w, a) }
+}
+// SAFETY (the three below): `kernel` returns them only when AVX-VNNI was detected as well.
+fn q8_0_v(w: &[u8], a: &ActRow<'_>) -> f32 {
+    unsafe { q8_0_vnni(w, a) }
+}
+fn q4_0_v(w: &[u8], a: &ActRow<'_>) -> f32 {
+    unsafe { q4_0_vnni(w, a) }
+}
+fn q5_0_v(w: &[u8], a: &ActRow<'_>) -> f32 {
+    unsafe { q5_0_vnni(w, a) }
 }
 
 /// 32 bytes from the start of `s`.
@@ -128,45 +161,96 @@ fn f16c_at(b: &[u8], i: usize) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-fn q8_0_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (b, blk) in w.chunks_exact(34).enumerate() {
-        let p = mul_sum_i8(ld(&blk[2..]), ld(&a.q[32 * b..]));
-        let d = _mm256_set1_ps(f16c_at(blk, 0) * a.d[b]);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-    }
-    hsum(acc)
+/// The signed 32-value blocks (Q8_0, Q4_0, Q5_0), each weight block made signed bytes by
+/// `$weights(blk)`, multiplied with the activations by `$mul_sum`, for the CPU features
+/// `$features`; two accumulators (even and odd blocks) so consecutive blocks do not wait on
+/// each other's multiply-add.
+macro_rules! signed_kernel {
+    ($name:ident, $features:literal, $bytes:literal, $mul_sum:ident, $weights:expr) => {
+        #[target_feature(enable = $features)]
+        fn $name(w: &[u8], a: &ActRow<'_>) -> f32 {
+            let n = w.len() / $bytes;
+            assert!(a.q.len() >= 32 * n && a.d.len() >= n);
+            let step = |b: usize, acc: __m256| -> __m256 {
+                let blk = &w[$bytes * b..$bytes * (b + 1)];
+                let p = $mul_sum($weights(blk), ld(&a.q[32 * b..]));
+                let d = _mm256_set1_ps(f16c_at(blk, 0) * a.d[b]);
+                _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc)
+            };
+            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            let mut b = 0;
+            while b + 2 <= n {
+                acc0 = step(b, acc0);
+                acc1 = step(b + 1, acc1);
+                b += 2;
+            }
+            if b < n {
+                acc0 = step(b, acc0);
+            }
+            hsum(_mm256_add_ps(acc0, acc1))
+        }
+    };
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-fn q4_0_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (b, blk) in w.chunks_exact(18).enumerate() {
-        let q = _mm256_sub_epi8(nibbles(&blk[2..]), _mm256_set1_epi8(8));
-        let p = mul_sum_i8(q, ld(&a.q[32 * b..]));
-        let d = _mm256_set1_ps(f16c_at(blk, 0) * a.d[b]);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-    }
-    hsum(acc)
+/// Q8_0's 32 signed bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn q8_0_weights(blk: &[u8]) -> __m256i {
+    ld(&blk[2..])
 }
 
-#[target_feature(enable = "avx2,fma,f16c")]
-fn q5_0_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    for (b, blk) in w.chunks_exact(22).enumerate() {
-        let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
-        let hi = _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10));
-        let q = _mm256_sub_epi8(
-            _mm256_or_si256(nibbles(&blk[6..]), hi),
-            _mm256_set1_epi8(16),
-        );
-        let p = mul_sum_i8(q, ld(&a.q[32 * b..]));
-        let d = _mm256_set1_ps(f16c_at(blk, 0) * a.d[b]);
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-    }
-    hsum(acc)
+/// Q4_0's nibbles minus 8.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn q4_0_weights(blk: &[u8]) -> __m256i {
+    _mm256_sub_epi8(nibbles(&blk[2..]), _mm256_set1_epi8(8))
 }
+
+/// Q5_0's nibbles with their fifth bits, minus 16.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn q5_0_weights(blk: &[u8]) -> __m256i {
+    let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+    let hi = _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10));
+    _mm256_sub_epi8(
+        _mm256_or_si256(nibbles(&blk[6..]), hi),
+        _mm256_set1_epi8(16),
+    )
+}
+
+/// [`mul_sum_i8`] with AVX-VNNI's `vpdpbusd` (one instruction for the multiply and the sums).
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn mul_sum_i8_vnni(w: __m256i, x: __m256i) -> __m256i {
+    let ax = _mm256_sign_epi8(w, w);
+    let sx = _mm256_sign_epi8(x, w);
+    _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), ax, sx)
+}
+
+signed_kernel!(q8_0_avx2, "avx2,fma,f16c", 34, mul_sum_i8, q8_0_weights);
+signed_kernel!(q4_0_avx2, "avx2,fma,f16c", 18, mul_sum_i8, q4_0_weights);
+signed_kernel!(q5_0_avx2, "avx2,fma,f16c", 22, mul_sum_i8, q5_0_weights);
+signed_kernel!(
+    q8_0_vnni,
+    "avx2,fma,f16c,avxvnni",
+    34,
+    mul_sum_i8_vnni,
+    q8_0_weights
+);
+signed_kernel!(
+    q4_0_vnni,
+    "avx2,fma,f16c,avxvnni",
+    18,
+    mul_sum_i8_vnni,
+    q4_0_weights
+);
+signed_kernel!(
+    q5_0_vnni,
+    "avx2,fma,f16c,avxvnni",
+    22,
+    mul_sum_i8_vnni,
+    q5_0_weights
+);
 
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q4_k_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {

@@ -284,6 +284,14 @@ pub fn portable_kernel(ty: TensorType) -> Dot {
     scalar::kernel(ty)
 }
 
+/// Every kernel for `ty` this CPU can run: the portable one first.
+pub fn all_kernels(ty: TensorType) -> Vec<Dot> {
+    let mut out = vec![scalar::kernel(ty)];
+    #[cfg(target_arch = "x86_64")]
+    out.extend(avx2::variants(ty));
+    out
+}
+
 struct QMatMulT(std::sync::Arc<QMatrix>);
 
 impl CustomOp1 for QMatMulT {

@@ -62,7 +62,10 @@ fn every_kernel_equals_the_dequantized_product() {
         let wf = w.dequantize();
         let x = random_x(2 * cols, 11);
         let act = Activations::quantize(ty, &x, 2, cols);
-        for (name, dot) in [("portable", portable_kernel(ty)), ("fastest", kernel(ty))] {
+        let kernels = all_kernels(ty);
+        assert_eq!(kernels[0] as usize, portable_kernel(ty) as usize);
+        assert!(kernels.iter().any(|k| *k as usize == kernel(ty) as usize));
+        for (name, dot) in kernels.into_iter().enumerate() {
             for j in 0..2 {
                 let xf = dequantized_activations(&act, j);
                 for r in 0..rows {
@@ -82,7 +85,7 @@ fn every_kernel_equals_the_dequantized_product() {
                         .sum();
                     assert!(
                         (got as f64 - want).abs() <= 1e-5 * scale,
-                        "{} {name} row {r}: {got} vs {want}",
+                        "{} kernel {name} row {r}: {got} vs {want}",
                         ty.name()
                     );
                 }
