@@ -13,7 +13,7 @@
 use candle_core::{DType, Device, Tensor};
 
 use super::quant::{dequantize, quantize};
-use super::{GgufFile, GgufWriter, TensorType, Value};
+use super::{GgufFile, GgufQuant, GgufWriter, Value};
 use crate::config::{Architecture, ModelConfig};
 use crate::{ModelError, Result, RopeScaling, Transformer};
 
@@ -135,28 +135,17 @@ pub struct Provenance {
     pub glassbox_version: String,
 }
 
-/// llama.cpp's `general.file_type` for a model stored mostly as `ty`.
-fn file_type(ty: TensorType) -> u32 {
-    match ty {
-        TensorType::F32 => 0,
-        TensorType::F16 => 1,
-        TensorType::Q4_0 => 2,
-        TensorType::Q8_0 => 7,
-        TensorType::BF16 => 32,
-        TensorType::Q4_1 => 3,
-        TensorType::Q5_0 => 8,
-        TensorType::Q5_1 => 9,
-        TensorType::Q4_K => 15,
-        TensorType::Q5_K => 17,
-        TensorType::Q6_K => 18,
-    }
-}
-
-/// The GGUF of `model` with its matrices stored as `ty` (norms f32; a matrix whose rows are not
-/// whole blocks of `ty` falls back to f16, as llama.cpp's converter does), the hyper-parameters
-/// llama.cpp reads, `general.*` provenance, and `tokenizer` metadata (from
+/// The GGUF of `model` with its matrices stored as `quant` says — one type (a
+/// [`super::TensorType`]) or a llama.cpp mix (a [`super::KMix`]); norms f32; a matrix whose rows
+/// are not whole blocks falls back as [`GgufQuant::tensor_types`] says — with the
+/// hyper-parameters llama.cpp reads, `general.*` provenance, and `tokenizer` metadata (from
 /// [`super::tokenizer::metadata`]) appended by the caller.
-pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result<GgufWriter> {
+pub fn to_gguf(
+    model: &Transformer,
+    quant: impl Into<GgufQuant>,
+    prov: &Provenance,
+) -> Result<GgufWriter> {
+    let quant = quant.into();
     let cfg = model.config();
     check(cfg)?;
     let mut w = GgufWriter::new();
@@ -167,8 +156,8 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
     if let Some(l) = &prov.license {
         w.set("general.license", s(l));
     }
-    w.set("general.file_type", Value::U32(file_type(ty)));
-    if !matches!(ty, TensorType::F32 | TensorType::F16 | TensorType::BF16) {
+    w.set("general.file_type", Value::U32(quant.file_type()));
+    if quant.is_quantized() {
         w.set("general.quantization_version", Value::U32(2));
     }
     w.set(
@@ -199,8 +188,18 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
         w.set("llama.attention.key_length", u(cfg.head_dim));
         w.set("llama.attention.value_length", u(cfg.head_dim));
     }
-    for (hf, t) in model.named_tensors() {
-        let g = gguf_name(&hf).ok_or_else(|| err(format!("no GGUF name for `{hf}`")))?;
+    // Each tensor's type is chosen knowing them all (a mix counts layers, looks for a separate
+    // output matrix).
+    let tensors = model.named_tensors();
+    let mut layout = Vec::with_capacity(tensors.len());
+    for (hf, t) in &tensors {
+        let g = gguf_name(hf).ok_or_else(|| err(format!("no GGUF name for `{hf}`")))?;
+        layout.push((g, t.dims().iter().rev().map(|&d| d as u64).collect()));
+    }
+    let llama_70b =
+        cfg.num_hidden_layers == 80 && cfg.num_attention_heads != cfg.num_key_value_heads;
+    let types = quant.tensor_types(&layout, cfg.num_hidden_layers, llama_70b);
+    for (((hf, t), (g, gdims)), this) in tensors.into_iter().zip(layout).zip(types) {
         let dims: Vec<usize> = t.dims().to_vec();
         let mut data: Vec<f32> = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
         let cols = *dims.last().unwrap_or(&1);
@@ -209,20 +208,8 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
         } else if hf.ends_with("k_proj.weight") {
             data = permute_rows(&data, cfg.num_key_value_heads, cfg.head_dim, cols, false);
         }
-        let this = if dims.len() == 1 {
-            TensorType::F32
-        } else if !cols.is_multiple_of(ty.block_len()) {
-            TensorType::F16
-        } else {
-            ty
-        };
         let bytes = quantize(this, &data).map_err(|m| err(format!("`{g}`: {m}")))?;
-        w.add_tensor(
-            &g,
-            dims.iter().rev().map(|&d| d as u64).collect(),
-            this,
-            bytes,
-        )?;
+        w.add_tensor(&g, gdims, this, bytes)?;
     }
     Ok(w)
 }
