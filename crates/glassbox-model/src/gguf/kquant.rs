@@ -361,19 +361,34 @@ fn q6_k_block(x: &[f32], out: &mut Vec<u8>) {
     out.extend(d_bits.to_le_bytes());
 }
 
+/// `block` applied to every super-block of `x`, in parallel over runs of 64 (blocks are
+/// independent, so the bytes do not depend on the split).
+fn blocks(x: &[f32], block: fn(&[f32], &mut Vec<u8>), bytes: usize, out: &mut Vec<u8>) {
+    use rayon::prelude::*;
+    let parts: Vec<Vec<u8>> = x
+        .par_chunks(64 * QK_K)
+        .map(|run| {
+            let mut v = Vec::with_capacity(run.len() / QK_K * bytes);
+            run.chunks_exact(QK_K).for_each(|b| block(b, &mut v));
+            v
+        })
+        .collect();
+    parts.into_iter().for_each(|p| out.extend(p));
+}
+
 /// Q4_K bytes of `x` (whole super-blocks; the caller checks the length).
 pub fn q4_k(x: &[f32], out: &mut Vec<u8>) {
-    x.chunks_exact(QK_K).for_each(|b| q45_k_block(b, 15, out));
+    blocks(x, |b, o| q45_k_block(b, 15, o), 144, out);
 }
 
 /// Q5_K bytes of `x` (whole super-blocks).
 pub fn q5_k(x: &[f32], out: &mut Vec<u8>) {
-    x.chunks_exact(QK_K).for_each(|b| q45_k_block(b, 31, out));
+    blocks(x, |b, o| q45_k_block(b, 31, o), 176, out);
 }
 
 /// Q6_K bytes of `x` (whole super-blocks).
 pub fn q6_k(x: &[f32], out: &mut Vec<u8>) {
-    x.chunks_exact(QK_K).for_each(|b| q6_k_block(b, out));
+    blocks(x, q6_k_block, 210, out);
 }
 
 #[cfg(test)]
