@@ -98,6 +98,33 @@ fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
             }
         }
     }
+    // llama.cpp's k-quant mixes (tensor for tensor against llama.cpp in glassbox-model's
+    // `tests/kquant.rs`): its file type; this small model's rows are not whole 256-weight
+    // blocks, so its matrices take the mix's 32-weight fallbacks (f16 where rows are not whole
+    // 32-weight blocks either); the file loads back.
+    for (q, file_type, types) in [
+        ("q4_k_m", 15, [TensorType::Q5_0, TensorType::Q8_0]),
+        ("q6_k", 18, [TensorType::Q8_0, TensorType::Q8_0]),
+    ] {
+        let out = tmp.path().join(format!("m-{q}.gguf"));
+        let (_, e, c) = convert(&ck, q, &out);
+        assert_eq!(c, 0, "{e}");
+        let f = GgufFile::open(&out).unwrap();
+        assert_eq!(f.get("general.file_type"), Some(&Value::U32(file_type)));
+        for t in &f.tensors {
+            let ok = match (t.dims.len(), t.dims[0] % 32 == 0) {
+                (1, _) => t.ty == TensorType::F32,
+                (_, true) => types.contains(&t.ty),
+                // Not even whole 32-weight blocks: f16.
+                _ => t.ty == TensorType::F16,
+            };
+            assert!(ok, "{q}: {} {:?} is {:?}", t.name, t.dims, t.ty);
+        }
+        glassbox_model::gguf::llama::load_transformer(&f, &Device::Cpu).unwrap();
+    }
+    let (_, e, c) = convert(&ck, "q3_k_m", &tmp.path().join("q3.gguf"));
+    assert_ne!(c, 0);
+    assert!(e.contains("q4_k_m"), "the accepted names are listed: {e}");
     // Every verb takes the GGUF file: the f32 file scores as the checkpoint (tokenizer rebuilt
     // from the metadata); the Q8_0 file converts back to a model directory that scores as it.
     let score = |m: &std::path::Path| -> serde_json::Value {
@@ -308,12 +335,15 @@ fn bundles_carry_gguf_copies_that_verify_remakes() {
         "q8_0",
         "--gguf",
         "f32",
+        "--gguf",
+        "q4_k_m",
     ]);
     assert_eq!(c, 0, "{e}");
     let rel: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(b.join("release.json")).unwrap()).unwrap();
     let records = rel["gguf"].as_array().unwrap();
-    assert_eq!(records.len(), 2);
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[2]["type"], "q4_k_m");
     for rec in records {
         let f = b.join(rec["file"].as_str().unwrap());
         assert!(f.exists(), "{rec}");

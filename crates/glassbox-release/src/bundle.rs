@@ -33,8 +33,8 @@ pub struct ReleaseOptions {
     pub checkpoints: CheckpointMode,
     /// Replace an existing bundle at the output path.
     pub force: bool,
-    /// GGUF copies of the final model to add (`gguf/`), one per type.
-    pub gguf: Vec<glassbox_model::gguf::TensorType>,
+    /// GGUF copies of the final model to add (`gguf/`), one per type or mix.
+    pub gguf: Vec<glassbox_model::gguf::GgufQuant>,
 }
 
 /// What [`release`] wrote.

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use candle_core::Device;
 use glassbox_model::Transformer;
-use glassbox_model::gguf::TensorType;
+use glassbox_model::gguf::GgufQuant;
 use glassbox_model::gguf::llama::{Provenance, add_tokenizer, to_gguf};
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ use crate::{ReleaseError, Result};
 fn gguf_bytes(
     model: &Transformer,
     dir: &Path,
-    ty: TensorType,
+    ty: GgufQuant,
     prov: &Provenance,
 ) -> Result<Vec<u8>> {
     let mut w = to_gguf(model, ty, prov)?;
@@ -26,11 +26,11 @@ fn gguf_bytes(
     Ok(w.to_bytes())
 }
 
-/// Writes `gguf/<name>-<type>.gguf` of every type in `types` from the model at the bundle root
+/// Writes `gguf/<name>-<type>.gguf` of every type (or mix) in `types` from the model at the bundle root
 /// `b` (loaded and hashed once); returns their records.
 pub(crate) fn export(
     b: &Path,
-    types: &[TensorType],
+    types: &[GgufQuant],
     name: &str,
     license: &str,
 ) -> Result<Vec<Value>> {
@@ -89,7 +89,7 @@ pub(crate) fn check(bundle: &Path, release: &Value) -> Option<Check> {
     for r in records {
         let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
         let file = field("file");
-        let Some(ty) = TensorType::from_name(field("type")) else {
+        let Some(ty) = GgufQuant::from_name(field("type")) else {
             bad.push(format!(
                 "{file}: type {:?} is not a GGUF type",
                 field("type")

@@ -17,6 +17,12 @@ pub(crate) const SIDE_FILES: &[&str] = &[
     "generation_config.json",
 ];
 
+/// The `--quant` names (each one `glassbox_model::gguf::GgufQuant::from_name` reads).
+pub(crate) const GGUF_QUANTS: [&str; 15] = [
+    "f32", "f16", "bf16", "q8_0", "q6_k", "q5_k_m", "q5_k_s", "q5_k", "q5_1", "q5_0", "q4_k_m",
+    "q4_k_s", "q4_k", "q4_1", "q4_0",
+];
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
@@ -42,9 +48,11 @@ pub(crate) struct Args {
     /// derived from the model's chat template.
     #[arg(long, value_name = "FILE")]
     template_go: Option<PathBuf>,
-    /// With --to gguf or ollama: the matrices' type (norms stay f32): f32, f16, bf16, q8_0, q5_1, q5_0,
-    /// q4_1 or q4_0.
-    #[arg(long, default_value = "f16", value_parser = ["f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"])]
+    /// With --to gguf or ollama: the matrices' type (norms stay f32) — f32, f16, bf16, q8_0,
+    /// q5_1, q5_0, q4_1, q4_0, q5_k or q4_k — or one of llama.cpp's k-quant mixes, made as
+    /// llama-quantize makes them from an f32 file (without an importance matrix): q6_k, q5_k_m,
+    /// q5_k_s, q4_k_m or q4_k_s.
+    #[arg(long, default_value = "f16", value_parser = GGUF_QUANTS)]
     quant: String,
 }
 

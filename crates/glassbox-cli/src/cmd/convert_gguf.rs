@@ -4,13 +4,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use glassbox_model::Transformer;
-use glassbox_model::gguf::TensorType;
+use glassbox_model::gguf::GgufQuant;
 use glassbox_model::gguf::llama::{Provenance, to_gguf};
-
-/// Whether glassbox writes `t` (the k-quants are read only).
-fn quantize_supported(t: TensorType) -> bool {
-    !matches!(t, TensorType::Q4_K | TensorType::Q5_K | TensorType::Q6_K)
-}
 
 /// The card's `license:` (front matter of `README.md`), if any.
 fn card_license(dir: &Path) -> Option<String> {
@@ -23,13 +18,15 @@ fn card_license(dir: &Path) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Writes `model` (loaded from `src`) to the GGUF file `out` with matrices as `quant`.
+/// Writes `model` (loaded from `src`) to the GGUF file `out` with matrices as `quant` (a type,
+/// or a llama.cpp mix such as `q4_k_m`).
 pub(crate) fn write(model: &Transformer, src: &Path, out: &Path, quant: &str) -> Result<()> {
-    let ty = TensorType::from_name(quant)
-        .filter(|t| quantize_supported(*t))
-        .with_context(|| {
-            format!("--quant {quant}: expected f32, f16, bf16, q8_0, q5_1, q5_0, q4_1 or q4_0")
-        })?;
+    let ty = GgufQuant::from_name(quant).with_context(|| {
+        format!(
+            "--quant {quant}: expected {}",
+            glassbox_model::gguf::mix::NAMES
+        )
+    })?;
     if out.is_dir() {
         bail!(
             "--out {} is a directory; --to gguf writes one file",

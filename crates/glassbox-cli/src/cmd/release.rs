@@ -28,9 +28,11 @@ pub(crate) struct ReleaseArgs {
     /// Replace an existing bundle.
     #[arg(long)]
     force: bool,
-    /// Add a GGUF copy of the final model (`gguf/`; Llama family) of this type: f32, f16, bf16,
-    /// q8_0 or q4_0; repeatable. `verify` re-quantizes and compares the bytes.
-    #[arg(long, value_name = "TYPE", value_parser = ["f32", "f16", "bf16", "q8_0", "q4_0"])]
+    /// Add a GGUF copy of the final model (`gguf/`; Llama family) of this type, as `convert
+    /// --to gguf --quant` names them (f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, q5_k, q4_k,
+    /// or a llama.cpp mix: q6_k, q5_k_m, q5_k_s, q4_k_m, q4_k_s); repeatable. `verify`
+    /// re-quantizes and compares the bytes.
+    #[arg(long, value_name = "TYPE", value_parser = super::convert::GGUF_QUANTS)]
     gguf: Vec<String>,
 }
 
@@ -45,7 +47,7 @@ pub(crate) fn release(a: ReleaseArgs) -> Result<()> {
         gguf: a
             .gguf
             .iter()
-            .filter_map(|t| glassbox_model::gguf::TensorType::from_name(t))
+            .filter_map(|t| glassbox_model::gguf::GgufQuant::from_name(t))
             .collect(),
     };
     let s = bundle::release(&a.run, &a.out, &opts, &mut |stage| {

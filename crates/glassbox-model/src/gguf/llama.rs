@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor};
 
 use super::quant::{dequantize, quantize};
-use super::{GgufFile, GgufWriter, TensorType, Value, arch, tensors};
+use super::{GgufFile, GgufQuant, GgufWriter, TensorType, Value, arch, tensors};
 use crate::config::ModelConfig;
 use crate::quantized::{self, QMatrix};
 use crate::{ModelError, Result, RopeScaling, Transformer};
@@ -43,28 +43,17 @@ pub struct Provenance {
     pub glassbox_version: String,
 }
 
-/// llama.cpp's `general.file_type` for a model stored mostly as `ty`.
-fn file_type(ty: TensorType) -> u32 {
-    match ty {
-        TensorType::F32 => 0,
-        TensorType::F16 => 1,
-        TensorType::Q4_0 => 2,
-        TensorType::Q8_0 => 7,
-        TensorType::BF16 => 32,
-        TensorType::Q4_1 => 3,
-        TensorType::Q5_0 => 8,
-        TensorType::Q5_1 => 9,
-        TensorType::Q4_K => 15,
-        TensorType::Q5_K => 17,
-        TensorType::Q6_K => 18,
-    }
-}
-
-/// The GGUF of `model` with its matrices stored as `ty` (norms f32; a matrix whose rows are not
-/// whole blocks of `ty` falls back to f16, as llama.cpp's converter does), the hyper-parameters
+/// The GGUF of `model` with its matrices stored as `quant` says — one type (a [`TensorType`])
+/// or a llama.cpp mix (a [`super::KMix`]); norms and a MoE router f32; a matrix whose rows are
+/// not whole blocks falls back as [`GgufQuant::tensor_types`] says — with the hyper-parameters
 /// llama.cpp reads, `general.*` provenance, and `tokenizer` metadata (from
 /// [`super::tokenizer::metadata`]) appended by the caller.
-pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result<GgufWriter> {
+pub fn to_gguf(
+    model: &Transformer,
+    quant: impl Into<GgufQuant>,
+    prov: &Provenance,
+) -> Result<GgufWriter> {
+    let quant = quant.into();
     let cfg = model.config();
     let spec = arch::check(cfg)?;
     let mut w = GgufWriter::new();
@@ -74,8 +63,8 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
     if let Some(l) = &prov.license {
         w.set("general.license", s(l));
     }
-    w.set("general.file_type", Value::U32(file_type(ty)));
-    if !matches!(ty, TensorType::F32 | TensorType::F16 | TensorType::BF16) {
+    w.set("general.file_type", Value::U32(quant.file_type()));
+    if quant.is_quantized() {
         w.set("general.quantization_version", Value::U32(2));
     }
     w.set(
@@ -110,18 +99,39 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
         w.add_tensor(name, vec![data.len() as u64], TensorType::F32, bytes)?;
     }
     let hf: HashMap<String, Tensor> = model.named_tensors().into_iter().collect();
-    for entry in tensors::table(cfg, spec.permute) {
-        let mut parts = Vec::with_capacity(entry.hf.len());
+    let table = tensors::table(cfg, spec.permute);
+    // Each entry's dimensions (outermost first), then every tensor's type chosen knowing them
+    // all (a mix counts layers and looks for a separate output matrix).
+    let mut shapes = Vec::with_capacity(table.len());
+    for entry in &table {
         let mut dims: Vec<usize> = Vec::new();
         for name in &entry.hf {
             let t = hf
                 .get(name)
                 .ok_or_else(|| err(format!("the model has no tensor `{name}`")))?;
             dims = t.dims().to_vec();
-            parts.push(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
         }
         if entry.rule == tensors::Rule::Stack {
             dims.insert(0, entry.hf.len());
+        }
+        shapes.push(dims);
+    }
+    let layout: Vec<(String, Vec<u64>)> = table
+        .iter()
+        .zip(&shapes)
+        .map(|(e, d)| (e.gguf.clone(), d.iter().rev().map(|&x| x as u64).collect()))
+        .collect();
+    let llama_70b = spec.name == "llama"
+        && cfg.num_hidden_layers == 80
+        && cfg.num_attention_heads != cfg.num_key_value_heads;
+    let types = quant.tensor_types(&layout, cfg.num_hidden_layers, llama_70b);
+    for (((entry, dims), (g, gdims)), ty) in table.iter().zip(shapes).zip(layout).zip(types) {
+        let mut parts = Vec::with_capacity(entry.hf.len());
+        for name in &entry.hf {
+            let t = hf
+                .get(name)
+                .ok_or_else(|| err(format!("the model has no tensor `{name}`")))?;
+            parts.push(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
         }
         // Row width: a bias or norm is a column of one-wide rows.
         let cols = if dims.len() > 1 {
@@ -130,22 +140,14 @@ pub fn to_gguf(model: &Transformer, ty: TensorType, prov: &Provenance) -> Result
             1
         };
         let data = tensors::export(entry.rule, cfg.head_dim, parts, cols);
-        let g = &entry.gguf;
-        // The router stays f32, as llama.cpp's converter keeps it.
-        let this = if dims.len() == 1 || g.ends_with("ffn_gate_inp.weight") {
+        // The router stays f32, as llama.cpp keeps it.
+        let this = if g.ends_with("ffn_gate_inp.weight") {
             TensorType::F32
-        } else if !dims[dims.len() - 1].is_multiple_of(ty.block_len()) {
-            TensorType::F16
         } else {
             ty
         };
         let bytes = quantize(this, &data).map_err(|m| err(format!("`{g}`: {m}")))?;
-        w.add_tensor(
-            g,
-            dims.iter().rev().map(|&d| d as u64).collect(),
-            this,
-            bytes,
-        )?;
+        w.add_tensor(&g, gdims, this, bytes)?;
     }
     Ok(w)
 }

@@ -8,21 +8,25 @@
 //! - [`read`]: [`GgufFile`], the parsed header with every length and offset checked against the
 //!   file (errors name the key or tensor), and tensor data on demand.
 //! - [`write`]: [`GgufWriter`], metadata and tensors in insertion order, data aligned.
-//! - [`quant`]: f32, f16, bf16, Q8_0 and Q4_0 blocks — quantization and dequantization with the
-//!   reference implementation's rounding.
+//! - [`quant`]: f32, f16, bf16, Q8_0, Q4_0/1, Q5_0/1 and (through [`kquant`]) Q4_K, Q5_K and Q6_K
+//!   blocks — quantization and dequantization with the reference implementation's rounding;
+//!   [`mix`]: which type each tensor gets in llama.cpp's mixes (`q4_k_m` …).
 //! - [`llama`]: a model to and from llama.cpp's layout, for every family llama.cpp runs
 //!   (`arch`: names and hyper-parameters per family; [`tensors`]: tensor names, the q/k row
-//!   permutation, Gemma's `1 + w` norms, stacked experts); [`tokenizer`]: a byte-level BPE `tokenizer.json` as
-//!   `tokenizer.*` metadata.
+//!   permutation, Gemma's `1 + w` norms, stacked experts); [`tokenizer`]: a byte-level BPE
+//!   `tokenizer.json` as `tokenizer.*` metadata.
 
 pub(crate) mod arch;
+pub mod kquant;
 pub mod llama;
+pub mod mix;
 pub mod quant;
 pub mod read;
 pub mod tensors;
 pub mod tokenizer;
 pub mod write;
 
+pub use mix::{GgufQuant, KMix};
 pub use read::GgufFile;
 pub use write::GgufWriter;
 
@@ -117,7 +121,7 @@ impl Value {
     }
 }
 
-/// ggml's element types that glassbox reads (and, for F32, F16, BF16, Q8_0 and Q4_0, writes).
+/// ggml's element types that glassbox reads and writes.
 /// The variants keep ggml's names (`Q4_K`).
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -138,11 +142,11 @@ pub enum TensorType {
     Q5_0,
     /// 32 weights: f16 scale and minimum, 32 five-bit values (7).
     Q5_1,
-    /// 256 weights in 8 sub-blocks with 6-bit scales and minimums, 4-bit values (12); read only.
+    /// 256 weights in 8 sub-blocks with 6-bit scales and minimums, 4-bit values (12).
     Q4_K,
-    /// As Q4_K with 5-bit values (13); read only.
+    /// As Q4_K with 5-bit values (13).
     Q5_K,
-    /// 256 weights in 16 sub-blocks with 8-bit scales, 6-bit values (14); read only.
+    /// 256 weights in 16 sub-blocks with 8-bit scales, 6-bit values (14).
     Q6_K,
 }
 

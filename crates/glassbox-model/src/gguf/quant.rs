@@ -14,13 +14,14 @@
 //! - **Q4_1**, **Q5_0**, **Q5_1**: 32-weight blocks with an f16 minimum (`_1`) and/or the fifth
 //!   bits of the values in a little-endian u32 (`Q5_*`); quantized as the reference does.
 //!
-//! Read only (dequantized, for llama.cpp's files): the k-quants **Q4_K**,
-//! **Q5_K** (256 weights, 8 sub-blocks, 6-bit packed scales and minimums) and **Q6_K** (256
-//! weights, 16 sub-blocks with i8 scales, 6-bit values split into low nibbles and 2 high bits).
+//! - The k-quants **Q4_K**, **Q5_K** (256 weights, 8 sub-blocks, 6-bit packed scales and
+//!   minimums) and **Q6_K** (256 weights, 16 sub-blocks with i8 scales, 6-bit values split into
+//!   low nibbles and 2 high bits): quantized in [`super::kquant`] as llama.cpp's reference
+//!   quantizers do without an importance matrix.
 
 use half::{bf16, f16};
 
-use super::TensorType;
+use super::{TensorType, kquant};
 
 /// Quantizes `x` (whole blocks) to `ty`'s bytes.
 pub fn quantize(ty: TensorType, x: &[f32]) -> Result<Vec<u8>, String> {
@@ -50,12 +51,9 @@ pub fn quantize(ty: TensorType, x: &[f32]) -> Result<Vec<u8>, String> {
             .chunks_exact(32)
             .for_each(|blk| q_min_block(blk, 31, true, &mut out)),
         TensorType::Q5_0 => x.chunks_exact(32).for_each(|blk| q5_0_block(blk, &mut out)),
-        other => {
-            return Err(format!(
-                "quantizing to {} is not implemented (it is read: f32, f16, bf16, q8_0 and q4_0 are written)",
-                other.name()
-            ));
-        }
+        TensorType::Q4_K => kquant::q4_k(x, &mut out),
+        TensorType::Q5_K => kquant::q5_k(x, &mut out),
+        TensorType::Q6_K => kquant::q6_k(x, &mut out),
     }
     Ok(out)
 }

@@ -163,8 +163,8 @@ fn f16c_at(b: &[u8], i: usize) -> f32 {
 
 /// The signed 32-value blocks (Q8_0, Q4_0, Q5_0), each weight block made signed bytes by
 /// `$weights(blk)`, multiplied with the activations by `$mul_sum`, for the CPU features
-/// `$features`; two accumulators (even and odd blocks) so consecutive blocks do not wait on
-/// each other's multiply-add.
+/// `$features`. One accumulator, blocks in order: the f32 additions are ggml's, so a model
+/// gives llama.cpp's logits bit for bit where the inputs agree.
 macro_rules! signed_kernel {
     ($name:ident, $features:literal, $bytes:literal, $mul_sum:ident, $weights:expr) => {
         #[target_feature(enable = $features)]
@@ -177,17 +177,11 @@ macro_rules! signed_kernel {
                 let d = _mm256_set1_ps(f16c_at(blk, 0) * a.d[b]);
                 _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc)
             };
-            let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-            let mut b = 0;
-            while b + 2 <= n {
-                acc0 = step(b, acc0);
-                acc1 = step(b + 1, acc1);
-                b += 2;
+            let mut acc = _mm256_setzero_ps();
+            for b in 0..n {
+                acc = step(b, acc);
             }
-            if b < n {
-                acc0 = step(b, acc0);
-            }
-            hsum(_mm256_add_ps(acc0, acc1))
+            hsum(acc)
         }
     };
 }
