@@ -12,11 +12,12 @@
 //!   reference implementation's rounding.
 //! - [`llama`]: the Llama family to and from llama.cpp's `llama` layout (names, hyper-parameters,
 //!   the q/k row permutation); [`tokenizer`]: a byte-level BPE `tokenizer.json` as
-//!   `tokenizer.*` metadata.
+//!   `tokenizer.*` metadata; [`spm`]: SentencePiece (`llama`) vocabularies both ways.
 
 pub mod llama;
 pub mod quant;
 pub mod read;
+pub mod spm;
 pub mod tokenizer;
 pub mod write;
 
