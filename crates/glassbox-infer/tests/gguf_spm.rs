@@ -39,6 +39,21 @@ fn ids(v: &Json) -> Vec<u32> {
         .collect()
 }
 
+/// `tk` decodes llama.cpp's ids after the BOS, control tokens skipped, as llama.cpp does — except
+/// where they begin with a control token: llama.cpp then keeps the space that the text after it
+/// was given, glassbox strips it as transformers does.
+fn decoded_as_llama_cpp(tk: &TextTokenizer, c: &Json) {
+    let text = c["text"].as_str().unwrap();
+    let ids = ids(&c["llama_cpp"]);
+    let ours = tk.decode(&ids[1..], true).unwrap();
+    let theirs = c["llama_cpp_decoded"].as_str().unwrap();
+    if text.starts_with("<s>") || text.starts_with("<|end|>") {
+        assert_eq!(format!(" {ours}"), theirs, "decoding {text:?}");
+    } else {
+        assert_eq!(ours, theirs, "decoding {text:?}");
+    }
+}
+
 /// Checks `tk` on every recorded string; returns how many also match transformers.
 fn check(tk: &TextTokenizer) -> usize {
     let expected = json("expected.json");
@@ -60,6 +75,7 @@ fn check(tk: &TextTokenizer) -> usize {
                 "decoding {text:?}"
             );
         }
+        decoded_as_llama_cpp(tk, c);
         as_transformers += usize::from(ours == ids(&c["transformers"]));
     }
     as_transformers
@@ -101,4 +117,24 @@ fn exported_vocabulary_tokenizes_as_llama_cpp() {
     let f = GgufFile::from_bytes(&w.to_bytes(), &fixture("exported.gguf")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(check(&load(&f, dir.path())), 13);
+}
+
+#[test]
+fn added_tokens_split_the_text_as_in_llama_cpp() {
+    // A user-defined and a control token past the SentencePiece pieces; llama.cpp puts a `▁`
+    // in front of the text after each.
+    let dir = tempfile::tempdir().unwrap();
+    let tk = load(
+        &GgufFile::open(&fixture("vocab_added.gguf")).unwrap(),
+        dir.path(),
+    );
+    let expected = json("expected.json");
+    let cases = expected["added_cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        let ours = tk.encode(text, true).unwrap();
+        assert_eq!(ours, ids(&c["llama_cpp"]), "llama.cpp on {text:?}");
+        decoded_as_llama_cpp(&tk, c);
+    }
 }

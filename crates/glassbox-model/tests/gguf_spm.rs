@@ -153,3 +153,45 @@ fn a_vocabulary_without_scores_is_refused() {
     let e = tokenizer::rebuild(&f).unwrap_err();
     assert!(e.contains("tokenizer.ggml.scores"), "{e}");
 }
+
+#[test]
+fn added_tokens_are_exported_as_the_converter_writes_them() {
+    let mut hf = json("tokenizer.json");
+    let added = hf["added_tokens"].as_array_mut().unwrap();
+    for (id, content, special) in [(500, "<|user|>", false), (501, "<|end|>", true)] {
+        added.push(
+            serde_json::json!({"id": id, "content": content, "single_word": false,
+            "lstrip": false, "rstrip": false, "normalized": false, "special": special}),
+        );
+    }
+    let meta = tokenizer::metadata(&hf, Some(&json("tokenizer_config.json")), 502).unwrap();
+    let gguf = GgufFile::open(&fixture("vocab_added.gguf")).unwrap();
+    for key in [
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.token_type",
+        "tokenizer.ggml.scores",
+    ] {
+        let ours = &meta.iter().find(|(k, _)| k == key).unwrap().1;
+        let theirs = gguf.get(key).unwrap();
+        let f = |v: &Value| -> Vec<String> {
+            array(v)
+                .iter()
+                .map(|x| x.as_f64().map_or(format!("{x:?}"), |n| n.to_string()))
+                .collect()
+        };
+        assert_eq!(f(ours), f(theirs), "{key}");
+    }
+}
+
+#[test]
+fn the_normalizer_form_exports_as_the_metaspace_form() {
+    // transformers 4's Llama files put the `▁` prefix in the normalizer, as the rebuilt one does.
+    let (rebuilt, cfg) = tokenizer::rebuild(&reference()).unwrap();
+    let hf = tokenizer::metadata(
+        &json("tokenizer.json"),
+        Some(&json("tokenizer_config.json")),
+        500,
+    )
+    .unwrap();
+    assert_eq!(tokenizer::metadata(&rebuilt, Some(&cfg), 500).unwrap(), hf);
+}
