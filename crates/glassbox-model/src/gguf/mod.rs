@@ -14,7 +14,8 @@
 //! - [`llama`]: a model to and from llama.cpp's layout, for every family llama.cpp runs
 //!   (`arch`: names and hyper-parameters per family; [`tensors`]: tensor names, the q/k row
 //!   permutation, Gemma's `1 + w` norms, stacked experts); [`tokenizer`]: a byte-level BPE
-//!   `tokenizer.json` as `tokenizer.*` metadata.
+//!   `tokenizer.json` as `tokenizer.*` metadata; [`spm`]: SentencePiece (`llama`) vocabularies
+//!   both ways.
 
 pub(crate) mod arch;
 pub mod kquant;
@@ -22,6 +23,7 @@ pub mod llama;
 pub mod mix;
 pub mod quant;
 pub mod read;
+pub mod spm;
 pub mod tensors;
 pub mod tokenizer;
 pub mod write;

@@ -61,6 +61,9 @@ fn pre_name(pre: &Json) -> Result<&'static str, String> {
 /// `llama-bpe` or `smollm` pre-tokenizer). Padding tokens (`UNUSED`) stay in the vocabulary.
 pub fn rebuild(f: &super::GgufFile) -> Result<(Json, Json), String> {
     let s = |k: &str| f.get(k).and_then(Value::as_str);
+    if s("tokenizer.ggml.model") == Some("llama") {
+        return super::spm::rebuild(f);
+    }
     if s("tokenizer.ggml.model") != Some("gpt2") {
         return Err(format!(
             "metadata `tokenizer.ggml.model` is {:?}; glassbox rebuilds `gpt2` (byte-level BPE) tokenizers",
@@ -171,6 +174,9 @@ pub fn metadata(
     config: Option<&Json>,
     vocab_size: usize,
 ) -> Result<Vec<(String, Value)>, String> {
+    if super::spm::is_sentencepiece(tokenizer) {
+        return super::spm::metadata(tokenizer, config, vocab_size);
+    }
     let model = tokenizer
         .get("model")
         .ok_or("tokenizer.json has no `model`")?;
