@@ -166,8 +166,10 @@ pub struct BenchReport {
     pub threads: usize,
     /// Prompt tokens per second.
     pub prefill_tokens_per_s: f64,
-    /// Decoded tokens per second (batch 1, greedy).
+    /// Decoded tokens per second (batch 1, greedy; `forward` with a KV cache, as `generate`).
     pub decode_tokens_per_s: f64,
+    /// The same tokens decoded by the server's batch-invariant step (one sequence).
+    pub step_decode_tokens_per_s: f64,
     /// Measured memory read bandwidth, bytes per second.
     pub memory_bandwidth_bytes_per_s: f64,
     /// `memory_bandwidth / weight_bytes`: the decode speed no implementation can beat here.
@@ -200,6 +202,7 @@ pub fn bench_model(
         .collect();
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
+    let mut step_decode = Vec::new();
     for rep in 0..=options.repeats {
         // Repetition 0 warms caches and allocators and is not counted.
         progress(&format!("run {rep}/{}", options.repeats));
@@ -211,15 +214,25 @@ pub fn bench_model(
         let logits = model.forward(&tokens, &[], Some(&mut cache), Logits::Last)?;
         let mut next = last_argmax(&logits)?;
         let t1 = Instant::now();
+        let first = next;
+        let mut seq = glassbox_model::SeqCache::from_kv_cache(&cache)?;
         for _ in 0..options.new_tokens {
             let input = Tensor::new(&[[next]], &device).map_err(ModelError::from)?;
             let logits = model.forward(&input, &[], Some(&mut cache), Logits::Last)?;
             next = last_argmax(&logits)?;
         }
         let t2 = Instant::now();
+        // The same tokens through the server's decoding step (one sequence, its own cache).
+        next = first;
+        for _ in 0..options.new_tokens {
+            let logits = model.decode_step(&[next], &mut [&mut seq])?;
+            next = logits.first().map_or(0, |l| argmax(l));
+        }
+        let t3 = Instant::now();
         if rep > 0 {
             prefill.push(options.prompt_len as f64 / (t1 - t0).as_secs_f64());
             decode.push(options.new_tokens as f64 / (t2 - t1).as_secs_f64());
+            step_decode.push(options.new_tokens as f64 / (t3 - t2).as_secs_f64());
         }
     }
     progress("measuring memory bandwidth");
@@ -238,6 +251,7 @@ pub fn bench_model(
         threads: rayon::current_num_threads(),
         prefill_tokens_per_s: median(&mut prefill),
         decode_tokens_per_s: median(&mut decode),
+        step_decode_tokens_per_s: median(&mut step_decode),
         memory_bandwidth_bytes_per_s: bandwidth,
         decode_bound_tokens_per_s: bandwidth / weight_bytes as f64,
         options: options.clone(),

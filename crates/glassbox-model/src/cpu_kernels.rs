@@ -69,19 +69,21 @@ fn products<W: Sync>(
     k: usize,
     dot: impl Fn(&[f32], &[W]) -> f32 + Sync,
 ) -> Vec<f32> {
-    by_weight_rows(m, n, ROWS_PER_TASK, |r, j| {
-        dot(&x[j * k..(j + 1) * k], &w[r * k..(r + 1) * k])
+    by_weight_rows(m, n, ROWS_PER_TASK, |r, outs| {
+        for (j, o) in outs.iter_mut().enumerate() {
+            *o = dot(&x[j * k..(j + 1) * k], &w[r * k..(r + 1) * k]);
+        }
     })
 }
 
-/// The row-major `(m, n)` matrix of `f(r, j)` (weight row `r`, input row `j`), split over
-/// rayon's threads by weight rows: each task owns `per_task` weight rows and computes their `m`
-/// outputs, so every weight row is streamed from memory once.
+/// The row-major `(m, n)` matrix whose column `r` `f(r, outs)` fills (weight row `r` with each
+/// of the `m` input rows), split over rayon's threads by weight rows: each task owns `per_task`
+/// weight rows, so every weight row is streamed from memory once.
 pub(crate) fn by_weight_rows(
     m: usize,
     n: usize,
     per_task: usize,
-    f: impl Fn(usize, usize) -> f32 + Sync,
+    f: impl Fn(usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
     let mut out_t = vec![0f32; n * m];
     out_t
@@ -89,10 +91,7 @@ pub(crate) fn by_weight_rows(
         .enumerate()
         .for_each(|(task, chunk)| {
             for (i, outs) in chunk.chunks_mut(m).enumerate() {
-                let r = task * per_task + i;
-                for (j, o) in outs.iter_mut().enumerate() {
-                    *o = f(r, j);
-                }
+                f(task * per_task + i, outs);
             }
         });
     if m == 1 {

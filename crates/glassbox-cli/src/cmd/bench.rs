@@ -228,6 +228,10 @@ pub(crate) fn run(b: Bench) -> Result<()> {
                     r.decode_tokens_per_s, options.new_tokens
                 );
                 println!(
+                    "decode (server)  {:.2} tokens/s (the same tokens, the server's decoding step)",
+                    r.step_decode_tokens_per_s
+                );
+                println!(
                     "memory bandwidth {:.2} GB/s (parallel read, best of 5)",
                     r.memory_bandwidth_bytes_per_s / 1e9
                 );

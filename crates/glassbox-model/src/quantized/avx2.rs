@@ -16,7 +16,7 @@
 use std::arch::x86_64::*;
 
 use super::scalar::scale_min_k4;
-use super::{ActRow, Dot};
+use super::{ActRow, Dot, Dot4};
 use crate::gguf::TensorType;
 
 /// The AVX2 kernel for `ty`, when this CPU runs it and one exists.
@@ -37,6 +37,23 @@ pub(super) fn kernel(ty: TensorType) -> Option<Dot> {
         TensorType::Q5_0 => q5_0,
         TensorType::Q4_K => q4_k,
         TensorType::Q6_K => q6_k,
+        _ => return None,
+    })
+}
+
+/// The four-row kernel matching [`kernel`]'s choice for `ty`.
+pub(super) fn kernel4(ty: TensorType) -> Option<Dot4> {
+    kernel(ty)?;
+    let vnni = is_x86_feature_detected!("avxvnni");
+    Some(match ty {
+        TensorType::Q8_0 if vnni => q8_0_v4,
+        TensorType::Q4_0 if vnni => q4_0_v4,
+        TensorType::Q5_0 if vnni => q5_0_v4,
+        TensorType::Q8_0 => q8_0_4,
+        TensorType::Q4_0 => q4_0_4,
+        TensorType::Q5_0 => q5_0_4,
+        TensorType::Q4_K => q4_k_4,
+        TensorType::Q6_K => q6_k_4,
         _ => return None,
     })
 }
@@ -71,10 +88,36 @@ fn q5_0(w: &[u8], a: &ActRow<'_>) -> f32 {
     unsafe { q5_0_avx2(w, a) }
 }
 fn q4_k(w: &[u8], a: &ActRow<'_>) -> f32 {
-    unsafe { q4_k_avx2(w, a) }
+    unsafe { q4_k_rows::<1>(w, [a])[0] }
 }
 fn q6_k(w: &[u8], a: &ActRow<'_>) -> f32 {
-    unsafe { q6_k_avx2(w, a) }
+    unsafe { q6_k_rows::<1>(w, [a])[0] }
+}
+// SAFETY (the eight below): `kernel4` returns them only after `kernel` found AVX2, FMA and F16C
+// (and, for the `_v4` ones, AVX-VNNI was detected as well).
+fn q4_k_4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+    unsafe { q4_k_rows::<4>(w, a) }
+}
+fn q6_k_4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+    unsafe { q6_k_rows::<4>(w, a) }
+}
+fn q8_0_4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+    unsafe { q8_0_avx2_x4(w, a) }
+}
+fn q4_0_4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+    unsafe { q4_0_avx2_x4(w, a) }
+}
+fn q5_0_4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+    unsafe { q5_0_avx2_x4(w, a) }
+}
+fn q8_0_v4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+    unsafe { q8_0_vnni_x4(w, a) }
+}
+fn q4_0_v4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+    unsafe { q4_0_vnni_x4(w, a) }
+}
+fn q5_0_v4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+    unsafe { q5_0_vnni_x4(w, a) }
 }
 // SAFETY (the three below): `kernel` returns them only when AVX-VNNI was detected as well.
 fn q8_0_v(w: &[u8], a: &ActRow<'_>) -> f32 {
@@ -154,11 +197,40 @@ fn bytes_from_bits(bits: u32) -> __m256i {
     _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit)
 }
 
+/// The f16 at byte `i` of `b` in f32 (software conversion: the k-quants need two per 256
+/// weights; see [`scales8`] for the 32-weight blocks).
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
 fn f16c_at(b: &[u8], i: usize) -> f32 {
-    let bits = u16::from_le_bytes([b[i], b[i + 1]]);
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// `d_w · d_x` of the blocks `$blocks` (up to 8 `$bytes`-byte blocks, each led by its f16
+/// scale) and their activation scales `$dx`, as `[f32; 8]`: the eight f16 converted in one
+/// instruction. (Converting one at a time with F16C inserts into a register's low lane, and the
+/// compiler merged that into the accumulator, chaining every block to the previous one's
+/// multiply-add; a helper function was not inlined.) The products are the same f32 products as
+/// one at a time. A macro, so it is expanded inside each kernel.
+macro_rules! scales8 {
+    ($blocks:expr, $bytes:literal, $dx:expr) => {{
+        let mut h = [0u16; 8];
+        let mut x = [0f32; 8];
+        for ((h, x), (blk, dx)) in h
+            .iter_mut()
+            .zip(x.iter_mut())
+            .zip($blocks.chunks_exact($bytes).zip($dx))
+        {
+            *h = u16::from_le_bytes([blk[0], blk[1]]);
+            *x = *dx;
+        }
+        let mut out = [0f32; 8];
+        // SAFETY: `h` is 16 bytes, `x` and `out` 32: the loads and the store stay inside them.
+        unsafe {
+            let dw = _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().cast()));
+            let d = _mm256_mul_ps(dw, _mm256_loadu_ps(x.as_ptr()));
+            _mm256_storeu_ps(out.as_mut_ptr(), d);
+        }
+        out
+    }};
 }
 
 /// The signed 32-value blocks (Q8_0, Q4_0, Q5_0), each weight block made signed bytes by
@@ -166,20 +238,46 @@ fn f16c_at(b: &[u8], i: usize) -> f32 {
 /// `$features`. One accumulator, blocks in order: the f32 additions are ggml's, so a model
 /// gives llama.cpp's logits bit for bit where the inputs agree.
 macro_rules! signed_kernel {
-    ($name:ident, $features:literal, $bytes:literal, $mul_sum:ident, $weights:expr) => {
+    ($name:ident, $name4:ident, $features:literal, $bytes:literal, $mul_sum:ident, $weights:expr) => {
+        /// Four activation rows: the weight block unpacked once, each row's sum as `$name`'s.
+        #[target_feature(enable = $features)]
+        fn $name4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+            let n = w.len() / $bytes;
+            let w = &w[..$bytes * n];
+            let q = a.map(|r| &r.q[..32 * n]);
+            let dx = a.map(|r| &r.d[..n]);
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for (c, ws) in w.chunks($bytes * 8).enumerate() {
+                let d = [
+                    scales8!(ws, $bytes, &dx[0][8 * c..]),
+                    scales8!(ws, $bytes, &dx[1][8 * c..]),
+                    scales8!(ws, $bytes, &dx[2][8 * c..]),
+                    scales8!(ws, $bytes, &dx[3][8 * c..]),
+                ];
+                for (i, blk) in ws.chunks_exact($bytes).enumerate() {
+                    let wq = $weights(blk);
+                    let b = 8 * c + i;
+                    for r in 0..4 {
+                        let p = $mul_sum(wq, ld(&q[r][32 * b..32 * b + 32]));
+                        let dd = _mm256_set1_ps(d[r][i]);
+                        acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(p), acc[r]);
+                    }
+                }
+            }
+            acc.map(|v| hsum(v))
+        }
+
         #[target_feature(enable = $features)]
         fn $name(w: &[u8], a: &ActRow<'_>) -> f32 {
             let n = w.len() / $bytes;
-            assert!(a.q.len() >= 32 * n && a.d.len() >= n);
-            let step = |b: usize, acc: __m256| -> __m256 {
-                let blk = &w[$bytes * b..$bytes * (b + 1)];
-                let p = $mul_sum($weights(blk), ld(&a.q[32 * b..]));
-                let d = _mm256_set1_ps(f16c_at(blk, 0) * a.d[b]);
-                _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc)
-            };
+            let (w, q, dx) = (&w[..$bytes * n], &a.q[..32 * n], &a.d[..n]);
             let mut acc = _mm256_setzero_ps();
-            for b in 0..n {
-                acc = step(b, acc);
+            for ((ws, qs), dx) in w.chunks($bytes * 8).zip(q.chunks(32 * 8)).zip(dx.chunks(8)) {
+                let d = scales8!(ws, $bytes, dx);
+                for ((blk, x), d) in ws.chunks_exact($bytes).zip(qs.chunks_exact(32)).zip(d) {
+                    let p = $mul_sum($weights(blk), ld(x));
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
+                }
             }
             hsum(acc)
         }
@@ -221,11 +319,33 @@ fn mul_sum_i8_vnni(w: __m256i, x: __m256i) -> __m256i {
     _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), ax, sx)
 }
 
-signed_kernel!(q8_0_avx2, "avx2,fma,f16c", 34, mul_sum_i8, q8_0_weights);
-signed_kernel!(q4_0_avx2, "avx2,fma,f16c", 18, mul_sum_i8, q4_0_weights);
-signed_kernel!(q5_0_avx2, "avx2,fma,f16c", 22, mul_sum_i8, q5_0_weights);
+signed_kernel!(
+    q8_0_avx2,
+    q8_0_avx2_x4,
+    "avx2,fma,f16c",
+    34,
+    mul_sum_i8,
+    q8_0_weights
+);
+signed_kernel!(
+    q4_0_avx2,
+    q4_0_avx2_x4,
+    "avx2,fma,f16c",
+    18,
+    mul_sum_i8,
+    q4_0_weights
+);
+signed_kernel!(
+    q5_0_avx2,
+    q5_0_avx2_x4,
+    "avx2,fma,f16c",
+    22,
+    mul_sum_i8,
+    q5_0_weights
+);
 signed_kernel!(
     q8_0_vnni,
+    q8_0_vnni_x4,
     "avx2,fma,f16c,avxvnni",
     34,
     mul_sum_i8_vnni,
@@ -233,6 +353,7 @@ signed_kernel!(
 );
 signed_kernel!(
     q4_0_vnni,
+    q4_0_vnni_x4,
     "avx2,fma,f16c,avxvnni",
     18,
     mul_sum_i8_vnni,
@@ -240,84 +361,109 @@ signed_kernel!(
 );
 signed_kernel!(
     q5_0_vnni,
+    q5_0_vnni_x4,
     "avx2,fma,f16c,avxvnni",
     22,
     mul_sum_i8_vnni,
     q5_0_weights
 );
 
+/// Q4_K for `R` activation rows at once (the scales unpacked once per block); each row's
+/// arithmetic is the same whatever `R` is.
 #[target_feature(enable = "avx2,fma,f16c")]
-fn q4_k_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let mut mins = 0f32;
+fn q4_k_rows<const R: usize>(w: &[u8], a: [&ActRow<'_>; R]) -> [f32; R] {
+    let n = w.len() / 144;
+    for r in a {
+        assert!(r.q.len() >= 256 * n && r.d.len() >= n && r.sums.len() >= 16 * n);
+    }
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut mins = [0f32; R];
     let low = _mm256_set1_epi8(0x0F);
-    for (b, blk) in w.chunks_exact(144).enumerate() {
+    for b in 0..n {
+        let blk = &w[144 * b..144 * (b + 1)];
         let scales = &blk[4..16];
         let ql = &blk[16..144];
-        let x = &a.q[256 * b..256 * b + 256];
-        let bs = &a.sums[16 * b..16 * b + 16];
-        let mut m_sum = 0i32;
-        let mut sumi = _mm256_setzero_si256();
+        let sm: [(i32, i32); 8] = std::array::from_fn(|j| scale_min_k4(j, scales));
+        let (dw, dmin) = (f16c_at(blk, 0), f16c_at(blk, 2));
+        let mut sumi = [_mm256_setzero_si256(); R];
+        let mut m_sum = [0i32; R];
         for c in 0..4 {
-            let (sc0, m0) = scale_min_k4(2 * c, scales);
-            let (sc1, m1) = scale_min_k4(2 * c + 1, scales);
-            m_sum += m0 * (bs[4 * c] as i32 + bs[4 * c + 1] as i32)
-                + m1 * (bs[4 * c + 2] as i32 + bs[4 * c + 3] as i32);
             let v = ld(&ql[32 * c..]);
             let lo = _mm256_and_si256(v, low);
             let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-            let pl = mul_sum_scaled(lo, ld(&x[64 * c..]), _mm256_set1_epi16(sc0 as i16));
-            let ph = mul_sum_scaled(hi, ld(&x[64 * c + 32..]), _mm256_set1_epi16(sc1 as i16));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
-        }
-        let d = f16c_at(blk, 0) * a.d[b];
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        mins += f16c_at(blk, 2) * a.d[b] * m_sum as f32;
-    }
-    hsum(acc) - mins
-}
-
-#[target_feature(enable = "avx2,fma,f16c")]
-fn q6_k_avx2(w: &[u8], a: &ActRow<'_>) -> f32 {
-    let mut acc = _mm256_setzero_ps();
-    let mut offsets = 0f32;
-    let (low, two) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03));
-    for (b, blk) in w.chunks_exact(210).enumerate() {
-        let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
-        let x = &a.q[256 * b..256 * b + 256];
-        let bs = &a.sums[16 * b..16 * b + 16];
-        let sc = |i: usize| scales[i] as i8 as i16;
-        let off: i32 = (0..16).map(|g| sc(g) as i32 * bs[g] as i32).sum();
-        let mut sumi = _mm256_setzero_si256();
-        for n in 0..2 {
-            let l0 = ld(&ql[64 * n..]);
-            let l1 = ld(&ql[64 * n + 32..]);
-            let h = ld(&qh[32 * n..]);
-            let hi = |shift: i32| -> __m256i {
-                let bits = match shift {
-                    0 => h,
-                    2 => _mm256_srli_epi16(h, 2),
-                    4 => _mm256_srli_epi16(h, 4),
-                    _ => _mm256_srli_epi16(h, 6),
-                };
-                _mm256_slli_epi16(_mm256_and_si256(bits, two), 4)
-            };
-            let q = [
-                _mm256_or_si256(_mm256_and_si256(l0, low), hi(0)),
-                _mm256_or_si256(_mm256_and_si256(l1, low), hi(2)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), hi(4)),
-                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), hi(6)),
-            ];
-            for (k, qk) in q.into_iter().enumerate() {
-                let g = 4 * n + k;
-                let s = _mm256_set_m128i(_mm_set1_epi16(sc(2 * g + 1)), _mm_set1_epi16(sc(2 * g)));
-                let p = mul_sum_scaled(qk, ld(&x[32 * g..]), s);
-                sumi = _mm256_add_epi32(sumi, p);
+            let (s0, s1) = (
+                _mm256_set1_epi16(sm[2 * c].0 as i16),
+                _mm256_set1_epi16(sm[2 * c + 1].0 as i16),
+            );
+            for k in 0..R {
+                let x = &a[k].q[256 * b..];
+                let bs = &a[k].sums[16 * b..];
+                m_sum[k] += sm[2 * c].1 * (bs[4 * c] as i32 + bs[4 * c + 1] as i32)
+                    + sm[2 * c + 1].1 * (bs[4 * c + 2] as i32 + bs[4 * c + 3] as i32);
+                let pl = mul_sum_scaled(lo, ld(&x[64 * c..]), s0);
+                let ph = mul_sum_scaled(hi, ld(&x[64 * c + 32..]), s1);
+                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(pl, ph));
             }
         }
-        let d = f16c_at(blk, 208) * a.d[b];
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-        offsets += d * (32 * off) as f32;
+        for k in 0..R {
+            let d = dw * a[k].d[b];
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+            mins[k] += dmin * a[k].d[b] * m_sum[k] as f32;
+        }
     }
-    hsum(acc) - offsets
+    std::array::from_fn(|k| hsum(acc[k]) - mins[k])
+}
+
+/// Q6_K for `R` activation rows at once (the 6-bit values unpacked once per block); each row's
+/// arithmetic is the same whatever `R` is.
+#[target_feature(enable = "avx2,fma,f16c")]
+fn q6_k_rows<const R: usize>(w: &[u8], a: [&ActRow<'_>; R]) -> [f32; R] {
+    let n = w.len() / 210;
+    for r in a {
+        assert!(r.q.len() >= 256 * n && r.d.len() >= n && r.sums.len() >= 16 * n);
+    }
+    let mut acc = [_mm256_setzero_ps(); R];
+    let mut offsets = [0f32; R];
+    let (low, two) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03));
+    for b in 0..n {
+        let blk = &w[210 * b..210 * (b + 1)];
+        let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
+        let sc = |i: usize| scales[i] as i8 as i16;
+        let mut sumi = [_mm256_setzero_si256(); R];
+        for nn in 0..2 {
+            let l0 = ld(&ql[64 * nn..]);
+            let l1 = ld(&ql[64 * nn + 32..]);
+            let h = ld(&qh[32 * nn..]);
+            let hi = |bits: __m256i| _mm256_slli_epi16(_mm256_and_si256(bits, two), 4);
+            let q = [
+                _mm256_or_si256(_mm256_and_si256(l0, low), hi(h)),
+                _mm256_or_si256(_mm256_and_si256(l1, low), hi(_mm256_srli_epi16(h, 2))),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                    hi(_mm256_srli_epi16(h, 4)),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                    hi(_mm256_srli_epi16(h, 6)),
+                ),
+            ];
+            for (kq, qk) in q.into_iter().enumerate() {
+                let g = 4 * nn + kq;
+                let s = _mm256_set_m128i(_mm_set1_epi16(sc(2 * g + 1)), _mm_set1_epi16(sc(2 * g)));
+                for k in 0..R {
+                    let p = mul_sum_scaled(qk, ld(&a[k].q[256 * b + 32 * g..]), s);
+                    sumi[k] = _mm256_add_epi32(sumi[k], p);
+                }
+            }
+        }
+        let dw = f16c_at(blk, 208);
+        for k in 0..R {
+            let bs = &a[k].sums[16 * b..16 * b + 16];
+            let off: i32 = (0..16).map(|g| sc(g) as i32 * bs[g] as i32).sum();
+            let d = dw * a[k].d[b];
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+            offsets[k] += d * (32 * off) as f32;
+        }
+    }
+    std::array::from_fn(|k| hsum(acc[k]) - offsets[k])
 }

@@ -144,13 +144,7 @@ impl QMatrix {
 
     /// `x @ selfᵀ` for `m` rows of `x` (row-major `(m, cols)`): row-major `(m, rows)`.
     pub fn matmul_t(&self, x: &[f32], m: usize) -> Vec<f32> {
-        let act = Activations::quantize(self.ty, x, m, self.cols);
-        let dot = kernel(self.ty);
-        let rb = self.row_bytes();
-        let rows: Vec<ActRow<'_>> = (0..m).map(|j| act.row(j)).collect();
-        crate::cpu_kernels::by_weight_rows(m, self.rows, ROWS_PER_TASK, |r, j| {
-            dot(&self.data[r * rb..(r + 1) * rb], &rows[j])
-        })
+        matmul_t_many(&[self], x, m).pop().unwrap_or_default()
     }
 
     /// [`QMatrix::matmul_t`] on a tensor `(M, cols)` f32 on the CPU.
@@ -158,6 +152,61 @@ impl QMatrix {
         x.contiguous()?
             .apply_op1_no_bwd(&QMatMulT(std::sync::Arc::clone(self)))
     }
+}
+
+/// `x @ Wᵢᵀ` for several matrices of one type and width (the query, key and value
+/// projections, say): the activations quantized once and every matrix's rows in one parallel
+/// pass. Each output is computed as [`QMatrix::matmul_t`] computes it alone, so the results are
+/// the same bits. Matrices of another type or width than the first are computed on their own.
+pub fn matmul_t_many(mats: &[&QMatrix], x: &[f32], m: usize) -> Vec<Vec<f32>> {
+    let Some(first) = mats.first() else {
+        return Vec::new();
+    };
+    if mats
+        .iter()
+        .any(|q| q.ty != first.ty || q.cols != first.cols)
+    {
+        return mats.iter().map(|q| q.matmul_t(x, m)).collect();
+    }
+    let (ty, cols) = (first.ty, first.cols);
+    let act = Activations::quantize(ty, x, m, cols);
+    let (dot, dot4) = (kernel(ty), kernel4(ty));
+    let rows: Vec<ActRow<'_>> = (0..m).map(|j| act.row(j)).collect();
+    // Global row r → (matrix, its row).
+    let mut starts = Vec::with_capacity(mats.len());
+    let mut total = 0;
+    for q in mats {
+        starts.push(total);
+        total += q.rows;
+    }
+    let all = crate::cpu_kernels::by_weight_rows(m, total, ROWS_PER_TASK, |r, outs| {
+        let i = starts.partition_point(|&s| s <= r) - 1;
+        let (q, local) = (mats[i], r - starts[i]);
+        let rb = q.row_bytes();
+        let w = &q.data[local * rb..(local + 1) * rb];
+        // Four input rows at a time share the weight's loads; each output is computed as `dot`
+        // computes it, so the rows' number changes no bit.
+        let mut j = 0;
+        if let Some(dot4) = dot4 {
+            while j + 4 <= m {
+                let y = dot4(w, [&rows[j], &rows[j + 1], &rows[j + 2], &rows[j + 3]]);
+                outs[j..j + 4].copy_from_slice(&y);
+                j += 4;
+            }
+        }
+        for (o, a) in outs[j..].iter_mut().zip(&rows[j..]) {
+            *o = dot(w, a);
+        }
+    });
+    // (m, total) → each matrix's (m, rows).
+    mats.iter()
+        .zip(&starts)
+        .map(|(q, &s)| {
+            (0..m)
+                .flat_map(|j| all[j * total + s..j * total + s + q.rows].iter().copied())
+                .collect()
+        })
+        .collect()
 }
 
 /// One row of quantized activations.
@@ -269,6 +318,20 @@ impl Activations {
 
 /// A weight row's dot product with a row of activations.
 pub type Dot = fn(&[u8], &ActRow<'_>) -> f32;
+
+/// A weight row's dot products with four rows of activations, each computed exactly as the
+/// one-row [`Dot`] of the same CPU path computes it.
+pub type Dot4 = fn(&[u8], [&ActRow<'_>; 4]) -> [f32; 4];
+
+/// The four-row kernel for `ty` on this CPU, where one exists.
+pub fn kernel4(ty: TensorType) -> Option<Dot4> {
+    #[cfg(target_arch = "x86_64")]
+    if avx2::kernel(ty).is_some() {
+        return avx2::kernel4(ty);
+    }
+    let _ = ty;
+    None
+}
 
 /// The fastest kernel for `ty` on this CPU.
 pub fn kernel(ty: TensorType) -> Dot {

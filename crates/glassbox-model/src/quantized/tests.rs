@@ -123,8 +123,9 @@ fn activation_quantization_follows_ggml() {
 
 #[test]
 fn products_are_the_same_for_one_row_or_many() {
+    // Six rows: the four-row kernels for the first four, the one-row kernel for the rest.
     for ty in TYPES {
-        let (rows, cols, m) = (70, 256, 3);
+        let (rows, cols, m) = (70, 256, 6);
         let w = random_matrix(ty, rows, cols, 3);
         let x = random_x(m * cols, 5);
         let all = w.matmul_t(&x, m);
@@ -189,4 +190,24 @@ fn quantized_products_track_the_f32_product() {
             .sum();
         assert!((y[r] - exact).abs() < 0.01 * norm, "{} vs {exact}", y[r]);
     }
+}
+
+#[test]
+fn several_matrices_in_one_pass_give_each_ones_bits() {
+    let (cols, m) = (256, 5);
+    let x = random_x(m * cols, 21);
+    for ty in TYPES {
+        let a = random_matrix(ty, 40, cols, 1);
+        let b = random_matrix(ty, 8, cols, 2);
+        let c = random_matrix(ty, 33, cols, 3);
+        let many = matmul_t_many(&[&a, &b, &c], &x, m);
+        assert_eq!(many, vec![a.matmul_t(&x, m), b.matmul_t(&x, m), c.matmul_t(&x, m)]);
+    }
+    // Mixed types are computed one by one.
+    let a = random_matrix(TensorType::Q8_0, 4, cols, 1);
+    let b = random_matrix(TensorType::Q4_0, 4, cols, 2);
+    assert_eq!(
+        matmul_t_many(&[&a, &b], &x, m),
+        vec![a.matmul_t(&x, m), b.matmul_t(&x, m)]
+    );
 }

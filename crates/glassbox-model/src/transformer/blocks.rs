@@ -173,7 +173,10 @@ impl Transformer {
         );
         let m = x.dim(0)?;
         let [q, k, v] = match &layer.qkv {
-            Qkv::Separate { q, k, v } => [q.mm(x, mm)?, k.mm(x, mm)?, v.mm(x, mm)?],
+            Qkv::Separate { q, k, v } => match Linear::mm_many([q, k, v], x, mm)? {
+                Some(y) => y,
+                None => [q.mm(x, mm)?, k.mm(x, mm)?, v.mm(x, mm)?],
+            },
             Qkv::Fused { qkv, per_head } => {
                 let y = qkv.mm(x, mm)?;
                 if *per_head {
@@ -258,8 +261,11 @@ impl Transformer {
 
     fn gated(&self, e: &Expert, x: &Tensor, mm: Mm) -> Result<Tensor> {
         // down(act(gate(x)) * up(x))
-        let gate = self.act(&e.gate.mm(x, mm)?)?;
-        let up = e.up.mm(x, mm)?;
+        let (gate, up) = match Linear::mm_many([&e.gate, &e.up], x, mm)? {
+            Some([g, u]) => (g, u),
+            None => (e.gate.mm(x, mm)?, e.up.mm(x, mm)?),
+        };
+        let gate = self.act(&gate)?;
         e.down.mm(&(gate * up)?, mm)
     }
 

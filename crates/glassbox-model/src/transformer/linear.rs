@@ -133,6 +133,44 @@ impl Linear {
         }
     }
 
+    /// `[l.mm(x) for l in linears]` in one pass where every weight is quantized with the same
+    /// type and width and none carries an adapter (the activations quantized once, all rows in
+    /// one parallel region; the same bits as one at a time); `None` otherwise.
+    pub(super) fn mm_many<const N: usize>(
+        linears: [&Linear; N],
+        x: &Tensor,
+        mm: Mm,
+    ) -> Result<Option<[Tensor; N]>> {
+        let quantized: Option<Vec<&QMatrix>> = linears
+            .iter()
+            .map(|l| match (&l.w, &l.lora) {
+                (Weight::Quant(q), None) => Some(q.as_ref()),
+                _ => None,
+            })
+            .collect();
+        let Some(mats) = quantized else {
+            return Ok(None);
+        };
+        if mm == Mm::Batched(Kernels::Differentiable)
+            || !x.device().is_cpu()
+            || x.dtype() != DType::F32
+        {
+            return Ok(None);
+        }
+        let (m, _) = x.dims2()?;
+        let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let ys = crate::quantized::matmul_t_many(&mats, &xs, m);
+        let mut out = Vec::with_capacity(N);
+        for ((l, q), y) in linears.iter().zip(&mats).zip(ys) {
+            let y = Tensor::from_vec(y, (m, q.dims().0), x.device())?;
+            out.push(match &l.b {
+                Some(bias) => y.broadcast_add(bias)?,
+                None => y,
+            });
+        }
+        Ok(out.try_into().ok())
+    }
+
     /// `(B, T, in) -> (B, T, out)` as one 2-D product.
     pub(super) fn forward(&self, x: &Tensor, kernels: Kernels) -> Result<Tensor> {
         let (b, t, i) = x.dims3()?;
