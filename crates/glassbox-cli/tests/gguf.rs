@@ -144,12 +144,26 @@ fn a_trained_checkpoint_converts_to_gguf_with_its_tokenizer() {
     let back = tmp.path().join("back");
     let (_, e, c) = common::run(&[
         "convert",
+        "--from",
+        "gguf",
         "--model",
         tmp.path().join("m-q8_0.gguf").to_str().unwrap(),
         "--out",
         back.to_str().unwrap(),
     ]);
     assert_eq!(c, 0, "{e}");
+    // --from names the input's format; a mismatch is refused naming the file.
+    let (_, e, c) = common::run(&[
+        "convert",
+        "--from",
+        "gguf",
+        "--model",
+        ck.to_str().unwrap(),
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_ne!(c, 0);
+    assert!(e.contains("is not a .gguf file"), "{e}");
     // The GGUF runs on its blocks with 8-bit activations (as llama.cpp does); the directory runs
     // the dequantized weights in f32: the same tokens, log-probabilities within 0.03.
     let (dir, file) = (score(&back), score(&tmp.path().join("m-q8_0.gguf")));

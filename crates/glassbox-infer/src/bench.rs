@@ -111,12 +111,15 @@ pub fn bench_shape(name: &str) -> Result<ModelConfig> {
 }
 
 /// A model of shape `cfg` with random weights as a GGUF file whose matrices are `quant`
-/// (`q8_0`, `q4_0`, …; see `glassbox convert --to gguf`), with no tokenizer
+/// (`q8_0`, `q4_k_m`, …; see `glassbox convert --to gguf`), with no tokenizer
 /// (`tokenizer.ggml.model = "none"`), so that glassbox and llama.cpp can run the same bytes.
 pub fn random_gguf(cfg: ModelConfig, quant: &str) -> Result<Vec<u8>> {
-    use glassbox_model::gguf::{TensorType, Value, llama};
-    let ty = TensorType::from_name(quant)
-        .ok_or_else(|| crate::InferError::Input(format!("unknown GGUF type `{quant}`")))?;
+    use glassbox_model::gguf::{GgufQuant, Value, llama};
+    let ty = GgufQuant::from_name(quant).ok_or_else(|| {
+        crate::InferError::Input(format!(
+            "unknown GGUF type `{quant}` (f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, q5_k, q4_k, q6_k, q5_k_m, q5_k_s, q4_k_m, q4_k_s)"
+        ))
+    })?;
     let model = Transformer::random(cfg, 0, &Device::Cpu)?;
     let prov = llama::Provenance {
         name: "glassbox bench (random weights)".into(),

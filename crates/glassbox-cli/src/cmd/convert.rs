@@ -40,8 +40,12 @@ pub(crate) struct Args {
     /// (W − s·B·A) instead of merging it in.
     #[arg(long, requires = "adapter")]
     unmerge: bool,
-    /// Output format: hf (a model directory), gguf (one file for llama.cpp; Llama family) or
-    /// ollama (a directory with the GGUF file and a Modelfile for `ollama create`).
+    /// Input format: hf (a model directory) or gguf (one GGUF file, written back as a model
+    /// directory, dequantized); by default a `.gguf` file is read as GGUF.
+    #[arg(long, value_parser = ["hf", "gguf"])]
+    from: Option<String>,
+    /// Output format: hf (a model directory), gguf (one file for llama.cpp; every family it
+    /// runs) or ollama (a directory with the GGUF file and a Modelfile for `ollama create`).
     #[arg(long, default_value = "hf", value_parser = ["hf", "gguf", "ollama"])]
     to: String,
     /// With --to ollama: a Go template file for the Modelfile's TEMPLATE, instead of the one
@@ -83,7 +87,16 @@ pub(crate) fn run(a: Args) -> Result<()> {
             a.out.display()
         );
     }
-    if src.is_file() && src.extension().is_some_and(|e| e == "gguf") {
+    let is_gguf = src.is_file() && src.extension().is_some_and(|e| e == "gguf");
+    match a.from.as_deref() {
+        Some("gguf") if !is_gguf => bail!("--from gguf: {} is not a .gguf file", src.display()),
+        Some("hf") if is_gguf => bail!(
+            "--from hf: {} is a GGUF file; --from gguf converts it to a model directory",
+            src.display()
+        ),
+        _ => {}
+    }
+    if is_gguf {
         if a.to != "hf" || a.model.adapter.is_some() {
             bail!("a GGUF input is converted to a model directory (--to hf), without --adapter");
         }

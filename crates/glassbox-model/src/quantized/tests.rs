@@ -201,7 +201,10 @@ fn several_matrices_in_one_pass_give_each_ones_bits() {
         let b = random_matrix(ty, 8, cols, 2);
         let c = random_matrix(ty, 33, cols, 3);
         let many = matmul_t_many(&[&a, &b, &c], &x, m);
-        assert_eq!(many, vec![a.matmul_t(&x, m), b.matmul_t(&x, m), c.matmul_t(&x, m)]);
+        assert_eq!(
+            many,
+            vec![a.matmul_t(&x, m), b.matmul_t(&x, m), c.matmul_t(&x, m)]
+        );
     }
     // Mixed types are computed one by one.
     let a = random_matrix(TensorType::Q8_0, 4, cols, 1);
