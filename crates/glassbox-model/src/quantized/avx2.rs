@@ -15,7 +15,6 @@
 
 use std::arch::x86_64::*;
 
-use super::scalar::scale_min_k4;
 use super::{ActRow, Dot, Dot4};
 use crate::gguf::TensorType;
 
@@ -197,13 +196,6 @@ fn bytes_from_bits(bits: u32) -> __m256i {
     _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit)
 }
 
-/// The f16 at byte `i` of `b` in f32 (software conversion: the k-quants need two per 256
-/// weights; see [`scales8`] for the 32-weight blocks).
-#[inline]
-fn f16c_at(b: &[u8], i: usize) -> f32 {
-    half::f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
-}
-
 /// `d_w · d_x` of the blocks `$blocks` (up to 8 `$bytes`-byte blocks, each led by its f16
 /// scale) and their activation scales `$dx`, as `[f32; 8]`: the eight f16 converted in one
 /// instruction. (Converting one at a time with F16C inserts into a register's low lane, and the
@@ -368,8 +360,54 @@ signed_kernel!(
     q5_0_weights
 );
 
-/// Q4_K for `R` activation rows at once (the scales unpacked once per block); each row's
-/// arithmetic is the same whatever `R` is.
+/// The f16 at byte `at` of each of the first `k` (≤ 8) `bytes`-byte blocks of `w`, in f32,
+/// converted in one instruction (exactly, as one at a time).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn f16x8(w: &[u8], bytes: usize, at: usize, k: usize) -> [f32; 8] {
+    let mut h = [0u16; 8];
+    for (i, h) in h.iter_mut().enumerate().take(k) {
+        let o = bytes * i + at;
+        *h = u16::from_le_bytes([w[o], w[o + 1]]);
+    }
+    let mut out = [0f32; 8];
+    // SAFETY: `h` is 16 bytes and `out` 32: the load and the store stay inside them.
+    unsafe {
+        _mm256_storeu_ps(
+            out.as_mut_ptr(),
+            _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr().cast())),
+        );
+    }
+    out
+}
+
+/// Q4_K/Q5_K's twelve scale bytes as eight 6-bit scales and eight 6-bit minima (the same values
+/// as [`super::scalar::scale_min_k4`], unpacked with four 32-bit words).
+#[inline]
+fn scales_mins_k4(s: &[u8]) -> ([u8; 8], [u8; 8]) {
+    let word = |i: usize| u32::from_le_bytes([s[4 * i], s[4 * i + 1], s[4 * i + 2], s[4 * i + 3]]);
+    let (w0, w1, w2) = (word(0), word(1), word(2));
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const TOP2: u32 = 0x0303_0303;
+    // Sub-blocks 0–3: the low six bits of bytes 0–3 (scales) and 4–7 (minima); 4–7: the low
+    // (scales) or high (minima) nibble of bytes 8–11, with the top two bits of bytes 0–3
+    // (scales) or 4–7 (minima) above them.
+    let sc_lo = w0 & LOW6;
+    let sc_hi = (w2 & LOW4) | (((w0 >> 6) & TOP2) << 4);
+    let m_lo = w1 & LOW6;
+    let m_hi = ((w2 >> 4) & LOW4) | (((w1 >> 6) & TOP2) << 4);
+    let mut sc = [0u8; 8];
+    let mut m = [0u8; 8];
+    sc[..4].copy_from_slice(&sc_lo.to_le_bytes());
+    sc[4..].copy_from_slice(&sc_hi.to_le_bytes());
+    m[..4].copy_from_slice(&m_lo.to_le_bytes());
+    m[4..].copy_from_slice(&m_hi.to_le_bytes());
+    (sc, m)
+}
+
+/// Q4_K for `R` activation rows at once (the scales unpacked once per block, the f16 scales
+/// of eight blocks converted together); each row's arithmetic is the same whatever `R` is.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q4_k_rows<const R: usize>(w: &[u8], a: [&ActRow<'_>; R]) -> [f32; R] {
     let n = w.len() / 144;
@@ -379,43 +417,46 @@ fn q4_k_rows<const R: usize>(w: &[u8], a: [&ActRow<'_>; R]) -> [f32; R] {
     let mut acc = [_mm256_setzero_ps(); R];
     let mut mins = [0f32; R];
     let low = _mm256_set1_epi8(0x0F);
-    for b in 0..n {
-        let blk = &w[144 * b..144 * (b + 1)];
-        let scales = &blk[4..16];
-        let ql = &blk[16..144];
-        let sm: [(i32, i32); 8] = std::array::from_fn(|j| scale_min_k4(j, scales));
-        let (dw, dmin) = (f16c_at(blk, 0), f16c_at(blk, 2));
-        let mut sumi = [_mm256_setzero_si256(); R];
-        let mut m_sum = [0i32; R];
-        for c in 0..4 {
-            let v = ld(&ql[32 * c..]);
-            let lo = _mm256_and_si256(v, low);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-            let (s0, s1) = (
-                _mm256_set1_epi16(sm[2 * c].0 as i16),
-                _mm256_set1_epi16(sm[2 * c + 1].0 as i16),
-            );
-            for k in 0..R {
-                let x = &a[k].q[256 * b..];
-                let bs = &a[k].sums[16 * b..];
-                m_sum[k] += sm[2 * c].1 * (bs[4 * c] as i32 + bs[4 * c + 1] as i32)
-                    + sm[2 * c + 1].1 * (bs[4 * c + 2] as i32 + bs[4 * c + 3] as i32);
-                let pl = mul_sum_scaled(lo, ld(&x[64 * c..]), s0);
-                let ph = mul_sum_scaled(hi, ld(&x[64 * c + 32..]), s1);
-                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(pl, ph));
+    for (g, group) in w[..144 * n].chunks(144 * 8).enumerate() {
+        let k = group.len() / 144;
+        let (dws, dmins) = (f16x8(group, 144, 0, k), f16x8(group, 144, 2, k));
+        for (i, blk) in group.chunks_exact(144).enumerate() {
+            let b = 8 * g + i;
+            let (sc, mn) = scales_mins_k4(&blk[4..16]);
+            let ql = &blk[16..144];
+            let mut sumi = [_mm256_setzero_si256(); R];
+            let mut m_sum = [0i32; R];
+            for c in 0..4 {
+                let v = ld(&ql[32 * c..]);
+                let lo = _mm256_and_si256(v, low);
+                let hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+                let (s0, s1) = (
+                    _mm256_set1_epi16(sc[2 * c] as i16),
+                    _mm256_set1_epi16(sc[2 * c + 1] as i16),
+                );
+                for k in 0..R {
+                    let x = &a[k].q[256 * b..];
+                    let bs = &a[k].sums[16 * b..];
+                    m_sum[k] += mn[2 * c] as i32 * (bs[4 * c] as i32 + bs[4 * c + 1] as i32)
+                        + mn[2 * c + 1] as i32 * (bs[4 * c + 2] as i32 + bs[4 * c + 3] as i32);
+                    let pl = mul_sum_scaled(lo, ld(&x[64 * c..]), s0);
+                    let ph = mul_sum_scaled(hi, ld(&x[64 * c + 32..]), s1);
+                    sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(pl, ph));
+                }
             }
-        }
-        for k in 0..R {
-            let d = dw * a[k].d[b];
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-            mins[k] += dmin * a[k].d[b] * m_sum[k] as f32;
+            for k in 0..R {
+                let d = dws[i] * a[k].d[b];
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+                mins[k] += dmins[i] * a[k].d[b] * m_sum[k] as f32;
+            }
         }
     }
     std::array::from_fn(|k| hsum(acc[k]) - mins[k])
 }
 
-/// Q6_K for `R` activation rows at once (the 6-bit values unpacked once per block); each row's
-/// arithmetic is the same whatever `R` is.
+/// Q6_K for `R` activation rows at once (the 6-bit values unpacked once per block, the f16
+/// scales of eight blocks converted together); each row's arithmetic is the same whatever `R`
+/// is.
 #[target_feature(enable = "avx2,fma,f16c")]
 fn q6_k_rows<const R: usize>(w: &[u8], a: [&ActRow<'_>; R]) -> [f32; R] {
     let n = w.len() / 210;
@@ -425,45 +466,77 @@ fn q6_k_rows<const R: usize>(w: &[u8], a: [&ActRow<'_>; R]) -> [f32; R] {
     let mut acc = [_mm256_setzero_ps(); R];
     let mut offsets = [0f32; R];
     let (low, two) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03));
-    for b in 0..n {
-        let blk = &w[210 * b..210 * (b + 1)];
-        let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
-        let sc = |i: usize| scales[i] as i8 as i16;
-        let mut sumi = [_mm256_setzero_si256(); R];
-        for nn in 0..2 {
-            let l0 = ld(&ql[64 * nn..]);
-            let l1 = ld(&ql[64 * nn + 32..]);
-            let h = ld(&qh[32 * nn..]);
-            let hi = |bits: __m256i| _mm256_slli_epi16(_mm256_and_si256(bits, two), 4);
-            let q = [
-                _mm256_or_si256(_mm256_and_si256(l0, low), hi(h)),
-                _mm256_or_si256(_mm256_and_si256(l1, low), hi(_mm256_srli_epi16(h, 2))),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
-                    hi(_mm256_srli_epi16(h, 4)),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
-                    hi(_mm256_srli_epi16(h, 6)),
-                ),
-            ];
-            for (kq, qk) in q.into_iter().enumerate() {
-                let g = 4 * nn + kq;
-                let s = _mm256_set_m128i(_mm_set1_epi16(sc(2 * g + 1)), _mm_set1_epi16(sc(2 * g)));
-                for k in 0..R {
-                    let p = mul_sum_scaled(qk, ld(&a[k].q[256 * b + 32 * g..]), s);
-                    sumi[k] = _mm256_add_epi32(sumi[k], p);
+    for (g, group) in w[..210 * n].chunks(210 * 8).enumerate() {
+        let k = group.len() / 210;
+        let dws = f16x8(group, 210, 208, k);
+        for (i, blk) in group.chunks_exact(210).enumerate() {
+            let b = 8 * g + i;
+            let (ql, qh, scales) = (&blk[0..128], &blk[128..192], &blk[192..208]);
+            let sc = |i: usize| scales[i] as i8 as i16;
+            // The sixteen scales as i16, for the offset's Σ sc · (sum of 16 activations).
+            let sc16 = _mm256_cvtepi8_epi16(ld16(scales));
+            let mut sumi = [_mm256_setzero_si256(); R];
+            for nn in 0..2 {
+                let l0 = ld(&ql[64 * nn..]);
+                let l1 = ld(&ql[64 * nn + 32..]);
+                let h = ld(&qh[32 * nn..]);
+                let hi = |bits: __m256i| _mm256_slli_epi16(_mm256_and_si256(bits, two), 4);
+                let q = [
+                    _mm256_or_si256(_mm256_and_si256(l0, low), hi(h)),
+                    _mm256_or_si256(_mm256_and_si256(l1, low), hi(_mm256_srli_epi16(h, 2))),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                        hi(_mm256_srli_epi16(h, 4)),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                        hi(_mm256_srli_epi16(h, 6)),
+                    ),
+                ];
+                for (kq, qk) in q.into_iter().enumerate() {
+                    let g = 4 * nn + kq;
+                    let s =
+                        _mm256_set_m128i(_mm_set1_epi16(sc(2 * g + 1)), _mm_set1_epi16(sc(2 * g)));
+                    for k in 0..R {
+                        let p = mul_sum_scaled(qk, ld(&a[k].q[256 * b + 32 * g..]), s);
+                        sumi[k] = _mm256_add_epi32(sumi[k], p);
+                    }
                 }
             }
-        }
-        let dw = f16c_at(blk, 208);
-        for k in 0..R {
-            let bs = &a[k].sums[16 * b..16 * b + 16];
-            let off: i32 = (0..16).map(|g| sc(g) as i32 * bs[g] as i32).sum();
-            let d = dw * a[k].d[b];
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
-            offsets[k] += d * (32 * off) as f32;
+            for k in 0..R {
+                let bs = ld(&a[k].sums[16 * b..16 * b + 16]);
+                let off = hsum_i32(_mm256_madd_epi16(sc16, bs));
+                let d = dws[i] * a[k].d[b];
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+                offsets[k] += d * (32 * off) as f32;
+            }
         }
     }
     std::array::from_fn(|k| hsum(acc[k]) - offsets[k])
+}
+
+/// The sum of eight i32.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scales_and_minima_unpack_as_the_portable_code_does() {
+        let mut rng = glassbox_core::rng::Rng::seed_from_u64(5);
+        for _ in 0..1000 {
+            let s: Vec<u8> = (0..12).map(|_| (rng.next_u64() >> 40) as u8).collect();
+            let (sc, m) = super::scales_mins_k4(&s);
+            for j in 0..8 {
+                let (a, b) = super::super::scalar::scale_min_k4(j, &s);
+                assert_eq!((sc[j] as i32, m[j] as i32), (a, b), "{s:?} sub-block {j}");
+            }
+        }
+    }
 }
