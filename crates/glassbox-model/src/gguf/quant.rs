@@ -106,18 +106,6 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
-/// Q4_K/Q5_K's packed 6-bit scale and minimum of sub-block `j` (0..8).
-fn scale_min_k4(j: usize, s: &[u8]) -> (f32, f32) {
-    if j < 4 {
-        ((s[j] & 63) as f32, (s[j + 4] & 63) as f32)
-    } else {
-        (
-            ((s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4)) as f32,
-            ((s[j + 4] >> 4) | ((s[j] >> 6) << 4)) as f32,
-        )
-    }
-}
-
 /// Dequantizes the read-only block types (ggml's reference formulas, in its order of
 /// operations: a sub-block's scale `d·sc` first, then `· q`, minus `dmin·m`).
 fn dequantize_more(ty: TensorType, blk: &[u8], out: &mut Vec<f32>) {
@@ -160,7 +148,8 @@ fn dequantize_more(ty: TensorType, blk: &[u8], out: &mut Vec<f32>) {
                 let q = &ql[32 * c..32 * c + 32];
                 for half in 0..2 {
                     let sub = 2 * c + half;
-                    let (sc, m) = scale_min_k4(sub, scales);
+                    let (sc, m) = crate::quantized::scale_min_k4(sub, scales);
+                    let (sc, m) = (sc as f32, m as f32);
                     let (d1, m1) = (d * sc, dmin * m);
                     for l in 0..32 {
                         let lo = if half == 0 { q[l] & 0x0F } else { q[l] >> 4 };

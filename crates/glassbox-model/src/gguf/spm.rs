@@ -46,21 +46,6 @@ fn is_byte_piece(t: &str) -> bool {
         && b[3..5].iter().all(u8::is_ascii_hexdigit)
 }
 
-/// The strings of array `k`.
-fn strings(f: &GgufFile, k: &str) -> Result<Vec<String>, String> {
-    match f.get(k) {
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("metadata `{k}` holds a non-string"))
-            })
-            .collect(),
-        _ => Err(format!("metadata `{k}` is missing or not an array")),
-    }
-}
-
 /// The merges llama.cpp's scores imply: for every normal piece, each split into two normal
 /// pieces, best score first (then lower id, then the pieces' text), as transformers ranks them.
 fn merges(tokens: &[String], scores: &[f32], types: &[i32]) -> Vec<Json> {
@@ -97,7 +82,7 @@ fn merges(tokens: &[String], scores: &[f32], types: &[i32]) -> Vec<Json> {
 /// pieces as special added tokens, user-defined pieces as added tokens, BOS/EOS added as
 /// `add_bos_token`/`add_eos_token` say.
 pub fn rebuild(f: &GgufFile) -> Result<(Json, Json), String> {
-    let tokens = strings(f, "tokenizer.ggml.tokens")?;
+    let tokens = super::tokenizer::strings(f, "tokenizer.ggml.tokens")?;
     let n = tokens.len();
     let scores: Vec<f32> = match f.get("tokenizer.ggml.scores") {
         Some(Value::Array(a)) if a.len() == n => a
@@ -198,23 +183,13 @@ pub fn rebuild(f: &GgufFile) -> Result<(Json, Json), String> {
             "end_of_word_suffix": null, "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
             "vocab": vocab, "merges": merges},
     });
-    let mut config = serde_json::Map::new();
-    for (key, gguf) in [
-        ("bos_token", "tokenizer.ggml.bos_token_id"),
-        ("eos_token", "tokenizer.ggml.eos_token_id"),
-        ("pad_token", "tokenizer.ggml.padding_token_id"),
-        ("unk_token", "tokenizer.ggml.unknown_token_id"),
-    ] {
-        if let Some(t) = name(id(gguf)) {
-            config.insert(key.into(), Json::String(t));
-        }
-    }
+    // An id past the vocabulary names no token.
+    let mut config = super::tokenizer::special_tokens_config(f, |i| {
+        i.filter(|&i| (i as usize) < n)
+            .map(|i| tokens[i as usize].clone())
+    });
     config.insert("add_bos_token".into(), Json::Bool(adds_bos));
     config.insert("add_eos_token".into(), Json::Bool(adds_eos));
-    if let Some(t) = f.get("tokenizer.chat_template").and_then(Value::as_str) {
-        config.insert("chat_template".into(), Json::String(t.into()));
-    }
-    config.insert("clean_up_tokenization_spaces".into(), Json::Bool(false));
     Ok((tokenizer, Json::Object(config)))
 }
 

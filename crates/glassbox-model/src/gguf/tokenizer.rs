@@ -70,21 +70,8 @@ pub fn rebuild(f: &super::GgufFile) -> Result<(Json, Json), String> {
             s("tokenizer.ggml.model")
         ));
     }
-    let strings = |k: &str| -> Result<Vec<String>, String> {
-        match f.get(k) {
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| format!("metadata `{k}` holds a non-string"))
-                })
-                .collect(),
-            _ => Err(format!("metadata `{k}` is missing or not an array")),
-        }
-    };
-    let tokens = strings("tokenizer.ggml.tokens")?;
-    let merges = strings("tokenizer.ggml.merges").unwrap_or_default();
+    let tokens = strings(f, "tokenizer.ggml.tokens")?;
+    let merges = strings(f, "tokenizer.ggml.merges").unwrap_or_default();
     let types: Vec<i64> = match f.get("tokenizer.ggml.token_type") {
         Some(Value::Array(a)) => a
             .iter()
@@ -149,6 +136,31 @@ pub fn rebuild(f: &super::GgufFile) -> Result<(Json, Json), String> {
             "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
             "vocab": vocab, "merges": merges},
     });
+    let config = special_tokens_config(f, name);
+    Ok((tokenizer, Json::Object(config)))
+}
+
+/// The string array metadata `k`.
+pub(super) fn strings(f: &super::GgufFile, k: &str) -> Result<Vec<String>, String> {
+    match f.get(k) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("metadata `{k}` holds a non-string"))
+            })
+            .collect(),
+        _ => Err(format!("metadata `{k}` is missing or not an array")),
+    }
+}
+
+/// `tokenizer_config.json`'s special tokens (named by `name` from their GGUF ids), the chat
+/// template and `clean_up_tokenization_spaces: false`.
+pub(super) fn special_tokens_config(
+    f: &super::GgufFile,
+    name: impl Fn(Option<u64>) -> Option<String>,
+) -> serde_json::Map<String, Json> {
     let mut config = serde_json::Map::new();
     for (key, gguf) in [
         ("bos_token", "tokenizer.ggml.bos_token_id"),
@@ -156,15 +168,15 @@ pub fn rebuild(f: &super::GgufFile) -> Result<(Json, Json), String> {
         ("pad_token", "tokenizer.ggml.padding_token_id"),
         ("unk_token", "tokenizer.ggml.unknown_token_id"),
     ] {
-        if let Some(t) = name(id(gguf)) {
+        if let Some(t) = name(f.get(gguf).and_then(Value::as_u64)) {
             config.insert(key.into(), Json::String(t));
         }
     }
-    if let Some(t) = s("tokenizer.chat_template") {
+    if let Some(t) = f.get("tokenizer.chat_template").and_then(Value::as_str) {
         config.insert("chat_template".into(), Json::String(t.into()));
     }
     config.insert("clean_up_tokenization_spaces".into(), Json::Bool(false));
-    Ok((tokenizer, Json::Object(config)))
+    config
 }
 
 /// The `tokenizer.*` entries for a model of `vocab_size` from `tokenizer.json` and, when given,

@@ -23,6 +23,7 @@ use crate::gguf::quant::dequantize;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod scalar;
+pub(crate) use scalar::scale_min_k4;
 
 /// Output rows per rayon task.
 const ROWS_PER_TASK: usize = 32;

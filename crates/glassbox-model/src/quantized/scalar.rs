@@ -98,7 +98,7 @@ fn q5_1(w: &[u8], a: &ActRow<'_>) -> f32 {
 }
 
 /// Q4_K/Q5_K's packed 6-bit scale and minimum of sub-block `j` (0..8).
-pub(super) fn scale_min_k4(j: usize, s: &[u8]) -> (i32, i32) {
+pub(crate) fn scale_min_k4(j: usize, s: &[u8]) -> (i32, i32) {
     if j < 4 {
         ((s[j] & 63) as i32, (s[j + 4] & 63) as i32)
     } else {
