@@ -7,7 +7,7 @@
 //!
 //! - [`read`]: [`GgufFile`], the parsed header with every length and offset checked against the
 //!   file (errors name the key or tensor), and tensor data on demand.
-//! - [`write`]: [`GgufWriter`], metadata and tensors in insertion order, data aligned.
+//! - [`write`](mod@write): [`GgufWriter`], metadata and tensors in insertion order, data aligned.
 //! - [`quant`]: f32, f16, bf16, Q8_0, Q4_0/1, Q5_0/1 and (through [`kquant`]) Q4_K, Q5_K and Q6_K
 //!   blocks — quantization and dequantization with the reference implementation's rounding;
 //!   [`mix`]: which type each tensor gets in llama.cpp's mixes (`q4_k_m` …).
