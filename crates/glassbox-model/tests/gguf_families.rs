@@ -102,6 +102,24 @@ fn write_family_ggufs() {
     }
 }
 
+/// The file as llama.cpp's `gguf` Python package read it (recorded by the fixture script): the
+/// same metadata keys and the same tensors (name, type, dimensions) as glassbox's reader sees.
+fn read_as_gguf_package_did(bytes: &[u8], want: &serde_json::Value, what: &str) {
+    let f = GgufFile::from_bytes(bytes, Path::new(what)).unwrap();
+    let mut keys: Vec<String> = f.metadata.iter().map(|(k, _)| k.clone()).collect();
+    keys.sort();
+    let want_keys: Vec<String> = serde_json::from_value(want["keys"].clone()).unwrap();
+    assert_eq!(keys, want_keys, "{what}: metadata keys");
+    let tensors: Vec<(String, String, Vec<u64>)> = f
+        .tensors
+        .iter()
+        .map(|t| (t.name.clone(), t.ty.name().to_uppercase(), t.dims.clone()))
+        .collect();
+    let want_tensors: Vec<(String, String, Vec<u64>)> =
+        serde_json::from_value(want["tensors"].clone()).unwrap();
+    assert_eq!(tensors, want_tensors, "{what}: tensors");
+}
+
 fn log_softmax_rows(logits: &Tensor) -> Vec<Vec<f64>> {
     let rows: Vec<Vec<f32>> = logits.squeeze(0).unwrap().to_vec2().unwrap();
     rows.into_iter()
@@ -143,6 +161,7 @@ fn llama_cpp_runs_every_exported_family_as_glassbox_does() {
             r["sha256"].as_str().unwrap(),
             "{family}: the file llama.cpp ran"
         );
+        read_as_gguf_package_did(&bytes, &r["gguf_reader"], family);
         let x = Tensor::new(ids.as_slice(), &Device::Cpu)
             .unwrap()
             .unsqueeze(0)
@@ -181,6 +200,7 @@ fn llama_cpp_runs_every_exported_family_as_glassbox_does() {
             rq["sha256"].as_str().unwrap(),
             "{family}: the Q8_0 file llama.cpp ran"
         );
+        read_as_gguf_package_did(&qbytes, &rq["gguf_reader"], family);
         let qpath = tmp.path().join(format!("{family}-q8_0.gguf"));
         std::fs::write(&qpath, &qbytes).unwrap();
         let qm = glassbox_model::gguf::llama::load_quantized(
