@@ -183,14 +183,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs `f` on one of rayon's worker threads (`join` from outside the pool moves it there), so
+/// that the many small parallel products of inference are shared between the workers without
+/// the main thread going to sleep and waking around each one (decoding a SmolLM2-135M-shaped
+/// Q8_0 model: 41 → 49 tokens/s on 2 threads). Only for verbs that compute and return; a verb
+/// that blocks (a server, a chat waiting for input) would hold one worker idle.
+fn on_a_worker(f: impl FnOnce() -> anyhow::Result<()> + Send) -> anyhow::Result<()> {
+    rayon::join(f, || ()).0
+}
+
 /// Runs a verb; the exit code on success (0, or 3 for an unmet `audit --min-level`).
 fn dispatch(command: Command) -> anyhow::Result<u8> {
     match command {
         Command::Quickstart(a) => cmd::quickstart::run(a),
-        Command::Generate(a) => cmd::generate::run(a),
+        Command::Generate(a) => on_a_worker(|| cmd::generate::run(a)),
         Command::Chat(a) => cmd::chat::run(a),
-        Command::Score(a) => cmd::score::run(a),
-        Command::Eval(a) => cmd::eval::run(a),
+        Command::Score(a) => on_a_worker(|| cmd::score::run(a)),
+        Command::Eval(a) => on_a_worker(|| cmd::eval::run(a)),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::MergeAdapter(a) => cmd::convert::merge_adapter(a),
