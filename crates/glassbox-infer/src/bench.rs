@@ -203,17 +203,15 @@ pub fn bench_model(
     let prompt: Vec<u32> = (0..options.prompt_len)
         .map(|i| (i * 7919 % cfg.vocab_size) as u32)
         .collect();
-    // The timed runs execute on one of rayon's workers (`join` moves them into the pool), so
-    // each parallel product is shared by the workers without the calling thread sleeping and
-    // waking around it; a command that is not run this way pays that per product.
-    let in_pool = std::env::var_os("GLASSBOX_BENCH_OUTSIDE_POOL").is_none();
-    let runs = |progress: &mut dyn FnMut(&str)| -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    // The timed runs execute on one of rayon's workers (`join` moves them into the pool), as
+    // `glassbox generate` does, so each parallel product is shared by the workers without the
+    // calling thread sleeping and waking around it.
+    let runs = || -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
         let mut prefill = Vec::new();
         let mut decode = Vec::new();
         let mut step_decode = Vec::new();
         for rep in 0..=options.repeats {
             // Repetition 0 warms caches and allocators and is not counted.
-            progress(&format!("run {rep}/{}", options.repeats));
             let mut cache = KvCache::new(&cfg, vec![0], &device);
             let tokens = Tensor::new(prompt.as_slice(), &device)
                 .and_then(|t| t.unsqueeze(0))
@@ -245,12 +243,9 @@ pub fn bench_model(
         }
         Ok((prefill, decode, step_decode))
     };
-    let (mut prefill, mut decode, mut step_decode) = if in_pool {
-        let (r, ()) = rayon::join(|| runs(&mut |_| {}), || ());
-        r?
-    } else {
-        runs(progress)?
-    };
+    progress(&format!("{} timed runs after a warm-up", options.repeats));
+    let (r, ()) = rayon::join(runs, || ());
+    let (mut prefill, mut decode, mut step_decode) = r?;
     progress("measuring memory bandwidth");
     let bandwidth = memory_bandwidth(options.bandwidth_bytes, 5);
     // Every matrix is read once per token (a tied embedding as the output head); a sparse

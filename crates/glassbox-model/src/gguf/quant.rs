@@ -106,6 +106,20 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
+/// Q6_K's signed 6-bit value `l` (0..32) of group `g` (0..8) of a block's `ql` (128 bytes) and
+/// `qh` (64 bytes): four low bits from `ql`, two high bits from `qh`, minus 32.
+pub(crate) fn q6_k_value(ql: &[u8], qh: &[u8], g: usize, l: usize) -> i32 {
+    let (n, k) = (g / 4, g % 4);
+    let lo = match k {
+        0 => ql[64 * n + l] & 0x0F,
+        1 => ql[64 * n + 32 + l] & 0x0F,
+        2 => ql[64 * n + l] >> 4,
+        _ => ql[64 * n + 32 + l] >> 4,
+    };
+    let hi = (qh[32 * n + l] >> (2 * k)) & 3;
+    (lo | (hi << 4)) as i32 - 32
+}
+
 /// Dequantizes the read-only block types (ggml's reference formulas, in its order of
 /// operations: a sub-block's scale `d·sc` first, then `· q`, minus `dmin·m`).
 fn dequantize_more(ty: TensorType, blk: &[u8], out: &mut Vec<f32>) {
@@ -165,16 +179,8 @@ fn dequantize_more(ty: TensorType, blk: &[u8], out: &mut Vec<f32>) {
             let scales = &blk[192..208];
             let d = f16_at(blk, 208);
             for g in 0..8 {
-                let (n, k) = (g / 4, g % 4);
                 for l in 0..32 {
-                    let lo = match k {
-                        0 => ql[64 * n + l] & 0x0F,
-                        1 => ql[64 * n + 32 + l] & 0x0F,
-                        2 => ql[64 * n + l] >> 4,
-                        _ => ql[64 * n + 32 + l] >> 4,
-                    };
-                    let hi = (qh[32 * n + l] >> (2 * k)) & 3;
-                    let q = (lo | (hi << 4)) as i32 - 32;
+                    let q = q6_k_value(ql, qh, g, l);
                     let sc = scales[2 * g + l / 16] as i8 as f32;
                     out.push(d * sc * q as f32);
                 }

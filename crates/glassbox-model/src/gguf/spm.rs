@@ -316,23 +316,9 @@ pub fn metadata(
     }
     let mut added: HashMap<u64, bool> = HashMap::new();
     let mut by_name: HashMap<String, u64> = HashMap::new();
-    for a in tokenizer
-        .get("added_tokens")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let (Some(content), Some(id)) = (
-            a.get("content").and_then(Json::as_str),
-            a.get("id").and_then(Json::as_u64),
-        ) else {
-            return Err("an added token lacks `content` or `id`".into());
-        };
+    for (content, id, special) in super::tokenizer::added_tokens(tokenizer)? {
         place(content, id)?;
-        added.insert(
-            id,
-            a.get("special").and_then(Json::as_bool).unwrap_or(false),
-        );
+        added.insert(id, special);
         by_name.insert(content.to_string(), id);
     }
     // A token named in tokenizer_config.json (a string, or {"content": …}).

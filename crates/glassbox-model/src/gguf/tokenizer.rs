@@ -140,6 +140,26 @@ pub fn rebuild(f: &super::GgufFile) -> Result<(Json, Json), String> {
     Ok((tokenizer, Json::Object(config)))
 }
 
+/// `tokenizer.json`'s `added_tokens`: each one's content, id and whether it is special.
+pub(super) fn added_tokens(tokenizer: &Json) -> Result<Vec<(&str, u64, bool)>, String> {
+    tokenizer
+        .get("added_tokens")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let (Some(content), Some(id)) = (
+                a.get("content").and_then(Json::as_str),
+                a.get("id").and_then(Json::as_u64),
+            ) else {
+                return Err("an added token lacks `content` or `id`".to_string());
+            };
+            let special = a.get("special").and_then(Json::as_bool).unwrap_or(false);
+            Ok((content, id, special))
+        })
+        .collect()
+}
+
 /// The string array metadata `k`.
 pub(super) fn strings(f: &super::GgufFile, k: &str) -> Result<Vec<String>, String> {
     match f.get(k) {
@@ -216,20 +236,8 @@ pub fn metadata(
         )?;
     }
     let mut specials: std::collections::HashMap<String, u64> = Default::default();
-    for a in tokenizer
-        .get("added_tokens")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let (Some(content), Some(id)) = (
-            a.get("content").and_then(Json::as_str),
-            a.get("id").and_then(Json::as_u64),
-        ) else {
-            return Err("an added token lacks `content` or `id`".into());
-        };
+    for (content, id, special) in added_tokens(tokenizer)? {
         place(content, id)?;
-        let special = a.get("special").and_then(Json::as_bool).unwrap_or(false);
         types[id as usize] = if special { CONTROL } else { USER_DEFINED };
         specials.insert(content.to_string(), id);
     }

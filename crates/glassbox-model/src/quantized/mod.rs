@@ -114,6 +114,18 @@ impl QMatrix {
         dequantize(self.ty, &self.data).unwrap_or_default()
     }
 
+    /// The whole matrix as an f32 tensor `(rows, cols)` on the CPU.
+    pub fn to_tensor(&self) -> Tensor {
+        Tensor::from_vec(
+            self.dequantize(),
+            (self.rows, self.cols),
+            &candle_core::Device::Cpu,
+        )
+        // Not reachable: `new` checked that the data is `rows × cols` values of whole blocks,
+        // and dequantizing whole blocks gives exactly that many values.
+        .expect("a QMatrix dequantizes to rows × cols values")
+    }
+
     /// Rows `ids` in f32, one after the other (an embedding lookup). Out-of-range ids are the
     /// caller's to reject; here they give zeros.
     pub fn rows_f32(&self, ids: &[u32]) -> Vec<f32> {

@@ -158,20 +158,9 @@ fn q6_k(w: &[u8], a: &ActRow<'_>) -> f32 {
         let x = &a.q[256 * b..256 * b + 256];
         let mut total = 0i32;
         for g in 0..8 {
-            let (n, k) = (g / 4, g % 4);
             for half in 0..2 {
                 let s = isum(
-                    |l| {
-                        let l = 16 * half + l;
-                        let lo = match k {
-                            0 => ql[64 * n + l] & 0x0F,
-                            1 => ql[64 * n + 32 + l] & 0x0F,
-                            2 => ql[64 * n + l] >> 4,
-                            _ => ql[64 * n + 32 + l] >> 4,
-                        };
-                        let hi = (qh[32 * n + l] >> (2 * k)) & 3;
-                        (lo | (hi << 4)) as i32 - 32
-                    },
+                    |l| crate::gguf::quant::q6_k_value(ql, qh, g, 16 * half + l),
                     &x[32 * g + 16 * half..32 * g + 16 * half + 16],
                 );
                 total += scales[2 * g + half] as i8 as i32 * s;

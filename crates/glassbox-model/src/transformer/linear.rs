@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 
 use super::Kernels;
 use crate::Result;
@@ -48,10 +48,10 @@ impl Weight {
     }
 
     /// The weight as a tensor in its own dtype (a quantized one dequantized to f32 on the CPU).
-    pub(super) fn to_tensor(&self) -> Result<Tensor> {
+    pub(super) fn to_tensor(&self) -> Tensor {
         match self {
-            Self::Dense(t) => Ok(t.clone()),
-            Self::Quant(q) => Ok(Tensor::from_vec(q.dequantize(), q.dims(), &Device::Cpu)?),
+            Self::Dense(t) => t.clone(),
+            Self::Quant(q) => q.to_tensor(),
         }
     }
 }
@@ -210,7 +210,7 @@ fn quant_product(x: &Tensor, q: &Arc<QMatrix>, differentiable: bool) -> Result<T
     if !differentiable && x.device().is_cpu() && x.dtype() == DType::F32 {
         return Ok(q.matmul_t_tensor(x)?);
     }
-    let w = Tensor::from_vec(q.dequantize(), q.dims(), x.device())?.to_dtype(x.dtype())?;
+    let w = q.to_tensor().to_device(x.device())?.to_dtype(x.dtype())?;
     Ok(x.matmul(&w.t()?)?)
 }
 
