@@ -321,23 +321,10 @@ pub fn metadata(
         added.insert(id, special);
         by_name.insert(content.to_string(), id);
     }
-    // A token named in tokenizer_config.json (a string, or {"content": …}).
-    let named = |key: &str| -> Option<u64> {
-        let v = config?.get(key)?;
-        let s = v
-            .as_str()
-            .or_else(|| v.get("content").and_then(Json::as_str))?;
-        by_name
-            .get(s)
-            .copied()
-            .or_else(|| vocab.get(s).and_then(Json::as_u64))
-    };
+    let named = |key: &str| super::tokenizer::named_token(config, key, &by_name, vocab);
     let unk = named("unk_token").or_else(|| {
         let s = model.get("unk_token").and_then(Json::as_str)?;
-        by_name
-            .get(s)
-            .copied()
-            .or_else(|| vocab.get(s).and_then(Json::as_u64))
+        super::tokenizer::token_id(s, &by_name, vocab)
     });
 
     // Normal pieces by the rank of the first merge making them, then the rest by id.

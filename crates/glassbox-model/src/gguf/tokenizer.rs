@@ -160,6 +160,33 @@ pub(super) fn added_tokens(tokenizer: &Json) -> Result<Vec<(&str, u64, bool)>, S
         .collect()
 }
 
+/// The id of the token `tokenizer_config.json` names under `key` (a string, or
+/// `{"content": …}`), looked up among the added tokens, then the vocabulary.
+pub(super) fn named_token(
+    config: Option<&Json>,
+    key: &str,
+    added: &std::collections::HashMap<String, u64>,
+    vocab: &serde_json::Map<String, Json>,
+) -> Option<u64> {
+    let v = config?.get(key)?;
+    let s = v
+        .as_str()
+        .or_else(|| v.get("content").and_then(Json::as_str))?;
+    token_id(s, added, vocab)
+}
+
+/// The id of token `s`: an added token's, else the vocabulary's.
+pub(super) fn token_id(
+    s: &str,
+    added: &std::collections::HashMap<String, u64>,
+    vocab: &serde_json::Map<String, Json>,
+) -> Option<u64> {
+    added
+        .get(s)
+        .copied()
+        .or_else(|| vocab.get(s).and_then(Json::as_u64))
+}
+
 /// The string array metadata `k`.
 pub(super) fn strings(f: &super::GgufFile, k: &str) -> Result<Vec<String>, String> {
     match f.get(k) {
@@ -286,17 +313,7 @@ pub fn metadata(
         ),
         ("tokenizer.ggml.merges".to_string(), Value::Array(merges)),
     ];
-    // A token named in tokenizer_config.json (a string, or {"content": …}).
-    let named = |key: &str| -> Option<u64> {
-        let v = config?.get(key)?;
-        let s = v
-            .as_str()
-            .or_else(|| v.get("content").and_then(Json::as_str))?;
-        specials
-            .get(s)
-            .copied()
-            .or_else(|| vocab.get(s).and_then(Json::as_u64))
-    };
+    let named = |key: &str| named_token(config, key, &specials, vocab);
     for (key, gguf) in [
         ("bos_token", "tokenizer.ggml.bos_token_id"),
         ("eos_token", "tokenizer.ggml.eos_token_id"),
