@@ -11,7 +11,6 @@
 //! widening the whole matrix first.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
-use rayon::prelude::*;
 
 /// Largest number of input rows handled by [`matvec_t`]; above it a GEMM is as good.
 pub const MAX_ROWS: usize = 8;
@@ -77,8 +76,9 @@ fn products<W: Sync>(
 }
 
 /// The row-major `(m, n)` matrix whose column `r` `f(r, outs)` fills (weight row `r` with each
-/// of the `m` input rows), split over rayon's threads by weight rows: each task owns `per_task`
-/// weight rows, so every weight row is streamed from memory once.
+/// of the `m` input rows), split over rayon's threads (or a decoding session's team,
+/// [`crate::team`]) by weight rows: each task owns `per_task` weight rows, so every weight row
+/// is streamed from memory once.
 pub(crate) fn by_weight_rows(
     m: usize,
     n: usize,
@@ -86,14 +86,22 @@ pub(crate) fn by_weight_rows(
     f: impl Fn(usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
     let mut out_t = vec![0f32; n * m];
-    out_t
-        .par_chunks_mut(per_task * m)
-        .enumerate()
-        .for_each(|(task, chunk)| {
+    {
+        // One lock per task (never contended: each task owns its chunk), so that the tasks can
+        // be handed to a decoding session's team as well as to rayon.
+        let chunks: Vec<std::sync::Mutex<&mut [f32]>> = out_t
+            .chunks_mut(per_task * m)
+            .map(std::sync::Mutex::new)
+            .collect();
+        crate::team::for_each_task(chunks.len(), &|task| {
+            let mut chunk = chunks[task]
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for (i, outs) in chunk.chunks_mut(m).enumerate() {
                 f(task * per_task + i, outs);
             }
         });
+    }
     if m == 1 {
         return out_t;
     }

@@ -38,6 +38,7 @@ pub mod quantized;
 pub mod rope;
 pub mod safetensors_io;
 pub mod seq_cache;
+pub mod team;
 pub mod topk;
 pub mod transformer;
 pub mod weights;

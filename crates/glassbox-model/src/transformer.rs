@@ -294,6 +294,26 @@ impl Transformer {
         pad: &[usize],
         cache: Option<&mut KvCache>,
         logits: Logits,
+        record: Option<&mut Vec<RouterRecord>>,
+        segments: Option<&[Vec<u32>]>,
+    ) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        // A decoding step (a few rows through every weight): its many short products run on a
+        // team that stays awake for the whole step (`crate::team`); same results, less waking.
+        if b * t <= crate::cpu_kernels::MAX_ROWS && self.device.is_cpu() {
+            return crate::team::session(|| {
+                self.forward_body(tokens, pad, cache, logits, record, segments)
+            });
+        }
+        self.forward_body(tokens, pad, cache, logits, record, segments)
+    }
+
+    fn forward_body(
+        &self,
+        tokens: &Tensor,
+        pad: &[usize],
+        cache: Option<&mut KvCache>,
+        logits: Logits,
         mut record: Option<&mut Vec<RouterRecord>>,
         segments: Option<&[Vec<u32>]>,
     ) -> Result<Tensor> {

@@ -25,6 +25,16 @@ impl Transformer {
         tokens: &[u32],
         caches: &mut [&mut SeqCache],
     ) -> Result<Vec<Vec<f32>>> {
+        // The step's many short products run on a team that stays awake through it
+        // (`crate::team`): same results, fewer thread wake-ups.
+        crate::team::session(|| self.decode_step_body(tokens, caches))
+    }
+
+    fn decode_step_body(
+        &self,
+        tokens: &[u32],
+        caches: &mut [&mut SeqCache],
+    ) -> Result<Vec<Vec<f32>>> {
         use rayon::prelude::*;
         let n = tokens.len();
         if n == 0 {
@@ -77,7 +87,7 @@ impl Transformer {
                     rest_index.push(i);
                 }
             }
-            let rest = self.decode_step(&rest_tokens, &mut rest_caches)?;
+            let rest = self.decode_step_body(&rest_tokens, &mut rest_caches)?;
             for (i, logits) in rest_index.into_iter().zip(rest) {
                 out[i] = logits;
             }
