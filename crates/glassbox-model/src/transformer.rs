@@ -300,7 +300,10 @@ impl Transformer {
         let (b, t) = tokens.dims2()?;
         // A decoding step (a few rows through every weight): its many short products run on a
         // team that stays awake for the whole step (`crate::team`); same results, less waking.
-        if b * t <= crate::cpu_kernels::MAX_ROWS && self.device.is_cpu() {
+        if b * t <= crate::cpu_kernels::MAX_ROWS
+            && self.device.is_cpu()
+            && self.kernels == Kernels::Fused
+        {
             return crate::team::session(|| {
                 self.forward_body(tokens, pad, cache, logits, record, segments)
             });

@@ -454,7 +454,18 @@ fn q4_k_rows<const R: usize>(w: &[u8], a: [&ActRow<'_>; R]) -> [f32; R] {
             let (sc, mn) = scales_mins_k4(&blk[4..16]);
             let ql = &blk[16..144];
             let mut sumi = [_mm256_setzero_si256(); R];
-            let mut m_sum = [0i32; R];
+            // Σ_j min_j · (the sums of sub-block j's two groups of 16 activations), in integers
+            // (exact, so in any order): each minimum paired with both of its sums, `madd`.
+            let paired_mins = {
+                let m = _mm_set1_epi64x(i64::from_le_bytes(mn));
+                _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m, m))
+            };
+            let m_sum: [i32; R] = std::array::from_fn(|k| {
+                hsum_i32(_mm256_madd_epi16(
+                    ld(&a[k].sums[16 * b..16 * b + 16]),
+                    paired_mins,
+                ))
+            });
             for c in 0..4 {
                 let v = ld(&ql[32 * c..]);
                 let lo = _mm256_and_si256(v, low);
@@ -465,9 +476,6 @@ fn q4_k_rows<const R: usize>(w: &[u8], a: [&ActRow<'_>; R]) -> [f32; R] {
                 );
                 for k in 0..R {
                     let x = &a[k].q[256 * b..];
-                    let bs = &a[k].sums[16 * b..];
-                    m_sum[k] += mn[2 * c] as i32 * (bs[4 * c] as i32 + bs[4 * c + 1] as i32)
-                        + mn[2 * c + 1] as i32 * (bs[4 * c + 2] as i32 + bs[4 * c + 3] as i32);
                     let pl = mul_sum_scaled(lo, ld(&x[64 * c..]), s0);
                     let ph = mul_sum_scaled(hi, ld(&x[64 * c + 32..]), s1);
                     sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(pl, ph));

@@ -214,3 +214,28 @@ fn several_matrices_in_one_pass_give_each_ones_bits() {
         vec![a.matmul_t(&x, m), b.matmul_t(&x, m)]
     );
 }
+
+#[test]
+fn activation_rounding_is_round_ties_even_in_its_range() {
+    let mut rng = glassbox_core::rng::Rng::seed_from_u64(7);
+    let mut xs: Vec<f32> = vec![
+        0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 126.5, -127.5, 127.0,
+    ];
+    xs.extend(
+        (0..100_000).map(|_| ((rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 260.0),
+    );
+    // Every representable value near the ties, on both sides.
+    for k in -128i32..=128 {
+        let t = k as f32 + 0.5;
+        xs.extend([t, t.next_up(), t.next_down()]);
+    }
+    for x in xs {
+        // Equal as numbers (a negative value rounding to zero gives +0 here, −0 there: both
+        // quantize to 0).
+        assert_eq!(round_small(x), x.round_ties_even(), "{x}");
+        assert_eq!(round_small(x) as i8, x.round_ties_even() as i8, "{x}");
+    }
+    assert_eq!(round_small(f32::INFINITY), f32::INFINITY);
+    assert_eq!(round_small(f32::NEG_INFINITY), f32::NEG_INFINITY);
+    assert!(round_small(f32::NAN).is_nan());
+}

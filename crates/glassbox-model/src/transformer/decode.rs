@@ -1,6 +1,8 @@
 //! The batch-invariant decoding step of [`Transformer`]: one new token for each of several
 //! independent sequences, each with its own [`SeqCache`], as the server's scheduler runs it.
 
+use std::sync::{Mutex, PoisonError};
+
 use candle_core::Tensor;
 
 use super::{Linear, Mm, Transformer};
@@ -35,7 +37,6 @@ impl Transformer {
         tokens: &[u32],
         caches: &mut [&mut SeqCache],
     ) -> Result<Vec<Vec<f32>>> {
-        use rayon::prelude::*;
         let n = tokens.len();
         if n == 0 {
             return Ok(Vec::new());
@@ -138,15 +139,20 @@ impl Transformer {
             let v = v.flatten_all()?.to_vec1::<f32>()?;
             let mut y = vec![0f32; n * nq * hd];
             let table = layer.rope.map(|r| &tables[r]);
-            // One task per sequence: its RoPE, cache append and attention, in a fixed order.
-            caches
-                .par_iter_mut()
-                .zip(q.par_chunks_mut(nq * hd))
-                .zip(k.par_chunks_mut(nkv * hd))
-                .zip(v.par_chunks(nkv * hd))
-                .zip(y.par_chunks_mut(nq * hd))
-                .enumerate()
-                .for_each(|(i, ((((cache, qi), ki), vi), yi))| {
+            // One task per sequence: its RoPE, cache append and attention, in a fixed order (on
+            // the step's team; each task locks only its own sequence's parts).
+            {
+                let seqs: Vec<Mutex<_>> = caches
+                    .iter_mut()
+                    .zip(q.chunks_mut(nq * hd))
+                    .zip(k.chunks_mut(nkv * hd))
+                    .zip(v.chunks(nkv * hd))
+                    .zip(y.chunks_mut(nq * hd))
+                    .map(Mutex::new)
+                    .collect();
+                crate::team::for_each_task(n, &|i| {
+                    let mut seq = seqs[i].lock().unwrap_or_else(PoisonError::into_inner);
+                    let ((((cache, qi), ki), vi), yi) = &mut *seq;
                     if let Some(t) = table {
                         rope(qi, nq, i, t);
                         rope(ki, nkv, i, t);
@@ -154,6 +160,7 @@ impl Transformer {
                     cache.push(l, ki, vi);
                     cache.attend(l, qi, nq, layer.attention, scale, softcap, yi);
                 });
+            }
             let y = Tensor::from_vec(y, (n, nq * hd), &self.device)?;
             let a = layer.o.mm(&y, Mm::Rows)?;
             let a = self.maybe_norm(&a, layer.post_attn.as_ref())?;
