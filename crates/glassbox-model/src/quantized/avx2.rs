@@ -1,6 +1,7 @@
 //! AVX2 dot products for the common block types (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K), used when the
 //! CPU has AVX2, FMA and F16C; the signed 32-value types use AVX-VNNI's `vpdpbusd` where the CPU
-//! has it.
+//! has it, on their weights made unsigned (`w + c`) with each lane started from the
+//! activations' `−c · Σ x` ([`super::ActRow::bias`]).
 //!
 //! Each block's 32 weights become 32 bytes in a register; `maddubs` multiplies unsigned bytes by
 //! signed activation bytes into pairs of i16 and `madd` sums those pairs (times a sub-block
@@ -259,6 +260,9 @@ macro_rules! scales8 {
 /// gives llama.cpp's logits bit for bit where the inputs agree.
 macro_rules! signed_kernel {
     ($name:ident, $name4:ident, $features:literal, $bytes:literal, $mul_sum:ident, $weights:expr) => {
+        // `$weights(blk)` makes the block's 32 weights one register; `$mul_sum(w, x, bias)`
+        // their eight lane sums with the activations `x` (`bias`: the block's
+        // `ActRow::bias` lanes, for the kernels that take unsigned weights).
         /// Four activation rows: the weight block unpacked once, each row's sum as `$name`'s.
         #[target_feature(enable = $features)]
         fn $name4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
@@ -279,7 +283,11 @@ macro_rules! signed_kernel {
                     let wq = $weights(blk);
                     let b = 8 * c + i;
                     for r in 0..4 {
-                        let p = $mul_sum(wq, ld(&q[r][32 * b..32 * b + 32]));
+                        let p = $mul_sum(
+                            wq,
+                            ld(&q[r][32 * b..32 * b + 32]),
+                            a[r].bias.get(8 * b..).unwrap_or(&[]),
+                        );
                         let dd = _mm256_set1_ps(d[r][i]);
                         acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(p), acc[r]);
                     }
@@ -293,10 +301,16 @@ macro_rules! signed_kernel {
             let n = w.len() / $bytes;
             let (w, q, dx) = (&w[..$bytes * n], &a.q[..32 * n], &a.d[..n]);
             let mut acc = _mm256_setzero_ps();
-            for ((blk, x), &dx) in w.chunks_exact($bytes).zip(q.chunks_exact(32)).zip(dx) {
+            let bias = &a.bias[..8 * n];
+            for (((blk, x), &dx), bias) in w
+                .chunks_exact($bytes)
+                .zip(q.chunks_exact(32))
+                .zip(dx)
+                .zip(bias.chunks_exact(8))
+            {
                 prefetch(blk);
                 let d = scale_x8(blk, dx);
-                let p = $mul_sum($weights(blk), ld(x));
+                let p = $mul_sum($weights(blk), ld(x), bias);
                 acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
             }
             hsum(acc)
@@ -315,28 +329,53 @@ fn q8_0_weights(blk: &[u8]) -> __m256i {
 #[inline]
 #[target_feature(enable = "avx2")]
 fn q4_0_weights(blk: &[u8]) -> __m256i {
-    _mm256_sub_epi8(nibbles(&blk[2..]), _mm256_set1_epi8(8))
+    _mm256_sub_epi8(q4_0_unsigned(blk), _mm256_set1_epi8(8))
 }
 
 /// Q5_0's nibbles with their fifth bits, minus 16.
 #[inline]
 #[target_feature(enable = "avx2")]
 fn q5_0_weights(blk: &[u8]) -> __m256i {
-    let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
-    let hi = _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10));
-    _mm256_sub_epi8(
-        _mm256_or_si256(nibbles(&blk[6..]), hi),
-        _mm256_set1_epi8(16),
-    )
+    _mm256_sub_epi8(q5_0_unsigned(blk), _mm256_set1_epi8(16))
 }
 
-/// [`mul_sum_i8`] with AVX-VNNI's `vpdpbusd` (one instruction for the multiply and the sums).
+/// [`mul_sum_i8`] for the signed kernels (the bias lanes unused).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn mul_signed(w: __m256i, x: __m256i, _bias: &[i32]) -> __m256i {
+    mul_sum_i8(w, x)
+}
+
+/// Unsigned weights `u = w + c` times the activations with AVX-VNNI's `vpdpbusd`, each lane
+/// started from its bias `−c · Σ x` (exact integers: the same eight lane sums as
+/// [`mul_sum_i8`] of `w`, in one instruction instead of two sign flips and a multiply).
 #[inline]
 #[target_feature(enable = "avx2,avxvnni")]
-fn mul_sum_i8_vnni(w: __m256i, x: __m256i) -> __m256i {
-    let ax = _mm256_sign_epi8(w, w);
-    let sx = _mm256_sign_epi8(x, w);
-    _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), ax, sx)
+fn mul_biased(u: __m256i, x: __m256i, bias: &[i32]) -> __m256i {
+    _mm256_dpbusd_avx_epi32(ld(bias), u, x)
+}
+
+/// Q8_0's bytes made unsigned: `w + 128` (the sign bit flipped).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn q8_0_unsigned(blk: &[u8]) -> __m256i {
+    _mm256_xor_si256(ld(&blk[2..]), _mm256_set1_epi8(i8::MIN))
+}
+
+/// Q4_0's nibbles as they are (`w + 8`).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn q4_0_unsigned(blk: &[u8]) -> __m256i {
+    nibbles(&blk[2..])
+}
+
+/// Q5_0's nibbles with their fifth bits (`w + 16`).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn q5_0_unsigned(blk: &[u8]) -> __m256i {
+    let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+    let hi = _mm256_and_si256(bytes_from_bits(qh), _mm256_set1_epi8(0x10));
+    _mm256_or_si256(nibbles(&blk[6..]), hi)
 }
 
 signed_kernel!(
@@ -344,7 +383,7 @@ signed_kernel!(
     q8_0_avx2_x4,
     "avx2,fma,f16c",
     34,
-    mul_sum_i8,
+    mul_signed,
     q8_0_weights
 );
 signed_kernel!(
@@ -352,7 +391,7 @@ signed_kernel!(
     q4_0_avx2_x4,
     "avx2,fma,f16c",
     18,
-    mul_sum_i8,
+    mul_signed,
     q4_0_weights
 );
 signed_kernel!(
@@ -360,7 +399,7 @@ signed_kernel!(
     q5_0_avx2_x4,
     "avx2,fma,f16c",
     22,
-    mul_sum_i8,
+    mul_signed,
     q5_0_weights
 );
 signed_kernel!(
@@ -368,24 +407,24 @@ signed_kernel!(
     q8_0_vnni_x4,
     "avx2,fma,f16c,avxvnni",
     34,
-    mul_sum_i8_vnni,
-    q8_0_weights
+    mul_biased,
+    q8_0_unsigned
 );
 signed_kernel!(
     q4_0_vnni,
     q4_0_vnni_x4,
     "avx2,fma,f16c,avxvnni",
     18,
-    mul_sum_i8_vnni,
-    q4_0_weights
+    mul_biased,
+    q4_0_unsigned
 );
 signed_kernel!(
     q5_0_vnni,
     q5_0_vnni_x4,
     "avx2,fma,f16c,avxvnni",
     22,
-    mul_sum_i8_vnni,
-    q5_0_weights
+    mul_biased,
+    q5_0_unsigned
 );
 
 /// The f16 at byte `at` of each of the first `k` (≤ 8) `bytes`-byte blocks of `w`, in f32,

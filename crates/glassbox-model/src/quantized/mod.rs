@@ -231,6 +231,11 @@ pub struct ActRow<'a> {
     pub q: &'a [i8],
     /// Q8_0: each block's `Σ q`; Q8_K: the sum of every 16 values.
     pub sums: &'a [i16],
+    /// For Q8_0/Q4_0/Q5_0 weights: per block, eight lanes of `−c · Σ q` over each four
+    /// consecutive values, `c` the offset that makes the weights unsigned (128, 8, 16); empty
+    /// for other types. The AVX-VNNI kernels start each block's sums from it, so that
+    /// `Σ (w + c) · q − c · Σ q = Σ w · q` lane by lane.
+    pub bias: &'a [i32],
 }
 
 /// Activations quantized for one weight type: Q8_0 blocks for the 32-element types, Q8_K
@@ -240,6 +245,9 @@ pub struct Activations {
     d: Vec<f32>,
     q: Vec<i8>,
     sums: Vec<i16>,
+    bias: Vec<i32>,
+    /// The offset `c` of [`ActRow::bias`] (0: no bias kept).
+    offset: i32,
     blocks_per_row: usize,
     sums_per_block: usize,
     block: usize,
@@ -270,10 +278,18 @@ impl Activations {
         let sums_per_block = if k { QK_K / 16 } else { 1 };
         let blocks_per_row = cols / block;
         let n = m * blocks_per_row;
+        let offset = match ty {
+            TensorType::Q8_0 => 128,
+            TensorType::Q4_0 => 8,
+            TensorType::Q5_0 => 16,
+            _ => 0,
+        };
         let mut a = Self {
             d: Vec::with_capacity(n),
             q: Vec::with_capacity(m * cols),
             sums: Vec::with_capacity(n * sums_per_block),
+            bias: Vec::with_capacity(if offset != 0 { 8 * n } else { 0 }),
+            offset,
             blocks_per_row,
             sums_per_block,
             block,
@@ -298,6 +314,14 @@ impl Activations {
         self.q.extend(x.iter().map(|&v| round_small(v * id) as i8));
         self.d.push(half::f16::from_f32(d).to_f32());
         let s: i32 = self.q[start..].iter().map(|&q| q as i32).sum();
+        if self.offset != 0 {
+            let c = self.offset;
+            self.bias.extend(
+                self.q[start..]
+                    .chunks_exact(4)
+                    .map(|g| -c * g.iter().map(|&q| q as i32).sum::<i32>()),
+            );
+        }
         self.sums.push(s as i16);
     }
 
@@ -335,6 +359,7 @@ impl Activations {
             d: &self.d[j * b..(j + 1) * b],
             q: &self.q[j * n..(j + 1) * n],
             sums: &self.sums[j * b * self.sums_per_block..(j + 1) * b * self.sums_per_block],
+            bias: self.bias.get(8 * j * b..8 * (j + 1) * b).unwrap_or(&[]),
         }
     }
 }

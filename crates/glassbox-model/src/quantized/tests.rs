@@ -239,3 +239,27 @@ fn activation_rounding_is_round_ties_even_in_its_range() {
     assert_eq!(round_small(f32::NEG_INFINITY), f32::NEG_INFINITY);
     assert!(round_small(f32::NAN).is_nan());
 }
+
+#[test]
+fn the_simd_variants_of_a_type_give_the_same_bits() {
+    // On a CPU with AVX-VNNI: the unsigned-weights-and-bias kernels against the sign-flip
+    // ones (random bytes include Q8_0's −128).
+    for ty in [TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0] {
+        let (rows, cols) = (9, 640);
+        let w = random_matrix(ty, rows, cols, 3);
+        let x = random_x(3 * cols, 5);
+        let act = Activations::quantize(ty, &x, 3, cols);
+        let simd = &all_kernels(ty)[1..];
+        for r in 0..rows {
+            let wr = &w.data()[r * w.row_bytes()..(r + 1) * w.row_bytes()];
+            for j in 0..3 {
+                let bits: Vec<u32> = simd.iter().map(|k| k(wr, &act.row(j)).to_bits()).collect();
+                assert!(
+                    bits.windows(2).all(|p| p[0] == p[1]),
+                    "{} row {r}: {bits:?}",
+                    ty.name()
+                );
+            }
+        }
+    }
+}
