@@ -301,14 +301,3 @@ fn a_llama_survives_the_trip_through_gguf() {
     assert_eq!(stored.len(), hf.len());
     assert_ne!(stored, hf);
 }
-
-#[test]
-fn families_not_exported_yet_are_refused_by_name() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models");
-    let (m, _) =
-        glassbox_model::Transformer::load(&dir.join("smollm3"), &candle_core::Device::Cpu).unwrap();
-    let e = glassbox_model::gguf::llama::to_gguf(&m, TensorType::F32, &Default::default())
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("SmolLM3ForCausalLM"), "{e}");
-}

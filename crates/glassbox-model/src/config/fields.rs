@@ -481,6 +481,9 @@ impl<'a> Fields<'a> {
                 .collect();
         }
         let every = self.opt_size("no_rope_layer_interval")?.unwrap_or(4);
+        if every == 0 {
+            return Err(self.err("no_rope_layer_interval", "is 0 (at least 1)".to_string()));
+        }
         Ok((0..layers).map(|i| (i + 1) % every != 0).collect())
     }
 

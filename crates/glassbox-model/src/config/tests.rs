@@ -244,6 +244,10 @@ fn smollm3_layers_without_rope() {
         parse(v.clone()).unwrap().layer_rope[..4],
         [true, false, true, false]
     );
+    v["no_rope_layer_interval"] = json!(0);
+    let e = parse(v.clone()).unwrap_err().to_string();
+    assert!(e.contains("no_rope_layer_interval"), "{e}");
+    v["no_rope_layer_interval"] = json!(2);
     // An explicit list wins; sliding layer types only count with use_sliding_window.
     v["no_rope_layers"] = json!([0, 1, 1, 1, 1, 1, 1, 1]);
     v["layer_types"] = json!(vec!["sliding_attention"; 8]);

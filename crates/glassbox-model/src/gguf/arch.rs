@@ -10,6 +10,7 @@
 //! | Phi-3 | `phi3` | as is | fused `attn_qkv`, `ffn_up` = `[gate; up]`, LongRoPE factor tensors |
 //! | OLMo, OLMo 2, OLMoE | `olmo`, `olmo2`, `olmoe` | permuted (OLMo), as is | |
 //! | GPT-NeoX | `gptneox` | as is | q/k/v regrouped |
+//! | SmolLM3 | `smollm3` | permuted | no RoPE in every fourth layer (llama.cpp's fixed pattern) |
 //!
 //! Llama 3's RoPE scaling has no metadata in llama.cpp: its converter writes the per-frequency
 //! divisors as the tensor `rope_freqs.weight`. glassbox writes that tensor too, and keeps the
@@ -46,7 +47,7 @@ pub(crate) fn spec_of(arch: Architecture) -> Option<Spec> {
         Architecture::Olmo2 => ("olmo2", false),
         Architecture::Olmoe => ("olmoe", false),
         Architecture::GptNeoX => ("gptneox", false),
-        Architecture::SmolLm3 => return None,
+        Architecture::SmolLm3 => ("smollm3", true),
     };
     Some(Spec { name, permute })
 }
@@ -109,7 +110,17 @@ pub(crate) fn check(cfg: &ModelConfig) -> Result<Spec> {
     if cfg.rotary_dim != cfg.head_dim && arch != A::GptNeoX {
         return Err(refuse(cfg, "partial_rotary_factor", "is below 1"));
     }
-    if cfg.layer_rope.iter().any(|r| !r) {
+    if arch == A::SmolLm3 {
+        // llama.cpp's `smollm3` graph skips RoPE in every fourth layer, whatever the file says.
+        let pattern = (0..cfg.num_hidden_layers).map(|l| (l + 1) % 4 != 0);
+        if !cfg.layer_rope.iter().copied().eq(pattern) {
+            return Err(refuse(
+                cfg,
+                "no_rope_layers",
+                "differs from llama.cpp's pattern (no RoPE in every fourth layer)",
+            ));
+        }
+    } else if cfg.layer_rope.iter().any(|r| !r) {
         return Err(refuse(
             cfg,
             "no_rope_layers",
