@@ -235,6 +235,15 @@ impl Transformer {
             None => (k, v),
         };
         let s = k.dim(2)?;
+        // Decoding one token of one sequence: plain loops over the cache, one task per head.
+        if b == 1
+            && t == 1
+            && mask.is_none()
+            && self.kernels == Kernels::Fused
+            && let Some(y) = self.one_query_attention(&q, &k, &v)?
+        {
+            return layer.o.forward(&y, self.kernels);
+        }
         // Query head h reads key/value head h / g (transformers' repeat_kv), so the g heads of a
         // group are adjacent: (B, nq, T, hd) -> (B, nkv, g·T, hd).
         let q = q.contiguous()?.reshape((b, nkv, g * t, hd))?;
@@ -257,6 +266,84 @@ impl Transformer {
             .transpose(1, 2)?
             .reshape((b, t, nq * hd))?;
         layer.o.forward(&y, self.kernels)
+    }
+
+    /// Attention of one query `q` `(1, nq, 1, hd)` over the cached keys and values `(1, nkv,
+    /// S, hd)` (f32 on the CPU; `None` otherwise, for the tensor path): for each query head, the
+    /// scaled (and soft-capped) scores, their softmax and the weighted sum of values, as the
+    /// tensor path computes them but without its transposes, copies and matrix products of
+    /// three rows — a head per task on the decoding step's team. `(1, 1, nq·hd)`.
+    fn one_query_attention(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Option<Tensor>> {
+        use candle_core::{CpuStorage, Storage};
+        use std::sync::{Mutex, PoisonError};
+        let (nq, nkv, hd) = (
+            self.cfg.num_attention_heads,
+            self.cfg.num_key_value_heads,
+            self.cfg.head_dim,
+        );
+        let s = k.dim(2)?;
+        let q = q.flatten_all()?.to_vec1::<f32>()?;
+        let (ks, kl) = k.storage_and_layout();
+        let (vs, vl) = v.storage_and_layout();
+        let (Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) = (&*ks, &*vs)
+        else {
+            return Ok(None);
+        };
+        let shape = [1, nkv, s, hd];
+        if q.len() != nq * hd
+            || kl.dims() != shape
+            || vl.dims() != shape
+            || kl.stride()[3] != 1
+            || vl.stride()[3] != 1
+        {
+            return Ok(None);
+        }
+        let (kst, vst) = (kl.stride(), vl.stride());
+        let (k0, v0) = (kl.start_offset(), vl.start_offset());
+        // The last element each reads must be inside its buffer.
+        let end = |o: usize, st: &[usize], d: &[f32]| {
+            o + (nkv - 1) * st[1] + (s - 1) * st[2] + hd <= d.len()
+        };
+        if s == 0 || !end(k0, kst, kd) || !end(v0, vst, vd) {
+            return Ok(None);
+        }
+        let scale = self.cfg.attention_scale() as f32;
+        let cap = self.cfg.attn_logit_softcapping;
+        let g = nq / nkv;
+        let mut y = vec![0f32; nq * hd];
+        {
+            let heads: Vec<Mutex<&mut [f32]>> = y.chunks_mut(hd).map(Mutex::new).collect();
+            crate::team::for_each_task(nq, &|h| {
+                let kv = h / g;
+                let qh = &q[h * hd..(h + 1) * hd];
+                let mut p: Vec<f32> = (0..s)
+                    .map(|j| {
+                        let at = k0 + kv * kst[1] + j * kst[2];
+                        let dot: f32 = qh.iter().zip(&kd[at..at + hd]).map(|(a, b)| a * b).sum();
+                        let x = dot * scale;
+                        match cap {
+                            Some(c) => (x * (1.0 / c) as f32).tanh() * c as f32,
+                            None => x,
+                        }
+                    })
+                    .collect();
+                let max = p.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for x in p.iter_mut() {
+                    *x = (*x - max).exp();
+                    sum += *x;
+                }
+                let mut out = heads[h].lock().unwrap_or_else(PoisonError::into_inner);
+                for (j, &pj) in p.iter().enumerate() {
+                    let at = v0 + kv * vst[1] + j * vst[2];
+                    let w = pj / sum;
+                    for (o, &vv) in out.iter_mut().zip(&vd[at..at + hd]) {
+                        *o += w * vv;
+                    }
+                }
+            });
+        }
+        Ok(Some(Tensor::from_vec(y, (1, 1, nq * hd), &self.device)?))
     }
 
     fn gated(&self, e: &Expert, x: &Tensor, mm: Mm) -> Result<Tensor> {
