@@ -1,7 +1,8 @@
 //! AVX2 dot products for the common block types (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K), used when the
 //! CPU has AVX2, FMA and F16C; the signed 32-value types use AVX-VNNI's `vpdpbusd` where the CPU
 //! has it, on their weights made unsigned (`w + c`) with each lane started from the
-//! activations' `−c · Σ x` ([`super::ActRow::bias`]).
+//! activations' `−c · Σ x` ([`super::ActRow::bias`]); Q5_0 sets its fifth bits with an
+//! AVX-512BW/VL byte mask where the CPU has that.
 //!
 //! Each block's 32 weights become 32 bytes in a register; `maddubs` multiplies unsigned bytes by
 //! signed activation bytes into pairs of i16 and `madd` sums those pairs (times a sub-block
@@ -31,6 +32,7 @@ pub(super) fn kernel(ty: TensorType) -> Option<Dot> {
     Some(match ty {
         TensorType::Q8_0 if vnni => q8_0_v,
         TensorType::Q4_0 if vnni => q4_0_v,
+        TensorType::Q5_0 if vnni && avx512_bytes() => q5_0_v512,
         TensorType::Q5_0 if vnni => q5_0_v,
         TensorType::Q8_0 => q8_0,
         TensorType::Q4_0 => q4_0,
@@ -48,6 +50,7 @@ pub(super) fn kernel4(ty: TensorType) -> Option<Dot4> {
     Some(match ty {
         TensorType::Q8_0 if vnni => q8_0_v4,
         TensorType::Q4_0 if vnni => q4_0_v4,
+        TensorType::Q5_0 if vnni && avx512_bytes() => q5_0_v512_4,
         TensorType::Q5_0 if vnni => q5_0_v4,
         TensorType::Q8_0 => q8_0_4,
         TensorType::Q4_0 => q4_0_4,
@@ -69,11 +72,17 @@ pub(super) fn variants(ty: TensorType) -> Vec<Dot> {
         match ty {
             TensorType::Q8_0 => out.push(q8_0),
             TensorType::Q4_0 => out.push(q4_0),
+            TensorType::Q5_0 if avx512_bytes() => out.extend([q5_0_v as Dot, q5_0]),
             TensorType::Q5_0 => out.push(q5_0),
             _ => {}
         }
     }
     out
+}
+
+/// Whether the CPU has AVX-512's byte masks on 256-bit registers (BW and VL).
+fn avx512_bytes() -> bool {
+    is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512vl")
 }
 
 // SAFETY (all five wrappers): `kernel` returns them only after `is_x86_feature_detected!` found
@@ -118,6 +127,14 @@ fn q4_0_v4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
 }
 fn q5_0_v4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
     unsafe { q5_0_vnni_x4(w, a) }
+}
+// SAFETY (the two below): `kernel`/`kernel4` return them only when AVX-VNNI, AVX-512BW and
+// AVX-512VL were detected as well as AVX2, FMA and F16C.
+fn q5_0_v512(w: &[u8], a: &ActRow<'_>) -> f32 {
+    unsafe { q5_0_vnni512(w, a) }
+}
+fn q5_0_v512_4(w: &[u8], a: [&ActRow<'_>; 4]) -> [f32; 4] {
+    unsafe { q5_0_vnni512_x4(w, a) }
 }
 // SAFETY (the three below): `kernel` returns them only when AVX-VNNI was detected as well.
 fn q8_0_v(w: &[u8], a: &ActRow<'_>) -> f32 {
@@ -337,6 +354,16 @@ fn q5_0_weights(blk: &[u8]) -> __m256i {
     _mm256_sub_epi8(q5_0_unsigned(blk), _mm256_set1_epi8(16))
 }
 
+/// [`q5_0_unsigned`] with the fifth bits placed by AVX-512's byte-masked move (bit `i` of the
+/// block's 32-bit `qh` sets byte `i`): one instruction for the broadcast, shuffle, test and mask.
+#[inline]
+#[target_feature(enable = "avx2,avx512bw,avx512vl")]
+fn q5_0_unsigned_512(blk: &[u8]) -> __m256i {
+    let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+    let hi = _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10));
+    _mm256_or_si256(nibbles(&blk[6..]), hi)
+}
+
 /// [`mul_sum_i8`] for the signed kernels (the bias lanes unused).
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -443,6 +470,16 @@ signed_kernel!(
     22,
     mul_biased,
     q5_0_unsigned,
+    mul_sum_i8_vnni,
+    q5_0_weights
+);
+signed_kernel!(
+    q5_0_vnni512,
+    q5_0_vnni512_x4,
+    "avx2,fma,f16c,avxvnni,avx512bw,avx512vl",
+    22,
+    mul_biased,
+    q5_0_unsigned_512,
     mul_sum_i8_vnni,
     q5_0_weights
 );
