@@ -46,7 +46,7 @@ impl CustomOp2 for MatVecT {
         };
         let x = &x[x0..x1];
         let out = match s2 {
-            CpuStorage::F32(w) => products(x, &w[w0..w1], m, n, k, dot),
+            CpuStorage::F32(w) => products(x, &w[w0..w1], m, n, k, dot_fn()),
             CpuStorage::BF16(w) => products(x, &w[w0..w1], m, n, k, |a, b| {
                 dot_widening(a, b, half::bf16::to_f32)
             }),
@@ -138,7 +138,35 @@ fn dot_widening<H: Copy>(a: &[f32], b: &[H], widen: fn(H) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
+/// [`dot`] compiled for AVX where the CPU has it (256-bit registers: each of the 16
+/// accumulators still adds its own products in the same order, so the bits are `dot`'s; no FMA,
+/// which would round differently), else [`dot`].
+fn dot_fn() -> fn(&[f32], &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        return dot_avx_checked;
+    }
+    dot
+}
+
+#[cfg(target_arch = "x86_64")]
+fn dot_avx_checked(a: &[f32], b: &[f32]) -> f32 {
+    // SAFETY: `dot_fn` returns this function only after detecting AVX, the one feature
+    // `dot_avx` is compiled for.
+    #[allow(unsafe_code)]
+    unsafe {
+        dot_avx(a, b)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn dot_avx(a: &[f32], b: &[f32]) -> f32 {
+    dot(a, b)
+}
+
 /// Dot product with 16 independent accumulators so the compiler can vectorise it.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
