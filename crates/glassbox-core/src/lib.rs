@@ -8,6 +8,7 @@
 //!   by this crate, not by a dependency's version: the same seed gives the same stream forever.
 //! - [`panics`]: a dependency's panic on hostile input turned into an error.
 //! - [`schema`]: checking a file's `schema_version` with an error that says what to do.
+//! - [`cpu`]: the CPU's model name and vector extensions, which every benchmark report names.
 //!
 //! No ML and no I/O policy live here; the crate has no heavy dependencies.
 //!
@@ -22,6 +23,7 @@
 //! assert_eq!(a.next_u64(), b.next_u64());
 //! ```
 
+pub mod cpu;
 pub mod error;
 pub mod fsio;
 pub mod hash;

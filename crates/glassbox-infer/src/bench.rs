@@ -30,6 +30,18 @@ pub fn smollm2_135m() -> Result<ModelConfig> {
     )?)
 }
 
+/// A tiny Llama (hidden 64, 2 layers, 4 heads / 2 KV heads, vocabulary 512, tied): not a speed
+/// figure, a smoke run of the benchmark and of its llama.cpp comparison.
+pub fn tiny() -> Result<ModelConfig> {
+    let v = json!({
+        "architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 64,
+        "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "max_position_embeddings": 1024, "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0, "tie_word_embeddings": true, "bos_token_id": 0, "eos_token_id": 0
+    });
+    Ok(ModelConfig::from_value(&v, "tiny (built in)".as_ref())?)
+}
+
 /// Pythia's `config.json` for the 70M and 160M sizes (GPT-NeoX: vocabulary 50304, untied
 /// `embed_out`, rotary on a quarter of each head, parallel residual, context 2048).
 pub fn pythia(size: &str) -> Result<ModelConfig> {
@@ -96,7 +108,7 @@ pub fn llama_1b() -> Result<ModelConfig> {
 }
 
 /// The built-in benchmark shapes by name: `smollm2-135m`, `llama-1b`, `pythia-70m`,
-/// `pythia-160m`, `olmoe-scaled`.
+/// `pythia-160m`, `olmoe-scaled`, and `tiny` for smoke runs.
 pub fn bench_shape(name: &str) -> Result<ModelConfig> {
     match name {
         "smollm2-135m" => smollm2_135m(),
@@ -104,8 +116,9 @@ pub fn bench_shape(name: &str) -> Result<ModelConfig> {
         "pythia-70m" => pythia("70m"),
         "pythia-160m" => pythia("160m"),
         "olmoe-scaled" => olmoe_scaled(),
+        "tiny" => tiny(),
         other => Err(crate::InferError::Input(format!(
-            "unknown shape `{other}` (smollm2-135m, llama-1b, pythia-70m, pythia-160m, olmoe-scaled)"
+            "unknown shape `{other}` (smollm2-135m, llama-1b, pythia-70m, pythia-160m, olmoe-scaled, tiny)"
         ))),
     }
 }

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use glassbox_infer::bench::{BenchOptions, bench_generate, bench_model, bench_shape};
 
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Bench {
@@ -11,9 +10,9 @@ pub(crate) enum Bench {
     /// random weights, f32, batch 1), beside this machine's memory bandwidth and the decode bound
     /// it implies (for a mixture of experts: the bytes of the parameters one token uses).
     #[command(
-        after_help = "Examples:\n  glassbox --threads 2 bench generate --prompt-len 512 --new-tokens 128\n  glassbox --threads 2 bench generate --shape olmoe-scaled --prompt-len 128 --new-tokens 32"
+        after_help = "Examples:\n  glassbox --threads 2 bench generate --prompt-len 512 --new-tokens 128\n  glassbox --threads 2 bench generate --quant q8_0 --python python3   # against llama.cpp (llama-cpp-python)\n  glassbox --threads 2 bench generate --llama-bench llama.cpp/build/bin/llama-bench\n  glassbox --threads 2 bench generate --shape olmoe-scaled --prompt-len 128 --new-tokens 32"
     )]
-    Generate(GenerateArgs),
+    Generate(super::bench_generate::Args),
     /// Peak resident memory of loading a checkpoint (f32 and bf16) and decoding with it, against
     /// the bytes of its weights and KV cache.
     #[command(
@@ -114,34 +113,6 @@ pub(crate) struct AuditArgs {
     json: bool,
 }
 
-#[derive(Debug, clap::Args)]
-pub(crate) struct GenerateArgs {
-    /// Model shape: smollm2-135m, llama-1b, pythia-70m, pythia-160m, olmoe-scaled.
-    #[arg(long, default_value = "smollm2-135m")]
-    shape: String,
-    /// Quantize the random weights to this GGUF type (q8_0, q4_0, …) and run them quantized.
-    #[arg(long, conflicts_with = "model")]
-    quant: Option<String>,
-    /// With --quant: also write the GGUF file, so llama.cpp can run the same weights.
-    #[arg(long, requires = "quant")]
-    save_gguf: Option<std::path::PathBuf>,
-    /// Run this GGUF file (its quantized matrices stay quantized) instead of random weights.
-    #[arg(long)]
-    model: Option<std::path::PathBuf>,
-    /// Prompt tokens (one prefill pass).
-    #[arg(long, default_value_t = 512)]
-    prompt_len: usize,
-    /// Tokens decoded one by one with the KV cache.
-    #[arg(long, default_value_t = 128)]
-    new_tokens: usize,
-    /// Timed repetitions after one warm-up (median reported).
-    #[arg(long, default_value_t = 3)]
-    repeats: usize,
-    /// Print the report as JSON.
-    #[arg(long)]
-    json: bool,
-}
-
 pub(crate) fn run(b: Bench) -> Result<()> {
     match b {
         Bench::Data(a) => bench_data(a),
@@ -172,80 +143,7 @@ pub(crate) fn run(b: Bench) -> Result<()> {
             }
             Ok(())
         }
-        Bench::Generate(a) => {
-            let options = BenchOptions {
-                prompt_len: a.prompt_len.max(1),
-                new_tokens: a.new_tokens,
-                repeats: a.repeats.max(1),
-                // 1 GiB: far past any last-level cache, so the probe reads DRAM.
-                bandwidth_bytes: 1 << 30,
-            };
-            let mut progress = |msg: &str| eprintln!("bench: {msg}");
-            let (r, weights) = if let Some(path) = &a.model {
-                progress("loading the GGUF file");
-                let model = glassbox_infer::bench::load_gguf(path)?;
-                let r = bench_model(&model, &options, &mut progress)?;
-                (r, format!("GGUF {}", path.display()))
-            } else if let Some(quant) = &a.quant {
-                progress("initialising and quantizing random weights");
-                let bytes = glassbox_infer::bench::random_gguf(bench_shape(&a.shape)?, quant)?;
-                let tmp = std::env::temp_dir()
-                    .join(format!("glassbox-bench-{}.gguf", std::process::id()));
-                let path = a.save_gguf.clone().unwrap_or(tmp.clone());
-                glassbox_core::fsio::atomic_write(&path, &bytes)?;
-                drop(bytes);
-                let model = glassbox_infer::bench::load_gguf(&path);
-                if a.save_gguf.is_none() {
-                    let _ = std::fs::remove_file(&tmp);
-                }
-                let r = bench_model(&model?, &options, &mut progress)?;
-                (r, format!("{quant} GGUF"))
-            } else {
-                let r = bench_generate(bench_shape(&a.shape)?, &options, &mut progress)?;
-                (r, "f32".to_string())
-            };
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
-            } else {
-                let shape = if a.model.is_some() {
-                    "file's"
-                } else {
-                    &a.shape
-                };
-                println!(
-                    "model            {shape} shape, {} parameters ({} active per token), {weights} ({:.0} MB of weights read per token)",
-                    r.parameters,
-                    r.active_parameters,
-                    r.weight_bytes as f64 / 1e6
-                );
-                println!("threads          {}", r.threads);
-                println!(
-                    "prefill          {:.1} tokens/s ({} prompt tokens, batch 1)",
-                    r.prefill_tokens_per_s, options.prompt_len
-                );
-                println!(
-                    "decode           {:.2} tokens/s ({} new tokens, batch 1, KV cache)",
-                    r.decode_tokens_per_s, options.new_tokens
-                );
-                println!(
-                    "decode (server)  {:.2} tokens/s (the same tokens, the server's decoding step)",
-                    r.step_decode_tokens_per_s
-                );
-                println!(
-                    "memory bandwidth {:.2} GB/s (parallel read, best of 5)",
-                    r.memory_bandwidth_bytes_per_s / 1e9
-                );
-                println!(
-                    "decode bound     {:.2} tokens/s (bandwidth / active weight bytes)",
-                    r.decode_bound_tokens_per_s
-                );
-                println!(
-                    "decode / bound   {:.0}%",
-                    100.0 * r.decode_tokens_per_s / r.decode_bound_tokens_per_s
-                );
-            }
-            Ok(())
-        }
+        Bench::Generate(a) => super::bench_generate::run(a),
     }
 }
 
@@ -361,6 +259,7 @@ fn bench_train(a: TrainArgs) -> Result<()> {
             "glassbox": ours,
             "glassbox_peak_rss_bytes": peak,
             "threads": threads,
+            "cpu": glassbox_core::cpu::detect(),
             "pytorch": theirs,
             "ratio": theirs.as_ref().and_then(|t| t["tokens_per_s"].as_f64()).map(|t| ours.tokens_per_s / t),
             "full_fine_tuning": full,
@@ -369,6 +268,10 @@ fn bench_train(a: TrainArgs) -> Result<()> {
         return Ok(());
     }
     let mib = |b: f64| b / (1u64 << 20) as f64;
+    println!(
+        "cpu              {}",
+        glassbox_core::cpu::detect().describe()
+    );
     println!(
         "model            {} preset, {} parameters, vocab {}, fp32, tied embeddings",
         a.preset, ours.parameters, a.vocab

@@ -353,11 +353,13 @@ fn load(a: &Args, port: u16, vocab: usize) -> Result<Vec<Value>> {
 }
 
 fn report(a: &Args, target: &str, rows: &[Value], peak_kib: Option<u64>) -> Result<()> {
-    let report = json!({"server": target, "prompt_tokens": a.prompt_tokens, "max_tokens": a.max_tokens,
+    let cpu = glassbox_core::cpu::detect();
+    let report = json!({"server": target, "cpu": cpu, "prompt_tokens": a.prompt_tokens, "max_tokens": a.max_tokens,
         "levels": rows, "server_peak_rss_mib": peak_kib.map(|k| k as f64 / 1024.0)});
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        println!("cpu: {}", cpu.describe());
         println!("streams  requests  tokens  tokens/s  TTFT p50 ms  TTFT p99 ms");
         for r in rows {
             println!(

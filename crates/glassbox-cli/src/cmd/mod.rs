@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod bench;
 pub(crate) mod bench_eval;
+pub(crate) mod bench_generate;
 pub(crate) mod bench_load;
 pub(crate) mod bench_overload;
 pub(crate) mod bench_serve;
