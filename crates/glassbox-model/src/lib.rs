@@ -30,6 +30,7 @@ pub mod config;
 pub mod cpu_kernels;
 pub mod error;
 mod families;
+pub mod fused;
 pub mod gguf;
 pub mod kv_cache;
 pub mod lora;

@@ -227,10 +227,15 @@ impl Learner {
             targets.extend_from_slice(&r[1..=l]);
         }
         let inputs = Tensor::from_vec(inputs, (b, fed), &Device::Cpu)?;
-        let targets = Tensor::from_vec(targets, b * l, &Device::Cpu)?;
         let (logits, aux) = self.model.forward_train(&inputs)?;
         let logits = self.predicting(logits, b, fed)?;
-        let ce = candle_nn::loss::cross_entropy(&logits, &targets)?;
+        let ce = if glassbox_model::fused::applies(&logits) {
+            // The mean over predictions, in one pass forward and one backward.
+            glassbox_model::fused::cross_entropy(&logits, &targets, None, 1.0 / (b * l) as f64)?
+        } else {
+            let targets = Tensor::from_vec(targets, b * l, &Device::Cpu)?;
+            candle_nn::loss::cross_entropy(&logits, &targets)?
+        };
         with_aux(ce, aux, moe)
     }
 
@@ -289,12 +294,18 @@ impl Learner {
             });
         }
         let inputs = Tensor::from_vec(inputs, (b, fed), &Device::Cpu)?;
-        let targets = Tensor::from_vec(targets, (b * l, 1), &Device::Cpu)?;
-        let weights = Tensor::from_vec(weights, b * l, &Device::Cpu)?;
         let (logits, aux) = self.model.forward_train_packed(&inputs, Some(&segments))?;
-        let logp = candle_nn::ops::log_softmax(&self.predicting(logits, b, fed)?, 1)?;
-        let picked = logp.gather(&targets, 1)?.squeeze(1)?;
-        let ce = ((picked * weights)?.sum_all()? * (-1.0 / norm.max(1.0)))?;
+        let logits = self.predicting(logits, b, fed)?;
+        let scale = 1.0 / norm.max(1.0);
+        let ce = if glassbox_model::fused::applies(&logits) {
+            glassbox_model::fused::cross_entropy(&logits, &targets, Some(&weights), scale)?
+        } else {
+            let targets = Tensor::from_vec(targets, (b * l, 1), &Device::Cpu)?;
+            let weights = Tensor::from_vec(weights, b * l, &Device::Cpu)?;
+            let logp = candle_nn::ops::log_softmax(&logits, 1)?;
+            let picked = logp.gather(&targets, 1)?.squeeze(1)?;
+            ((picked * weights)?.sum_all()? * -scale)?
+        };
         with_aux(ce, aux, moe)
     }
 

@@ -79,6 +79,9 @@ impl Transformer {
         let eps = self.cfg.rms_norm_eps;
         match self.kernels {
             Kernels::Fused => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?),
+            Kernels::Differentiable if crate::fused::applies(x) && crate::fused::applies(w) => {
+                Ok(crate::fused::rms_norm(x, w, eps)?)
+            }
             Kernels::Differentiable => {
                 // transformers: x * rsqrt(mean(x²) + eps) * w
                 let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
@@ -142,6 +145,11 @@ impl Transformer {
     fn rope_full(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         match self.kernels {
             Kernels::Fused => Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?),
+            Kernels::Differentiable
+                if crate::fused::applies(x) && crate::fused::applies(cos) && cos.rank() == 3 =>
+            {
+                Ok(crate::fused::rope(x, cos, sin)?)
+            }
             Kernels::Differentiable => {
                 // x·cos + rotate_half(x)·sin, with cos/sin (B, T, d/2) duplicated to d and
                 // broadcast over heads: (B, 1, T, d).
@@ -249,7 +257,17 @@ impl Transformer {
         let q = q.contiguous()?.reshape((b, nkv, g * t, hd))?;
         let scale = self.cfg.attention_scale();
         // (B, nkv, g·T, hd) @ (B, nkv, hd, S) -> (B, nkv, g·T, S) -> (B, nq, T, S)
-        let scores = (q.matmul(&k.transpose(2, 3)?)? * scale)?.reshape((b, nq, t, s))?;
+        let raw = q.matmul(&k.transpose(2, 3)?)?;
+        // Training: scale, mask and softmax in one kernel with its backward pass.
+        if self.kernels == Kernels::Differentiable
+            && self.cfg.attn_logit_softcapping.is_none()
+            && crate::fused::applies(&raw)
+            && mask.is_none_or(|m| m.dims() == [b, 1, t, s] && crate::fused::applies(m))
+        {
+            let probs = crate::fused::masked_softmax(&raw.reshape((b, nq, t, s))?, mask, scale)?;
+            return self.attention_output(layer, &probs, &v, (b, nkv, g, t, s, hd));
+        }
+        let scores = (raw * scale)?.reshape((b, nq, t, s))?;
         let scores = match self.cfg.attn_logit_softcapping {
             Some(cap) => ((scores / cap)?.tanh()? * cap)?,
             None => scores,
@@ -259,8 +277,20 @@ impl Transformer {
             None => scores,
         };
         let probs = self.softmax(&scores)?;
+        self.attention_output(layer, &probs, &v, (b, nkv, g, t, s, hd))
+    }
+
+    /// The output projection of the attention `probs` `(B, nq, T, S)` over values `v`.
+    fn attention_output(
+        &self,
+        layer: &Layer,
+        probs: &Tensor,
+        v: &Tensor,
+        (b, nkv, g, t, s, hd): (usize, usize, usize, usize, usize, usize),
+    ) -> Result<Tensor> {
         // (B, nkv, g·T, S) @ (B, nkv, S, hd) -> (B, nkv, g·T, hd) -> (B, nq, T, hd) -> (B, T, nq·hd)
-        let y = probs.reshape((b, nkv, g * t, s))?.matmul(&v)?;
+        let nq = nkv * g;
+        let y = probs.reshape((b, nkv, g * t, s))?.matmul(v)?;
         let y = y
             .reshape((b, nq, t, hd))?
             .transpose(1, 2)?
@@ -352,8 +382,19 @@ impl Transformer {
             Some([g, u]) => (g, u),
             None => (e.gate.mm(x, mm)?, e.up.mm(x, mm)?),
         };
-        let gate = self.act(&gate)?;
-        e.down.mm(&(gate * up)?, mm)
+        e.down.mm(&self.gate_times_up(&gate, &up)?, mm)
+    }
+
+    /// `act(gate) · up`; SiLU in training runs as one fused kernel with its backward pass.
+    fn gate_times_up(&self, gate: &Tensor, up: &Tensor) -> Result<Tensor> {
+        if self.kernels == Kernels::Differentiable
+            && self.cfg.hidden_act == Activation::Silu
+            && crate::fused::applies(gate)
+            && crate::fused::applies(up)
+        {
+            return crate::fused::swiglu(gate, up);
+        }
+        Ok((self.act(gate)? * up)?)
     }
 
     /// The residual stream after a layer, from its input `x`, its attention output `a` (already
@@ -390,9 +431,8 @@ impl Transformer {
             Ffn::FusedGated { gate_up, down } => {
                 let y = gate_up.mm(x, mm)?;
                 let i = y.dim(1)? / 2;
-                let gate = self.act(&y.narrow(1, 0, i)?)?;
-                let up = y.narrow(1, i, i)?;
-                down.mm(&(gate * up)?, mm)
+                let (gate, up) = (y.narrow(1, 0, i)?, y.narrow(1, i, i)?);
+                down.mm(&self.gate_times_up(&gate, &up)?, mm)
             }
             Ffn::Plain { up, down } => down.mm(&self.act(&up.mm(x, mm)?)?, mm),
             Ffn::Moe { router, experts } => self.moe(router, experts, x, mm, record),
