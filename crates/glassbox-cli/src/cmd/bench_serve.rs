@@ -44,6 +44,11 @@ pub(crate) struct Args {
     /// With --port: the server's process id, to report its peak memory.
     #[arg(long, value_name = "PID", requires = "port")]
     pid: Option<u32>,
+    /// Baseline: after `glassbox serve`, start llama.cpp's `llama-server` binary on the same
+    /// model (written as an f32 GGUF file by `glassbox convert`), with as many slots as the
+    /// largest level and the same threads, run the same load and print the ratios.
+    #[arg(long, value_name = "BIN", conflicts_with_all = ["port", "overload"])]
+    llama_server: Option<PathBuf>,
     /// Run the overload trial for this many seconds instead of the throughput levels: mixed
     /// requests from twice as many clients as the server holds (--max-batch + --max-queue),
     /// then the stall of 8 decoding streams while a long prompt is prefilled.
@@ -228,7 +233,91 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let rows = vocab_size(&dir).and_then(|v| load(&a, port, v));
     let peak = peak_rss_kib(server.id());
     stop_server(server);
-    report(&a, &dir.display().to_string(), &rows?, peak)
+    let rows = rows?;
+    let Some(bin) = &a.llama_server else {
+        return report(&a, &dir.display().to_string(), &rows, peak);
+    };
+    let gguf = tmp.path().join("bench-f32.gguf");
+    eprintln!("bench serve: writing the model as an f32 GGUF file for llama-server");
+    let o = Command::new(std::env::current_exe()?)
+        .args(["convert", "--model"])
+        .arg(&dir)
+        .args(["--to", "gguf", "--quant", "f32", "--out"])
+        .arg(&gguf)
+        .output()?;
+    anyhow::ensure!(
+        o.status.success(),
+        "converting {} to GGUF failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&o.stderr).trim()
+    );
+    let threads = a
+        .server_threads
+        .unwrap_or_else(candle_core::utils::get_num_threads);
+    let (theirs, port) = start_llama_server(bin, &gguf, threads, max_c)?;
+    let their_rows = vocab_size(&dir).and_then(|v| load(&a, port, v));
+    let their_peak = peak_rss_kib(theirs.id());
+    stop_server(theirs);
+    compare(
+        &a,
+        (&dir.display().to_string(), &rows, peak),
+        (&bin.display().to_string(), &their_rows?, their_peak),
+    )
+}
+
+/// Starts llama.cpp's `llama-server` on `gguf` at a free loopback port with `slots` parallel
+/// slots (continuous batching, 256 context tokens each) and waits until `/health` answers 200.
+fn start_llama_server(
+    bin: &Path,
+    gguf: &Path,
+    threads: usize,
+    slots: usize,
+) -> Result<(Child, u16)> {
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port();
+    let mut server = Command::new(bin)
+        .arg("-m")
+        .arg(gguf)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["-c", &(256 * slots).to_string(), "-np", &slots.to_string()])
+        .args(["-t", &threads.to_string(), "-tb", &threads.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let t0 = Instant::now();
+    loop {
+        if let Ok(Some(status)) = server.try_wait() {
+            bail!("{} exited before it served ({status})", bin.display());
+        }
+        if health(port) {
+            return Ok((server, port));
+        }
+        if t0.elapsed() > Duration::from_secs(300) {
+            stop_server(server);
+            bail!("{} did not answer /health within 300 s", bin.display());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Whether `GET /health` at `port` answers 200.
+fn health(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if write!(
+        s,
+        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).is_ok() && line.split_whitespace().nth(1) == Some("200")
 }
 
 /// Starts `glassbox serve` on `dir` (served as `bench`) at a free loopback port with `extra`
@@ -350,6 +439,60 @@ fn load(a: &Args, port: u16, vocab: usize) -> Result<Vec<Value>> {
         }));
     }
     Ok(rows)
+}
+
+/// Both servers' levels side by side, with glassbox / llama-server ratios.
+fn compare(
+    a: &Args,
+    ours: (&str, &[Value], Option<u64>),
+    theirs: (&str, &[Value], Option<u64>),
+) -> Result<()> {
+    let cpu = glassbox_core::cpu::detect();
+    let f = |r: &Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    let mib = |k: Option<u64>| k.map(|k| k as f64 / 1024.0);
+    let ratios: Vec<Value> = ours
+        .1
+        .iter()
+        .zip(theirs.1)
+        .map(|(o, t)| {
+            json!({"concurrency": o["concurrency"],
+                "tokens_per_s": f(o, "tokens_per_s") / f(t, "tokens_per_s"),
+                "ttft_p50": f(o, "ttft_p50_ms") / f(t, "ttft_p50_ms"),
+                "ttft_p99": f(o, "ttft_p99_ms") / f(t, "ttft_p99_ms")})
+        })
+        .collect();
+    if a.json {
+        let v = json!({"cpu": cpu, "prompt_tokens": a.prompt_tokens, "max_tokens": a.max_tokens,
+            "glassbox": {"server": ours.0, "levels": ours.1, "server_peak_rss_mib": mib(ours.2)},
+            "llama_server": {"server": theirs.0, "levels": theirs.1, "server_peak_rss_mib": mib(theirs.2)},
+            "ratios": ratios});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("cpu: {}", cpu.describe());
+    println!(
+        "streams  glassbox tok/s  llama-server tok/s  ratio  TTFT p50 ms (g / l)  TTFT p99 ms (g / l)"
+    );
+    for (o, t) in ours.1.iter().zip(theirs.1) {
+        println!(
+            "{:>7}  {:>14.1}  {:>18.1}  {:>4.2}x  {:>9.0} / {:<8.0}  {:>9.0} / {:<8.0}",
+            o["concurrency"],
+            f(o, "tokens_per_s"),
+            f(t, "tokens_per_s"),
+            f(o, "tokens_per_s") / f(t, "tokens_per_s"),
+            f(o, "ttft_p50_ms"),
+            f(t, "ttft_p50_ms"),
+            f(o, "ttft_p99_ms"),
+            f(t, "ttft_p99_ms")
+        );
+    }
+    if let (Some(o), Some(t)) = (mib(ours.2), mib(theirs.2)) {
+        println!(
+            "server peak RSS  glassbox {o:.0} MiB, llama-server {t:.0} MiB ({:.2}x)",
+            o / t
+        );
+    }
+    Ok(())
 }
 
 fn report(a: &Args, target: &str, rows: &[Value], peak_kib: Option<u64>) -> Result<()> {
