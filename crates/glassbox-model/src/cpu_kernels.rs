@@ -46,7 +46,13 @@ impl CustomOp2 for MatVecT {
         };
         let x = &x[x0..x1];
         let out = match s2 {
-            CpuStorage::F32(w) => products(x, &w[w0..w1], m, n, k, dot_fn()),
+            CpuStorage::F32(w) => {
+                let rows = rows_fn();
+                let w = &w[w0..w1];
+                by_weight_rows(m, n, ROWS_PER_TASK, |r, outs| {
+                    rows(x, &w[r * k..(r + 1) * k], outs)
+                })
+            }
             CpuStorage::BF16(w) => products(x, &w[w0..w1], m, n, k, |a, b| {
                 dot_widening(a, b, half::bf16::to_f32)
             }),
@@ -138,31 +144,112 @@ fn dot_widening<H: Copy>(a: &[f32], b: &[H], widen: fn(H) -> f32) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// [`dot`] compiled for AVX where the CPU has it (256-bit registers: each of the 16
-/// accumulators still adds its own products in the same order, so the bits are `dot`'s; no FMA,
-/// which would round differently), else [`dot`].
-fn dot_fn() -> fn(&[f32], &[f32]) -> f32 {
+/// The dot products of one weight row `w` with every row of `x` (`outs.len()` rows of
+/// `w.len()`): four rows at a time share each load of the weights (a decoding step of many
+/// sequences reads each weight row once from memory and keeps it in registers for four), and
+/// each row's arithmetic is [`dot`]'s, so every output has the bits of that row alone. Compiled
+/// for AVX-512F or AVX where the CPU has them (the same per-lane arithmetic; no FMA).
+fn rows_fn() -> fn(&[f32], &[f32], &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx") {
-        return dot_avx_checked;
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return rows_avx512_checked;
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            return rows_avx_checked;
+        }
     }
-    dot
+    rows_portable
+}
+
+fn rows_portable(x: &[f32], w: &[f32], outs: &mut [f32]) {
+    rows(x, w, outs)
 }
 
 #[cfg(target_arch = "x86_64")]
-fn dot_avx_checked(a: &[f32], b: &[f32]) -> f32 {
-    // SAFETY: `dot_fn` returns this function only after detecting AVX, the one feature
-    // `dot_avx` is compiled for.
+fn rows_avx512_checked(x: &[f32], w: &[f32], outs: &mut [f32]) {
+    // SAFETY: `rows_fn` returns this function only after detecting AVX-512F, the one feature
+    // `rows_avx512` is compiled for.
     #[allow(unsafe_code)]
     unsafe {
-        dot_avx(a, b)
+        rows_avx512(x, w, outs)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn rows_avx512(x: &[f32], w: &[f32], outs: &mut [f32]) {
+    rows(x, w, outs)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn rows_avx_checked(x: &[f32], w: &[f32], outs: &mut [f32]) {
+    // SAFETY: `rows_fn` returns this function only after detecting AVX, the one feature
+    // `rows_avx` is compiled for.
+    #[allow(unsafe_code)]
+    unsafe {
+        rows_avx(x, w, outs)
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
-fn dot_avx(a: &[f32], b: &[f32]) -> f32 {
-    dot(a, b)
+fn rows_avx(x: &[f32], w: &[f32], outs: &mut [f32]) {
+    rows(x, w, outs)
+}
+
+#[inline(always)]
+fn rows(x: &[f32], w: &[f32], outs: &mut [f32]) {
+    let k = w.len();
+    let mut quads = outs.chunks_exact_mut(4);
+    let mut j = 0;
+    for o in &mut quads {
+        let x4 = [
+            &x[j * k..(j + 1) * k],
+            &x[(j + 1) * k..(j + 2) * k],
+            &x[(j + 2) * k..(j + 3) * k],
+            &x[(j + 3) * k..(j + 4) * k],
+        ];
+        o.copy_from_slice(&dot4(x4, w));
+        j += 4;
+    }
+    for o in quads.into_remainder() {
+        *o = dot(&x[j * k..(j + 1) * k], w);
+        j += 1;
+    }
+}
+
+/// [`dot`] of four rows with one `b`, each row accumulated exactly as `dot` does.
+#[inline(always)]
+fn dot4(a: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
+    let (mut s0, mut s1, mut s2, mut s3) = ([0f32; 16], [0f32; 16], [0f32; 16], [0f32; 16]);
+    let cb = b.chunks_exact(16);
+    let full = b.len() - cb.remainder().len();
+    let (c0, c1, c2, c3) = (
+        a[0].chunks_exact(16),
+        a[1].chunks_exact(16),
+        a[2].chunks_exact(16),
+        a[3].chunks_exact(16),
+    );
+    for ((((xb, x0), x1), x2), x3) in cb.zip(c0).zip(c1).zip(c2).zip(c3) {
+        prefetch_ahead(xb);
+        for l in 0..16 {
+            s0[l] += x0[l] * xb[l];
+            s1[l] += x1[l] * xb[l];
+            s2[l] += x2[l] * xb[l];
+            s3[l] += x3[l] * xb[l];
+        }
+    }
+    let finish = |acc: &[f32; 16], a: &[f32]| -> f32 {
+        let tail: f32 = a[full..].iter().zip(&b[full..]).map(|(x, y)| x * y).sum();
+        acc.iter().sum::<f32>() + tail
+    };
+    [
+        finish(&s0, a[0]),
+        finish(&s1, a[1]),
+        finish(&s2, a[2]),
+        finish(&s3, a[3]),
+    ]
 }
 
 /// Dot product with 16 independent accumulators so the compiler can vectorise it.
