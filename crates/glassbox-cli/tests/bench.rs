@@ -139,3 +139,28 @@ fn a_failing_baseline_is_an_error_that_names_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_llama_bench_without_depth_decodes_from_an_empty_context_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls");
+    let bin = script(
+        dir.path(),
+        "llama-bench",
+        &format!(
+            "echo \"$@\" >> {log}\ncase \"$*\" in\n  *'-d 8'*) echo 'error: invalid parameter for argument: -d' >&2; exit 1 ;;\n  *'-n 4'*) echo '[{{\"build_commit\": \"old\", \"build_number\": 4, \"n_prompt\": 0, \"n_gen\": 4, \"n_depth\": 0, \"avg_ts\": 25.0}}]' ;;\n  *) echo '[{{\"build_commit\": \"old\", \"build_number\": 4, \"n_prompt\": 8, \"n_gen\": 0, \"avg_ts\": 300.0}}]' ;;\nesac\n",
+            log = log.display()
+        ),
+    );
+    let v = bench(&["--llama-bench", bin.to_str().unwrap()]);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(calls.lines().count(), 3, "{calls}");
+    assert!(
+        v["llama_cpp"]["runner"]
+            .as_str()
+            .unwrap()
+            .contains("decode from an empty context"),
+        "{v}"
+    );
+    assert_eq!(v["llama_cpp"]["decode_tokens_per_s"], 25.0);
+}

@@ -53,6 +53,8 @@ fn every_verb_has_help_with_an_example() {
         &["checkpoints"],
         &["bench", "generate"],
         &["bench", "load"],
+        &["bench", "gemm"],
+        &["bench", "serve"],
     ] {
         let mut args = verb.to_vec();
         args.push("--help");

@@ -212,3 +212,71 @@ mod tests {
         );
     }
 }
+
+/// One matrix product measured by [`gemm`]: `batch × (m, k) @ (k, n)`, the right side stored
+/// as `(n, k)` rows and transposed, as a linear layer's weight is.
+#[derive(Debug, Clone, Serialize)]
+pub struct GemmRow {
+    /// Where the shape occurs.
+    pub what: &'static str,
+    /// Independent products (attention heads × sequences), else 1.
+    pub batch: usize,
+    /// Rows of the left side.
+    pub m: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Columns of the result.
+    pub n: usize,
+    /// Median seconds of one product.
+    pub seconds: f64,
+    /// `2 · batch · m · k · n / seconds / 1e9`.
+    pub gflops: f64,
+}
+
+/// The shapes of `bench-10m` training (8 × 256 tokens: forward, and the weight gradients of
+/// backward) and of a 512-token prefill of the SmolLM2-135M shape.
+pub const GEMM_SHAPES: [(&str, usize, usize, usize, usize); 9] = [
+    ("train: q/k/v projection", 1, 2048, 320, 960),
+    ("train: gate/up projection", 1, 2048, 320, 1728),
+    ("train: down projection", 1, 2048, 864, 320),
+    ("train: output head (vocab 8192)", 1, 2048, 320, 8192),
+    ("train: attention scores (40 heads)", 40, 256, 64, 256),
+    ("train: head weight gradient", 1, 8192, 2048, 320),
+    ("train: down weight gradient", 1, 320, 2048, 864),
+    ("prefill: gate/up (SmolLM2, 512 tokens)", 1, 512, 576, 1536),
+    ("prefill: output head (SmolLM2)", 1, 512, 576, 49152),
+];
+
+/// GFLOP/s of candle's f32 matrix product (the GEMM every training step and prefill runs) at
+/// [`GEMM_SHAPES`], median of `repeats` after one warm-up.
+pub fn gemm(repeats: usize) -> Result<Vec<GemmRow>> {
+    let dev = Device::Cpu;
+    let mut rows = Vec::new();
+    for &(what, batch, m, k, n) in &GEMM_SHAPES {
+        let a = candle_core::Tensor::randn(0f32, 1.0, (batch, m, k), &dev)?;
+        let b = candle_core::Tensor::randn(0f32, 1.0, (batch, n, k), &dev)?;
+        let bt = b.transpose(1, 2)?;
+        let mut times = Vec::new();
+        for i in 0..=repeats.max(1) {
+            let t = Instant::now();
+            let c = a.matmul(&bt)?;
+            let s = t.elapsed().as_secs_f64();
+            drop(c);
+            if i > 0 {
+                times.push(s);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let seconds = times[times.len() / 2];
+        rows.push(GemmRow {
+            what,
+            batch,
+            m,
+            k,
+            n,
+            seconds,
+            gflops: 2.0 * (batch * m * k * n) as f64 / seconds / 1e9,
+        });
+    }
+    Ok(rows)
+}

@@ -37,7 +37,7 @@ pub(crate) enum Bench {
     /// requests; only 200 and 429 allowed, nothing stuck) and the stall of running streams while
     /// a long prompt is prefilled.
     #[command(
-        after_help = "Examples:\n  glassbox bench serve --concurrency 1,4,16 --requests 2\n  glassbox bench serve --overload 300 --max-tokens 16 --grace 300"
+        after_help = "Examples:\n  glassbox bench serve --concurrency 1,4,16 --requests 2\n  glassbox --threads 2 bench serve --llama-server llama.cpp/build/bin/llama-server   # against llama.cpp\n  glassbox bench serve --overload 300 --max-tokens 16 --grace 300"
     )]
     Serve(super::bench_serve::Args),
     /// Documents/s of `glassbox eval` (choices sharing their context, and each request alone)
@@ -46,6 +46,12 @@ pub(crate) enum Bench {
         after_help = "Example:\n  glassbox --threads 2 bench eval --model out/run/checkpoints/step-0000240 --task tasks/follows.yaml --python python3"
     )]
     Eval(super::bench_eval::Args),
+    /// GFLOP/s of the f32 matrix product (candle's GEMM) at the shapes training and prefill
+    /// hit, against PyTorch's at the same shapes and threads with --python.
+    #[command(
+        after_help = "Example:\n  glassbox --threads 2 bench gemm --python python3   # PYTHONPATH must reach torch"
+    )]
+    Gemm(GemmArgs),
     /// Audit time of a release with one large weights file, beside reading that file once.
     #[command(after_help = "Example:\n  glassbox bench audit --size-mb 1024")]
     Audit(AuditArgs),
@@ -101,6 +107,19 @@ pub(crate) struct TrainArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub(crate) struct GemmArgs {
+    /// Timed products per shape after one warm-up (median reported).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
+    /// Python interpreter that can import torch: the same shapes in PyTorch.
+    #[arg(long, value_name = "PYTHON")]
+    python: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub(crate) struct AuditArgs {
     /// Size of the weights file, in MiB.
     #[arg(long, default_value_t = 1024)]
@@ -144,7 +163,99 @@ pub(crate) fn run(b: Bench) -> Result<()> {
             Ok(())
         }
         Bench::Generate(a) => super::bench_generate::run(a),
+        Bench::Gemm(a) => bench_gemm(a),
     }
+}
+
+/// Runs the embedded Python `script` with `python` and `args`, and reads the one JSON object it
+/// prints; errors name the `baseline` and the module (`needs`) the interpreter must import.
+pub(crate) fn run_script(
+    python: &str,
+    script: &str,
+    name: &str,
+    args: &[String],
+    baseline: &str,
+    needs: &str,
+) -> Result<serde_json::Value> {
+    let path =
+        std::env::temp_dir().join(format!("glassbox-bench-{name}-{}.py", std::process::id()));
+    std::fs::write(&path, script).with_context(|| format!("writing {}", path.display()))?;
+    let o = std::process::Command::new(python)
+        .arg(&path)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {python}"));
+    let _ = std::fs::remove_file(&path);
+    let o = o?;
+    anyhow::ensure!(
+        o.status.success(),
+        "{baseline} failed (is {needs} importable by {python}?): {}",
+        String::from_utf8_lossy(&o.stderr).trim()
+    );
+    serde_json::from_slice(&o.stdout).with_context(|| format!("reading the JSON of {baseline}"))
+}
+
+/// The PyTorch GEMM baseline, embedded so the bench works from any directory.
+const TORCH_GEMM_SCRIPT: &str = include_str!("../../../../scripts/bench_gemm_torch.py");
+
+fn bench_gemm(a: GemmArgs) -> Result<()> {
+    let threads = candle_core::utils::get_num_threads();
+    eprintln!("bench: candle's f32 GEMM, {threads} threads");
+    let ours = glassbox_train::bench::gemm(a.repeats)?;
+    let theirs: Option<serde_json::Value> = match &a.python {
+        None => None,
+        Some(py) => {
+            eprintln!("bench: PyTorch ({py})");
+            let shapes: Vec<[usize; 4]> = ours.iter().map(|r| [r.batch, r.m, r.k, r.n]).collect();
+            Some(run_script(
+                py,
+                TORCH_GEMM_SCRIPT,
+                "gemm",
+                &[
+                    "--shapes".into(),
+                    serde_json::to_string(&shapes)?,
+                    "--threads".into(),
+                    threads.to_string(),
+                    "--repeats".into(),
+                    a.repeats.max(1).to_string(),
+                ],
+                "the PyTorch baseline",
+                "torch",
+            )?)
+        }
+    };
+    let torch_gflops = |i: usize| {
+        theirs
+            .as_ref()
+            .and_then(|t| t["rows"][i]["gflops"].as_f64())
+    };
+    let cpu = glassbox_core::cpu::detect();
+    if a.json {
+        let v = serde_json::json!({"cpu": cpu, "threads": threads, "glassbox": ours, "pytorch": theirs});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("cpu              {}", cpu.describe());
+    println!(
+        "{:<40} {:>22} {:>14} {:>13} {:>6}",
+        "product", "batch x (m, k, n)", "candle GFLOP/s", "torch GFLOP/s", "ratio"
+    );
+    for (i, r) in ours.iter().enumerate() {
+        let shape = format!("{} x ({}, {}, {})", r.batch, r.m, r.k, r.n);
+        match torch_gflops(i) {
+            Some(t) => println!(
+                "{:<40} {shape:>22} {:>14.1} {t:>13.1} {:>5.2}x",
+                r.what,
+                r.gflops,
+                r.gflops / t
+            ),
+            None => println!("{:<40} {shape:>22} {:>14.1}", r.what, r.gflops),
+        }
+    }
+    if let Some(t) = &theirs {
+        println!("torch {}", t["torch"].as_str().unwrap_or("?"));
+    }
+    Ok(())
 }
 
 /// The eager-PyTorch training baseline, embedded so the bench works from any directory.
@@ -211,40 +322,35 @@ fn bench_train(a: TrainArgs) -> Result<()> {
                 "the PyTorch baseline has the shapes of --preset bench-10m and smollm2-135m"
             );
             eprintln!("bench: eager PyTorch ({py})");
-            let script = std::env::temp_dir()
-                .join(format!("glassbox-bench-train-{}.py", std::process::id()));
-            std::fs::write(&script, TORCH_TRAIN_SCRIPT)?;
-            let o = std::process::Command::new(py)
-                .arg(&script)
-                .args([
-                    "--threads",
-                    &threads.to_string(),
-                    "--steps",
-                    &options.steps.to_string(),
-                    "--warmup",
-                    &options.warmup.to_string(),
-                    "--batch-size",
-                    &options.batch_size.to_string(),
-                    "--seq-len",
-                    &options.seq_len.to_string(),
-                    "--vocab",
-                    &options.vocab.to_string(),
-                    "--lora",
-                    &a.lora.unwrap_or(0).to_string(),
-                    "--preset",
-                    &a.preset,
-                ])
-                .output()
-                .with_context(|| format!("running {py}"));
-            let _ = std::fs::remove_file(&script);
-            let o = o?;
-            anyhow::ensure!(
-                o.status.success(),
-                "the PyTorch baseline failed (is torch importable by {py}?): {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            let v: serde_json::Value =
-                serde_json::from_slice(&o.stdout).context("reading the PyTorch baseline's JSON")?;
+            let args: Vec<String> = [
+                "--threads",
+                &threads.to_string(),
+                "--steps",
+                &options.steps.to_string(),
+                "--warmup",
+                &options.warmup.to_string(),
+                "--batch-size",
+                &options.batch_size.to_string(),
+                "--seq-len",
+                &options.seq_len.to_string(),
+                "--vocab",
+                &options.vocab.to_string(),
+                "--lora",
+                &a.lora.unwrap_or(0).to_string(),
+                "--preset",
+                &a.preset,
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let v = run_script(
+                py,
+                TORCH_TRAIN_SCRIPT,
+                "train",
+                &args,
+                "the PyTorch baseline",
+                "torch",
+            )?;
             anyhow::ensure!(
                 v["parameters"].as_u64() == Some(ours.parameters as u64),
                 "the PyTorch model has {} parameters, glassbox's {}",
