@@ -252,9 +252,10 @@ fn dot4(a: [&[f32]; 4], b: &[f32]) -> [f32; 4] {
     ]
 }
 
-/// Dot product with 16 independent accumulators so the compiler can vectorise it.
+/// Dot product with 16 independent accumulators so the compiler can vectorise it (also the
+/// query–key products of decoding attention: a sum in order would be a chain of dependent adds).
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
     let tail: f32 = ca

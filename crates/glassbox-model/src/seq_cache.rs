@@ -118,7 +118,7 @@ impl SeqCache {
             let mut max = f32::NEG_INFINITY;
             for (j, p) in (first..s).enumerate() {
                 let kp = &keys[(p * nkv + kvh) * hd..(p * nkv + kvh + 1) * hd];
-                let mut d = qh.iter().zip(kp).fold(0f32, |a, (x, y)| a + x * y) * scale;
+                let mut d = crate::cpu_kernels::dot(qh, kp) * scale;
                 if let Some(cap) = softcap {
                     d = (d / cap).tanh() * cap;
                 }

@@ -349,7 +349,7 @@ impl Transformer {
                 let mut p: Vec<f32> = (0..s)
                     .map(|j| {
                         let at = k0 + kv * kst[1] + j * kst[2];
-                        let dot: f32 = qh.iter().zip(&kd[at..at + hd]).map(|(a, b)| a * b).sum();
+                        let dot = crate::cpu_kernels::dot(qh, &kd[at..at + hd]);
                         let x = dot * scale;
                         match cap {
                             Some(c) => (x * (1.0 / c) as f32).tanh() * c as f32,
