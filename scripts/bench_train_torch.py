@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Eager-PyTorch baseline of `glassbox bench train` (issue 5).
+"""Eager-PyTorch baseline of `glassbox bench train`.
 
 The same model as glassbox's `bench-10m` preset — Llama, hidden 320, intermediate 864, 6 layers,
 5 heads, 5 kv heads, vocab 8192, tied embeddings, RMSNorm eps 1e-5, RoPE theta 10000 — written in
