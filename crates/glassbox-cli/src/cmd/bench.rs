@@ -141,9 +141,13 @@ pub(crate) fn run(b: Bench) -> Result<()> {
         Bench::Eval(a) => super::bench_eval::run(a),
         Bench::Audit(a) => {
             let r = glassbox_audit::bench::bench_audit(a.size_mb << 20, a.repeats)?;
+            let cpu = glassbox_core::cpu::detect();
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&r)?);
+                let mut v = serde_json::to_value(&r)?;
+                v["cpu"] = serde_json::to_value(&cpu)?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
+                println!("cpu              {}", cpu.describe());
                 println!(
                     "weights file     {:.0} MiB safetensors",
                     r.weights_bytes as f64 / (1 << 20) as f64
@@ -491,6 +495,10 @@ fn bench_data(a: DataArgs) -> Result<()> {
         let json = tokenizer::to_json(&tk, &tk_path)?;
         let fast = glassbox_data::fastbpe::FastBpe::new(&json)
             .context("the trained tokenizer should fit the fast encoder")?;
+        println!(
+            "cpu              {}",
+            glassbox_core::cpu::detect().describe()
+        );
         let crate_only = bench::bench_encode(&tk, None, &text, a.repeats)?;
         let ours = bench::bench_encode(&tk, Some(&fast), &text, a.repeats)?;
         anyhow::ensure!(

@@ -147,11 +147,13 @@ pub(crate) fn run(a: Args) -> Result<()> {
         "glassbox_shared": {"seconds": shared_s, "docs_per_s": dps(shared_s), "metrics": shared_m},
         "glassbox_alone": {"seconds": alone_s, "docs_per_s": dps(alone_s), "metrics": alone_m},
         "lm_eval_hf": theirs,
+        "cpu": glassbox_core::cpu::detect(),
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
+    println!("cpu: {}", glassbox_core::cpu::detect().describe());
     println!(
         "{docs} documents ({}), batch {}, {threads} threads",
         report["tasks"]

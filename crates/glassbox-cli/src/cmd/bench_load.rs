@@ -83,11 +83,14 @@ pub(crate) fn run(a: Args) -> Result<()> {
     if a.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"shape": a.shape, "runs": rows}))?
+            serde_json::to_string_pretty(
+                &json!({"shape": a.shape, "runs": rows, "cpu": glassbox_core::cpu::detect()})
+            )?
         );
         return Ok(());
     }
     let mib = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0) / (1u64 << 20) as f64;
+    println!("cpu: {}", glassbox_core::cpu::detect().describe());
     println!(
         "{} ({} parameters), prompt {} + {} decoded tokens, {threads} threads",
         a.shape,
