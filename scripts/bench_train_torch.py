@@ -110,6 +110,8 @@ def main():
                     help="model shape (hidden, intermediate, layers, heads, kv heads), as glassbox's presets")
     ap.add_argument("--lora", type=int, default=0,
                     help="train a PEFT LoRA adapter of this rank (alpha 2r) on every linear layer")
+    ap.add_argument("--compile", action="store_true",
+                    help="run the model through torch.compile (inductor); two more warm-up steps")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -130,24 +132,27 @@ def main():
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=6e-4, betas=(0.9, 0.95), eps=1e-8)
+    forward = torch.compile(model) if a.compile else model
+    warmup = a.warmup + 2 if a.compile else a.warmup
     gen = torch.Generator().manual_seed(42)
     times = []
     loss = None
-    for i in range(a.warmup + a.steps):
+    for i in range(warmup + a.steps):
         rows = torch.randint(0, a.vocab, (a.batch_size, a.seq_len + 1), generator=gen)
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        logits = model(rows[:, :-1])
+        logits = forward(rows[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, a.vocab), rows[:, 1:].reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         secs = time.perf_counter() - t
-        if i >= a.warmup:
+        if i >= warmup:
             times.append(secs)
     median = statistics.median(times)
     print(json.dumps({
         "torch": torch.__version__,
+        "compiled": a.compile,
         "threads": torch.get_num_threads(),
         "parameters": params,
         "trainable_parameters": sum(p.numel() for p in trainable),

@@ -104,6 +104,9 @@ pub(crate) struct TrainArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// With --python: the PyTorch baseline through `torch.compile` (inductor) instead of eager.
+    #[arg(long, requires = "python")]
+    torch_compile: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -346,6 +349,7 @@ fn bench_train(a: TrainArgs) -> Result<()> {
             ]
             .iter()
             .map(|s| s.to_string())
+            .chain(a.torch_compile.then(|| "--compile".to_string()))
             .collect();
             let v = run_script(
                 py,
@@ -430,7 +434,12 @@ fn bench_train(a: TrainArgs) -> Result<()> {
     if let Some(t) = &theirs {
         let tps = t["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
         println!(
-            "eager PyTorch    {:.0} tokens/s (torch {}, {} threads, median step {:.3} s)",
+            "{}    {:.0} tokens/s (torch {}, {} threads, median step {:.3} s)",
+            if a.torch_compile {
+                "torch.compile"
+            } else {
+                "eager PyTorch"
+            },
             tps,
             t["torch"].as_str().unwrap_or("?"),
             t["threads"],
