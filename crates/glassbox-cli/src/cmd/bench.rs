@@ -528,28 +528,24 @@ fn bench_data(a: DataArgs) -> Result<()> {
             crate_only.mb_per_s
         );
         if let Some(py) = &a.python {
-            let script = tmp.join("bench_tokenize_hf.py");
-            std::fs::write(&script, HF_SCRIPT)?;
-            let o = std::process::Command::new(py)
-                .arg(&script)
-                .args([
-                    "--tokenizer",
-                    &tk_path.to_string_lossy(),
-                    "--input",
-                    &a.corpus.to_string_lossy(),
-                    "--threads",
-                    &ours.threads.to_string(),
-                    "--repeats",
-                    &a.repeats.to_string(),
-                ])
-                .output()
-                .with_context(|| format!("running {py}"))?;
-            anyhow::ensure!(
-                o.status.success(),
-                "python baseline failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            let v: serde_json::Value = serde_json::from_slice(&o.stdout)?;
+            let args = [
+                "--tokenizer".to_string(),
+                tk_path.to_string_lossy().into_owned(),
+                "--input".into(),
+                a.corpus.to_string_lossy().into_owned(),
+                "--threads".into(),
+                ours.threads.to_string(),
+                "--repeats".into(),
+                a.repeats.to_string(),
+            ];
+            let v = run_script(
+                py,
+                HF_SCRIPT,
+                "tokenize",
+                &args,
+                "the HF tokenizers baseline",
+                "tokenizers",
+            )?;
             let theirs = v["mb_per_s"].as_f64().unwrap_or(0.0);
             println!(
                 "HF tokenizers    {theirs:.2} MB/s (Python encode_batch, tokenizers {}, same tokenizer, {} threads)",

@@ -116,25 +116,19 @@ pub(crate) fn run(a: Args) -> Result<()> {
             }
         }
     };
-    let baseline = match &gguf {
-        Some(file) if wants_baseline => {
-            let b = if let Some(py) = &a.python {
-                progress(&format!("llama.cpp through llama-cpp-python ({py})"));
-                llama_cpp_python(py, file, &options, r.threads)
-            } else if let Some(bin) = &a.llama_bench {
-                progress(&format!("llama.cpp's llama-bench ({})", bin.display()));
-                llama_bench(bin, file, &options, r.threads)
-            } else {
-                unreachable!("wants_baseline implies a baseline option")
-            };
-            remove_temp(&temp);
-            Some(b?)
+    let baseline = match (&gguf, &a.python, &a.llama_bench) {
+        (Some(file), Some(py), _) => {
+            progress(&format!("llama.cpp through llama-cpp-python ({py})"));
+            Some(llama_cpp_python(py, file, &options, r.threads))
         }
-        _ => {
-            remove_temp(&temp);
-            None
+        (Some(file), None, Some(bin)) => {
+            progress(&format!("llama.cpp's llama-bench ({})", bin.display()));
+            Some(llama_bench(bin, file, &options, r.threads))
         }
+        _ => None,
     };
+    remove_temp(&temp);
+    let baseline = baseline.transpose()?;
     let cpu = glassbox_core::cpu::detect();
     if a.json {
         let mut v = serde_json::to_value(&r)?;

@@ -109,16 +109,7 @@ const CHAT_TEMPLATE: &str = "{% for m in messages %}{{ m['role'] }}: {{ m['conte
 
 fn write_model(dir: &Path, tiny: bool) -> Result<()> {
     let mut cfg = if tiny {
-        glassbox_model::ModelConfig::from_value(
-            &json!({
-                "architectures": ["LlamaForCausalLM"], "vocab_size": 512, "hidden_size": 64,
-                "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-                "num_key_value_heads": 2, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5,
-                "rope_theta": 100000.0, "tie_word_embeddings": true, "bos_token_id": 0,
-                "eos_token_id": 0
-            }),
-            "tiny (built in)".as_ref(),
-        )?
+        glassbox_infer::bench::tiny()?
     } else {
         glassbox_infer::bench::smollm2_135m()?
     };
