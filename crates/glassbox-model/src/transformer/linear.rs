@@ -229,7 +229,8 @@ fn dense_product(x: &Tensor, w: &Tensor, mm: Mm) -> Result<Tensor> {
 }
 
 /// `x @ wᵀ` for `x` `(M, K)` and a weight `w` `(N, K)`: the streaming matrix–vector kernel for
-/// the few rows of a decoding step, candle's GEMM otherwise (and whenever gradients are needed).
+/// the few rows of a decoding step or a short prompt (`M ≤ fused_max_rows()`), candle's GEMM
+/// otherwise (and whenever gradients are needed).
 /// A bf16/f16 weight is read as it is by the kernel, widened to f32 for the GEMM.
 pub(super) fn matmul_t(x: &Tensor, w: &Weight, kernels: Kernels) -> Result<Tensor> {
     match w {
@@ -242,7 +243,7 @@ pub(super) fn matmul_t(x: &Tensor, w: &Weight, kernels: Kernels) -> Result<Tenso
 fn dense_matmul_t(x: &Tensor, w: &Tensor, kernels: Kernels) -> Result<Tensor> {
     let rows = x.dim(0)?;
     if kernels == Kernels::Fused
-        && rows <= crate::cpu_kernels::MAX_ROWS
+        && rows <= crate::cpu_kernels::fused_max_rows()
         && x.device().is_cpu()
         && x.dtype() == DType::F32
     {
