@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing glassbox needs on a fresh Debian/Ubuntu machine, and nothing
 # when it is already there: a C compiler (the tokenizers crate builds the Oniguruma regex library)
-# OpenSSL headers for the Hub client, and a Rust toolchain with rustfmt and clippy (via rustup).
+# OpenSSL headers for the Hub client, a Rust toolchain with rustfmt and clippy (via rustup), headless
+# Chromium with its WebDriver (browser tests), the `openai` Python client and the test corpora.
 set -euo pipefail
 
 need_apt=()
@@ -30,6 +31,17 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+
+# Headless Chromium and its WebDriver for the browser tests of the web pages
+# (crates/glassbox-cli/tests/ui.rs), from Debian's packages.
+if ! command -v chromedriver >/dev/null 2>&1 || ! { command -v chromium >/dev/null 2>&1 \
+     || command -v chromium-browser >/dev/null 2>&1; }; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "dev-setup: installing chromium and chromium-driver with apt-get" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 # The official `openai` Python client, for the server's client tests (crates/glassbox-cli/tests/

@@ -7,6 +7,8 @@
 //!   events when streaming), `/tokenize`, `/detokenize`, `/tokenizer_info`, `/health`,
 //!   `/metrics` — with OpenAI-style errors ([`error::ApiError`]).
 //! - [`server::serve`]: the accept loop with header timeouts and graceful shutdown.
+//! - `ui`: the web pages at `/` (the playground: chat and completion with streamed output,
+//!   token probabilities and the exact request as `curl` and Python), embedded in the binary.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -26,3 +28,4 @@ mod params;
 pub mod routes;
 pub mod server;
 pub mod state;
+mod ui;

@@ -96,6 +96,32 @@ async fn models_health_metrics_and_the_api_key() {
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"]["type"], "authentication_error");
+    // The web page and its files need no key (they hold no data) and allow nothing foreign.
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/ui/playground.js", "text/javascript"),
+        ("/ui/style.css", "text/css"),
+    ] {
+        let (st, body, h) = call(&a, "GET", path, None, None).await;
+        assert_eq!(st, StatusCode::OK, "{path}");
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}"
+        );
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'self'")
+        );
+        assert!(!body.is_empty());
+    }
+    let (st, _, _) = call(&a, "GET", "/ui/other.js", None, None).await;
+    assert_eq!(
+        st,
+        StatusCode::UNAUTHORIZED,
+        "only the pages themselves are open"
+    );
     let (st, _, _) = call(&a, "GET", "/v1/models", None, Some("wrong")).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     let (st, body, _) = call(&a, "GET", "/v1/models", None, Some("sekrit")).await;
@@ -227,6 +253,50 @@ async fn completions_chat_and_tokenizer_endpoints() {
     assert!(
         data.iter()
             .any(|d| d.contains("\"finish_reason\":\"length\""))
+    );
+    // Streamed with log-probabilities: each token its own chunk, with the same token, log-prob
+    // and alternatives the answer in one piece has.
+    let ask = json!({"model": "qwen2", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6, "temperature": 0, "logprobs": true, "top_logprobs": 3});
+    let mut streamed = ask.clone();
+    streamed["stream"] = json!(true);
+    let (st, text, _) = call(
+        &a,
+        "POST",
+        "/v1/chat/completions",
+        Some(&streamed.to_string()),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let from_stream: Vec<Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["logprobs"]["content"].as_array())
+        .flat_map(|a| a.iter().cloned())
+        .collect();
+    let (_, whole) = post(&a, "/v1/chat/completions", ask).await;
+    let whole_lps = whole["choices"][0]["logprobs"]["content"]
+        .as_array()
+        .unwrap();
+    assert_eq!(from_stream.len(), 6, "{text}");
+    assert_eq!(&from_stream, whole_lps);
+    assert!(
+        from_stream
+            .iter()
+            .all(|e| e["top_logprobs"].as_array().unwrap().len() == 3)
+    );
+    let joined: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(
+        joined,
+        whole["choices"][0]["message"]["content"].as_str().unwrap()
     );
     // Tokenizer endpoints round-trip.
     let (_, t) = post(

@@ -158,21 +158,27 @@ pub(super) async fn chat(State(s): State<Shared>, req: Request) -> Result<Respon
             ))
         }));
         let jobs = admitted(rx, n).await?;
+        let engine = m.engine.clone();
         let events = stream_events(s.clone(), jobs, n, t0).filter_map(move |(i, ev)| {
-            let (delta, finish) = match ev {
-                StreamItem::Text(t, _) => {
+            let (delta, finish, lps) = match ev {
+                StreamItem::Text(t, lp) => {
                     c2.fetch_add(1, Ordering::Relaxed);
-                    if t.is_empty() {
+                    // With log-probabilities every token gets its chunk (its text may be empty
+                    // while a character's bytes are incomplete); without, empty deltas are left out.
+                    let lps = lp.map_or(Value::Null, |(id, l)| {
+                        chat_logprobs(&engine, &[id], std::slice::from_ref(&l))
+                    });
+                    if t.is_empty() && lps.is_null() {
                         return futures_util::future::ready(None);
                     }
-                    (json!({"content": t}), Value::Null)
+                    (json!({"content": t}), Value::Null, lps)
                 }
-                StreamItem::Done(f) => (json!({}), json!(f)),
+                StreamItem::Done(f) => (json!({}), json!(f), Value::Null),
                 StreamItem::Failed => return futures_util::future::ready(Some(Ok(sse_error()))),
             };
             futures_util::future::ready(Some(Ok::<_, Infallible>(Event::default().data(
                 json!({"id": id2, "object": "chat.completion.chunk", "created": created, "model": m2,
-                       "choices": [{"index": i, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+                       "choices": [{"index": i, "delta": delta, "logprobs": lps, "finish_reason": finish}]})
                 .to_string(),
             ))))
         });

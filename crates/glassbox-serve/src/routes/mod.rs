@@ -1,5 +1,6 @@
 //! The endpoints: OpenAI's `/v1/models`, `/v1/completions`, `/v1/chat/completions`, plus
-//! `/tokenize`, `/detokenize`, `/tokenizer_info`, `/health` and `/metrics`.
+//! `/tokenize`, `/detokenize`, `/tokenizer_info`, `/health` and `/metrics`; the web pages'
+//! files (`crate::ui`) at `/` and `/ui/…`.
 //!
 //! This module holds the router, authentication, metrics and body reading; `generate` the
 //! parts both generation endpoints share (sampling fields, submission to the scheduler,
@@ -38,6 +39,9 @@ pub(super) type Shared = Arc<AppState>;
 /// The router over `state`.
 pub fn app(state: Shared) -> Router {
     Router::new()
+        .route("/", get(crate::ui::index))
+        .route("/ui/style.css", get(crate::ui::style))
+        .route("/ui/playground.js", get(crate::ui::playground))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/v1/models", get(models))
@@ -51,11 +55,12 @@ pub fn app(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Authentication (every endpoint but `/health`) and request metrics.
+/// Authentication (every endpoint but `/health` and the web pages) and request metrics.
 async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let t0 = Instant::now();
     let path = req.uri().path().to_string();
     if path != "/health"
+        && !crate::ui::is_page(&path)
         && let Some(key) = &s.api_key
     {
         let ok = req
@@ -126,6 +131,7 @@ fn endpoint(path: &str) -> String {
         | "/tokenize"
         | "/detokenize"
         | "/tokenizer_info" => path.to_string(),
+        p if crate::ui::is_page(p) => "ui".into(),
         _ => "other".into(),
     }
 }
