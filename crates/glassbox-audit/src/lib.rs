@@ -7,7 +7,8 @@
 //! becomes a [`snapshot::Snapshot`] (file list plus bounded, path-safe reads); [`detect`] finds the
 //! components, weight formats, licences (identified by text, not file name) and security problems
 //! (pickle imports, escaping links); [`verdict::judge`] decides the freedoms, level, MOF class
-//! ([`mof`], MOT's published rules) and what the next level needs; [`report`] renders it.
+//! ([`mof`], MOT's published rules) and what the next level needs; [`report`] renders it ([`html`]:
+//! the page `audit --format html` writes and the server shows).
 //! An adapted model (a PEFT adapter, a fine-tune naming `base_model:`, a bundle with a
 //! `release.json` `base`) is judged with its base: [`lineage`] finds the base on this machine and
 //! audits it too, and the adapted model keeps no freedom and no level its base lacks.
@@ -29,6 +30,7 @@ pub mod error;
 pub mod evidence;
 pub mod finding;
 pub mod formats;
+pub mod html;
 pub mod hub;
 pub mod license;
 pub mod lineage;

@@ -220,7 +220,7 @@ fn status_word(s: Status) -> &'static str {
     }
 }
 
-fn presence_word(p: Presence) -> &'static str {
+pub(crate) fn presence_word(p: Presence) -> &'static str {
     match p {
         Presence::Present => "present",
         Presence::Referenced => "linked",
@@ -431,11 +431,7 @@ pub fn to_markdown(r: &Report) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    crate::html::escape(s)
 }
 
 /// An SVG badge for the level (a flat two-part label).
@@ -457,104 +453,32 @@ pub fn badge_svg(r: &Report) -> String {
     )
 }
 
-/// One self-contained HTML page (no external resources).
-pub fn to_html(r: &Report) -> String {
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Openness audit: {}</title>",
-        html_escape(&r.target.id)
-    );
-    o.push_str("<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem}th{background:#f3f3f3}.holds{color:#2e8540}.fails{color:#9f3a38;font-weight:bold}.unknown{color:#8a6d00}code{font-size:.85rem}</style></head><body>");
-    let _ = write!(
-        o,
-        "<h1>Openness audit: <code>{}</code></h1><p>{}</p>",
-        html_escape(&r.target.id),
-        badge_svg(r)
-    );
-    let _ = write!(
-        o,
-        "{}<p>MOF class: <b>{}</b> · OSAID 1.0: <b>{}</b> (separate judgements beside the level; they do not decide it)</p>",
-        r.replay.as_ref().map_or(String::new(), |m| format!(
-            "<p>Replay: {}</p>",
-            html_escape(&m.describe())
-        )),
-        r.mof
-            .class
-            .map_or("none".to_string(), |c| format!("Class {c}")),
-        if r.osaid.conformant {
-            "conformant"
-        } else {
-            "not conformant"
-        }
-    );
-    o.push_str("<h2>Freedoms</h2><table><tr><th>freedom</th><th>status</th><th>reasons and evidence</th></tr>");
-    for (k, v) in &r.freedoms {
-        let cls = match v.status {
-            Status::Holds => "holds",
-            Status::Fails => "fails",
-            Status::Unknown => "unknown",
-        };
-        let reasons: Vec<String> = v
-            .reasons
-            .iter()
-            .map(|x| {
-                format!(
-                    "{} <code>{}</code>",
-                    html_escape(&x.text),
-                    html_escape(&ev_list(&x.evidence, 4))
-                )
-            })
-            .collect();
-        let _ = write!(
-            o,
-            "<tr><td>{k}</td><td class=\"{cls}\">{}</td><td>{}</td></tr>",
-            status_word(v.status),
-            reasons.join("<br>")
+/// One self-contained HTML page (see [`crate::html`]).
+pub use crate::html::to_html;
+
+/// The release as a Model Openness Tool model file (YAML): its name (the card's or MOT's release
+/// name, else the target's last path segment) and, for a Hub target, its Hub page.
+pub fn mot_export(r: &Report) -> String {
+    let name = r.target.name.clone().unwrap_or_else(|| {
+        r.target
+            .id
+            .trim_end_matches('/')
+            .rsplit(['/', ':'])
+            .next()
+            .unwrap_or(&r.target.id)
+            .to_string()
+    });
+    let mut links = BTreeMap::new();
+    if let Some(repo) = r.target.id.strip_prefix("hf:") {
+        links.insert(
+            "huggingface",
+            format!(
+                "https://huggingface.co/{}",
+                repo.split('@').next().unwrap_or(repo)
+            ),
         );
     }
-    o.push_str("</table>");
-    if let Some(l) = &r.lineage {
-        o.push_str(&lineage_render::html(l, html_escape));
-    }
-    o.push_str("<h2>Evidence</h2><table><tr><th>component</th><th>status</th><th>licence</th><th>evidence</th></tr>");
-    for c in &r.components {
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            html_escape(c.name),
-            presence_word(c.presence),
-            html_escape(&c.license.as_ref().map_or("-".into(), |l| l.id.clone())),
-            html_escape(&ev_list(&c.evidence, 4))
-        );
-    }
-    o.push_str("</table>");
-    if !r.findings.is_empty() {
-        o.push_str("<h2>Findings</h2><ul>");
-        for f in &r.findings {
-            let _ = write!(
-                o,
-                "<li><b>{:?}</b> {} <code>{}</code></li>",
-                f.severity,
-                html_escape(&f.message),
-                html_escape(&ev_list(&f.evidence, 3))
-            );
-        }
-        o.push_str("</ul>");
-    }
-    if let Some(next) = r.next_level.level {
-        let _ = write!(o, "<h2>Missing for {}</h2><ul>", next.label());
-        for m in &r.next_level.missing {
-            let _ = write!(o, "<li>{}</li>", html_escape(m));
-        }
-        o.push_str("</ul>");
-    }
-    let _ = write!(
-        o,
-        "<p><small>glassbox {} · report schema {}</small></p></body></html>",
-        r.tool.version, r.schema_version
-    );
-    o
+    crate::mot::export(&name, "", &r.components, &links)
 }
 
 /// A CycloneDX 1.6 ML-BOM: the model as a `machine-learning-model` component with its licence,

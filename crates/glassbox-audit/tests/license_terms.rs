@@ -150,6 +150,14 @@ fn custom_licence_restrictions_decide_the_freedoms_with_quotes() {
         "{}",
         show(&r)
     );
+    // The HTML page quotes the sentence under the freedom it breaks, linked to its file.
+    let html = glassbox_audit::report::to_html(&r);
+    let run = &html[html.find("id=\"f-run\"").unwrap()..html.find("id=\"f-study\"").unwrap()];
+    assert!(
+        run.contains("<blockquote>") && run.contains("50 million"),
+        "{run}"
+    );
+    assert!(run.contains("/LICENSE.md\"><code>LICENSE.md:"), "{run}");
     let sections: Vec<&str> = l.clauses.iter().map(|c| c.section.as_str()).collect();
     for s in ["3.1", "3.2", "4.1", "6.2"] {
         assert!(sections.contains(&s), "{sections:?}");

@@ -383,6 +383,29 @@ fn reports_render_in_every_format() {
             || html.contains("xmlns=\"http://www.w3.org/2000/svg\"")
     );
     assert!(!html.contains("<script"));
+    // The page: the level marked on the spectrum, the run freedom failing with the licence's own
+    // sentence quoted and linked to its line, and the three exports as downloads.
+    assert!(html.contains("aria-current=\"step\">Open-Weight (this release)</li>"));
+    assert!(html.contains("run: <span class=\"fails\">fails</span>"));
+    assert!(
+        html.contains("§2 of <code>llama-3-community</code>"),
+        "the clause is named"
+    );
+    let root = repo.root.display().to_string();
+    assert!(
+        html.contains(&format!("href=\"{}/LICENSE\"", root.replace(' ', "%20"))),
+        "the clause links to the LICENSE file beside the report's target"
+    );
+    for (file, mime) in [
+        ("repo.audit.json", "application/json"),
+        ("repo.mot.yml", "application/yaml"),
+        ("repo.cdx.json", "application/json"),
+    ] {
+        assert!(
+            html.contains(&format!("download=\"{file}\" href=\"data:{mime};base64,")),
+            "{file}"
+        );
+    }
     let bom = glassbox_audit::report::to_cyclonedx(&r);
     assert_eq!(bom["specVersion"], "1.6");
     assert_eq!(bom["components"][0]["type"], "machine-learning-model");

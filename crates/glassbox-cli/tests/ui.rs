@@ -252,12 +252,143 @@ fn the_page_asks_for_the_api_key_once() {
         !curl.as_str().unwrap().contains("sesame"),
         "the key itself is never shown"
     );
+    // The key typed into the page also opens the report pages (a cookie, not the key).
+    b.goto(&format!("http://127.0.0.1:{port}/audit?target=llama"));
+    b.wait_for(
+        "return !!document.getElementById('level-text');",
+        60,
+        "the report, with the key's cookie",
+    );
+    b.goto(&format!("http://127.0.0.1:{port}/"));
+    wait_models(&b);
     b.click(&b.find("#theme"));
     assert_eq!(
         b.eval("return document.documentElement.dataset.theme;", &[]),
         json!("dark")
     );
     b.screenshot(&shot("playground-dark"));
+    drop(b);
+    stop(server);
+}
+
+/// A release with weights, a Llama config, training code, a card with a training-data section
+/// and a custom licence whose §3.1 sets a user threshold: everything of Open-Source AI but the
+/// terms. Returns its folder (inside `tmp`).
+fn restricted_release(tmp: &std::path::Path) -> PathBuf {
+    let root = tmp.join("acme-release");
+    std::fs::create_dir_all(&root).unwrap();
+    let header = r#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
+    let mut st = (header.len() as u64).to_le_bytes().to_vec();
+    st.extend_from_slice(header.as_bytes());
+    st.extend([0u8; 16]);
+    std::fs::write(root.join("model.safetensors"), st).unwrap();
+    std::fs::write(
+        root.join("config.json"),
+        r#"{"architectures": ["LlamaForCausalLM"], "model_type": "llama"}"#,
+    )
+    .unwrap();
+    std::fs::write(root.join("train.py"), "# training loop\n").unwrap();
+    std::fs::write(
+        root.join("README.md"),
+        "---\nlicense: other\n---\n# Acme model\n\n## Training data\n\nPublic-domain books.\n",
+    )
+    .unwrap();
+    let licence = server::repo()
+        .join("crates/glassbox-audit/tests/fixtures/licenses/custom/acme-open-model-license.md");
+    std::fs::copy(licence, root.join("LICENSE.md")).unwrap();
+    root
+}
+
+/// The openness report of a local release: its level on the spectrum, the run freedom failing
+/// with the licence's own sentence quoted; its evidence link opens the file with that line
+/// highlighted; a target that does not exist is an error in red, not a hang.
+#[test]
+fn the_openness_report_quotes_the_clause_and_opens_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let release = restricted_release(tmp.path());
+    let browse = tmp.path().display().to_string();
+    let (server, port) = start(&["--browse", &browse]);
+    let b = Browser::start();
+    let target = release.display().to_string();
+    b.goto(&format!(
+        "http://127.0.0.1:{port}/audit?target={}",
+        target.replace(' ', "%20")
+    ));
+    b.wait_for(
+        "return !!document.getElementById('level-text');",
+        60,
+        "the report",
+    );
+    assert_eq!(
+        b.eval(
+            "return document.getElementById('level-text').textContent;",
+            &[]
+        ),
+        json!("Open-Weight")
+    );
+    let current = b.eval(
+        "return document.querySelector('ol.spectrum [aria-current]').textContent;",
+        &[],
+    );
+    assert!(
+        current.as_str().unwrap().starts_with("Open-Weight"),
+        "{current}"
+    );
+    let run = b.eval(
+        "return document.querySelector('#f-run').parentElement.textContent;",
+        &[],
+    );
+    let run = run.as_str().unwrap();
+    assert!(
+        run.contains("run: fails") && run.contains("50 million"),
+        "{run}"
+    );
+    let exports = b.eval("return Array.from(document.querySelectorAll('.exports a')).map(a => a.getAttribute('download'));", &[]);
+    assert_eq!(
+        exports,
+        json!([
+            "acme-release.audit.json",
+            "acme-release.mot.yml",
+            "acme-release.cdx.json"
+        ])
+    );
+    b.screenshot(&shot("openness-report"));
+    // Follow the quote's evidence link to the licence, its line highlighted.
+    let link = b.find("#f-run ~ ul blockquote + p a");
+    b.click(&link);
+    b.wait_for(
+        "return !!document.querySelector('table.code tr.hl');",
+        30,
+        "the file viewer",
+    );
+    let hl = b.eval(
+        "return document.querySelector('table.code tr.hl').textContent;",
+        &[],
+    );
+    assert!(hl.as_str().unwrap().contains("50 million"), "{hl}");
+    assert!(b.eval("return location.pathname;", &[]) == json!("/ui/file"));
+    b.screenshot(&shot("openness-evidence"));
+    // A target that does not exist.
+    b.goto(&format!(
+        "http://127.0.0.1:{port}/audit?target=/no/such/release"
+    ));
+    b.wait_for(
+        "return !!document.getElementById('error');",
+        30,
+        "the error",
+    );
+    let err = b.eval("return document.getElementById('error').textContent;", &[]);
+    assert!(
+        err.as_str()
+            .unwrap()
+            .contains("cannot audit `/no/such/release`"),
+        "{err}"
+    );
+    let colour = b.eval(
+        "return getComputedStyle(document.getElementById('error')).color;",
+        &[],
+    );
+    assert_eq!(colour, json!("rgb(179, 38, 30)"), "the message is in red");
     drop(b);
     stop(server);
 }

@@ -7,8 +7,9 @@
 //!   events when streaming), `/tokenize`, `/detokenize`, `/tokenizer_info`, `/health`,
 //!   `/metrics` — with OpenAI-style errors ([`error::ApiError`]).
 //! - [`server::serve`]: the accept loop with header timeouts and graceful shutdown.
-//! - `ui`: the web pages at `/` (the playground: chat and completion with streamed output,
-//!   token probabilities and the exact request as `curl` and Python), embedded in the binary.
+//! - `ui`: the web pages, embedded in the binary: the playground at `/` (chat and completion
+//!   with streamed output, token probabilities, the exact request as `curl` and Python) and the
+//!   openness report at `/audit` (glassbox-audit's HTML page, evidence opening `/ui/file`).
 //!
 //! ```no_run
 //! use std::sync::Arc;

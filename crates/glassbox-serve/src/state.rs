@@ -52,6 +52,9 @@ pub struct ModelEntry {
     pub scheduler: Scheduler,
     /// Unix time it was loaded.
     pub created: u64,
+    /// What the openness report audits for it: the adapter's directory when one is applied,
+    /// else the model's directory (or the folder of a `.gguf` file).
+    pub source: PathBuf,
 }
 
 /// The shared state of every handler.
@@ -61,10 +64,14 @@ pub struct AppState {
     pub models: Vec<ModelEntry>,
     /// Limits.
     pub limits: Limits,
-    /// Bearer key required on every endpoint but `/health`, when set.
+    /// Bearer key required on every endpoint but `/health` and the pages' files, when set (a
+    /// browser may send it as the cookie `POST /ui/key` sets instead).
     pub api_key: Option<String>,
     /// Counters.
     pub metrics: Metrics,
+    /// Folders (resolved) the web pages may read besides the served models' own
+    /// ([`AppState::with_browse`]).
+    pub browse: Vec<PathBuf>,
 }
 
 /// A `--model` argument: `DIR` or `NAME=DIR`.
@@ -131,11 +138,20 @@ impl AppState {
                     .map_err(|e| format!("{}: {e}", a.display()))?;
             }
             let engine = Arc::new(engine);
+            let source = match &s.adapter {
+                Some(a) => a.clone(),
+                None if s.dir.is_file() => s
+                    .dir
+                    .parent()
+                    .map_or_else(|| s.dir.clone(), std::path::Path::to_path_buf),
+                None => s.dir.clone(),
+            };
             models.push(ModelEntry {
                 name: s.name.clone(),
                 scheduler: Scheduler::start(engine.clone(), scheduler),
                 engine,
                 created: now(),
+                source,
             });
         }
         if models.is_empty() {
@@ -146,7 +162,35 @@ impl AppState {
             limits,
             api_key,
             metrics: Metrics::default(),
+            browse: Vec::new(),
         })
+    }
+
+    /// Lets the web pages read the releases inside `dirs` (each must be a readable folder).
+    pub fn with_browse(mut self, dirs: &[PathBuf]) -> Result<Self, String> {
+        for d in dirs {
+            let r = d
+                .canonicalize()
+                .map_err(|e| format!("--browse {}: {e}", d.display()))?;
+            if !r.is_dir() {
+                return Err(format!("--browse {}: not a folder", d.display()));
+            }
+            self.browse.push(r);
+        }
+        Ok(self)
+    }
+
+    /// Whether the web pages may read `path`: inside a served model's folder or a browse folder
+    /// (after resolving links).
+    pub fn may_read(&self, path: &std::path::Path) -> bool {
+        let Ok(p) = path.canonicalize() else {
+            return false;
+        };
+        self.models
+            .iter()
+            .filter_map(|m| m.source.canonicalize().ok())
+            .chain(self.browse.iter().cloned())
+            .any(|root| p.starts_with(root))
     }
 
     /// The model a request names; with one model served, `model` may be omitted.

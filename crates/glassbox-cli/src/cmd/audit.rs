@@ -82,23 +82,7 @@ pub(crate) fn run(a: Args) -> Result<u8> {
     }
     let r = glassbox_audit::audit(&a.target, &opts)?;
     let text = match a.export {
-        Some(Export::Mot) => {
-            let name = r.target.name.clone().unwrap_or_else(|| {
-                path.file_name()
-                    .map_or(a.target.clone(), |n| n.to_string_lossy().into_owned())
-            });
-            let mut links = std::collections::BTreeMap::new();
-            if let Some(repo) = a.target.strip_prefix("hf:") {
-                links.insert(
-                    "huggingface",
-                    format!(
-                        "https://huggingface.co/{}",
-                        repo.split('@').next().unwrap_or(repo)
-                    ),
-                );
-            }
-            glassbox_audit::mot::export(&name, "", &r.components, &links)
-        }
+        Some(Export::Mot) => report::mot_export(&r),
         Some(Export::Cyclonedx) => serde_json::to_string_pretty(&report::to_cyclonedx(&r))? + "\n",
         None => render(&r, a.format)?,
     };

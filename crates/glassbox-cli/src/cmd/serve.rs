@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +66,10 @@ pub(crate) struct Args {
     /// Seconds in-flight requests get to finish after Ctrl-C or SIGTERM.
     #[arg(long, default_value_t = 30)]
     shutdown_grace: u64,
+    /// A folder the web pages may read (the openness report of any release inside it, and its
+    /// files); repeat for several. The served models' own folders are always readable.
+    #[arg(long = "browse", value_name = "DIR")]
+    browse: Vec<PathBuf>,
 }
 
 /// `--max-queue-wait`: a finite, non-negative number of seconds; 0 is no limit.
@@ -115,6 +120,8 @@ pub(crate) fn run(a: Args) -> Result<()> {
         limits,
         a.api_key.clone().filter(|k| !k.is_empty()),
     )
+    .map_err(|e| anyhow!(e))?
+    .with_browse(&a.browse)
     .map_err(|e| anyhow!(e))?;
     let state = Arc::new(state);
     let addr: SocketAddr = format!("{}:{}", a.host, a.port)

@@ -42,6 +42,10 @@ pub fn app(state: Shared) -> Router {
         .route("/", get(crate::ui::index))
         .route("/ui/style.css", get(crate::ui::style))
         .route("/ui/playground.js", get(crate::ui::playground))
+        .route("/ui/key.js", get(crate::ui::key_script))
+        .route("/ui/key", post(crate::ui::set_key))
+        .route("/audit", get(crate::ui::audit::page))
+        .route("/ui/file", get(crate::ui::audit::file))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/v1/models", get(models))
@@ -60,17 +64,23 @@ async fn guard(State(s): State<Shared>, req: Request, next: Next) -> Response {
     let t0 = Instant::now();
     let path = req.uri().path().to_string();
     if path != "/health"
-        && !crate::ui::is_page(&path)
+        && !crate::ui::is_open(&path)
         && let Some(key) = &s.api_key
     {
-        let ok = req
+        let bearer = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|k| constant_time_eq(k.as_bytes(), key.as_bytes()));
+        let ok = bearer || crate::ui::has_key_cookie(req.headers(), key);
         if !ok {
-            let r = ApiError::unauthorized().into_response();
+            // A browser opening a page is asked for the key; API clients get OpenAI's error.
+            let r = if crate::ui::wants_page(&req) {
+                crate::ui::key_page()
+            } else {
+                ApiError::unauthorized().into_response()
+            };
             s.metrics.request(
                 &endpoint(&path),
                 r.status().as_u16(),
@@ -131,12 +141,12 @@ fn endpoint(path: &str) -> String {
         | "/tokenize"
         | "/detokenize"
         | "/tokenizer_info" => path.to_string(),
-        p if crate::ui::is_page(p) => "ui".into(),
+        p if crate::ui::is_open(p) || p == "/audit" || p == "/ui/file" => "ui".into(),
         _ => "other".into(),
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -187,7 +197,7 @@ async fn models(State(s): State<Shared>) -> impl IntoResponse {
 }
 
 /// Reads the body within the size and time limits.
-pub(super) async fn read_body(s: &AppState, body: HttpBody) -> Result<Body, ApiError> {
+pub(crate) async fn read_body(s: &AppState, body: HttpBody) -> Result<Body, ApiError> {
     let limit = s.limits.max_body_bytes;
     let bytes: Bytes = match tokio::time::timeout(
         s.limits.body_timeout,

@@ -4,8 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const KEY = "glassbox-api-key";
-const state = { messages: [], controller: null, keyWaiters: [] };
+const state = { messages: [], controller: null, keyWaiters: [], keyed: false };
 
 // ---------- theme ----------
 function setTheme(dark) {
@@ -22,7 +21,8 @@ function initTheme() {
 }
 
 // ---------- API access (asks for the key once when the server wants one) ----------
-function apiKey() { return sessionStorage.getItem(KEY) || ""; }
+// The key goes to POST /ui/key, which answers with an HttpOnly cookie the browser then sends
+// with every request (and with the report pages); the page never stores the key itself.
 function askKey(message) {
   $("key-error").textContent = message || "";
   const d = $("key-dialog");
@@ -31,12 +31,18 @@ function askKey(message) {
   return new Promise((resolve) => state.keyWaiters.push(resolve));
 }
 async function api(path, init) {
-  for (;;) {
-    const headers = Object.assign({}, (init && init.headers) || {});
-    if (apiKey()) headers.Authorization = "Bearer " + apiKey();
-    const r = await fetch(path, Object.assign({}, init, { headers }));
+  for (let refused = false; ; ) {
+    const r = await fetch(path, Object.assign({ credentials: "same-origin" }, init));
     if (r.status !== 401) return r;
-    await askKey(apiKey() ? "That key was refused; try again." : "");
+    state.keyed = true;
+    const key = await askKey(refused ? "That key was refused; try again." : "");
+    const k = await fetch("/ui/key", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ key }),
+    });
+    refused = !k.ok;
+    if (refused) continue;
   }
 }
 async function errorText(r) {
@@ -92,7 +98,7 @@ function pyLiteral(v) {
 }
 function snippets(body) {
   const base = window.location.origin;
-  const auth = apiKey() ? ' \\\n  -H "Authorization: Bearer $GLASSBOX_API_KEY"' : "";
+  const auth = state.keyed ? ' \\\n  -H "Authorization: Bearer $GLASSBOX_API_KEY"' : "";
   $("curl").textContent = "curl -N " + base + endpoint() + ' \\\n  -H "Content-Type: application/json"' + auth +
     " \\\n  -d " + shellQuote(JSON.stringify(body));
   const standard = ["model", "messages", "prompt", "temperature", "top_p", "seed", "max_tokens", "stream", "logprobs", "top_logprobs"];
@@ -308,9 +314,10 @@ async function loadModels() {
 function init() {
   initTheme();
   $("key-form").addEventListener("submit", () => {
-    sessionStorage.setItem(KEY, $("key").value);
+    const key = $("key").value;
+    $("key").value = "";
     const waiters = state.keyWaiters.splice(0);
-    for (const w of waiters) w();
+    for (const w of waiters) w(key);
   });
   $("send-form").addEventListener("submit", send);
   $("prompt").addEventListener("keydown", (e) => {
