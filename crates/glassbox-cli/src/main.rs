@@ -77,6 +77,12 @@ enum Command {
         after_help = "Examples:\n  glassbox serve --model ./SmolLM2-135M-Instruct\n  glassbox serve --model smol=./SmolLM2-135M-Instruct --model mine=quickstart/bundle --port 8080 --api-key secret\n\nThen: curl http://127.0.0.1:8000/v1/completions -d '{\"prompt\": \"Hello\", \"max_tokens\": 8}'"
     )]
     Serve(cmd::serve::Args),
+    /// Look inside a run or a release bundle in the browser: its curves, checkpoints, samples and
+    /// trace at /runs, its model in the playground, its openness report.
+    #[command(
+        after_help = "Examples:\n  glassbox ui quickstart          # the quickstart's run and bundle\n  glassbox ui quickstart/bundle --port 8080\n\nThen open http://127.0.0.1:8000/runs"
+    )]
+    Ui(cmd::ui::Args),
     /// Re-save a model directory (other dtype, shards) in Hugging Face layout.
     #[command(
         after_help = "Example:\n  glassbox convert --model ./SmolLM2-135M --out ./smol-bf16 --dtype bf16"
@@ -201,6 +207,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Score(a) => on_a_worker(|| cmd::score::run(a)),
         Command::Eval(a) => on_a_worker(|| cmd::eval::run(a)),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Ui(a) => cmd::ui::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::MergeAdapter(a) => cmd::convert::merge_adapter(a),
         Command::Checkpoints(a) => cmd::checkpoints::run(a),

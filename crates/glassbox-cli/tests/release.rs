@@ -464,6 +464,39 @@ fn trace_document_and_checkpoint_agree() {
     assert!(t.contains("no checkpoint at step 3"), "{t}");
 }
 
+/// The run and its bundle trace a document the same way, and a sentence of it finds it.
+#[test]
+fn a_run_traces_like_its_bundle_and_text_finds_documents() {
+    use glassbox_release::trace::{Source, document_at, find_text};
+    let (run, b) = (base().join("qs/run"), base().join("qs/bundle"));
+    let at4: Value =
+        serde_json::from_slice(&glassbox(&["trace", s(&b), "--checkpoint", "4", "--json"]).stdout)
+            .unwrap();
+    let id = at4["documents"][0][0].as_str().unwrap().to_string();
+    let via_bundle = serde_json::to_value(document_at(Source::Bundle(&b), &id).unwrap()).unwrap();
+    let via_run = serde_json::to_value(document_at(Source::Run(&run), &id).unwrap()).unwrap();
+    assert_eq!(via_bundle, via_run);
+    // A phrase of the corpus names the documents holding it, the same from both.
+    let phrase = "The earth was formless and empty.";
+    let from_run = find_text(Source::Run(&run), phrase, 10).unwrap();
+    assert_eq!(from_run, find_text(Source::Bundle(&b), phrase, 10).unwrap());
+    assert!(
+        !from_run.is_empty(),
+        "Genesis 1:2 is in the first 10,000 verses"
+    );
+    assert!(
+        find_text(Source::Run(&run), "no such sentence anywhere at all", 10)
+            .unwrap()
+            .is_empty()
+    );
+    // A half-written run (no run.json) is an error naming the file.
+    let tmp = tempfile::tempdir().unwrap();
+    let e = document_at(Source::Run(tmp.path()), &id)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("run.json"), "{e}");
+}
+
 #[test]
 fn referenced_checkpoints_replay_from_the_run_but_are_not_released() {
     let tmp = tempfile::tempdir().unwrap();

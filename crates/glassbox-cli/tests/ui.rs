@@ -132,7 +132,7 @@ fn a_chat_streams_tokens_with_their_probabilities() {
     assert!(is_png(&shot("playground-probabilities")));
 
     // The exact request, as curl and Python.
-    let curl = b.eval("return document.getElementById('curl').textContent;", &[]);
+    let curl = b.text("#curl");
     let curl = curl.as_str().unwrap();
     assert!(
         curl.contains(&format!("http://127.0.0.1:{port}/v1/chat/completions")),
@@ -142,7 +142,7 @@ fn a_chat_streams_tokens_with_their_probabilities() {
         curl.contains(r#""temperature":0"#) && curl.contains(r#""top_logprobs":5"#),
         "{curl}"
     );
-    let py = b.eval("return document.getElementById('python').textContent;", &[]);
+    let py = b.text("#python");
     assert!(
         py.as_str()
             .unwrap()
@@ -158,7 +158,7 @@ fn a_chat_streams_tokens_with_their_probabilities() {
         60,
         "the second reply",
     );
-    let curl = b.eval("return document.getElementById('curl').textContent;", &[]);
+    let curl = b.text("#curl");
     assert!(
         curl.as_str()
             .unwrap()
@@ -191,19 +191,13 @@ fn completion_mode_and_errors_from_the_api() {
     assert!(status.contains("200"), "{status}: {reply}");
     let reply: Value = serde_json::from_str(&reply).unwrap();
     assert_eq!(shown, reply["choices"][0]["text"]);
-    let prompt = b.eval(
-        "return document.querySelector('.msg.completion .prompt-text').textContent;",
-        &[],
-    );
+    let prompt = b.text(".msg.completion .prompt-text");
     assert_eq!(prompt, json!("In the beginning"));
     b.eval(SET, &[json!("#seed"), json!("1.5")]);
     b.type_into(&b.find("#prompt"), "Again");
     b.click(&b.find("#send"));
     wait_status(&b, "Failed", "the error");
-    let err = b.eval(
-        "return document.querySelector('.msg.error').textContent;",
-        &[],
-    );
+    let err = b.text(".msg.error");
     assert!(err.as_str().unwrap().contains("seed"), "{err}");
     b.screenshot(&shot("playground-completion-error"));
     drop(b);
@@ -241,7 +235,7 @@ fn the_page_asks_for_the_api_key_once() {
         b.eval("return document.getElementById('key-dialog').open;", &[]),
         json!(false)
     );
-    let curl = b.eval("return document.getElementById('curl').textContent;", &[]);
+    let curl = b.text("#curl");
     assert!(
         curl.as_str()
             .unwrap()
@@ -319,17 +313,8 @@ fn the_openness_report_quotes_the_clause_and_opens_its_line() {
         60,
         "the report",
     );
-    assert_eq!(
-        b.eval(
-            "return document.getElementById('level-text').textContent;",
-            &[]
-        ),
-        json!("Open-Weight")
-    );
-    let current = b.eval(
-        "return document.querySelector('ol.spectrum [aria-current]').textContent;",
-        &[],
-    );
+    assert_eq!(b.text("#level-text"), json!("Open-Weight"));
+    let current = b.text("ol.spectrum [aria-current]");
     assert!(
         current.as_str().unwrap().starts_with("Open-Weight"),
         "{current}"
@@ -361,10 +346,7 @@ fn the_openness_report_quotes_the_clause_and_opens_its_line() {
         30,
         "the file viewer",
     );
-    let hl = b.eval(
-        "return document.querySelector('table.code tr.hl').textContent;",
-        &[],
-    );
+    let hl = b.text("table.code tr.hl");
     assert!(hl.as_str().unwrap().contains("50 million"), "{hl}");
     assert!(b.eval("return location.pathname;", &[]) == json!("/ui/file"));
     b.screenshot(&shot("openness-evidence"));
@@ -377,7 +359,7 @@ fn the_openness_report_quotes_the_clause_and_opens_its_line() {
         30,
         "the error",
     );
-    let err = b.eval("return document.getElementById('error').textContent;", &[]);
+    let err = b.text("#error");
     assert!(
         err.as_str()
             .unwrap()
@@ -391,4 +373,245 @@ fn the_openness_report_quotes_the_clause_and_opens_its_line() {
     assert_eq!(colour, json!("rgb(179, 38, 30)"), "the message is in red");
     drop(b);
     stop(server);
+}
+
+/// A tiny quickstart (8 steps, made once for the tests of this file): its run and bundle, for
+/// the runs pages. Returns the folder holding `run/` and `bundle/`.
+fn tiny_quickstart() -> PathBuf {
+    static QS: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let tmp = QS.get_or_init(|| {
+        let t = tempfile::tempdir().unwrap();
+        make_quickstart(t.path());
+        t
+    });
+    tmp.path().join("qs")
+}
+
+fn make_quickstart(tmp: &std::path::Path) -> PathBuf {
+    let corpus = tmp.join("corpus.txt");
+    let full = std::fs::read_to_string(server::repo().join("target/corpora/en_web.txt"))
+        .unwrap_or_else(|_| panic!("the test corpora are missing: run scripts/dev-setup.sh"));
+    let part: Vec<&str> = full.lines().take(10000).collect();
+    std::fs::write(&corpus, part.join("\n") + "\n").unwrap();
+    let out = tmp.join("qs");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["quickstart", "--corpus"])
+        .arg(&corpus)
+        .args(["--corpus-license", "public-domain", "--out"])
+        .arg(&out)
+        .args(["--steps", "8", "--preset", "tiny", "--vocab-size", "512"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// The runs pages on a quickstart's output: the list; a run's curves (hover shows the values,
+/// the log-step toggle redraws), its checkpoint timeline with samples, the trace of a sentence,
+/// a 10 MB paste refused with a message, a checkpoint opened in the playground and answering;
+/// a half-written run's problems listed; a bundle's hash check passing, then failing in red
+/// with the reason once a file is changed.
+#[test]
+fn the_runs_pages_show_a_run_and_its_bundle() {
+    let qs = tiny_quickstart();
+    // A half-written copy of the run: no run.json, a log cut mid-line, a leftover checkpoint.
+    let broken = qs.join("broken");
+    std::fs::create_dir_all(broken.join("logs")).unwrap();
+    std::fs::create_dir_all(broken.join("checkpoints/.tmp-step-0000009-42")).unwrap();
+    let log = std::fs::read_to_string(qs.join("run/logs/train.jsonl")).unwrap();
+    std::fs::write(
+        broken.join("logs/train.jsonl"),
+        format!("{log}{{\"step\":9,\"lo"),
+    )
+    .unwrap();
+    let runs = qs.display().to_string();
+    let (server, port) = start(&["--runs", &runs]);
+    let b = Browser::start();
+    let base = format!("http://127.0.0.1:{port}");
+    b.goto(&format!("{base}/runs"));
+    let listed = b.eval(
+        "return Array.from(document.querySelectorAll('#runs tr td:first-child')).map(td => td.textContent + ' ' + td.nextElementSibling.textContent);",
+        &[],
+    );
+    assert_eq!(listed, json!(["broken run", "bundle bundle", "run run"]));
+    // The run.
+    b.click(&b.find("#runs a[href$='path=run']"));
+    b.wait_for(
+        "return document.querySelectorAll('svg.plot').length >= 2;",
+        30,
+        "the curves",
+    );
+    let rows = b.eval(
+        "return Array.from(document.querySelectorAll('#checkpoints tr')).slice(1).map(r => [r.cells[0].textContent, r.cells[4].textContent.length > 0]);",
+        &[],
+    );
+    assert_eq!(
+        rows,
+        json!([
+            ["0", true],
+            ["1", false],
+            ["2", false],
+            ["4", true],
+            ["8", true]
+        ]),
+        "five Pythia checkpoints, samples at 0, 4 and 8"
+    );
+    b.hover(&b.find("#chart-loss svg"));
+    b.wait_for(
+        "return !document.querySelector('#chart-loss .tip').hidden;",
+        10,
+        "the values under the cursor",
+    );
+    let tip = b.text("#chart-loss .tip");
+    assert!(
+        tip.as_str().unwrap().starts_with("step ")
+            && tip.as_str().unwrap().contains("training loss: "),
+        "{tip}"
+    );
+    b.click(&b.find("#logx"));
+    let axis = b.text("#chart-loss svg");
+    assert!(axis.as_str().unwrap().contains("log scale"), "{axis}");
+    assert!(
+        b.eval(
+            "return document.querySelectorAll('figure[data-task] svg').length;",
+            &[]
+        )
+        .as_u64()
+        .unwrap()
+            >= 2,
+        "the eval curves"
+    );
+    b.screenshot(&shot("run-page"));
+    // Trace a sentence of the corpus.
+    b.type_into(&b.find("#trace-query"), "The earth was formless and empty.");
+    b.click(&b.find("#trace-form button"));
+    b.wait_for("return !!document.getElementById('trace-table') || !!document.getElementById('trace-error');", 60, "the trace");
+    let found = b.eval(
+        "return document.querySelectorAll('#trace-table tr').length;",
+        &[],
+    );
+    assert!(
+        found.as_u64().unwrap() >= 2,
+        "the document holding Genesis 1:2 is found"
+    );
+    // A document id trained on in the first four steps: its first checkpoint is 1, 2 or 4.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .arg("trace")
+        .arg(qs.join("bundle"))
+        .args(["--checkpoint", "4", "--json"])
+        .output()
+        .unwrap();
+    let at4: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let id = at4["documents"][0][0].as_str().unwrap().to_string();
+    b.eval(SET, &[json!("#trace-query"), json!(id)]);
+    b.click(&b.find("#trace-form button"));
+    b.wait_for(
+        &format!("return !!document.getElementById('trace-table') && document.getElementById('trace-table').textContent.includes('{id}');"),
+        60,
+        "the trace of a document id",
+    );
+    let first = b.text("#trace-table td.first-checkpoint");
+    assert!(
+        ["1", "2", "4"].contains(&first.as_str().unwrap()),
+        "a first checkpoint: {first}"
+    );
+    b.screenshot(&shot("run-trace"));
+    // A 10 MB paste is refused with a message, and the page stays usable.
+    b.eval(
+        "document.getElementById('trace-query').value = 'a'.repeat(10 * 1024 * 1024); return true;",
+        &[],
+    );
+    b.click(&b.find("#trace-form button"));
+    b.wait_for(
+        "return !!document.getElementById('trace-error');",
+        30,
+        "the refusal",
+    );
+    let err = b.text("#trace-error");
+    assert!(
+        err.as_str().unwrap().contains("too long") || err.as_str().unwrap().contains("bytes"),
+        "{err}"
+    );
+    // Open checkpoint 4 in the playground; it answers.
+    b.click(&b.find("button.load[data-step='4']"));
+    b.wait_for("return location.pathname === '/' && document.getElementById('model').value.endsWith('run@step-4');", 60, "the playground on step 4");
+    b.click(&b.find("input[name=mode][value=completion]"));
+    b.eval(SET, &[json!("#max_tokens"), json!("5")]);
+    b.type_into(&b.find("#prompt"), "And God said");
+    b.click(&b.find("#send"));
+    wait_status(&b, "Done", "step 4's completion");
+    // The half-written run lists what is wrong.
+    b.goto(&format!("{base}/runs/view?path=broken"));
+    let problems = b.eval("return Array.from(document.querySelectorAll('#problems li')).map(li => li.textContent).join('\\n');", &[]);
+    let problems = problems.as_str().unwrap();
+    for needle in [
+        "no run.json",
+        "logs/train.jsonl line 9: not a JSON record",
+        ".tmp-step-0000009-42",
+    ] {
+        assert!(problems.contains(needle), "{needle} in {problems}");
+    }
+    // The bundle: its hashes pass; a changed file fails, in red, naming it.
+    b.goto(&format!("{base}/runs/view?path=bundle"));
+    b.click(&b.find("#verify"));
+    b.wait_for(
+        "return document.getElementById('verify-result').className !== '' ;",
+        120,
+        "the hash check",
+    );
+    let r = b.eval("return [document.getElementById('verify-result').className, document.getElementById('verify-result').textContent];", &[]);
+    assert_eq!(r[0], json!("ok"), "{r}");
+    let card = qs.join("bundle/README.md");
+    let mut text = std::fs::read_to_string(&card).unwrap();
+    text.push_str("\nA line added after the release.\n");
+    std::fs::write(&card, text).unwrap();
+    b.click(&b.find("#verify"));
+    b.wait_for(
+        "return document.getElementById('verify-result').className === 'error';",
+        120,
+        "the failed check",
+    );
+    let r = b.text("#verify-result");
+    assert!(r.as_str().unwrap().contains("README.md"), "{r}");
+    b.screenshot(&shot("bundle-verification-failed"));
+    drop(b);
+    stop(server);
+}
+
+/// `glassbox ui` on a quickstart's output serves its bundle's model and lists its run and bundle;
+/// on a folder without any model it says so.
+#[test]
+fn glassbox_ui_serves_a_quickstart_folder() {
+    let qs = tiny_quickstart();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .arg("ui")
+        .arg(&qs)
+        .args(["--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let port = server::port_of(&mut child);
+    let (status, models) = http(port, "GET", "/v1/models", "", None);
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        models.contains("\"id\":\"bundle\""),
+        "the bundle's model: {models}"
+    );
+    let (status, list) = http(port, "GET", "/runs", "", None);
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        list.contains("path=run\"") && list.contains("path=bundle\""),
+        "{list}"
+    );
+    stop(child);
+    let empty = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .arg("ui")
+        .arg(empty.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no model to serve"), "{err}");
 }

@@ -3,7 +3,7 @@
 //! it, counted per source and language.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use glassbox_data::dataset::{Dataset, Occurrence, permutation};
 use serde::Serialize;
@@ -119,9 +119,128 @@ fn too_many(bundle: &Path, steps: u64, batch: usize) -> ReleaseError {
     )
 }
 
+/// What is traced: a release bundle, or a training run directory (its `run.json`, resolved
+/// `recipe.toml`, checkpoint index and the dataset it names).
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// A bundle (`release.json`, `data/`).
+    Bundle(&'a Path),
+    /// A run directory.
+    Run(&'a Path),
+}
+
+impl Source<'_> {
+    fn open(self) -> Result<Ctx> {
+        match self {
+            Source::Bundle(b) => open(b),
+            Source::Run(r) => open_run(r),
+        }
+    }
+
+    fn dir(self) -> PathBuf {
+        match self {
+            Source::Bundle(p) | Source::Run(p) => p.to_path_buf(),
+        }
+    }
+}
+
+/// The context of a run directory: batch, sequence length and data seed from its resolved
+/// recipe, steps from `run.json`, checkpoints from `checkpoints/index.json`, and its dataset.
+fn open_run(run: &Path) -> Result<Ctx> {
+    let bad = |file: &str, what: String| ReleaseError::bundle(run.join(file), what);
+    let info: Value = glassbox_core::fsio::read_json(&run.join("run.json"))?;
+    let recipe_path = run.join("recipe.toml");
+    let text = std::fs::read_to_string(&recipe_path)
+        .map_err(|e| bad("recipe.toml", format!("cannot read it: {e}")))?;
+    let recipe: toml::Value =
+        toml::from_str(&text).map_err(|e| bad("recipe.toml", format!("not TOML: {e}")))?;
+    let int = |table: &str, key: &str| -> Result<u64> {
+        recipe
+            .get(table)
+            .and_then(|t| t.get(key))
+            .and_then(toml::Value::as_integer)
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| bad("recipe.toml", format!("no [{table}] {key}")))
+    };
+    let positive = |table: &str, key: &str| -> Result<usize> {
+        let v = int(table, key)?;
+        usize::try_from(v)
+            .ok()
+            .filter(|v| *v > 0 && *v <= u32::MAX as usize)
+            .ok_or_else(|| {
+                bad(
+                    "recipe.toml",
+                    format!("[{table}] {key} is {v}; it must be between 1 and 2^32 − 1"),
+                )
+            })
+    };
+    let dataset = info
+        .pointer("/dataset/path")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("run.json", "no dataset.path".into()))?;
+    let total = info
+        .get("total_steps")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad("run.json", "no total_steps".into()))?;
+    let index: Value =
+        glassbox_core::fsio::read_json(&run.join("checkpoints/index.json")).unwrap_or(Value::Null);
+    let mut checkpoints: Vec<u64> = index
+        .get("checkpoints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("step").and_then(Value::as_u64))
+        .collect();
+    checkpoints.sort_unstable();
+    Ok(Ctx {
+        ds: Dataset::open(Path::new(dataset))?,
+        batch: positive("train", "batch_size")?,
+        seq_len: positive("train", "seq_len")?,
+        seed: int("data", "seed")?,
+        total,
+        checkpoints,
+    })
+}
+
+/// The documents (training split first, then held-out) whose text contains `text`, at most
+/// `limit` of them; texts are decoded from the dataset's tokens with its own tokenizer.
+pub fn find_text(src: Source<'_>, text: &str, limit: usize) -> Result<Vec<String>> {
+    let mut c = src.open()?;
+    let path = c.ds.dir().join("tokenizer.json");
+    let tk = glassbox_data::tokenizer::load(&path)?;
+    let mut found = Vec::new();
+    for (split, docs) in [
+        ("train", c.ds.train_docs.clone()),
+        ("heldout", c.ds.heldout_docs.clone()),
+    ] {
+        for d in docs {
+            if found.len() >= limit {
+                return Ok(found);
+            }
+            let ids = c.ds.read(split, d.start, d.length as usize)?;
+            let body = tk.decode(&ids, false).map_err(|e| {
+                ReleaseError::bundle(
+                    path.clone(),
+                    format!("cannot decode document {}: {e}", d.id),
+                )
+            })?;
+            if body.contains(text) {
+                found.push(d.id.clone());
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Traces document `id` through the bundle's training.
 pub fn document(bundle: &Path, id: &str) -> Result<DocTrace> {
-    let c = open(bundle)?;
+    document_at(Source::Bundle(bundle), id)
+}
+
+/// Traces document `id` through the training of a bundle or a run.
+pub fn document_at(src: Source<'_>, id: &str) -> Result<DocTrace> {
+    let c = src.open()?;
+    let bundle = &src.dir();
     let d =
         c.ds.train_docs
             .iter()

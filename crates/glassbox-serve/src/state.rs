@@ -2,7 +2,7 @@
 //! key and the metrics.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use glassbox_infer::Engine;
@@ -57,11 +57,21 @@ pub struct ModelEntry {
     pub source: PathBuf,
 }
 
+/// Checkpoints loaded from the runs pages kept at once; loading another unloads the oldest.
+pub const MAX_LOADED: usize = 4;
+
 /// The shared state of every handler.
 #[derive(Debug)]
 pub struct AppState {
     /// Models, in the order given.
-    pub models: Vec<ModelEntry>,
+    pub models: Vec<Arc<ModelEntry>>,
+    /// Checkpoints loaded since start from the runs pages ([`AppState::load_checkpoint`]),
+    /// oldest first, at most [`MAX_LOADED`].
+    pub loaded: Mutex<Vec<Arc<ModelEntry>>>,
+    /// The scheduler options every model runs with.
+    pub scheduler_options: SchedulerOptions,
+    /// The folder of runs and bundles the runs pages list (`--runs DIR`), resolved.
+    pub runs: Option<PathBuf>,
     /// Limits.
     pub limits: Limits,
     /// Bearer key required on every endpoint but `/health` and the pages' files, when set (a
@@ -119,7 +129,7 @@ impl AppState {
         limits: Limits,
         api_key: Option<String>,
     ) -> Result<Self, String> {
-        let mut models: Vec<ModelEntry> = Vec::new();
+        let mut models: Vec<Arc<ModelEntry>> = Vec::new();
         for s in specs {
             if models.iter().any(|m| m.name == s.name) {
                 return Err(format!(
@@ -146,24 +156,92 @@ impl AppState {
                     .map_or_else(|| s.dir.clone(), std::path::Path::to_path_buf),
                 None => s.dir.clone(),
             };
-            models.push(ModelEntry {
+            models.push(Arc::new(ModelEntry {
                 name: s.name.clone(),
                 scheduler: Scheduler::start(engine.clone(), scheduler),
                 engine,
                 created: now(),
                 source,
-            });
+            }));
         }
         if models.is_empty() {
             return Err("no model to serve: give --model DIR".into());
         }
         Ok(Self {
             models,
+            loaded: Mutex::new(Vec::new()),
+            scheduler_options: scheduler,
+            runs: None,
             limits,
             api_key,
             metrics: Metrics::default(),
             browse: Vec::new(),
         })
+    }
+
+    /// Lists the runs and bundles in `dir` on the runs pages (and lets the pages read it).
+    pub fn with_runs(mut self, dir: Option<&std::path::Path>) -> Result<Self, String> {
+        if let Some(d) = dir {
+            let r = d
+                .canonicalize()
+                .map_err(|e| format!("--runs {}: {e}", d.display()))?;
+            if !r.is_dir() {
+                return Err(format!("--runs {}: not a folder", d.display()));
+            }
+            self.browse.push(r.clone());
+            self.runs = Some(r);
+        }
+        Ok(self)
+    }
+
+    /// The served models, then the loaded checkpoints.
+    pub fn all_models(&self) -> Vec<Arc<ModelEntry>> {
+        let mut all = self.models.clone();
+        all.extend(self.loaded_models());
+        all
+    }
+
+    fn loaded_models(&self) -> Vec<Arc<ModelEntry>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Loads the model directory `dir` (a checkpoint) as the model `name`, unless a model of
+    /// that name is there already; unloads the oldest loaded one past [`MAX_LOADED`]. Loading
+    /// is slow (it reads the weights): call it off the async runtime.
+    pub fn load_checkpoint(
+        &self,
+        name: &str,
+        dir: &std::path::Path,
+    ) -> Result<Arc<ModelEntry>, String> {
+        if let Some(m) = self.all_models().into_iter().find(|m| m.name == name) {
+            return Ok(m);
+        }
+        let engine = Engine::load(dir, &candle_core::Device::Cpu)
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+        let engine = Arc::new(engine);
+        let entry = Arc::new(ModelEntry {
+            name: name.to_string(),
+            scheduler: Scheduler::start(engine.clone(), self.scheduler_options),
+            engine,
+            created: now(),
+            source: dir.to_path_buf(),
+        });
+        let mut loaded = self
+            .loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(m) = loaded.iter().find(|m| m.name == name) {
+            return Ok(m.clone());
+        }
+        loaded.push(entry.clone());
+        while loaded.len() > MAX_LOADED {
+            let old = loaded.remove(0);
+            old.scheduler.stop_accepting();
+        }
+        Ok(entry)
     }
 
     /// Lets the web pages read the releases inside `dirs` (each must be a readable folder).
@@ -194,9 +272,11 @@ impl AppState {
     }
 
     /// The model a request names; with one model served, `model` may be omitted.
-    pub fn model(&self, name: Option<&str>) -> Result<&ModelEntry, ApiError> {
+    pub fn model(&self, name: Option<&str>) -> Result<Arc<ModelEntry>, ApiError> {
         match name {
-            None if self.models.len() == 1 => Ok(&self.models[0]),
+            None if self.models.len() == 1 && self.loaded_models().is_empty() => {
+                Ok(self.models[0].clone())
+            }
             None => Err(ApiError::invalid(
                 Some("model".to_string()),
                 format!(
@@ -205,8 +285,8 @@ impl AppState {
                 ),
             )),
             Some(n) => self
-                .models
-                .iter()
+                .all_models()
+                .into_iter()
                 .find(|m| m.name == n)
                 .ok_or_else(|| ApiError::unknown_model(n, &self.names())),
         }
@@ -214,12 +294,12 @@ impl AppState {
 
     /// The model names.
     pub fn names(&self) -> Vec<String> {
-        self.models.iter().map(|m| m.name.clone()).collect()
+        self.all_models().iter().map(|m| m.name.clone()).collect()
     }
 
     /// Stops every scheduler from taking new work (shutdown).
     pub fn stop_accepting(&self) {
-        for m in &self.models {
+        for m in self.all_models() {
             m.scheduler.stop_accepting();
         }
     }

@@ -25,3 +25,4 @@ pub(crate) mod resize_vocab;
 pub(crate) mod score;
 pub(crate) mod serve;
 pub(crate) mod train;
+pub(crate) mod ui;

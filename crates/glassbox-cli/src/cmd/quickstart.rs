@@ -407,7 +407,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         }
     );
     println!(
-        "look at:\n  {}/curated/datasheet.md   what was kept and removed, and why\n  {}/run/loss.svg           the loss curves\n  {}/run/logs/              train.jsonl, eval.jsonl\n  {}/run/checkpoints/       every checkpoint (index.json lists them with hashes)\n  {}/samples.md\n  {}/bundle/               the release: README.md (card), paper/paper.md, MANIFEST.json\nthen: glassbox generate --model {} --prompt \"{}\"\n      glassbox trace {}/bundle --checkpoint 64",
+        "look at:\n  {}/curated/datasheet.md   what was kept and removed, and why\n  {}/run/loss.svg           the loss curves\n  {}/run/logs/              train.jsonl, eval.jsonl\n  {}/run/checkpoints/       every checkpoint (index.json lists them with hashes)\n  {}/samples.md\n  {}/bundle/               the release: README.md (card), paper/paper.md, MANIFEST.json\nthen: glassbox generate --model {} --prompt \"{}\"\n      glassbox trace {}/bundle --checkpoint 64\n      glassbox ui {}               curves, checkpoints, trace and the model in the browser",
         out.display(),
         out.display(),
         out.display(),
@@ -416,6 +416,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         out.display(),
         final_ck.display(),
         a.prompt,
+        out.display(),
         out.display()
     );
     Ok(())

@@ -70,6 +70,11 @@ pub(crate) struct Args {
     /// files); repeat for several. The served models' own folders are always readable.
     #[arg(long = "browse", value_name = "DIR")]
     browse: Vec<PathBuf>,
+    /// A folder of training runs and release bundles (a quickstart's output, say) shown on the
+    /// runs pages at /runs: curves, checkpoints, samples, trace, and any checkpoint loaded into
+    /// the playground.
+    #[arg(long, value_name = "DIR")]
+    runs: Option<PathBuf>,
 }
 
 /// `--max-queue-wait`: a finite, non-negative number of seconds; 0 is no limit.
@@ -122,6 +127,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     )
     .map_err(|e| anyhow!(e))?
     .with_browse(&a.browse)
+    .and_then(|s| s.with_runs(a.runs.as_deref()))
     .map_err(|e| anyhow!(e))?;
     let state = Arc::new(state);
     let addr: SocketAddr = format!("{}:{}", a.host, a.port)

@@ -38,16 +38,20 @@ pub(crate) fn start(extra: &[&str]) -> (Child, u16) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let port = port_of(&mut c);
+    (c, port)
+}
+
+/// The port a server started with `--port 0` prints on its first line (its stdout piped).
+pub(crate) fn port_of(c: &mut Child) -> u16 {
     let mut out = BufReader::new(c.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
-    let port = line
-        .split("http://127.0.0.1:")
+    line.split("http://127.0.0.1:")
         .nth(1)
         .and_then(|r| r.split(|ch: char| !ch.is_ascii_digit()).next())
         .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (c, port)
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
 }
 
 pub(crate) fn stop(mut c: Child) {

@@ -185,6 +185,14 @@ impl Browser {
         )
     }
 
+    /// The text of the first element matching the CSS `selector` (`null` when there is none).
+    pub(crate) fn text(&self, selector: &str) -> Value {
+        self.eval(
+            "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
+            &[json!(selector)],
+        )
+    }
+
     /// The first element matching the CSS `selector`.
     pub(crate) fn find(&self, selector: &str) -> Element {
         Element(self.cmd(

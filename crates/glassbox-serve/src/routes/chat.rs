@@ -102,7 +102,8 @@ pub(super) fn chat_logprobs(e: &Engine, ids: &[u32], lps: &[TokenLogprob]) -> Va
 pub(super) async fn chat(State(s): State<Shared>, req: Request) -> Result<Response, ApiError> {
     let t0 = Instant::now();
     let b = read_body(&s, req.into_body()).await?;
-    let m = s.model(b.str("model")?)?;
+    let model = s.model(b.str("model")?)?;
+    let m = &*model;
     let g = gen_params(&b, &s)?;
     let msgs = messages(&b)?;
     let prompt = render_chat(m, &msgs, true)?;

@@ -140,7 +140,8 @@ pub(super) async fn completions(
 ) -> Result<Response, ApiError> {
     let t0 = Instant::now();
     let b = read_body(&s, req.into_body()).await?;
-    let m = s.model(b.str("model")?)?;
+    let model = s.model(b.str("model")?)?;
+    let m = &*model;
     let g = gen_params(&b, &s)?;
     let max_tokens = b
         .int_in("max_tokens", 0, s.limits.max_tokens as i64)?

@@ -43,6 +43,12 @@ pub fn app(state: Shared) -> Router {
         .route("/ui/style.css", get(crate::ui::style))
         .route("/ui/playground.js", get(crate::ui::playground))
         .route("/ui/key.js", get(crate::ui::key_script))
+        .route("/ui/run.js", get(crate::ui::run_script))
+        .route("/runs", get(crate::ui::runs::list))
+        .route("/runs/view", get(crate::ui::runs::view))
+        .route("/ui/api/trace", post(crate::ui::runs::trace_api))
+        .route("/ui/api/load", post(crate::ui::runs::load_api))
+        .route("/ui/api/verify", post(crate::ui::runs::verify_api))
         .route("/ui/key", post(crate::ui::set_key))
         .route("/audit", get(crate::ui::audit::page))
         .route("/ui/file", get(crate::ui::audit::file))
@@ -141,7 +147,14 @@ fn endpoint(path: &str) -> String {
         | "/tokenize"
         | "/detokenize"
         | "/tokenizer_info" => path.to_string(),
-        p if crate::ui::is_open(p) || p == "/audit" || p == "/ui/file" => "ui".into(),
+        p if crate::ui::is_open(p)
+            || p == "/audit"
+            || p == "/ui/file"
+            || p.starts_with("/runs")
+            || p.starts_with("/ui/api/") =>
+        {
+            "ui".into()
+        }
         _ => "other".into(),
     }
 }
@@ -165,7 +178,7 @@ async fn health() -> impl IntoResponse {
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
     let mut g = Gauges::default();
-    for m in &s.models {
+    for m in s.all_models() {
         let st = m.scheduler.stats();
         g.queued += st.queued.load(Ordering::Relaxed);
         g.running += st.active.load(Ordering::Relaxed);
@@ -186,7 +199,7 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
 
 async fn models(State(s): State<Shared>) -> impl IntoResponse {
     let data: Vec<Value> = s
-        .models
+        .all_models()
         .iter()
         .map(|m| {
             json!({"id": m.name, "object": "model", "created": m.created, "owned_by": "glassbox",

@@ -12,7 +12,8 @@ use super::{Shared, read_body};
 
 pub(super) async fn tokenize(State(s): State<Shared>, req: Request) -> Result<Response, ApiError> {
     let b = read_body(&s, req.into_body()).await?;
-    let m = s.model(b.str("model")?)?;
+    let model = s.model(b.str("model")?)?;
+    let m = &*model;
     let ids = if b.get("messages").is_some() {
         let msgs = messages(&b)?;
         render_chat(m, &msgs, b.bool("add_generation_prompt")?.unwrap_or(true))?
@@ -37,7 +38,8 @@ pub(super) async fn detokenize(
     req: Request,
 ) -> Result<Response, ApiError> {
     let b = read_body(&s, req.into_body()).await?;
-    let m = s.model(b.str("model")?)?;
+    let model = s.model(b.str("model")?)?;
+    let m = &*model;
     let bad = || {
         ApiError::invalid(
             Some("tokens".into()),
@@ -76,7 +78,8 @@ pub(super) async fn tokenizer_info(
     Query(q): Query<std::collections::HashMap<String, String>>,
     _h: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let m = s.model(q.get("model").map(String::as_str))?;
+    let model = s.model(q.get("model").map(String::as_str))?;
+    let m = &*model;
     let t = &m.engine.tokenizer;
     Ok(axum::Json(json!({
         "model": m.name,

@@ -42,7 +42,7 @@ enum Target {
 }
 
 fn resolve(s: &Shared, target: &str) -> Target {
-    if let Some(m) = s.models.iter().find(|m| m.name == target) {
+    if let Some(m) = s.all_models().iter().find(|m| m.name == target) {
         return Target::Local(m.source.clone());
     }
     if target.starts_with("hf:") {
@@ -67,7 +67,7 @@ fn nav(s: &Shared, target: &str) -> String {
         .collect();
     format!(
         "<nav class=\"nav\" aria-label=\"Pages\"><b>glassbox</b><a href=\"/\">Playground</a>\
-         <a href=\"/audit\" aria-current=\"page\">Openness report</a><span>served: {}</span>\
+         <a href=\"/runs\">Runs</a><a href=\"/audit\" aria-current=\"page\">Openness report</a><span>served: {}</span>\
          <form method=\"get\" action=\"/audit\" role=\"search\"><label for=\"target\">Audit</label>\
          <input id=\"target\" name=\"target\" value=\"{}\" placeholder=\"a served model, a local path or hf:org/name\">\
          <button type=\"submit\">Audit</button></form></nav>",

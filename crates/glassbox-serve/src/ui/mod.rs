@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::routes::Shared;
 
 pub(crate) mod audit;
+pub(crate) mod runs;
 
 /// One embedded file: its bytes and content type.
 struct Asset {
@@ -43,6 +44,10 @@ const KEY_PAGE: Asset = Asset {
     body: include_str!("assets/key.html"),
     content_type: "text/html; charset=utf-8",
 };
+const RUN_SCRIPT: Asset = Asset {
+    body: include_str!("assets/run.js"),
+    content_type: "text/javascript; charset=utf-8",
+};
 const KEY_SCRIPT: Asset = Asset {
     body: include_str!("assets/key.js"),
     content_type: "text/javascript; charset=utf-8",
@@ -53,7 +58,7 @@ const KEY_SCRIPT: Asset = Asset {
 pub(crate) fn is_open(path: &str) -> bool {
     matches!(
         path,
-        "/" | "/ui/style.css" | "/ui/playground.js" | "/ui/key.js" | "/ui/key"
+        "/" | "/ui/style.css" | "/ui/playground.js" | "/ui/run.js" | "/ui/key.js" | "/ui/key"
     )
 }
 
@@ -94,6 +99,11 @@ pub(crate) fn key_page() -> Response {
     r
 }
 
+/// `GET /ui/run.js`.
+pub(crate) async fn run_script() -> Response {
+    serve(&RUN_SCRIPT)
+}
+
 /// `GET /ui/key.js`.
 pub(crate) async fn key_script() -> Response {
     serve(&KEY_SCRIPT)
@@ -131,7 +141,7 @@ pub(crate) async fn set_key(State(s): State<Shared>, req: Request) -> Response {
 }
 
 /// Scripts and styles only from this server, nothing inline, no frames.
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub(crate) const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 fn serve(a: &Asset) -> Response {

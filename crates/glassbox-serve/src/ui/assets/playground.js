@@ -304,6 +304,9 @@ async function loadModels() {
       o.textContent = m.id + (m.max_model_len ? " (context " + m.max_model_len + ")" : "");
       sel.appendChild(o);
     }
+    // `?model=NAME` (a checkpoint opened from a run page) picks that model.
+    const want = new URLSearchParams(window.location.search).get("model");
+    if (want && j.data.some((m) => m.id === want)) sel.value = want;
     status(j.data.length ? "Ready." : "This server has no models.", !j.data.length);
   } catch (e) {
     status("Could not list the models: " + e.message, true);
