@@ -15,6 +15,13 @@ use serde_json::{Value, json};
 use server::{http, start, stop};
 use webdriver::Browser;
 
+/// One browser test at a time: each starts Chromium and a server, and CI machines are small.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn shot(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("ui-screenshots")
@@ -59,6 +66,7 @@ fn wait_status(b: &Browser, prefix: &str, what: &str) {
 /// API gives for the same request; the page shows that request as curl and Python.
 #[test]
 fn a_chat_streams_tokens_with_their_probabilities() {
+    let _serial = one_at_a_time();
     let (server, port) = start(&[]);
     let b = playground(port);
     assert_eq!(
@@ -173,6 +181,7 @@ fn a_chat_streams_tokens_with_their_probabilities() {
 /// not an integer) is shown as the API's error, naming the field.
 #[test]
 fn completion_mode_and_errors_from_the_api() {
+    let _serial = one_at_a_time();
     let (server, port) = start(&[]);
     let b = playground(port);
     b.click(&b.find("input[name=mode][value=completion]"));
@@ -208,6 +217,7 @@ fn completion_mode_and_errors_from_the_api() {
 /// key is refused with a message and asked for again.
 #[test]
 fn the_page_asks_for_the_api_key_once() {
+    let _serial = one_at_a_time();
     let (server, port) = start(&["--api-key", "sesame"]);
     let (status, _) = http(port, "GET", "/", "", None);
     assert!(status.contains("200"), "the page needs no key: {status}");
@@ -298,6 +308,7 @@ fn restricted_release(tmp: &std::path::Path) -> PathBuf {
 /// highlighted; a target that does not exist is an error in red, not a hang.
 #[test]
 fn the_openness_report_quotes_the_clause_and_opens_its_line() {
+    let _serial = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
     let release = restricted_release(tmp.path());
     let browse = tmp.path().display().to_string();
@@ -413,6 +424,7 @@ fn make_quickstart(tmp: &std::path::Path) -> PathBuf {
 /// with the reason once a file is changed.
 #[test]
 fn the_runs_pages_show_a_run_and_its_bundle() {
+    let _serial = one_at_a_time();
     let qs = tiny_quickstart();
     // A half-written copy of the run: no run.json, a log cut mid-line, a leftover checkpoint.
     let broken = qs.join("broken");
@@ -582,6 +594,7 @@ fn the_runs_pages_show_a_run_and_its_bundle() {
 /// on a folder without any model it says so.
 #[test]
 fn glassbox_ui_serves_a_quickstart_folder() {
+    let _serial = one_at_a_time();
     let qs = tiny_quickstart();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
         .arg("ui")
