@@ -83,6 +83,12 @@ enum Command {
         after_help = "Examples:\n  glassbox ui quickstart          # the quickstart's run and bundle\n  glassbox ui quickstart/bundle --port 8080\n\nThen open http://127.0.0.1:8000/runs"
     )]
     Ui(cmd::ui::Args),
+    /// Hand a run to a distributed engine: the same weights, data order and settings for
+    /// PyTorch FSDP (torchrun), with the training loop and launch script.
+    #[command(
+        after_help = "Example:\n  glassbox export-run recipe.toml --engine torch-fsdp --out fsdp-run\n  NPROC=2 fsdp-run/launch.sh"
+    )]
+    ExportRun(cmd::export_run::Args),
     /// Re-save a model directory (other dtype, shards) in Hugging Face layout.
     #[command(
         after_help = "Example:\n  glassbox convert --model ./SmolLM2-135M --out ./smol-bf16 --dtype bf16"
@@ -208,6 +214,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Eval(a) => on_a_worker(|| cmd::eval::run(a)),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Ui(a) => cmd::ui::run(a),
+        Command::ExportRun(a) => cmd::export_run::run(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::MergeAdapter(a) => cmd::convert::merge_adapter(a),
         Command::Checkpoints(a) => cmd::checkpoints::run(a),

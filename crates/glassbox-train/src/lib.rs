@@ -16,6 +16,7 @@
 //! - [`bench`]: the training-throughput benchmark of `glassbox bench train`.
 //! - [`provenance`]: the model a run starts from, hashed, and the terms its card declares.
 //! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
+//! - [`export`]: a run handed to PyTorch FSDP (`torchrun`) with the same data order and settings.
 //!
 //! ```no_run
 //! use glassbox_train::trainer::{Options, train};
@@ -29,6 +30,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod learner;
 pub mod optim;
 pub mod plot;

@@ -202,7 +202,7 @@ fn start_from_zero(
 
 /// The weights step 0 starts from: the `[model] init` model's own (continual pre-training) under
 /// the recipe's config, or random ones from `init_seed`. A LoRA run keeps them frozen.
-fn initial_model(recipe: &Recipe, cfg: &ModelConfig) -> Result<Transformer> {
+pub(crate) fn initial_model(recipe: &Recipe, cfg: &ModelConfig) -> Result<Transformer> {
     Ok(match &recipe.model.init {
         // The same config.json, so the shapes agree; weights widened to f32 for training.
         Some(model_dir) => {

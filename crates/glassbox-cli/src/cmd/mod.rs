@@ -16,6 +16,7 @@ pub(crate) mod convert_ollama;
 pub(crate) mod data;
 pub(crate) mod data_chat;
 pub(crate) mod eval;
+pub(crate) mod export_run;
 pub(crate) mod generate;
 pub(crate) mod merge;
 pub(crate) mod quickstart;

@@ -1,0 +1,64 @@
+//! `glassbox export-run RECIPE --engine torch-fsdp --out DIR`: the run handed to a distributed
+//! engine (`glassbox_train::export`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use glassbox_train::export::{Engine, export_run};
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum EngineArg {
+    /// PyTorch FSDP through torchrun (a short training loop over FSDP2).
+    TorchFsdp,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The recipe (as for `glassbox train`).
+    recipe: PathBuf,
+    /// The engine to hand the run to.
+    #[arg(long, value_enum)]
+    engine: EngineArg,
+    /// The export directory (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+    /// Print the setting-by-setting mapping as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(a: Args) -> Result<()> {
+    let engine = match a.engine {
+        EngineArg::TorchFsdp => Engine::TorchFsdp,
+    };
+    let e = export_run(&a.recipe, engine, &a.out)
+        .with_context(|| format!("exporting {} for {}", a.recipe.display(), engine.name()))?;
+    if a.json {
+        let text = std::fs::read_to_string(e.dir.join("export.json"))
+            .with_context(|| format!("reading {}", e.dir.join("export.json").display()))?;
+        print!("{text}");
+        return Ok(());
+    }
+    println!(
+        "export-run: {} steps, {} positions of the data order → {} ({})",
+        e.total_steps,
+        e.positions,
+        e.dir.display(),
+        engine.name()
+    );
+    println!("{:<42} {:<28} counterpart", "recipe key", "value");
+    for m in &e.mapping {
+        let v = m.value.to_string();
+        let v = if v.chars().count() > 28 {
+            format!("{}…", v.chars().take(27).collect::<String>())
+        } else {
+            v
+        };
+        println!("{:<42} {:<28} {}", m.key, v, m.counterpart);
+    }
+    println!(
+        "then: NPROC=2 {}/launch.sh   (torch and transformers installed; BACKEND=nccl on GPUs)",
+        e.dir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! `glassbox export-run --engine torch-fsdp`: the export holds glassbox's exact data order and
+//! settings, and PyTorch FSDP trained from it (2 processes, gloo, CPU;
+//! `tests/fixtures/export/make_fsdp_fixture.py`) gives glassbox's own losses and weights. CI
+//! compares with the committed fixture; it does not need torch.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use candle_core::{Device, Tensor};
+use glassbox_model::{Logits, Transformer};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn glassbox(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn export(recipe: &Path, out: &Path) -> std::process::Output {
+    glassbox(&[
+        "export-run".as_ref(),
+        recipe.as_os_str(),
+        "--engine".as_ref(),
+        "torch-fsdp".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
+fn train(recipe: &Path, run: &Path) {
+    let o = glassbox(&[
+        "train".as_ref(),
+        recipe.as_os_str(),
+        "--out".as_ref(),
+        run.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// One field of every line of a run's `logs/train.jsonl`.
+fn logged(run: &Path, field: &str) -> Vec<f64> {
+    std::fs::read_to_string(run.join("logs/train.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()[field]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
+}
+
+fn recipe() -> PathBuf {
+    repo().join("tests/fixtures/train/recipe.toml")
+}
+
+fn fixture() -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/export/fsdp_losses.json")).unwrap(),
+    )
+    .unwrap()
+}
+
+fn f64s(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// glassbox's own run of the recipe and PyTorch FSDP's run of its export agree: per-step losses
+/// within 1e-4 relative, and the step-20 weights give the same logits (1e-4) on the probe.
+#[test]
+fn fsdp_trains_the_exported_run_as_glassbox_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(&recipe(), &run);
+    let ours = logged(&run, "loss");
+    let f = fixture();
+    let theirs = f64s(&f["losses"]);
+    assert_eq!(ours.len(), 20);
+    assert_eq!(theirs.len(), 20);
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        let rel = (a - b).abs() / b.abs();
+        assert!(
+            rel < 1e-4,
+            "step {}: glassbox {a}, FSDP {b} (relative {rel:.2e})",
+            i + 1
+        );
+    }
+    assert_eq!(
+        f["engine"]["world_size"], 2,
+        "the fixture ran on two processes"
+    );
+    // The step-20 weights: logits of the probe at its first and last position.
+    let (m, _) = Transformer::load(&run.join("checkpoints/step-0000020"), &Device::Cpu).unwrap();
+    let probe: Vec<u32> = f["probe"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect();
+    let t = probe.len();
+    let ids = Tensor::from_vec(probe, (1, t), &Device::Cpu).unwrap();
+    let logits: Vec<Vec<f32>> = m
+        .forward(&ids, &[], None, Logits::All)
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    for (row, key) in [
+        (0, "step_20_logits_first_position"),
+        (t - 1, "step_20_logits_last_position"),
+    ] {
+        let want = f64s(&f[key]);
+        let worst = logits[row]
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (f64::from(*a) - b).abs())
+            .fold(0f64, f64::max);
+        assert!(worst < 1e-4, "{key}: max |diff| {worst:.2e}");
+    }
+}
+
+fn read_u32(p: &Path) -> Vec<u32> {
+    std::fs::read(p)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn read_u64(p: &Path) -> Vec<u64> {
+    std::fs::read(p)
+        .unwrap()
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+/// The export: every batch rebuilt from tokens.bin and order.bin is the batch glassbox trains on;
+/// the step-0 weights are the run's; every setting is mapped; keys without a counterpart and an
+/// existing directory are refused, naming the key.
+#[test]
+fn the_export_holds_the_data_order_weights_and_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("export");
+    let o = export(&recipe(), &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rec: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("export.json")).unwrap()).unwrap();
+    assert_eq!(rec["schema_version"], 1);
+    assert_eq!(rec["engine"], "torch-fsdp");
+    let (b, l) = (4usize, 32usize);
+    let tokens = read_u32(&out.join("data/tokens.bin"));
+    let order = read_u64(&out.join("data/order.bin"));
+    assert_eq!(order.len(), 20 * b);
+    let mut ds =
+        glassbox_data::dataset::Dataset::open(&repo().join("tests/fixtures/train/dataset"))
+            .unwrap();
+    for step in 0..20u64 {
+        let rows = ds.batch(step, b, l, 7).unwrap();
+        for (r, row) in rows.iter().enumerate() {
+            let i = order[step as usize * b + r] as usize;
+            assert_eq!(
+                &tokens[i * l..i * l + l + 1],
+                &row.tokens[..],
+                "step {step} row {r}"
+            );
+        }
+    }
+    // The learning rate of every step, and the checkpoint steps, as glassbox runs them.
+    let lrs = f64s(&rec["lr_schedule"]);
+    assert_eq!(lrs.len(), 20);
+    assert_eq!(
+        rec["checkpoint_steps"],
+        serde_json::json!([0, 1, 2, 4, 8, 16, 20])
+    );
+    let keys: Vec<&str> = rec["mapping"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap())
+        .collect();
+    for k in [
+        "optim.lr",
+        "optim.betas",
+        "train.grad_accum",
+        "train.max_grad_norm",
+        "data.seed",
+    ] {
+        assert!(keys.contains(&k), "{k} mapped: {keys:?}");
+    }
+    // The step-0 weights are those glassbox's own run starts from.
+    let run = tmp.path().join("run");
+    train(&recipe(), &run);
+    let a = std::fs::read(out.join("model/model.safetensors")).unwrap();
+    let c = std::fs::read(run.join("checkpoints/step-0000000/model.safetensors")).unwrap();
+    assert_eq!(
+        a, c,
+        "the exported weights are the step-0 checkpoint's bytes"
+    );
+    assert_eq!(
+        lrs,
+        logged(&run, "lr"),
+        "the learning rate of every step, as glassbox used it"
+    );
+    for f in [
+        "launch.sh",
+        "train_fsdp.py",
+        "recipe.toml",
+        "model/config.json",
+        "model/tokenizer.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    // Refusals: an existing directory; keys without a counterpart.
+    let o = export(&recipe(), &out);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists already"));
+    let text = std::fs::read_to_string(recipe()).unwrap();
+    let dataset = repo().join("tests/fixtures/train/dataset");
+    let base = text.replace(
+        "dataset = \"dataset\"",
+        &format!("dataset = {:?}", dataset.display().to_string()),
+    );
+    for (edit, key) in [
+        (
+            base.replace("interval = 0", "interval = 5"),
+            "eval.interval",
+        ),
+        (
+            format!("{base}\n[lora]\nr = 4\nalpha = 8.0\ntargets = [\"q_proj\"]\n"),
+            "lora",
+        ),
+    ] {
+        let r = tmp.path().join(format!("{key}.toml"));
+        std::fs::write(&r, edit).unwrap();
+        let o = export(&r, &tmp.path().join(format!("out-{key}")));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{key}");
+        assert!(
+            err.contains(&format!("`{key}` has no counterpart")),
+            "{key}: {err}"
+        );
+        assert!(
+            !tmp.path().join(format!("out-{key}")).exists(),
+            "nothing written for {key}"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Trains a run exported by `glassbox export-run --engine torch-fsdp` with PyTorch FSDP.
+
+Launched by the export's launch.sh (`torchrun --nproc_per_node N train_fsdp.py --export DIR
+--out OUT`). It trains exactly the exported run: the step-0 weights of model/, the sample of
+every position from data/order.bin (sample i = tokens [i*seq_len, i*seq_len + seq_len + 1) of
+data/tokens.bin), the global batch split evenly over the ranks, each rank's rows in grad_accum
+micro-batches, AdamW with the exported settings (norm weights and biases undecayed unless the
+recipe says otherwise), the learning rate of every step as export.json lists it, global-norm
+clipping, and checkpoints at the exported steps in Hugging Face layout. Per-step losses (the
+mean over the global batch) go to OUT/logs/train.jsonl; OUT/engine.json records the engine.
+
+Needs torch (>= 2.6, FSDP2's fully_shard) and transformers; the model is transformers'
+LlamaForCausalLM, sharded per decoder layer. Bring the result back with `glassbox import-run`.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+from torch.distributed.device_mesh import init_device_mesh
+from torch.distributed.fsdp import fully_shard
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--export", required=True, help="the directory glassbox export-run wrote")
+    ap.add_argument("--out", required=True, help="where checkpoints and logs go")
+    ap.add_argument("--backend", default="gloo", choices=["gloo", "nccl"])
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    args = ap.parse_args()
+
+    dist.init_process_group(args.backend)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    torch.set_num_threads(args.threads)
+    if args.backend == "nccl":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+
+    exp, out = Path(args.export), Path(args.out)
+    rec = json.loads((exp / "export.json").read_text())
+    if rec.get("schema_version") != 1 or rec.get("engine") != "torch-fsdp":
+        raise SystemExit(f"{exp / 'export.json'}: not a torch-fsdp export of schema_version 1")
+    B, L, A, T = rec["batch_size"], rec["seq_len"], rec["grad_accum"], rec["total_steps"]
+    if B % world:
+        raise SystemExit(f"batch_size {B} is not a multiple of the {world} processes")
+    per = B // world
+    if per % A:
+        raise SystemExit(f"each process's {per} rows do not split into grad_accum {A} micro-batches")
+    tokens = np.memmap(exp / "data" / "tokens.bin", dtype="<u4", mode="r")
+    order = np.memmap(exp / "data" / "order.bin", dtype="<u8", mode="r")
+    if len(order) != rec["positions"] or len(tokens) != rec["train_tokens"]:
+        raise SystemExit(f"{exp / 'data'}: the files do not have the sizes export.json records")
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(exp / "model", dtype=torch.float32, attn_implementation="eager")
+    model.to(device)
+    mesh = init_device_mesh(device.type, (world,))
+    for layer in model.model.layers:
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+
+    o = rec["optimizer"]
+    decay, plain = [], []
+    for name, p in model.named_parameters():
+        undecayed = name.endswith("norm.weight") or name.endswith(".bias")
+        (plain if undecayed and not o["decay_norms_and_biases"] else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": o["weight_decay"]}, {"params": plain, "weight_decay": 0.0}],
+        lr=0.0, betas=tuple(o["betas"]), eps=o["eps"],
+    )
+
+    def save(step):
+        sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if rank == 0:
+            d = out / "checkpoints" / f"step-{step:07d}"
+            d.mkdir(parents=True, exist_ok=True)
+            model.save_pretrained(d, state_dict=sd, safe_serialization=True)
+            tok = exp / "model" / "tokenizer.json"
+            if tok.exists():
+                shutil.copy(tok, d / "tokenizer.json")
+        dist.barrier()
+
+    checkpoints = set(rec["checkpoint_steps"])
+    steps = T if args.max_steps is None else min(T, args.max_steps)
+    if rank == 0:
+        (out / "logs").mkdir(parents=True, exist_ok=True)
+        log = open(out / "logs" / "train.jsonl", "w")
+    if 0 in checkpoints:
+        save(0)
+    t0 = time.time()
+    for step in range(steps):
+        lr = rec["lr_schedule"][step]
+        for g in opt.param_groups:
+            g["lr"] = lr
+        first = step * B + rank * per
+        rows = np.stack([tokens[i * L: i * L + L + 1] for i in order[first: first + per].astype(np.int64)])
+        batch = torch.from_numpy(rows.astype(np.int64)).to(device)
+        opt.zero_grad(set_to_none=True)
+        mean = torch.zeros((), dtype=torch.float64, device=device)
+        for micro in batch.chunk(A):
+            logits = model(input_ids=micro[:, :-1]).logits
+            loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), micro[:, 1:].reshape(-1))
+            (loss / A).backward()
+            mean += loss.detach().double() / A
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), rec["max_grad_norm"])
+        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
+        opt.step()
+        dist.all_reduce(mean)
+        mean /= world
+        if rank == 0:
+            log.write(json.dumps({"step": step + 1, "loss": mean.item(), "lr": lr, "grad_norm": float(norm),
+                                  "tokens_seen": (step + 1) * B * L, "wall_time": time.time() - t0}) + "\n")
+            log.flush()
+        if step + 1 in checkpoints:
+            save(step + 1)
+    if rank == 0:
+        log.close()
+        import transformers
+
+        (out / "engine.json").write_text(json.dumps({
+            "engine": "torch-fsdp", "torch": torch.__version__, "transformers": transformers.__version__,
+            "world_size": world, "backend": args.backend, "steps": steps,
+            "export_recipe_sha256": rec["recipe_sha256"],
+        }, indent=1) + "\n")
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
