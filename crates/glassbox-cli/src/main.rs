@@ -89,6 +89,12 @@ enum Command {
         after_help = "Example:\n  glassbox export-run recipe.toml --engine torch-fsdp --out fsdp-run\n  NPROC=2 fsdp-run/launch.sh"
     )]
     ExportRun(cmd::export_run::Args),
+    /// Bring a run trained by an engine from `glassbox export-run` back as a glassbox run
+    /// directory (checkpoints, logs, run.json naming the engine).
+    #[command(
+        after_help = "Example:\n  glassbox import-run engine-run --export fsdp-run --out runs/from-fsdp\n  glassbox eval --run runs/from-fsdp --task heldout"
+    )]
+    ImportRun(cmd::export_run::ImportArgs),
     /// Re-save a model directory (other dtype, shards) in Hugging Face layout.
     #[command(
         after_help = "Example:\n  glassbox convert --model ./SmolLM2-135M --out ./smol-bf16 --dtype bf16"
@@ -215,6 +221,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Ui(a) => cmd::ui::run(a),
         Command::ExportRun(a) => cmd::export_run::run(a),
+        Command::ImportRun(a) => cmd::export_run::import(a),
         Command::Convert(a) => cmd::convert::run(a),
         Command::MergeAdapter(a) => cmd::convert::merge_adapter(a),
         Command::Checkpoints(a) => cmd::checkpoints::run(a),

@@ -258,3 +258,118 @@ fn the_export_holds_the_data_order_weights_and_settings() {
         );
     }
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(name));
+        } else {
+            std::fs::copy(&p, to.join(name)).unwrap();
+        }
+    }
+}
+
+/// `import-run` on what the exported loop writes (here made from glassbox's own run of the same
+/// recipe: Hugging Face checkpoints without glassbox's state, the log, engine.json): a run
+/// directory `eval --run` reads, every checkpoint hashed in its state.json, run.json naming the
+/// engine; an engine output of another export, a log with a gap and an existing directory are
+/// refused.
+#[test]
+fn import_run_brings_the_engine_output_back_as_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (exp, run) = (tmp.path().join("export"), tmp.path().join("native"));
+    assert!(export(&recipe(), &exp).status.success());
+    train(&recipe(), &run);
+    let rec: Value =
+        serde_json::from_str(&std::fs::read_to_string(exp.join("export.json")).unwrap()).unwrap();
+    // The engine's output, as train_fsdp.py lays it out.
+    let eng = tmp.path().join("engine-run");
+    for step in [0u64, 1, 2, 4, 8, 16, 20] {
+        let src = run.join(format!("checkpoints/step-{step:07}"));
+        let dst = eng.join(format!("checkpoints/step-{step:07}"));
+        std::fs::create_dir_all(&dst).unwrap();
+        for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+            std::fs::copy(src.join(f), dst.join(f)).unwrap();
+        }
+    }
+    copy_dir(&run.join("logs"), &eng.join("logs"));
+    let engine = serde_json::json!({"engine": "torch-fsdp", "torch": "test", "transformers": "test",
+        "world_size": 2, "backend": "gloo", "steps": 20, "export_recipe_sha256": rec["recipe_sha256"]});
+    std::fs::write(eng.join("engine.json"), engine.to_string()).unwrap();
+    let imported = tmp.path().join("imported");
+    let o = glassbox(&[
+        "import-run".as_ref(),
+        eng.as_os_str(),
+        "--export".as_ref(),
+        exp.as_os_str(),
+        "--out".as_ref(),
+        imported.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(imported.join("run.json")).unwrap()).unwrap();
+    assert_eq!(info["trained_by"]["engine"], "torch-fsdp");
+    assert_eq!(info["trained_by"]["world_size"], 2);
+    assert_eq!(info["total_steps"], 20);
+    let idx: Value = serde_json::from_str(
+        &std::fs::read_to_string(imported.join("checkpoints/index.json")).unwrap(),
+    )
+    .unwrap();
+    let steps: Vec<u64> = idx["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [0, 1, 2, 4, 8, 16, 20],
+        "every checkpoint hashed and valid"
+    );
+    assert_eq!(logged(&imported, "loss"), logged(&run, "loss"));
+    let o = glassbox(&[
+        "eval".as_ref(),
+        "--run".as_ref(),
+        imported.as_os_str(),
+        "--task".as_ref(),
+        "heldout".as_ref(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(imported.join("evals/heldout.jsonl").is_file());
+    // Refusals.
+    let again = |eng: &Path, out: &Path| {
+        glassbox(&[
+            "import-run".as_ref(),
+            eng.as_os_str(),
+            "--export".as_ref(),
+            exp.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+    };
+    let err = |o: std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err(again(&eng, &imported)).contains("exists already"));
+    let other = tmp.path().join("other-engine");
+    copy_dir(&eng, &other);
+    std::fs::write(
+        other.join("engine.json"),
+        r#"{"engine": "torch-fsdp", "export_recipe_sha256": "0000"}"#,
+    )
+    .unwrap();
+    assert!(err(again(&other, &tmp.path().join("o1"))).contains("was trained from another export"));
+    let gap = tmp.path().join("gap-engine");
+    copy_dir(&eng, &gap);
+    let log = std::fs::read_to_string(gap.join("logs/train.jsonl")).unwrap();
+    let cut: Vec<&str> = log
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 4)
+        .map(|(_, l)| l)
+        .collect();
+    std::fs::write(gap.join("logs/train.jsonl"), cut.join("\n") + "\n").unwrap();
+    assert!(err(again(&gap, &tmp.path().join("o2"))).contains("line 5: expected step 5"));
+    assert!(!tmp.path().join("o1").exists() && !tmp.path().join("o2").exists());
+}

@@ -8,10 +8,10 @@
 //! silently trained something else would defeat the point.
 //!
 //! Layout of the export (`export.json`, `schema_version` 1, is documented in docs/formats.md):
-//! `model/` (config.json, model.safetensors, tokenizer.json), `data/tokens.bin` (the train split,
+//! `model/` (config.json, model.safetensors, the tokenizer and generation files), `data/tokens.bin` (the train split,
 //! u32 little-endian), `data/order.bin` (u64 little-endian: the sample index of each position
 //! `step · batch_size + row`; sample `i` is tokens `[i · seq_len, i · seq_len + seq_len + 1)`),
-//! `recipe.toml` (the recipe as given), `train_fsdp.py`, `launch.sh`, `export.json`.
+//! `recipe.toml` (the resolved recipe, as `glassbox train` writes it), `train_fsdp.py`, `launch.sh`, `export.json`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -276,10 +276,24 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
     // The step-0 weights.
     let model = crate::trainer::initial_model(&recipe, &cfg)?;
     model.save(&tmp.join("model"), SaveDtype::F32, u64::MAX)?;
+    // The tokenizer files glassbox's own checkpoints carry.
     let tok = recipe.data.dataset.join("tokenizer.json");
-    if tok.is_file() {
-        std::fs::copy(&tok, tmp.join("model/tokenizer.json")).map_err(|e| io(&tok, e))?;
-    }
+    std::fs::copy(&tok, tmp.join("model/tokenizer.json")).map_err(|e| io(&tok, e))?;
+    let eos_piece = ds
+        .manifest
+        .tokenizer
+        .get("eos")
+        .and_then(Value::as_str)
+        .unwrap_or("<|endoftext|>")
+        .to_string();
+    glassbox_core::fsio::write_json_atomic(
+        &tmp.join("model/tokenizer_config.json"),
+        &json!({"eos_token": eos_piece, "model_max_length": cfg.max_position_embeddings, "clean_up_tokenization_spaces": false}),
+    )?;
+    glassbox_core::fsio::write_json_atomic(
+        &tmp.join("model/generation_config.json"),
+        &json!({"eos_token_id": cfg.eos_token_ids.first().copied().unwrap_or(eos), "do_sample": false}),
+    )?;
     // The token stream of the train split, then the sample of every position.
     let train_tokens = ds.tokens_in("train");
     let path = tmp.join("data/tokens.bin");
@@ -314,7 +328,11 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
     }
     w.flush().map_err(|e| io(&path, e))?;
     // The recipe as given, the loop, its launcher, and the record.
-    std::fs::copy(recipe_path, tmp.join("recipe.toml")).map_err(|e| io(recipe_path, e))?;
+    let resolved = toml::to_string(&recipe).map_err(|e| TrainError::Recipe {
+        path: recipe_path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    glassbox_core::fsio::atomic_write(&tmp.join("recipe.toml"), resolved.as_bytes())?;
     std::fs::write(tmp.join("train_fsdp.py"), TRAIN_FSDP).map_err(|e| io(&tmp, e))?;
     let launch = tmp.join("launch.sh");
     std::fs::write(&launch, LAUNCH).map_err(|e| io(&launch, e))?;
@@ -333,7 +351,7 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         "schema_version": EXPORT_SCHEMA_VERSION,
         "glassbox_version": env!("CARGO_PKG_VERSION"),
         "engine": engine.name(),
-        "recipe_sha256": glassbox_core::hash::sha256_file(recipe_path)?,
+        "recipe_sha256": glassbox_core::hash::sha256_hex(resolved.as_bytes()),
         "dataset_manifest_sha256": glassbox_core::hash::sha256_file(&recipe.data.dataset.join("manifest.json"))?,
         "total_steps": total,
         "batch_size": b,

@@ -16,7 +16,8 @@
 //! - [`bench`]: the training-throughput benchmark of `glassbox bench train`.
 //! - [`provenance`]: the model a run starts from, hashed, and the terms its card declares.
 //! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
-//! - [`export`]: a run handed to PyTorch FSDP (`torchrun`) with the same data order and settings.
+//! - [`export`]: a run handed to PyTorch FSDP (`torchrun`) with the same data order and settings;
+//!   [`import`] brings the engine's checkpoints and logs back as a run directory.
 //!
 //! ```no_run
 //! use glassbox_train::trainer::{Options, train};
@@ -31,6 +32,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod import;
 pub mod learner;
 pub mod optim;
 pub mod plot;

@@ -1,5 +1,6 @@
 //! `glassbox export-run RECIPE --engine torch-fsdp --out DIR`: the run handed to a distributed
-//! engine (`glassbox_train::export`).
+//! engine (`glassbox_train::export`); `glassbox import-run ENGINE_OUT --export DIR --out RUN`:
+//! the engine's result brought back as a run (`glassbox_train::import`).
 
 use std::path::PathBuf;
 
@@ -59,6 +60,30 @@ pub(crate) fn run(a: Args) -> Result<()> {
     println!(
         "then: NPROC=2 {}/launch.sh   (torch and transformers installed; BACKEND=nccl on GPUs)",
         e.dir.display()
+    );
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ImportArgs {
+    /// What the engine wrote (checkpoints/, logs/train.jsonl, engine.json).
+    engine_out: PathBuf,
+    /// The export it trained (`glassbox export-run --out`).
+    #[arg(long)]
+    export: PathBuf,
+    /// The run directory to write (must not exist).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub(crate) fn import(a: ImportArgs) -> Result<()> {
+    let r = glassbox_train::import::import_run(&a.engine_out, &a.export, &a.out)
+        .with_context(|| format!("importing {}", a.engine_out.display()))?;
+    println!(
+        "import-run: {} logged steps, checkpoints {:?} → {}",
+        r.steps_logged,
+        r.checkpoints,
+        r.dir.display()
     );
     Ok(())
 }

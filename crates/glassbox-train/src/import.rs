@@ -1,0 +1,211 @@
+//! A run trained by an engine brought back: [`import_run`] turns what the exported
+//! `train_fsdp.py` wrote (Hugging Face checkpoints, `logs/train.jsonl`, `engine.json`) and the
+//! export it trained ([`crate::export`]) into a glassbox run directory — the resolved recipe,
+//! `run.json` naming the engine, the logs, Pythia-named checkpoints each with a `state.json`
+//! hashing its files, and `checkpoints/index.json` — so `glassbox eval --run`, `trace` and the
+//! runs pages read it as any run.
+//!
+//! An imported checkpoint holds the engine's weights and no optimiser state (the engine's is
+//! sharded in its own format): the run cannot be resumed by glassbox, and `run.json` says
+//! where it was trained.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::checkpoint::{Index, STATE_SCHEMA, State, dir_name};
+use crate::recipe::Recipe;
+use crate::{Result, TrainError};
+
+/// What an import wrote.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Checkpoint steps imported.
+    pub checkpoints: Vec<u64>,
+    /// Logged steps.
+    pub steps_logged: u64,
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> TrainError {
+    TrainError::Run {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    Ok(glassbox_core::fsio::read_json(path)?)
+}
+
+/// Imports the engine's output `engine_out`, trained from the export `export`, into `out`
+/// (which must not exist).
+pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Imported> {
+    if out.exists() {
+        return Err(bad(out, "exists already; choose a new directory"));
+    }
+    let rec_path = export.join("export.json");
+    let rec = read_json(&rec_path)?;
+    if rec.get("schema_version").and_then(Value::as_u64) != Some(1) {
+        return Err(bad(&rec_path, "not an export of schema_version 1"));
+    }
+    let engine_path = engine_out.join("engine.json");
+    let engine = read_json(&engine_path)?;
+    if engine.get("export_recipe_sha256") != rec.get("recipe_sha256") {
+        return Err(bad(
+            &engine_path,
+            "was trained from another export (its export_recipe_sha256 is not this export's recipe_sha256)",
+        ));
+    }
+    let recipe = Recipe::from_file(&export.join("recipe.toml"))?;
+    let total = recipe.total_steps();
+    let batch = recipe.train.batch_size as u64;
+    // The logs: every step 1..=n in order, each with a finite loss.
+    let log_path = engine_out.join("logs/train.jsonl");
+    let text = std::fs::read_to_string(&log_path)
+        .map_err(|e| bad(&log_path, format!("cannot read it: {e}")))?;
+    let mut logs: Vec<Value> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| bad(&log_path, format!("line {}: {e}", i + 1)))?;
+        let step = v.get("step").and_then(Value::as_u64);
+        let loss = v.get("loss").and_then(Value::as_f64);
+        if step != Some(i as u64 + 1) || !loss.is_some_and(f64::is_finite) {
+            return Err(bad(
+                &log_path,
+                format!("line {}: expected step {} with a finite loss", i + 1, i + 1),
+            ));
+        }
+        logs.push(v);
+    }
+    let logged = logs.len() as u64;
+    // The checkpoints the engine wrote.
+    let ck_root = engine_out.join("checkpoints");
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(&ck_root)
+        .map_err(|e| bad(&ck_root, format!("cannot list it: {e}")))?
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let step = n.strip_prefix("step-")?.parse::<u64>().ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(bad(&ck_root, "holds no checkpoint (step-NNNNNNN)"));
+    }
+    if let Some((s, _)) = found.iter().find(|(s, _)| *s > logged) {
+        return Err(bad(
+            &ck_root,
+            format!("checkpoint {s} is past the {logged} logged steps"),
+        ));
+    }
+    let tmp = out.with_file_name(format!(
+        ".{}.tmp-{}",
+        out.file_name()
+            .map_or("run".into(), |n| n.to_string_lossy().into_owned()),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&tmp);
+    for d in ["checkpoints", "logs"] {
+        std::fs::create_dir_all(tmp.join(d)).map_err(|e| bad(&tmp, e.to_string()))?;
+    }
+    let resolved =
+        toml::to_string(&recipe).map_err(|e| bad(&export.join("recipe.toml"), e.to_string()))?;
+    glassbox_core::fsio::atomic_write(&tmp.join("recipe.toml"), resolved.as_bytes())?;
+    let dataset = crate::data::TrainData::open(&recipe.data.dataset)?;
+    let first_cfg = read_json(&found[0].1.join("config.json"))?;
+    let run_json = json!({
+        "schema_version": 1,
+        "glassbox_version": env!("CARGO_PKG_VERSION"),
+        "recipe_sha256": glassbox_core::hash::sha256_hex(resolved.as_bytes()),
+        "model_config": first_cfg,
+        "parameters": Value::Null,
+        "init": Value::Null,
+        "total_steps": total,
+        "threads": Value::Null,
+        "dataset": dataset.describe()?,
+        "trained_by": {
+            "engine": engine.get("engine"),
+            "torch": engine.get("torch"),
+            "transformers": engine.get("transformers"),
+            "world_size": engine.get("world_size"),
+            "backend": engine.get("backend"),
+            "export_recipe_sha256": rec.get("recipe_sha256"),
+            "export_glassbox_version": rec.get("glassbox_version"),
+        },
+    });
+    glassbox_core::fsio::write_json_atomic(&tmp.join("run.json"), &run_json)?;
+    let mut lines = String::new();
+    for v in &logs {
+        lines.push_str(&v.to_string());
+        lines.push('\n');
+    }
+    glassbox_core::fsio::atomic_write(&tmp.join("logs/train.jsonl"), lines.as_bytes())?;
+    glassbox_core::fsio::atomic_write(&tmp.join("logs/eval.jsonl"), b"")?;
+    let mut steps = Vec::new();
+    for (step, src) in &found {
+        let dest = tmp.join("checkpoints").join(dir_name(*step));
+        std::fs::create_dir_all(&dest).map_err(|e| bad(&dest, e.to_string()))?;
+        let mut files = BTreeMap::new();
+        // The weights and config are the engine's; the tokenizer and generation files are the
+        // export's (the engine copies only tokenizer.json, and writes its own generation defaults).
+        for name in [
+            "config.json",
+            "model.safetensors",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+        ] {
+            let from = if matches!(name, "config.json" | "model.safetensors") {
+                src.join(name)
+            } else {
+                export.join("model").join(name)
+            };
+            if !from.is_file() {
+                if name == "config.json" || name == "model.safetensors" {
+                    return Err(bad(&from, "missing from the engine's checkpoint"));
+                }
+                continue;
+            }
+            std::fs::copy(&from, dest.join(name)).map_err(|e| bad(&from, e.to_string()))?;
+            files.insert(
+                name.to_string(),
+                glassbox_core::hash::sha256_file(&dest.join(name))?,
+            );
+        }
+        glassbox_core::fsio::atomic_write(&dest.join("recipe.toml"), resolved.as_bytes())?;
+        files.insert(
+            "recipe.toml".into(),
+            glassbox_core::hash::sha256_hex(resolved.as_bytes()),
+        );
+        let last = (*step > 0).then(|| &logs[*step as usize - 1]);
+        let state = State {
+            schema_version: STATE_SCHEMA,
+            step: *step,
+            optimizer_step: *step,
+            tokens_seen: step * batch * recipe.train.seq_len as u64,
+            data_position: step * batch,
+            data_seed: recipe.data.seed,
+            rng: json!({"init_seed": recipe.model.init_seed, "training_draws": 0}),
+            lr: last
+                .and_then(|v| v.get("lr").and_then(Value::as_f64))
+                .unwrap_or(0.0),
+            loss: last.and_then(|v| v.get("loss").and_then(Value::as_f64)),
+            eval_loss: None,
+            files,
+        };
+        glassbox_core::fsio::write_json_atomic(&dest.join("state.json"), &state)?;
+        steps.push(*step);
+    }
+    let sched = |s: u64| recipe.checkpoints.scheduled(s, total);
+    Index::rebuild(&tmp.join("checkpoints"), &sched, true)?;
+    std::fs::rename(&tmp, out).map_err(|e| bad(out, e.to_string()))?;
+    Ok(Imported {
+        dir: out.to_path_buf(),
+        checkpoints: steps,
+        steps_logged: logged,
+    })
+}
