@@ -339,6 +339,49 @@ fn import_run_brings_the_engine_output_back_as_a_run() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(imported.join("evals/heldout.jsonl").is_file());
+    // Released, the bundle says where it was trained; verify replays its first steps from the
+    // step-0 weights within the engine tolerance (here the "engine" is glassbox: no difference)
+    // and refuses a replay from a later checkpoint, which has no optimiser state.
+    let bundle = tmp.path().join("bundle");
+    let o = glassbox(&[
+        "release".as_ref(),
+        imported.as_os_str(),
+        "--out".as_ref(),
+        bundle.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rel: Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("release.json")).unwrap())
+            .unwrap();
+    assert_eq!(rel["trained_by"]["engine"], "torch-fsdp");
+    let card = std::fs::read_to_string(bundle.join("README.md")).unwrap();
+    assert!(card.contains("trained by torch-fsdp"), "{card}");
+    assert!(!card.contains("replay any part of its training to the same bits"));
+    let o = glassbox(&[
+        "verify".as_ref(),
+        bundle.as_os_str(),
+        "--to".as_ref(),
+        "4".as_ref(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("steps 0 → 4 replayed from checkpoint 0: all") && out.contains("within 1e-4"),
+        "{out}"
+    );
+    let o = glassbox(&[
+        "verify".as_ref(),
+        bundle.as_os_str(),
+        "--from".as_ref(),
+        "4".as_ref(),
+        "--to".as_ref(),
+        "8".as_ref(),
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && out.contains("only step 0 carries optimiser state"),
+        "{out}"
+    );
     // Refusals.
     let again = |eng: &Path, out: &Path| {
         glassbox(&[

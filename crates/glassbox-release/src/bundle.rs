@@ -501,6 +501,8 @@ pub fn release(
         "total_steps": info.recipe.total_steps(),
         "parameters": info.run_json.get("parameters"),
         "threads": info.run_json.get("threads"),
+        // A run trained by another engine from a glassbox export (`glassbox import-run`).
+        "trained_by": info.run_json.get("trained_by").cloned().unwrap_or(Value::Null),
         // The model training started from (continual pre-training), with its hashes and terms.
         "base": info.run_json.get("init").cloned().unwrap_or(Value::Null),
         "recipe_sha256": glassbox_core::hash::sha256_file(&run.join("recipe.toml"))?,

@@ -113,6 +113,25 @@ impl Context<'_> {
     }
 
     /// What was trained, from what: the opening of the card and the paper.
+    /// The engine that trained the run, when it was not glassbox (`glassbox import-run`).
+    fn trained_by(&self) -> Option<&Value> {
+        self.run_json.get("trained_by").filter(|v| v.is_object())
+    }
+
+    /// What `glassbox verify` can replay of this run.
+    fn replay_sentence(&self) -> String {
+        match self.trained_by() {
+            None => "Anyone can check it with `glassbox verify` and replay any part of its training to the same bits.".into(),
+            Some(t) => format!(
+                "It was trained by {} (torch {}, {} processes over {}) from a `glassbox export-run` of this recipe and data order, and imported with `glassbox import-run`. Anyone can check it with `glassbox verify`: the hashes, the data order against its seed, and a replay of its first steps from the step-0 weights, which agrees within 1e-4 and not to the bit (the engine's arithmetic is not glassbox's; the engine's optimiser state is not part of the release, so later intervals cannot be replayed).",
+                t.get("engine").and_then(Value::as_str).unwrap_or("another engine"),
+                t.get("torch").and_then(Value::as_str).unwrap_or("?"),
+                num(t.get("world_size")),
+                t.get("backend").and_then(Value::as_str).unwrap_or("?"),
+            ),
+        }
+    }
+
     fn origin(&self) -> String {
         let arch = self
             .run_json
@@ -143,9 +162,17 @@ impl Context<'_> {
             (None, Some(base)) => format!(
                 "A {params}-parameter {arch} language model {how} with glassbox starting from the model in `{base}`"
             ),
-            (None, None) => format!(
-                "A {params}-parameter {arch} language model {how} from scratch with glassbox"
-            ),
+            (None, None) => match self.trained_by() {
+                Some(t) => format!(
+                    "A {params}-parameter {arch} language model {how} from scratch by {} from a glassbox export",
+                    t.get("engine")
+                        .and_then(Value::as_str)
+                        .unwrap_or("another engine")
+                ),
+                None => format!(
+                    "A {params}-parameter {arch} language model {how} from scratch with glassbox"
+                ),
+            },
         }
     }
 
@@ -241,10 +268,10 @@ pub(crate) fn model_card(c: &Context<'_>) -> String {
         "# {name}\n\n{origin} ([glassbox]({repo})), on {data}. This directory is a glassbox **release bundle**: \
 besides the weights it holds the training data and its exact order, the resolved recipe, every \
 intermediate checkpoint, the logs, the evaluation, the code that trained it and a `MANIFEST.json` \
-with the SHA-256 of every file. Anyone can check it with `glassbox verify` and replay any part of \
-its training to the same bits.\n\n",
+with the SHA-256 of every file. {replay}\n\n",
         name = c.name,
         origin = c.origin(),
+        replay = c.replay_sentence(),
         repo = c
             .revision
             .get("repository")

@@ -6,8 +6,9 @@
 //! runs pages read it as any run.
 //!
 //! An imported checkpoint holds the engine's weights and no optimiser state (the engine's is
-//! sharded in its own format): the run cannot be resumed by glassbox, and `run.json` says
-//! where it was trained.
+//! sharded in its own format) — except step 0, whose AdamW moments are zero in any engine and
+//! are written out, so `glassbox verify` can replay the first steps of the release. The run
+//! cannot be resumed by glassbox, and `run.json` says where it was trained.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -117,12 +118,16 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
     glassbox_core::fsio::atomic_write(&tmp.join("recipe.toml"), resolved.as_bytes())?;
     let dataset = crate::data::TrainData::open(&recipe.data.dataset)?;
     let first_cfg = read_json(&found[0].1.join("config.json"))?;
+    let (vocab, _) = dataset.vocab_and_eos();
+    let parameters = recipe
+        .resolve(&export.join("recipe.toml"), vocab)?
+        .num_parameters();
     let run_json = json!({
         "schema_version": 1,
         "glassbox_version": env!("CARGO_PKG_VERSION"),
         "recipe_sha256": glassbox_core::hash::sha256_hex(resolved.as_bytes()),
         "model_config": first_cfg,
-        "parameters": Value::Null,
+        "parameters": parameters,
         "init": Value::Null,
         "total_steps": total,
         "threads": Value::Null,
@@ -174,6 +179,29 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
             files.insert(
                 name.to_string(),
                 glassbox_core::hash::sha256_file(&dest.join(name))?,
+            );
+        }
+        if *step == 0 {
+            // AdamW's moments before the first step are zero in any engine: with them, step 0
+            // is a checkpoint glassbox can replay from (`glassbox verify` on the release).
+            let weights = glassbox_model::safetensors_io::SafetensorsFile::open(
+                &dest.join("model.safetensors"),
+            )?;
+            let mut zeros = Vec::new();
+            for (name, info) in weights.tensors() {
+                let z = candle_core::Tensor::zeros(
+                    info.shape.as_slice(),
+                    candle_core::DType::F32,
+                    &candle_core::Device::Cpu,
+                )?;
+                zeros.push((format!("m.{name}"), z.clone()));
+                zeros.push((format!("v.{name}"), z));
+            }
+            let opt = dest.join("optimizer.safetensors");
+            glassbox_model::weights::write_safetensors_file(&opt, &zeros)?;
+            files.insert(
+                "optimizer.safetensors".into(),
+                glassbox_core::hash::sha256_file(&opt)?,
             );
         }
         glassbox_core::fsio::atomic_write(&dest.join("recipe.toml"), resolved.as_bytes())?;
