@@ -117,14 +117,14 @@ body{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,sans-
 main{max-width:72rem;margin:0 auto;padding:1rem 1.5rem}a{color:var(--accent)}\
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}code{font-size:.9em}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0}caption{text-align:left;font-weight:600}\
-td,th{border:1px solid var(--border);padding:.35rem .5rem;text-align:left;vertical-align:top;font-size:.92rem}\
+td,th{border:1px solid var(--border);padding:.35rem .5rem;text-align:left;vertical-align:top;font-size:.92rem;overflow-wrap:anywhere}\
 th{background:var(--panel)}.holds{color:var(--holds)}.fails{color:var(--fails);font-weight:700}\
 .unknown{color:var(--unknown)}ol.spectrum{display:flex;flex-wrap:wrap;gap:.25rem;list-style:none;padding:0}\
 ol.spectrum li{padding:.4rem .8rem;border:1px solid var(--border);border-radius:1rem;color:var(--muted)}\
 ol.spectrum li.reached{color:var(--fg);background:var(--panel)}\
 ol.spectrum li[aria-current]{border:2px solid var(--accent);font-weight:700;color:var(--fg)}\
 .freedoms{display:grid;grid-template-columns:repeat(auto-fit,minmax(16rem,1fr));gap:.75rem}\
-.freedom{border:1px solid var(--border);border-radius:8px;padding:.5rem .75rem}\
+.freedom{border:1px solid var(--border);border-radius:8px;padding:.5rem .75rem;overflow-wrap:anywhere}\
 .freedom h3{margin:.2rem 0;font-size:1.05rem}blockquote{margin:.3rem 0;padding:.2rem .6rem;\
 border-left:4px solid var(--fails);background:var(--mark)}ul.ev{margin:.2rem 0;padding-left:1.2rem}\
 .exports a{display:inline-block;margin:.25rem .5rem .25rem 0;padding:.35rem .7rem;border:1px solid var(--accent);\

@@ -138,8 +138,15 @@ pub(crate) async fn page(
         glassbox_audit::audit(&run, &glassbox_audit::AuditOptions::default())
     })
     .await;
+    let served = s.all_models().iter().any(|m| m.name == target);
     let report = match report {
-        Ok(Ok(r)) => r,
+        // A served model is shown by its name, not by the folder it was loaded from.
+        Ok(Ok(mut r)) => {
+            if served {
+                r.target.id = target.clone();
+            }
+            r
+        }
         Ok(Err(e)) => {
             return error_page(
                 &s,

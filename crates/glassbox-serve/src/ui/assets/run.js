@@ -17,7 +17,7 @@ function el(name, attrs, parent) {
 function fmt(v) {
   if (v === null || v === undefined || Number.isNaN(v)) return "—";
   const a = Math.abs(v);
-  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(3);
+  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return Number(v.toPrecision(4)).toExponential();
   return Number(v.toPrecision(5)).toString();
 }
 
