@@ -7,8 +7,10 @@ every position from data/order.bin (sample i = tokens [i*seq_len, i*seq_len + se
 data/tokens.bin), the global batch split evenly over the ranks, each rank's rows in grad_accum
 micro-batches, AdamW with the exported settings (norm weights and biases undecayed unless the
 recipe says otherwise), the learning rate of every step as export.json lists it, global-norm
-clipping, and checkpoints at the exported steps in Hugging Face layout. Per-step losses (the
-mean over the global batch) go to OUT/logs/train.jsonl; OUT/engine.json records the engine.
+clipping, held-out evaluations at the exported steps (the mean loss over the first windows of
+data/heldout.bin, to OUT/logs/eval.jsonl), and checkpoints at the exported steps in Hugging Face
+layout. Per-step losses (the mean over the global batch) go to OUT/logs/train.jsonl;
+OUT/engine.json records the engine.
 
 Needs torch (>= 2.6, FSDP2's fully_shard) and transformers; the model is transformers'
 LlamaForCausalLM, sharded per decoder layer. Bring the result back with `glassbox import-run`.
@@ -16,6 +18,7 @@ LlamaForCausalLM, sharded per decoder layer. Bring the result back with `glassbo
 
 import argparse
 import json
+import math
 import os
 import shutil
 import time
@@ -60,6 +63,7 @@ def main():
     if per % A:
         raise SystemExit(f"each process's {per} rows do not split into grad_accum {A} micro-batches")
     tokens = np.memmap(exp / "data" / "tokens.bin", dtype="<u4", mode="r")
+    heldout = np.fromfile(exp / "data" / "heldout.bin", dtype="<u4")
     order = np.memmap(exp / "data" / "order.bin", dtype="<u8", mode="r")
     if len(order) != rec["positions"] or len(tokens) != rec["train_tokens"]:
         raise SystemExit(f"{exp / 'data'}: the files do not have the sizes export.json records")
@@ -95,10 +99,25 @@ def main():
         dist.barrier()
 
     checkpoints = set(rec["checkpoint_steps"])
+    eval_steps = set(rec["eval_steps"])
+    windows = min(rec["eval_windows"], max(len(heldout) - 1, 0) // L)
+
+    def evaluate():
+        # Mean of each window's mean loss over the first `windows` held-out windows (window i =
+        # held-out tokens [i*L, i*L + L + 1)), as glassbox evaluates; every process runs the same
+        # forwards (the sharded weights are gathered collectively).
+        total = 0.0
+        with torch.no_grad():
+            for i in range(windows):
+                w = torch.from_numpy(heldout[i * L: i * L + L + 1].astype(np.int64))[None].to(device)
+                logits = model(input_ids=w[:, :-1]).logits
+                total += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), w[:, 1:].reshape(-1)).item()
+        return total / windows
     steps = T if args.max_steps is None else min(T, args.max_steps)
     if rank == 0:
         (out / "logs").mkdir(parents=True, exist_ok=True)
         log = open(out / "logs" / "train.jsonl", "w")
+        eval_log = open(out / "logs" / "eval.jsonl", "w")
     if 0 in checkpoints:
         save(0)
     t0 = time.time()
@@ -125,10 +144,17 @@ def main():
             log.write(json.dumps({"step": step + 1, "loss": mean.item(), "lr": lr, "grad_norm": float(norm),
                                   "tokens_seen": (step + 1) * B * L, "wall_time": time.time() - t0}) + "\n")
             log.flush()
+        if step + 1 in eval_steps and windows > 0:
+            loss = evaluate()
+            if rank == 0:
+                eval_log.write(json.dumps({"step": step + 1, "loss": loss, "perplexity": math.exp(loss),
+                                           "tokens": windows * L}) + "\n")
+                eval_log.flush()
         if step + 1 in checkpoints:
             save(step + 1)
     if rank == 0:
         log.close()
+        eval_log.close()
         import transformers
 
         (out / "engine.json").write_text(json.dumps({

@@ -61,6 +61,24 @@ fn recipe() -> PathBuf {
     repo().join("tests/fixtures/train/recipe.toml")
 }
 
+/// The parity recipe with a held-out evaluation every 5 steps, as the fixture was made, written
+/// into `dir` (the dataset by absolute path).
+fn recipe_with_eval(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(recipe()).unwrap();
+    let dataset = repo().join("tests/fixtures/train/dataset");
+    let r = dir.join("recipe-eval.toml");
+    std::fs::write(
+        &r,
+        text.replace(
+            "dataset = \"dataset\"",
+            &format!("dataset = {:?}", dataset.display().to_string()),
+        )
+        .replace("interval = 0", "interval = 5"),
+    )
+    .unwrap();
+    r
+}
+
 fn fixture() -> Value {
     serde_json::from_str(
         &std::fs::read_to_string(repo().join("tests/fixtures/export/fsdp_losses.json")).unwrap(),
@@ -82,7 +100,7 @@ fn f64s(v: &Value) -> Vec<f64> {
 fn fsdp_trains_the_exported_run_as_glassbox_does() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    train(&recipe(), &run);
+    train(&recipe_with_eval(tmp.path()), &run);
     let ours = logged(&run, "loss");
     let f = fixture();
     let theirs = f64s(&f["losses"]);
@@ -100,6 +118,31 @@ fn fsdp_trains_the_exported_run_as_glassbox_does() {
         f["engine"]["world_size"], 2,
         "the fixture ran on two processes"
     );
+    // The held-out evaluations: the same steps, the same losses.
+    let evals: Vec<(u64, f64)> = std::fs::read_to_string(run.join("logs/eval.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap())
+        })
+        .collect();
+    let theirs: Vec<(u64, f64)> = f["eval"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e[0].as_u64().unwrap(), e[1].as_f64().unwrap()))
+        .collect();
+    assert_eq!(
+        evals.iter().map(|e| e.0).collect::<Vec<_>>(),
+        theirs.iter().map(|e| e.0).collect::<Vec<_>>(),
+        "evaluated at the same steps"
+    );
+    assert!(evals.len() >= 4, "{evals:?}");
+    for ((s, a), (_, b)) in evals.iter().zip(&theirs) {
+        let rel = (a - b).abs() / b.abs();
+        assert!(rel < 1e-4, "eval at step {s}: glassbox {a}, FSDP {b}");
+    }
     // The step-20 weights: logits of the probe at its first and last position.
     let (m, _) = Transformer::load(&run.join("checkpoints/step-0000020"), &Device::Cpu).unwrap();
     let probe: Vec<u32> = f["probe"]
@@ -235,8 +278,8 @@ fn the_export_holds_the_data_order_weights_and_settings() {
     );
     for (edit, key) in [
         (
-            base.replace("interval = 0", "interval = 5"),
-            "eval.interval",
+            base.replace("every = 1000", "every = 1000\nkeep_unscheduled = 2"),
+            "checkpoints.keep_unscheduled",
         ),
         (
             format!("{base}\n[lora]\nr = 4\nalpha = 8.0\ntargets = [\"q_proj\"]\n"),

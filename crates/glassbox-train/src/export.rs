@@ -11,6 +11,7 @@
 //! `model/` (config.json, model.safetensors, the tokenizer and generation files), `data/tokens.bin` (the train split,
 //! u32 little-endian), `data/order.bin` (u64 little-endian: the sample index of each position
 //! `step · batch_size + row`; sample `i` is tokens `[i · seq_len, i · seq_len + seq_len + 1)`),
+//! `data/heldout.bin` (the held-out split, u32 little-endian, for the evaluations),
 //! `recipe.toml` (the resolved recipe, as `glassbox train` writes it), `train_fsdp.py`, `launch.sh`, `export.json`.
 
 use std::io::Write as _;
@@ -91,13 +92,6 @@ fn mapping(r: &Recipe, path: &Path, total: u64) -> Result<Vec<Mapping>> {
             path,
             "lora",
             "the exported loop trains every weight; export a full fine-tune, or train the adapter with glassbox",
-        ));
-    }
-    if r.eval.interval > 0 {
-        return Err(refuse(
-            path,
-            "eval.interval",
-            "the exported loop does not evaluate during training; set `[eval] interval = 0` and evaluate the imported checkpoints with `glassbox eval --run`",
         ));
     }
     if r.train.rows_from.is_some() {
@@ -212,7 +206,7 @@ fn mapping(r: &Recipe, path: &Path, total: u64) -> Result<Vec<Mapping>> {
         m(
             "eval.interval / eval.windows",
             json!({"interval": r.eval.interval, "windows": r.eval.windows}),
-            "none needed: interval is 0 (no evaluation during training)",
+            "export.json eval_steps and eval_windows: mean loss over the first windows of data/heldout.bin, to logs/eval.jsonl",
         ),
         m(
             "release.*",
@@ -327,7 +321,20 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
             .map_err(|e| io(&path, e))?;
     }
     w.flush().map_err(|e| io(&path, e))?;
-    // The recipe as given, the loop, its launcher, and the record.
+    // The held-out split, for the evaluations during training.
+    let heldout_tokens = ds.tokens_in("heldout");
+    let path = tmp.join("data/heldout.bin");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
+    let mut at = 0u64;
+    while at < heldout_tokens {
+        let len = chunk.min((heldout_tokens - at) as usize);
+        for t in ds.read("heldout", at, len)? {
+            w.write_all(&t.to_le_bytes()).map_err(|e| io(&path, e))?;
+        }
+        at += len as u64;
+    }
+    w.flush().map_err(|e| io(&path, e))?;
+    // The recipe, the loop, its launcher, and the record.
     let resolved = toml::to_string(&recipe).map_err(|e| TrainError::Recipe {
         path: recipe_path.to_path_buf(),
         message: e.to_string(),
@@ -346,6 +353,12 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         .collect();
     let checkpoint_steps: Vec<u64> = (0..=total)
         .filter(|s| recipe.checkpoints.scheduled(*s, total))
+        .collect();
+    // As glassbox's loop: after step `done`, when it is a multiple of the interval or a
+    // scheduled checkpoint (and the interval is not 0).
+    let interval = recipe.eval.interval;
+    let eval_steps: Vec<u64> = (1..=total)
+        .filter(|d| interval > 0 && (d % interval == 0 || recipe.checkpoints.scheduled(*d, total)))
         .collect();
     let record = json!({
         "schema_version": EXPORT_SCHEMA_VERSION,
@@ -369,6 +382,9 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         "max_grad_norm": recipe.train.max_grad_norm,
         "lr_schedule": lrs,
         "checkpoint_steps": checkpoint_steps,
+        "eval_steps": eval_steps,
+        "eval_windows": recipe.eval.windows,
+        "heldout_tokens": heldout_tokens,
         "mapping": mapping.iter().map(|m| json!({"key": m.key, "value": m.value, "counterpart": m.counterpart})).collect::<Vec<_>>(),
     });
     glassbox_core::fsio::atomic_write(

@@ -149,7 +149,30 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
         lines.push('\n');
     }
     glassbox_core::fsio::atomic_write(&tmp.join("logs/train.jsonl"), lines.as_bytes())?;
-    glassbox_core::fsio::atomic_write(&tmp.join("logs/eval.jsonl"), b"")?;
+    // The held-out evaluations, when the engine made them.
+    let eval_path = engine_out.join("logs/eval.jsonl");
+    let evals: Vec<Value> = match std::fs::read_to_string(&eval_path) {
+        Ok(t) => t
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| bad(&eval_path, format!("line {}: {e}", i + 1)))
+            })
+            .collect::<Result<_>>()?,
+        Err(_) => Vec::new(),
+    };
+    let mut eval_text = String::new();
+    for v in &evals {
+        eval_text.push_str(&v.to_string());
+        eval_text.push('\n');
+    }
+    glassbox_core::fsio::atomic_write(&tmp.join("logs/eval.jsonl"), eval_text.as_bytes())?;
+    let eval_at = |step: u64| {
+        evals
+            .iter()
+            .find(|v| v.get("step").and_then(Value::as_u64) == Some(step))
+            .and_then(|v| v.get("loss").and_then(Value::as_f64))
+    };
     let mut steps = Vec::new();
     for (step, src) in &found {
         let dest = tmp.join("checkpoints").join(dir_name(*step));
@@ -222,7 +245,7 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
                 .and_then(|v| v.get("lr").and_then(Value::as_f64))
                 .unwrap_or(0.0),
             loss: last.and_then(|v| v.get("loss").and_then(Value::as_f64)),
-            eval_loss: None,
+            eval_loss: eval_at(*step),
             files,
         };
         glassbox_core::fsio::write_json_atomic(&dest.join("state.json"), &state)?;
