@@ -289,19 +289,7 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         &json!({"eos_token_id": cfg.eos_token_ids.first().copied().unwrap_or(eos), "do_sample": false}),
     )?;
     // The token stream of the train split, then the sample of every position.
-    let train_tokens = ds.tokens_in("train");
-    let path = tmp.join("data/tokens.bin");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
-    let chunk = 1 << 20;
-    let mut at = 0u64;
-    while at < train_tokens {
-        let len = chunk.min((train_tokens - at) as usize);
-        for t in ds.read("train", at, len)? {
-            w.write_all(&t.to_le_bytes()).map_err(|e| io(&path, e))?;
-        }
-        at += len as u64;
-    }
-    w.flush().map_err(|e| io(&path, e))?;
+    let train_tokens = write_split(&mut ds, "train", &tmp.join("data/tokens.bin"))?;
     let positions = total
         .checked_mul(b as u64)
         .ok_or_else(|| TrainError::Recipe {
@@ -322,18 +310,7 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
     }
     w.flush().map_err(|e| io(&path, e))?;
     // The held-out split, for the evaluations during training.
-    let heldout_tokens = ds.tokens_in("heldout");
-    let path = tmp.join("data/heldout.bin");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
-    let mut at = 0u64;
-    while at < heldout_tokens {
-        let len = chunk.min((heldout_tokens - at) as usize);
-        for t in ds.read("heldout", at, len)? {
-            w.write_all(&t.to_le_bytes()).map_err(|e| io(&path, e))?;
-        }
-        at += len as u64;
-    }
-    w.flush().map_err(|e| io(&path, e))?;
+    let heldout_tokens = write_split(&mut ds, "heldout", &tmp.join("data/heldout.bin"))?;
     // The recipe, the loop, its launcher, and the record.
     let resolved = toml::to_string(&recipe).map_err(|e| TrainError::Recipe {
         path: recipe_path.to_path_buf(),
@@ -398,6 +375,23 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         total_steps: total,
         positions,
     })
+}
+
+/// Writes the tokens of `split` to `path` (u32 little-endian, no header); returns their number.
+fn write_split(ds: &mut Dataset, split: &str, path: &Path) -> Result<u64> {
+    let n = ds.tokens_in(split);
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| io(path, e))?);
+    let chunk = 1usize << 20;
+    let mut at = 0u64;
+    while at < n {
+        let len = chunk.min((n - at) as usize);
+        for t in ds.read(split, at, len)? {
+            w.write_all(&t.to_le_bytes()).map_err(|e| io(path, e))?;
+        }
+        at += len as u64;
+    }
+    w.flush().map_err(|e| io(path, e))?;
+    Ok(n)
 }
 
 /// `launch.sh`: torchrun with the parallelism as parameters.
