@@ -276,7 +276,16 @@ fn the_export_holds_the_data_order_weights_and_settings() {
         "dataset = \"dataset\"",
         &format!("dataset = {:?}", dataset.display().to_string()),
     );
+    // A chat dataset (instruction tuning) has no counterpart in the exported loop.
+    let chat = tmp.path().join("chat-data");
+    std::fs::create_dir_all(&chat).unwrap();
+    std::fs::write(chat.join("manifest.json"), r#"{"kind": "chat"}"#).unwrap();
+    let chat_recipe = text.replace(
+        "dataset = \"dataset\"",
+        &format!("dataset = {:?}", chat.display().to_string()),
+    );
     for (edit, key) in [
+        (chat_recipe, "data.dataset"),
         (
             base.replace("every = 1000", "every = 1000\nkeep_unscheduled = 2"),
             "checkpoints.keep_unscheduled",

@@ -94,6 +94,13 @@ fn mapping(r: &Recipe, path: &Path, total: u64) -> Result<Vec<Mapping>> {
             "the exported loop trains every weight; export a full fine-tune, or train the adapter with glassbox",
         ));
     }
+    if glassbox_data::chat::is_chat_dataset(&r.data.dataset) {
+        return Err(refuse(
+            path,
+            "data.dataset",
+            "it is a chat dataset (instruction tuning: loss on the assistant's tokens, conversations kept apart), which the exported loop does not train",
+        ));
+    }
     if r.train.rows_from.is_some() {
         return Err(refuse(
             path,
