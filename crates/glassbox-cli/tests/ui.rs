@@ -177,6 +177,55 @@ fn a_chat_streams_tokens_with_their_probabilities() {
     stop(server);
 }
 
+/// Stop ends a stream in flight (the network slowed to a trickle so the stream is still
+/// running when Stop is pressed): the page says how many tokens came, Send works again, and the
+/// server answers the next request.
+#[test]
+fn stop_ends_a_stream_in_flight() {
+    let _serial = one_at_a_time();
+    let (server, port) = start(&[]);
+    let b = playground(port);
+    b.eval(SET, &[json!("#temperature"), json!("0")]);
+    b.eval(SET, &[json!("#max_tokens"), json!("120")]);
+    b.cdp("Network.enable", json!({}));
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": false, "latency": 0, "downloadThroughput": 400, "uploadThroughput": -1}),
+    );
+    b.type_into(&b.find("#prompt"), "Tell a long story.");
+    b.click(&b.find("#send"));
+    b.wait_for(
+        "return document.querySelectorAll('.msg.assistant .tok').length >= 1;",
+        60,
+        "the first tokens",
+    );
+    b.click(&b.find("#stop"));
+    wait_status(&b, "Stopped after", "the stop");
+    let n = b.eval(
+        "return document.querySelectorAll('.msg.assistant .tok').length;",
+        &[],
+    );
+    assert!(n.as_u64().unwrap() < 120, "stopped early: {n} tokens");
+    assert_eq!(
+        b.eval("return document.getElementById('send').disabled;", &[]),
+        json!(false)
+    );
+    assert_eq!(
+        b.eval("return document.getElementById('stop').disabled;", &[]),
+        json!(true)
+    );
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}),
+    );
+    b.eval(SET, &[json!("#max_tokens"), json!("4")]);
+    b.type_into(&b.find("#prompt"), "Again, briefly.");
+    b.click(&b.find("#send"));
+    wait_status(&b, "Done", "the next request");
+    drop(b);
+    stop(server);
+}
+
 /// Completion mode streams into one block after the prompt, and a bad request (a seed that is
 /// not an integer) is shown as the API's error, naming the field.
 #[test]

@@ -245,6 +245,15 @@ impl Browser {
         }
     }
 
+    /// Runs a Chrome DevTools Protocol command (chromedriver's `goog/cdp/execute`).
+    pub(crate) fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.cmd(
+            "POST",
+            &self.s("/goog/cdp/execute"),
+            Some(&json!({"cmd": cmd, "params": params})),
+        )
+    }
+
     /// Saves a PNG of the window to `path`.
     pub(crate) fn screenshot(&self, path: &Path) {
         let v = self.cmd("GET", &self.s("/screenshot"), None);
