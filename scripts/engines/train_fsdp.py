@@ -158,7 +158,7 @@ def main():
         import transformers
 
         (out / "engine.json").write_text(json.dumps({
-            "engine": "torch-fsdp", "torch": torch.__version__, "transformers": transformers.__version__,
+            "schema_version": 1, "engine": "torch-fsdp", "torch": torch.__version__, "transformers": transformers.__version__,
             "world_size": world, "backend": args.backend, "steps": steps,
             "export_recipe_sha256": rec["recipe_sha256"],
         }, indent=1) + "\n")

@@ -348,7 +348,7 @@ fn import_run_brings_the_engine_output_back_as_a_run() {
         }
     }
     copy_dir(&run.join("logs"), &eng.join("logs"));
-    let engine = serde_json::json!({"engine": "torch-fsdp", "torch": "test", "transformers": "test",
+    let engine = serde_json::json!({"schema_version": 1, "engine": "torch-fsdp", "torch": "test", "transformers": "test",
         "world_size": 2, "backend": "gloo", "steps": 20, "export_recipe_sha256": rec["recipe_sha256"]});
     std::fs::write(eng.join("engine.json"), engine.to_string()).unwrap();
     let imported = tmp.path().join("imported");
@@ -451,7 +451,7 @@ fn import_run_brings_the_engine_output_back_as_a_run() {
     copy_dir(&eng, &other);
     std::fs::write(
         other.join("engine.json"),
-        r#"{"engine": "torch-fsdp", "export_recipe_sha256": "0000"}"#,
+        r#"{"schema_version": 1, "engine": "torch-fsdp", "export_recipe_sha256": "0000"}"#,
     )
     .unwrap();
     assert!(err(again(&other, &tmp.path().join("o1"))).contains("was trained from another export"));

@@ -54,6 +54,12 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
     }
     let engine_path = engine_out.join("engine.json");
     let engine = read_json(&engine_path)?;
+    if engine.get("schema_version").and_then(Value::as_u64) != Some(1) {
+        return Err(bad(
+            &engine_path,
+            "not an engine record of schema_version 1 (written by the exported train_fsdp.py)",
+        ));
+    }
     if engine.get("export_recipe_sha256") != rec.get("recipe_sha256") {
         return Err(bad(
             &engine_path,
