@@ -13,7 +13,7 @@
 //! - [`data`]: what a run trains on — pre-training windows or instruction-tuning rows (loss on
 //!   the assistant's tokens, conversations kept apart).
 //! - [`eval`]: the held-out loss the logs and the model card report.
-//! - [`bench`]: the training-throughput benchmark of `glassbox bench train`.
+//! - [`bench`](mod@bench): the training-throughput benchmark of `glassbox bench train`.
 //! - [`provenance`]: the model a run starts from, hashed, and the terms its card declares.
 //! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
 //! - [`export`]: a run handed to PyTorch FSDP (`torchrun`) with the same data order and settings;
