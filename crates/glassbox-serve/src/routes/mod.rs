@@ -38,12 +38,7 @@ pub(super) type Shared = Arc<AppState>;
 
 /// The router over `state`.
 pub fn app(state: Shared) -> Router {
-    Router::new()
-        .route("/", get(crate::ui::index))
-        .route("/ui/style.css", get(crate::ui::style))
-        .route("/ui/playground.js", get(crate::ui::playground))
-        .route("/ui/key.js", get(crate::ui::key_script))
-        .route("/ui/run.js", get(crate::ui::run_script))
+    crate::ui::asset_routes(Router::new())
         .route("/runs", get(crate::ui::runs::list))
         .route("/runs/view", get(crate::ui::runs::view))
         .route("/ui/api/trace", post(crate::ui::runs::trace_api))
