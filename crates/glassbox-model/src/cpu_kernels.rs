@@ -69,11 +69,18 @@ impl CustomOp2 for MatVecT {
         let x = &x[x0..x1];
         let out = match s2 {
             CpuStorage::F32(w) => {
-                let block = block_fn();
                 let w = &w[w0..w1];
-                by_weight_blocks(m, n, ROWS_PER_TASK, 4, |r, g, outs| {
-                    block(x, &w[r * k..(r + g) * k], k, outs)
-                })
+                match block_fn() {
+                    Some(block) => by_weight_blocks(m, n, ROWS_PER_TASK, 4, |r, g, outs| {
+                        block(x, &w[r * k..(r + g) * k], k, outs)
+                    }),
+                    None => {
+                        let rows = rows_fn();
+                        by_weight_rows(m, n, ROWS_PER_TASK, |r, outs| {
+                            rows(x, &w[r * k..(r + 1) * k], outs)
+                        })
+                    }
+                }
             }
             CpuStorage::BF16(w) => products(x, &w[w0..w1], m, n, k, |a, b| {
                 dot_widening(a, b, half::bf16::to_f32)
@@ -200,28 +207,19 @@ fn rows_fn() -> fn(&[f32], &[f32], &mut [f32]) {
     rows_portable
 }
 
-/// The products of `x`'s rows with a block of weight rows (`w` holds `g` rows of `k`; `outs`
-/// is `g` runs of one output per row of `x`). With AVX-512, four weight rows and four input rows
-/// at a time: sixteen accumulators share each load, which makes a prefill of a few dozen tokens
+/// Where the CPU has AVX-512F, the products of `x`'s rows with a block of weight rows (`w` holds
+/// `g` rows of `k`; `outs` is `g` runs of one output per row of `x`), four weight rows and four
+/// input rows at a time (elsewhere `None`: one weight row at a time through [`rows_fn`]): sixteen accumulators share each load, which makes a prefill of a few dozen tokens
 /// compute-bound without packing the weights as a GEMM does. Every output is still [`dot`]'s
 /// arithmetic, so its bits do not depend on the number of rows or on the blocking.
-fn block_fn() -> fn(&[f32], &[f32], usize, &mut [f32]) {
+fn block_fn() -> Option<fn(&[f32], &[f32], usize, &mut [f32])> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
-            return block_avx512_checked;
+            return Some(block_avx512_checked);
         }
     }
-    block_rows
-}
-
-/// [`block_fn`] one weight row at a time through [`rows_fn`].
-fn block_rows(x: &[f32], w: &[f32], k: usize, outs: &mut [f32]) {
-    let rows = rows_fn();
-    let m = x.len() / k;
-    for (wr, o) in w.chunks_exact(k).zip(outs.chunks_exact_mut(m)) {
-        rows(x, wr, o);
-    }
+    None
 }
 
 #[cfg(target_arch = "x86_64")]

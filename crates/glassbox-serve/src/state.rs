@@ -84,6 +84,39 @@ pub struct AppState {
     pub browse: Vec<PathBuf>,
 }
 
+impl ModelEntry {
+    /// Loads the model (and adapter) `spec` names and starts its scheduler. Errors name the
+    /// directory.
+    fn load(spec: &ModelSpec, scheduler: SchedulerOptions) -> Result<Arc<Self>, String> {
+        let mut engine = Engine::load(&spec.dir, &candle_core::Device::Cpu)
+            .map_err(|e| format!("{}: {e}", spec.dir.display()))?;
+        if let Some(a) = &spec.adapter {
+            let ad = glassbox_model::Adapter::load(a, &candle_core::Device::Cpu)
+                .map_err(|e| format!("{}: {e}", a.display()))?;
+            engine
+                .model
+                .apply_adapter(&ad)
+                .map_err(|e| format!("{}: {e}", a.display()))?;
+        }
+        let engine = Arc::new(engine);
+        let source = match &spec.adapter {
+            Some(a) => a.clone(),
+            None if spec.dir.is_file() => spec
+                .dir
+                .parent()
+                .map_or_else(|| spec.dir.clone(), std::path::Path::to_path_buf),
+            None => spec.dir.clone(),
+        };
+        Ok(Arc::new(Self {
+            name: spec.name.clone(),
+            scheduler: Scheduler::start(engine.clone(), scheduler),
+            engine,
+            created: now(),
+            source,
+        }))
+    }
+}
+
 /// A `--model` argument: `DIR` or `NAME=DIR`.
 #[derive(Debug, Clone)]
 pub struct ModelSpec {
@@ -137,32 +170,7 @@ impl AppState {
                     s.name
                 ));
             }
-            let mut engine = Engine::load(&s.dir, &candle_core::Device::Cpu)
-                .map_err(|e| format!("{}: {e}", s.dir.display()))?;
-            if let Some(a) = &s.adapter {
-                let ad = glassbox_model::Adapter::load(a, &candle_core::Device::Cpu)
-                    .map_err(|e| format!("{}: {e}", a.display()))?;
-                engine
-                    .model
-                    .apply_adapter(&ad)
-                    .map_err(|e| format!("{}: {e}", a.display()))?;
-            }
-            let engine = Arc::new(engine);
-            let source = match &s.adapter {
-                Some(a) => a.clone(),
-                None if s.dir.is_file() => s
-                    .dir
-                    .parent()
-                    .map_or_else(|| s.dir.clone(), std::path::Path::to_path_buf),
-                None => s.dir.clone(),
-            };
-            models.push(Arc::new(ModelEntry {
-                name: s.name.clone(),
-                scheduler: Scheduler::start(engine.clone(), scheduler),
-                engine,
-                created: now(),
-                source,
-            }));
+            models.push(ModelEntry::load(s, scheduler)?);
         }
         if models.is_empty() {
             return Err("no model to serve: give --model DIR".into());
@@ -219,16 +227,12 @@ impl AppState {
         if let Some(m) = self.all_models().into_iter().find(|m| m.name == name) {
             return Ok(m);
         }
-        let engine = Engine::load(dir, &candle_core::Device::Cpu)
-            .map_err(|e| format!("{}: {e}", dir.display()))?;
-        let engine = Arc::new(engine);
-        let entry = Arc::new(ModelEntry {
+        let spec = ModelSpec {
             name: name.to_string(),
-            scheduler: Scheduler::start(engine.clone(), self.scheduler_options),
-            engine,
-            created: now(),
-            source: dir.to_path_buf(),
-        });
+            dir: dir.to_path_buf(),
+            adapter: None,
+        };
+        let entry = ModelEntry::load(&spec, self.scheduler_options)?;
         let mut loaded = self
             .loaded
             .lock()
