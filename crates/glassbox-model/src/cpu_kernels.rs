@@ -207,12 +207,15 @@ fn rows_fn() -> fn(&[f32], &[f32], &mut [f32]) {
     rows_portable
 }
 
+/// A kernel over a block of weight rows: `(x, w, k, outs)`.
+type BlockKernel = fn(&[f32], &[f32], usize, &mut [f32]);
+
 /// Where the CPU has AVX-512F, the products of `x`'s rows with a block of weight rows (`w` holds
 /// `g` rows of `k`; `outs` is `g` runs of one output per row of `x`), four weight rows and four
 /// input rows at a time (elsewhere `None`: one weight row at a time through [`rows_fn`]): sixteen accumulators share each load, which makes a prefill of a few dozen tokens
 /// compute-bound without packing the weights as a GEMM does. Every output is still [`dot`]'s
 /// arithmetic, so its bits do not depend on the number of rows or on the blocking.
-fn block_fn() -> Option<fn(&[f32], &[f32], usize, &mut [f32])> {
+fn block_fn() -> Option<BlockKernel> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
