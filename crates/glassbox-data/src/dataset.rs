@@ -323,19 +323,11 @@ impl Dataset {
                 "step {step} × batch size {batch_size} is past the last position (2^64 − 1)"
             ))
         })?;
-        let mut perms: HashMap<u64, Vec<u64>> = HashMap::new();
+        let indices = self.sample_indices(first, batch_size as u64, seq_len, seed)?;
         let mut out = Vec::with_capacity(batch_size);
-        for row in 0..batch_size {
-            let position = first.checked_add(row as u64).ok_or_else(|| {
-                DataError::Request(format!(
-                    "step {step}, row {row} is past the last position (2^64 − 1)"
-                ))
-            })?;
-            let (epoch, k) = (position / n, position % n);
-            let perm = perms
-                .entry(epoch)
-                .or_insert_with(|| permutation(n, seed, epoch));
-            let index = perm[k as usize];
+        for (row, index) in indices.into_iter().enumerate() {
+            let position = first + row as u64;
+            let epoch = position / n;
             let start = index * seq_len as u64;
             let tokens = self.read("train", start, seq_len + 1)?;
             let documents = self.docs_in(start, start + seq_len as u64 + 1);
@@ -347,6 +339,35 @@ impl Dataset {
                 tokens,
                 documents,
             });
+        }
+        Ok(out)
+    }
+
+    /// The sample index of each of the `count` positions of the data order from `first` (the
+    /// position of row `r` of step `s` is `s · batch_size + r`): epoch `p / n` of the seeded
+    /// permutation of the `n` samples, entry `p % n`. [`Dataset::batch`] reads its rows here;
+    /// a run handed to another engine writes the whole order from here.
+    pub fn sample_indices(
+        &self,
+        first: u64,
+        count: u64,
+        seq_len: usize,
+        seed: u64,
+    ) -> Result<Vec<u64>> {
+        let n = self.samples_for(1, seq_len)?;
+        let mut perm: Option<(u64, Vec<u64>)> = None;
+        let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        for i in 0..count {
+            let position = first.checked_add(i).ok_or_else(|| {
+                DataError::Request(format!(
+                    "position {first} + {i} is past the last position (2^64 − 1)"
+                ))
+            })?;
+            let (epoch, k) = (position / n, position % n);
+            if perm.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                perm = Some((epoch, permutation(n, seed, epoch)));
+            }
+            out.push(perm.as_ref().map_or(0, |(_, p)| p[k as usize]));
         }
         Ok(out)
     }

@@ -17,7 +17,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use glassbox_data::dataset::{Dataset, permutation};
+use glassbox_data::dataset::Dataset;
 use glassbox_model::SaveDtype;
 use serde_json::{Value, json};
 
@@ -305,15 +305,16 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         })?;
     let path = tmp.join("data/order.bin");
     let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
-    let mut epoch_perm: Option<(u64, Vec<u64>)> = None;
-    for p in 0..positions {
-        let (epoch, k) = (p / n, p % n);
-        if epoch_perm.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            epoch_perm = Some((epoch, permutation(n, seed, epoch)));
+    // One epoch at a time: each epoch's permutation is computed once, and no more than one
+    // epoch of indices sits in memory.
+    let mut at = 0u64;
+    while at < positions {
+        let count = (n - at % n).min(positions - at);
+        for index in ds.sample_indices(at, count, l, seed)? {
+            w.write_all(&index.to_le_bytes())
+                .map_err(|e| io(&path, e))?;
         }
-        let index = epoch_perm.as_ref().map_or(0, |(_, perm)| perm[k as usize]);
-        w.write_all(&index.to_le_bytes())
-            .map_err(|e| io(&path, e))?;
+        at += count;
     }
     w.flush().map_err(|e| io(&path, e))?;
     // The held-out split, for the evaluations during training.
