@@ -84,9 +84,9 @@ enum Command {
     )]
     Ui(cmd::ui::Args),
     /// Hand a run to a distributed engine: the same weights, data order and settings for
-    /// PyTorch FSDP (torchrun), with the training loop and launch script.
+    /// PyTorch FSDP or OLMo-core's Trainer (torchrun), with a launch script.
     #[command(
-        after_help = "Example:\n  glassbox export-run recipe.toml --engine torch-fsdp --out fsdp-run\n  NPROC=2 fsdp-run/launch.sh"
+        after_help = "Example:\n  glassbox export-run recipe.toml --engine torch-fsdp --out fsdp-run\n  NPROC=2 fsdp-run/launch.sh\n  glassbox export-run recipe.toml --engine olmo-core --out olmo-run"
     )]
     ExportRun(cmd::export_run::Args),
     /// Bring a run trained by an engine from `glassbox export-run` back as a glassbox run

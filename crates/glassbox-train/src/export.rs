@@ -1,18 +1,25 @@
-//! A run handed to a distributed engine: [`export_run`] writes what PyTorch FSDP (`torchrun`)
-//! needs to train *the same* run — the model's step-0 weights in Hugging Face layout, the token
-//! stream and the exact sample of every position of the data order, every recipe setting mapped
-//! to its counterpart (the learning rate of every step written out), the checkpoint steps, a
-//! short training loop over FSDP and its launch script.
+//! A run handed to a distributed engine: [`export_run`] writes what PyTorch FSDP (`torchrun`) or
+//! OLMo-core's Trainer needs to train *the same* run — the model's step-0 weights, the exact
+//! sample of every position of the data order, every recipe setting mapped to its counterpart
+//! (the learning rate of every step written out), the checkpoint steps, and a launch script.
 //!
 //! A recipe key without a counterpart is refused, naming the key, never dropped: a hand-off that
 //! silently trained something else would defeat the point.
 //!
-//! Layout of the export (`export.json`, `schema_version` 1, is documented in docs/formats.md):
-//! `model/` (config.json, model.safetensors, the tokenizer and generation files), `data/tokens.bin` (the train split,
-//! u32 little-endian), `data/order.bin` (u64 little-endian: the sample index of each position
-//! `step · batch_size + row`; sample `i` is tokens `[i · seq_len, i · seq_len + seq_len + 1)`),
-//! `data/heldout.bin` (the held-out split, u32 little-endian, for the evaluations),
-//! `recipe.toml` (the resolved recipe, as `glassbox train` writes it), `train_fsdp.py`, `launch.sh`, `export.json`.
+//! Layout of the export (`export.json`, `schema_version` 1, is documented in docs/formats.md).
+//! Both engines: `model/` (config.json, model.safetensors — the step-0 weights in Hugging Face
+//! layout — and the tokenizer and generation files), `data/heldout.bin` (the held-out split, u32
+//! little-endian, for the evaluations), `recipe.toml` (the resolved recipe, as `glassbox train`
+//! writes it), `launch.sh`, `export.json`.
+//!
+//! - `torch-fsdp`: `data/tokens.bin` (the train split, u32 little-endian), `data/order.bin` (u64
+//!   little-endian: the sample index of each position `step · batch_size + row`; sample `i` is
+//!   tokens `[i · seq_len, i · seq_len + seq_len + 1)`), `train_fsdp.py` (a short loop over FSDP).
+//! - `olmo-core`: `data/instances.npy` (raw u32, OLMo-core's numpy token-array convention: the
+//!   `seq_len + 1` tokens of every position's sample, in position order), `olmo_core/` (the
+//!   `TransformerConfig`, `NumpyFSLDatasetConfig` and `TransformerTrainModuleConfig` as OLMo-core
+//!   serialises them, and the step-0 weights under its parameter names — [`crate::olmo_core`]),
+//!   `train_olmo_core.py` (glue that builds OLMo-core's Trainer from those files).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,6 +28,7 @@ use glassbox_data::dataset::Dataset;
 use glassbox_model::SaveDtype;
 use serde_json::{Value, json};
 
+use crate::olmo_core;
 use crate::optim::learning_rate;
 use crate::recipe::{Decay, Recipe};
 use crate::{Result, TrainError};
@@ -28,14 +36,19 @@ use crate::{Result, TrainError};
 /// `export.json`'s layout version.
 pub const EXPORT_SCHEMA_VERSION: u32 = 1;
 
-/// The training loop the export ships (the only Python glassbox ships).
+/// The training loop the torch-fsdp export ships.
 const TRAIN_FSDP: &str = include_str!("../../../scripts/engines/train_fsdp.py");
+
+/// The launcher of an OLMo-core export: glue around OLMo-core's own Trainer.
+const TRAIN_OLMO_CORE: &str = include_str!("../../../scripts/engines/train_olmo_core.py");
 
 /// Engines a run can be exported to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     /// PyTorch FSDP, launched with `torchrun`.
     TorchFsdp,
+    /// OLMo-core's Trainer (`ai2-olmo-core`), launched with `torchrun`.
+    OlmoCore,
 }
 
 impl Engine {
@@ -43,6 +56,15 @@ impl Engine {
     pub fn name(self) -> &'static str {
         match self {
             Engine::TorchFsdp => "torch-fsdp",
+            Engine::OlmoCore => "olmo-core",
+        }
+    }
+
+    /// The script its launch.sh runs.
+    fn script(self) -> (&'static str, &'static str) {
+        match self {
+            Engine::TorchFsdp => ("train_fsdp.py", TRAIN_FSDP),
+            Engine::OlmoCore => ("train_olmo_core.py", TRAIN_OLMO_CORE),
         }
     }
 }
@@ -86,7 +108,7 @@ fn io(path: &Path, e: std::io::Error) -> TrainError {
 }
 
 /// Refuses what the engine's loop does not do, then lists every setting with its counterpart.
-fn mapping(r: &Recipe, path: &Path, total: u64) -> Result<Vec<Mapping>> {
+fn mapping(r: &Recipe, path: &Path, total: u64, engine: Engine) -> Result<Vec<Mapping>> {
     if r.lora.is_some() {
         return Err(refuse(
             path,
@@ -120,26 +142,31 @@ fn mapping(r: &Recipe, path: &Path, total: u64) -> Result<Vec<Mapping>> {
         Decay::Linear => "linear",
         Decay::Cosine => "cosine",
     };
-    let m = |key, value, counterpart| Mapping {
+    // Each key with its counterpart in torch-fsdp and in olmo-core.
+    let olmo = engine == Engine::OlmoCore;
+    let m = |key, value, fsdp, olmo_core| Mapping {
         key,
         value,
-        counterpart,
+        counterpart: if olmo { olmo_core } else { fsdp },
     };
     Ok(vec![
         m(
             "data.dataset",
             json!(r.data.dataset.display().to_string()),
             "data/tokens.bin (the train split) and data/order.bin",
+            "data/instances.npy (olmo_core/dataset.json, a NumpyFSLDatasetConfig): one instance of seq_len + 1 tokens per position of the order",
         ),
         m(
             "data.seed",
             json!(r.data.seed),
             "data/order.bin (the permutation it seeds, written out per position)",
+            "the order of data/instances.npy (the loader's shuffling off: instance k is position k)",
         ),
         m(
             "model.preset / model.config / model.hf",
             json!(r.model.preset.clone().unwrap_or_default()),
             "model/config.json (LlamaForCausalLM.from_pretrained)",
+            "olmo_core/model.json (TransformerConfig, Llama-like block)",
         ),
         m(
             "model.init / model.init_seed",
@@ -148,76 +175,96 @@ fn mapping(r: &Recipe, path: &Path, total: u64) -> Result<Vec<Mapping>> {
                 |p| json!(p.display().to_string())
             )),
             "model/model.safetensors (the step-0 weights glassbox would start from)",
+            "olmo_core/model.safetensors (the step-0 weights under OLMo-core's names), loaded over its initialisation",
         ),
         m(
             "optim.lr",
             json!(r.optim.lr),
             "the peak of export.json lr_schedule",
+            "the peak of export.json lr_schedule (AdamWConfig.lr holds the first step's)",
         ),
         m(
             "optim.betas",
             json!(r.optim.betas),
             "torch.optim.AdamW(betas=…)",
+            "AdamWConfig.betas",
         ),
-        m("optim.eps", json!(r.optim.eps), "torch.optim.AdamW(eps=…)"),
+        m(
+            "optim.eps",
+            json!(r.optim.eps),
+            "torch.optim.AdamW(eps=…)",
+            "AdamWConfig.eps",
+        ),
         m(
             "optim.weight_decay",
             json!(r.optim.weight_decay),
             "AdamW param group weight_decay",
+            "AdamWConfig.weight_decay",
         ),
         m(
             "optim.decay_norms_and_biases",
             json!(r.optim.decay_norms_and_biases),
             "norm weights and biases in the decayed group (true) or a weight_decay=0 group (false)",
+            "AdamWConfig.group_overrides: *norm.weight at weight_decay 0 (false) or no override (true)",
         ),
         m(
             "schedule.warmup_steps / decay / min_lr",
             json!({"warmup_steps": r.schedule.warmup_steps, "decay": decay, "min_lr": r.min_lr()}),
             "export.json lr_schedule: the learning rate of every step, set on the param groups before it",
+            "a Scheduler returning export.json lr_schedule for each step (OLMo-core's own schedulers count the step one ahead)",
         ),
         m(
             "train.batch_size",
             json!(r.train.batch_size),
             "global batch: rows split evenly over the ranks (world size must divide it)",
+            "the data loader's global_batch_size = batch_size · (seq_len + 1) tokens, split over the ranks",
         ),
         m(
             "train.seq_len",
             json!(r.train.seq_len),
             "windows of seq_len + 1 tokens from data/tokens.bin",
+            "NumpyFSLDatasetConfig.sequence_length = seq_len + 1 (its last label ignored: the loss is over seq_len tokens)",
         ),
         m(
             "train.grad_accum",
             json!(r.train.grad_accum),
             "each rank's rows in grad_accum micro-batches, loss / grad_accum",
+            "TransformerTrainModuleConfig.rank_microbatch_size = batch_size / grad_accum · (seq_len + 1) tokens",
         ),
         m(
             "train.max_grad_norm",
             json!(r.train.max_grad_norm),
             "torch.nn.utils.clip_grad_norm_ over the sharded parameters",
+            "TransformerTrainModuleConfig.max_grad_norm (0: none)",
         ),
         m(
             "train.steps / train.tokens",
             json!(total),
             "export.json total_steps",
+            "TrainerConfig.max_duration = Duration.steps(total_steps)",
         ),
         m(
             "train.threads",
             json!(r.train.threads),
+            "launch.sh THREADS (torch.set_num_threads per rank)",
             "launch.sh THREADS (torch.set_num_threads per rank)",
         ),
         m(
             "checkpoints.schedule / checkpoints.every",
             json!({"schedule": r.checkpoints.schedule, "every": r.checkpoints.every}),
             "export.json checkpoint_steps (HF folders checkpoints/step-NNNNNNN)",
+            "ListCheckpointerCallback(save_steps = export.json checkpoint_steps), unsharded to checkpoints/step-NNNNNNN",
         ),
         m(
             "eval.interval / eval.windows",
             json!({"interval": r.eval.interval, "windows": r.eval.windows}),
             "export.json eval_steps and eval_windows: mean loss over the first windows of data/heldout.bin, to logs/eval.jsonl",
+            "export.json eval_steps and eval_windows: a callback's mean loss over the first windows of data/heldout.bin, to logs/eval.jsonl",
         ),
         m(
             "release.*",
             json!(r.release.name),
+            "kept in recipe.toml for `glassbox release` after `glassbox import-run`",
             "kept in recipe.toml for `glassbox release` after `glassbox import-run`",
         ),
     ])
@@ -233,7 +280,7 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
     }
     let recipe = Recipe::from_file(recipe_path)?;
     let total = recipe.total_steps();
-    let mapping = mapping(&recipe, recipe_path, total)?;
+    let mapping = mapping(&recipe, recipe_path, total, engine)?;
     let mut ds = Dataset::open(&recipe.data.dataset)?;
     let vocab = ds
         .manifest
@@ -250,6 +297,15 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
     let mut cfg = recipe.resolve(recipe_path, vocab)?;
     if cfg.eos_token_ids.is_empty() {
         cfg.eos_token_ids = vec![eos];
+    }
+    if engine == Engine::OlmoCore
+        && let Some(why) = olmo_core::unsupported(&cfg)
+    {
+        return Err(refuse(
+            recipe_path,
+            "model.preset / model.config",
+            &format!("the model has {why}, which OLMo-core's Llama-like block does not"),
+        ));
     }
     let (b, l, seed) = (
         recipe.train.batch_size,
@@ -295,28 +351,47 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         &tmp.join("model/generation_config.json"),
         &json!({"eos_token_id": cfg.eos_token_ids.first().copied().unwrap_or(eos), "do_sample": false}),
     )?;
-    // The token stream of the train split, then the sample of every position.
-    let train_tokens = write_split(&mut ds, "train", &tmp.join("data/tokens.bin"))?;
     let positions = total
         .checked_mul(b as u64)
         .ok_or_else(|| TrainError::Recipe {
             path: recipe_path.to_path_buf(),
             message: "steps × batch_size does not fit 64 bits".into(),
         })?;
-    let path = tmp.join("data/order.bin");
-    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| io(&path, e))?);
-    // One epoch at a time: each epoch's permutation is computed once, and no more than one
-    // epoch of indices sits in memory.
-    let mut at = 0u64;
-    while at < positions {
-        let count = (n - at % n).min(positions - at);
-        for index in ds.sample_indices(at, count, l, seed)? {
-            w.write_all(&index.to_le_bytes())
-                .map_err(|e| io(&path, e))?;
+    let train_tokens = ds.tokens_in("train");
+    match engine {
+        Engine::TorchFsdp => {
+            // The token stream of the train split, then the sample of every position.
+            write_split(&mut ds, "train", &tmp.join("data/tokens.bin"))?;
+            let path = tmp.join("data/order.bin");
+            write_order(&mut ds, n, positions, l, seed, &path, &mut |_, index, w| {
+                w.write_all(&index.to_le_bytes())
+            })?;
         }
-        at += count;
+        Engine::OlmoCore => {
+            // The window of every position, in order: OLMo-core's loader reads them unshuffled.
+            let path = tmp.join("data/instances.npy");
+            let mut window = Vec::with_capacity((l + 1) * 4);
+            write_order(
+                &mut ds,
+                n,
+                positions,
+                l,
+                seed,
+                &path,
+                &mut |ds, index, w| {
+                    window.clear();
+                    let tokens = ds
+                        .read("train", index * l as u64, l + 1)
+                        .map_err(std::io::Error::other)?;
+                    tokens
+                        .iter()
+                        .for_each(|t| window.extend_from_slice(&t.to_le_bytes()));
+                    w.write_all(&window)
+                },
+            )?;
+            write_olmo_core_configs(&recipe, &cfg, &model, &tmp, eos)?;
+        }
     }
-    w.flush().map_err(|e| io(&path, e))?;
     // The held-out split, for the evaluations during training.
     let heldout_tokens = write_split(&mut ds, "heldout", &tmp.join("data/heldout.bin"))?;
     // The recipe, the loop, its launcher, and the record.
@@ -325,9 +400,10 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         message: e.to_string(),
     })?;
     glassbox_core::fsio::atomic_write(&tmp.join("recipe.toml"), resolved.as_bytes())?;
-    std::fs::write(tmp.join("train_fsdp.py"), TRAIN_FSDP).map_err(|e| io(&tmp, e))?;
+    let (script, text) = engine.script();
+    std::fs::write(tmp.join(script), text).map_err(|e| io(&tmp, e))?;
     let launch = tmp.join("launch.sh");
-    std::fs::write(&launch, LAUNCH).map_err(|e| io(&launch, e))?;
+    std::fs::write(&launch, launch_script(engine)).map_err(|e| io(&launch, e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -385,6 +461,67 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
     })
 }
 
+/// Writes one record per position of the data order into `path`: `record(dataset, sample
+/// index, writer)`. One epoch at a time: each epoch's permutation is computed once, and no more
+/// than one epoch of indices sits in memory.
+fn write_order(
+    ds: &mut Dataset,
+    samples: u64,
+    positions: u64,
+    seq_len: usize,
+    seed: u64,
+    path: &Path,
+    record: &mut dyn FnMut(&mut Dataset, u64, &mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| io(path, e))?);
+    let mut at = 0u64;
+    while at < positions {
+        let count = (samples - at % samples).min(positions - at);
+        for index in ds.sample_indices(at, count, seq_len, seed)? {
+            record(ds, index, &mut w).map_err(|e| io(path, e))?;
+        }
+        at += count;
+    }
+    w.flush().map_err(|e| io(path, e))?;
+    Ok(())
+}
+
+/// `olmo_core/`: the model, dataset and train-module configs, and the step-0 weights under
+/// OLMo-core's parameter names.
+fn write_olmo_core_configs(
+    recipe: &Recipe,
+    cfg: &glassbox_model::ModelConfig,
+    model: &glassbox_model::Transformer,
+    tmp: &Path,
+    eos: u32,
+) -> Result<()> {
+    let dir = tmp.join("olmo_core");
+    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+    let (b, l, t) = (recipe.train.batch_size, recipe.train.seq_len, &recipe.train);
+    let write = |name: &str, v: &Value| glassbox_core::fsio::write_json_atomic(&dir.join(name), v);
+    write("model.json", &olmo_core::model_config(cfg))?;
+    write(
+        "dataset.json",
+        &olmo_core::dataset_config("data/instances.npy", l + 1, cfg.vocab_size, eos),
+    )?;
+    let module = olmo_core::TrainModule {
+        rank_microbatch_tokens: b / t.grad_accum.max(1) * (l + 1),
+        sequence_length: l + 1,
+        lr: learning_rate(recipe, 0, recipe.total_steps()),
+        betas: recipe.optim.betas,
+        eps: recipe.optim.eps,
+        weight_decay: recipe.optim.weight_decay,
+        decay_norms: recipe.optim.decay_norms_and_biases,
+        max_grad_norm: (t.max_grad_norm > 0.0).then_some(t.max_grad_norm),
+    };
+    write(
+        "train_module.json",
+        &olmo_core::train_module_config(&module),
+    )?;
+    let tensors: Vec<(String, candle_core::Tensor)> = model.named_tensors().into_iter().collect();
+    olmo_core::to_olmo_core(cfg, &tensors, &dir.join("model.safetensors"))
+}
+
 /// Writes the tokens of `split` to `path` (u32 little-endian, no header); returns their number.
 fn write_split(ds: &mut Dataset, split: &str, path: &Path) -> Result<u64> {
     let n = ds.tokens_in(split);
@@ -403,17 +540,26 @@ fn write_split(ds: &mut Dataset, split: &str, path: &Path) -> Result<u64> {
 }
 
 /// `launch.sh`: torchrun with the parallelism as parameters.
-const LAUNCH: &str = r#"#!/usr/bin/env bash
-# Trains the exported glassbox run with PyTorch FSDP. Parameters (environment):
+fn launch_script(engine: Engine) -> String {
+    let (script, _) = engine.script();
+    let (what, needs) = match engine {
+        Engine::TorchFsdp => ("PyTorch FSDP", "torch and transformers"),
+        Engine::OlmoCore => ("OLMo-core's Trainer", "torch and ai2-olmo-core"),
+    };
+    format!(
+        r#"#!/usr/bin/env bash
+# Trains the exported glassbox run with {what}. Parameters (environment):
 #   NPROC    processes on this node (default 2)      NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT
 #   BACKEND  gloo (CPU, default) or nccl (GPUs)      THREADS  torch threads per process (default 1)
 #   OUT      where checkpoints and logs go (default ./engine-run)
-#   PYTHON   the interpreter with torch and transformers (default python3; this is torchrun)
+#   PYTHON   the interpreter with {needs} (default python3; this is torchrun)
 # Bring the result back with: glassbox import-run "$OUT" --export "$(dirname "$0")" --out RUN
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-exec "${PYTHON:-python3}" -m torch.distributed.run --nproc_per_node "${NPROC:-2}" --nnodes "${NNODES:-1}" --node_rank "${NODE_RANK:-0}" \
-  --master_addr "${MASTER_ADDR:-127.0.0.1}" --master_port "${MASTER_PORT:-29500}" \
-  "$here/train_fsdp.py" --export "$here" --out "${OUT:-./engine-run}" \
-  --backend "${BACKEND:-gloo}" --threads "${THREADS:-1}" "$@"
-"#;
+exec "${{PYTHON:-python3}}" -m torch.distributed.run --nproc_per_node "${{NPROC:-2}}" --nnodes "${{NNODES:-1}}" --node_rank "${{NODE_RANK:-0}}" \
+  --master_addr "${{MASTER_ADDR:-127.0.0.1}}" --master_port "${{MASTER_PORT:-29500}}" \
+  "$here/{script}" --export "$here" --out "${{OUT:-./engine-run}}" \
+  --backend "${{BACKEND:-gloo}}" --threads "${{THREADS:-1}}" "$@"
+"#
+    )
+}

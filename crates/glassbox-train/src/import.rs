@@ -1,6 +1,7 @@
-//! A run trained by an engine brought back: [`import_run`] turns what the exported
-//! `train_fsdp.py` wrote (Hugging Face checkpoints, `logs/train.jsonl`, `engine.json`) and the
-//! export it trained ([`crate::export`]) into a glassbox run directory — the resolved recipe,
+//! A run trained by an engine brought back: [`import_run`] turns what the exported launcher
+//! wrote (`checkpoints/step-NNNNNNN` — Hugging Face folders from `train_fsdp.py`, OLMo-core's
+//! unsharded `model.safetensors` from `train_olmo_core.py`, renamed here — `logs/train.jsonl`,
+//! `engine.json`) and the export it trained ([`crate::export`]) into a glassbox run directory — the resolved recipe,
 //! `run.json` naming the engine, the logs, Pythia-named checkpoints each with a `state.json`
 //! hashing its files, and `checkpoints/index.json` — so `glassbox eval --run`, `trace` and the
 //! runs pages read it as any run.
@@ -60,6 +61,22 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
             "not an engine record of schema_version 1 (written by the exported train_fsdp.py)",
         ));
     }
+    let olmo_core = match engine.get("engine").and_then(Value::as_str) {
+        Some(e) if Some(e) != rec.get("engine").and_then(Value::as_str) => {
+            return Err(bad(
+                &engine_path,
+                format!(
+                    "names the engine {e}, but the export is for {}",
+                    rec.get("engine")
+                        .and_then(Value::as_str)
+                        .unwrap_or("another")
+                ),
+            ));
+        }
+        Some("olmo-core") => true,
+        Some("torch-fsdp") => false,
+        _ => return Err(bad(&engine_path, "names no engine glassbox exports to")),
+    };
     if engine.get("export_recipe_sha256") != rec.get("recipe_sha256") {
         return Err(bad(
             &engine_path,
@@ -123,11 +140,35 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
         toml::to_string(&recipe).map_err(|e| bad(&export.join("recipe.toml"), e.to_string()))?;
     glassbox_core::fsio::atomic_write(&tmp.join("recipe.toml"), resolved.as_bytes())?;
     let dataset = crate::data::TrainData::open(&recipe.data.dataset)?;
-    let first_cfg = read_json(&found[0].1.join("config.json"))?;
     let (vocab, _) = dataset.vocab_and_eos();
-    let parameters = recipe
-        .resolve(&export.join("recipe.toml"), vocab)?
-        .num_parameters();
+    let model_cfg = recipe.resolve(&export.join("recipe.toml"), vocab)?;
+    let parameters = model_cfg.num_parameters();
+    // OLMo-core's checkpoints hold its own parameter names and config: the Hugging Face
+    // config.json is the export's.
+    let first_cfg = if olmo_core {
+        read_json(&export.join("model/config.json"))?
+    } else {
+        read_json(&found[0].1.join("config.json"))?
+    };
+    // What the engine recorded of itself (fields it did not write are left out).
+    let mut trained_by = serde_json::Map::new();
+    for key in [
+        "engine",
+        "olmo_core",
+        "torch",
+        "transformers",
+        "world_size",
+        "backend",
+    ] {
+        if let Some(v) = engine.get(key).filter(|v| !v.is_null()) {
+            trained_by.insert(key.into(), v.clone());
+        }
+    }
+    trained_by.insert("export_recipe_sha256".into(), rec["recipe_sha256"].clone());
+    trained_by.insert(
+        "export_glassbox_version".into(),
+        rec["glassbox_version"].clone(),
+    );
     let run_json = json!({
         "schema_version": 1,
         "glassbox_version": env!("CARGO_PKG_VERSION"),
@@ -138,15 +179,7 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
         "total_steps": total,
         "threads": Value::Null,
         "dataset": dataset.describe()?,
-        "trained_by": {
-            "engine": engine.get("engine"),
-            "torch": engine.get("torch"),
-            "transformers": engine.get("transformers"),
-            "world_size": engine.get("world_size"),
-            "backend": engine.get("backend"),
-            "export_recipe_sha256": rec.get("recipe_sha256"),
-            "export_glassbox_version": rec.get("glassbox_version"),
-        },
+        "trained_by": trained_by,
     });
     glassbox_core::fsio::write_json_atomic(&tmp.join("run.json"), &run_json)?;
     let mut lines = String::new();
@@ -186,6 +219,17 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
         let mut files = BTreeMap::new();
         // The weights and config are the engine's; the tokenizer and generation files are the
         // export's (the engine copies only tokenizer.json, and writes its own generation defaults).
+        if olmo_core {
+            // OLMo-core's unsharded checkpoint, renamed into Hugging Face names.
+            let from = src.join("model.safetensors");
+            if !from.is_file() {
+                return Err(bad(&from, "missing from the engine's checkpoint"));
+            }
+            let tensors = crate::olmo_core::from_olmo_core(&model_cfg, &from)?;
+            let weights = dest.join("model.safetensors");
+            let sha = glassbox_model::weights::write_safetensors_file(&weights, &tensors)?;
+            files.insert("model.safetensors".to_string(), sha);
+        }
         for name in [
             "config.json",
             "model.safetensors",
@@ -193,7 +237,10 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
             "tokenizer.json",
             "tokenizer_config.json",
         ] {
-            let from = if matches!(name, "config.json" | "model.safetensors") {
+            if olmo_core && name == "model.safetensors" {
+                continue;
+            }
+            let from = if matches!(name, "config.json" | "model.safetensors") && !olmo_core {
                 src.join(name)
             } else {
                 export.join("model").join(name)

@@ -16,7 +16,8 @@
 //! - [`bench`](mod@bench): the training-throughput benchmark of `glassbox bench train`.
 //! - [`provenance`]: the model a run starts from, hashed, and the terms its card declares.
 //! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
-//! - [`export`]: a run handed to PyTorch FSDP (`torchrun`) with the same data order and settings;
+//! - [`export`]: a run handed to PyTorch FSDP or OLMo-core's Trainer (`torchrun`) with the same
+//!   data order and settings ([`olmo_core`]: OLMo-core's config files and parameter names);
 //!   [`import`] brings the engine's checkpoints and logs back as a run directory.
 //!
 //! ```no_run
@@ -34,6 +35,7 @@ pub mod eval;
 pub mod export;
 pub mod import;
 pub mod learner;
+pub mod olmo_core;
 pub mod optim;
 pub mod plot;
 pub mod provenance;

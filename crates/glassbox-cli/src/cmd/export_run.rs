@@ -1,4 +1,4 @@
-//! `glassbox export-run RECIPE --engine torch-fsdp --out DIR`: the run handed to a distributed
+//! `glassbox export-run RECIPE --engine torch-fsdp|olmo-core --out DIR`: the run handed to a distributed
 //! engine (`glassbox_train::export`); `glassbox import-run ENGINE_OUT --export DIR --out RUN`:
 //! the engine's result brought back as a run (`glassbox_train::import`).
 
@@ -11,6 +11,8 @@ use glassbox_train::export::{Engine, export_run};
 pub(crate) enum EngineArg {
     /// PyTorch FSDP through torchrun (a short training loop over FSDP2).
     TorchFsdp,
+    /// OLMo-core's Trainer through torchrun (its configs, data loader and checkpoints).
+    OlmoCore,
 }
 
 #[derive(Debug, clap::Args)]
@@ -31,6 +33,7 @@ pub(crate) struct Args {
 pub(crate) fn run(a: Args) -> Result<()> {
     let engine = match a.engine {
         EngineArg::TorchFsdp => Engine::TorchFsdp,
+        EngineArg::OlmoCore => Engine::OlmoCore,
     };
     let e = export_run(&a.recipe, engine, &a.out)
         .with_context(|| format!("exporting {} for {}", a.recipe.display(), engine.name()))?;
@@ -57,8 +60,12 @@ pub(crate) fn run(a: Args) -> Result<()> {
         };
         println!("{:<42} {:<28} {}", m.key, v, m.counterpart);
     }
+    let needs = match engine {
+        Engine::TorchFsdp => "torch and transformers",
+        Engine::OlmoCore => "torch and ai2-olmo-core",
+    };
     println!(
-        "then: NPROC=2 {}/launch.sh   (torch and transformers installed; BACKEND=nccl on GPUs)",
+        "then: NPROC=2 {}/launch.sh   ({needs} installed; BACKEND=nccl on GPUs)",
         e.dir.display()
     );
     Ok(())
