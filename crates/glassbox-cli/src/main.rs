@@ -84,7 +84,7 @@ enum Command {
     )]
     Ui(cmd::ui::Args),
     /// Hand a run to a distributed engine: the same weights, data order and settings for
-    /// PyTorch FSDP or OLMo-core's Trainer (torchrun), with a launch script.
+    /// PyTorch FSDP, OLMo-core's Trainer or Megatron-Core (torchrun), with a launch script.
     #[command(
         after_help = "Example:\n  glassbox export-run recipe.toml --engine torch-fsdp --out fsdp-run\n  NPROC=2 fsdp-run/launch.sh\n  glassbox export-run recipe.toml --engine olmo-core --out olmo-run"
     )]

@@ -39,6 +39,17 @@ fn export_for(engine: &str, recipe: &Path, out: &Path) -> std::process::Output {
     ])
 }
 
+fn import_run(engine_out: &Path, export: &Path, out: &Path) -> std::process::Output {
+    glassbox(&[
+        "import-run".as_ref(),
+        engine_out.as_os_str(),
+        "--export".as_ref(),
+        export.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ])
+}
+
 fn train(recipe: &Path, run: &Path) {
     let o = glassbox(&[
         "train".as_ref(),
@@ -113,13 +124,10 @@ fn olmo_core_trains_the_exported_run_as_glassbox_does() {
     agrees_with_engine_fixture("olmo_core_losses.json", "olmo-core");
 }
 
-fn agrees_with_engine_fixture(name: &str, engine: &str) {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
-    train(&recipe_with_eval(tmp.path()), &run);
-    let ours = logged(&run, "loss");
-    let f = fixture(name);
-    assert_eq!(f["engine"]["engine"], engine);
+/// One engine run of a fixture (`losses`, `eval`) against glassbox's own run: per-step losses
+/// and held-out losses at the same steps, within 1e-4 relative.
+fn agrees_with_engine_run(run: &Path, f: &Value, engine: &str) {
+    let ours = logged(run, "loss");
     let theirs = f64s(&f["losses"]);
     assert_eq!(ours.len(), 20);
     assert_eq!(theirs.len(), 20);
@@ -131,10 +139,6 @@ fn agrees_with_engine_fixture(name: &str, engine: &str) {
             i + 1
         );
     }
-    assert_eq!(
-        f["engine"]["world_size"], 2,
-        "the fixture ran on two processes"
-    );
     // The held-out evaluations: the same steps, the same losses.
     let evals: Vec<(u64, f64)> = std::fs::read_to_string(run.join("logs/eval.jsonl"))
         .unwrap()
@@ -159,6 +163,22 @@ fn agrees_with_engine_fixture(name: &str, engine: &str) {
     for ((s, a), (_, b)) in evals.iter().zip(&theirs) {
         let rel = (a - b).abs() / b.abs();
         assert!(rel < 1e-4, "eval at step {s}: glassbox {a}, {engine} {b}");
+    }
+}
+
+fn agrees_with_engine_fixture(name: &str, engine: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(&recipe_with_eval(tmp.path()), &run);
+    let f = fixture(name);
+    assert_eq!(f["engine"]["engine"], engine);
+    assert_eq!(
+        f["engine"]["world_size"], 2,
+        "the fixture ran on two processes"
+    );
+    agrees_with_engine_run(&run, &f, engine);
+    if let Some(other) = f.get("data_parallel_run") {
+        agrees_with_engine_run(&run, other, &format!("{engine} (data parallel)"));
     }
     // The step-20 weights: logits of the probe at its first and last position.
     let (m, _) = Transformer::load(&run.join("checkpoints/step-0000020"), &Device::Cpu).unwrap();
@@ -369,14 +389,7 @@ fn import_run_brings_the_engine_output_back_as_a_run() {
         "world_size": 2, "backend": "gloo", "steps": 20, "export_recipe_sha256": rec["recipe_sha256"]});
     std::fs::write(eng.join("engine.json"), engine.to_string()).unwrap();
     let imported = tmp.path().join("imported");
-    let o = glassbox(&[
-        "import-run".as_ref(),
-        eng.as_os_str(),
-        "--export".as_ref(),
-        exp.as_os_str(),
-        "--out".as_ref(),
-        imported.as_os_str(),
-    ]);
+    let o = import_run(&eng, &exp, &imported);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let info: Value =
         serde_json::from_str(&std::fs::read_to_string(imported.join("run.json")).unwrap()).unwrap();
@@ -452,16 +465,7 @@ fn import_run_brings_the_engine_output_back_as_a_run() {
         "{out}"
     );
     // Refusals.
-    let again = |eng: &Path, out: &Path| {
-        glassbox(&[
-            "import-run".as_ref(),
-            eng.as_os_str(),
-            "--export".as_ref(),
-            exp.as_os_str(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ])
-    };
+    let again = |eng: &Path, out: &Path| import_run(eng, &exp, out);
     let err = |o: std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(err(again(&eng, &imported)).contains("exists already"));
     let other = tmp.path().join("other-engine");
@@ -590,19 +594,29 @@ fn the_olmo_core_export_holds_the_order_configs_and_weights() {
     assert!(!tmp.path().join("out-qwen").exists());
 }
 
-/// `import-run` on what train_olmo_core.py lays out (here made from glassbox's own run:
-/// unsharded checkpoints under OLMo-core's names, the tied head stored twice, the log,
-/// engine.json): the imported weights are the run's, run.json names OLMo-core and its version;
-/// an engine record of another engine, a checkpoint with a tensor the model lacks and a tied
-/// head that differs from the embedding are refused.
-#[test]
-fn import_run_renames_olmo_core_checkpoints_back() {
+/// An engine output made from glassbox's own run of the parity recipe (every checkpoint's
+/// weights written under the engine's names, the log, engine.json), imported; checked that the
+/// imported weights are the run's, tensor for tensor, and that run.json names the engine.
+struct RoundTrip {
+    tmp: tempfile::TempDir,
+    exp: PathBuf,
+    run: PathBuf,
+    eng: PathBuf,
+    engine: Value,
+    cfg: glassbox_model::ModelConfig,
+}
+
+fn round_trip(engine_name: &str) -> RoundTrip {
     let tmp = tempfile::tempdir().unwrap();
     let (exp, run) = (tmp.path().join("export"), tmp.path().join("native"));
-    assert!(export_for("olmo-core", &recipe(), &exp).status.success());
+    assert!(export_for(engine_name, &recipe(), &exp).status.success());
     train(&recipe(), &run);
     let rec: Value =
         serde_json::from_str(&std::fs::read_to_string(exp.join("export.json")).unwrap()).unwrap();
+    let (library, config) = match engine_name {
+        "olmo-core" => ("olmo_core", "olmo_core/model.json"),
+        _ => ("megatron_core", "megatron/model.json"),
+    };
     let eng = tmp.path().join("engine-run");
     let mut cfg = None;
     for step in [0u64, 1, 2, 4, 8, 16, 20] {
@@ -610,36 +624,29 @@ fn import_run_renames_olmo_core_checkpoints_back() {
         let dst = eng.join(format!("checkpoints/step-{step:07}"));
         std::fs::create_dir_all(&dst).unwrap();
         let (m, _) = Transformer::load(&src, &Device::Cpu).unwrap();
-        glassbox_train::olmo_core::to_olmo_core(
-            m.config(),
-            &m.named_tensors(),
-            &dst.join("model.safetensors"),
-        )
+        let file = dst.join("model.safetensors");
+        match engine_name {
+            "olmo-core" => {
+                glassbox_train::olmo_core::to_olmo_core(m.config(), &m.named_tensors(), &file)
+            }
+            _ => glassbox_train::megatron::to_megatron(m.config(), &m.named_tensors(), &file),
+        }
         .unwrap();
-        std::fs::copy(exp.join("olmo_core/model.json"), dst.join("model.json")).unwrap();
+        std::fs::copy(exp.join(config), dst.join("model.json")).unwrap();
         cfg = Some(m.config().clone());
     }
     copy_dir(&run.join("logs"), &eng.join("logs"));
-    let engine = serde_json::json!({"schema_version": 1, "engine": "olmo-core", "olmo_core": "test", "torch": "test",
+    let mut engine = serde_json::json!({"schema_version": 1, "engine": engine_name, "torch": "test",
         "world_size": 2, "backend": "gloo", "steps": 20, "export_recipe_sha256": rec["recipe_sha256"]});
+    engine[library] = "test".into();
     std::fs::write(eng.join("engine.json"), engine.to_string()).unwrap();
-    let import = |eng: &Path, out: &Path| {
-        glassbox(&[
-            "import-run".as_ref(),
-            eng.as_os_str(),
-            "--export".as_ref(),
-            exp.as_os_str(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ])
-    };
     let imported = tmp.path().join("imported");
-    let o = import(&eng, &imported);
+    let o = import_run(&eng, &exp, &imported);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let info: Value =
         serde_json::from_str(&std::fs::read_to_string(imported.join("run.json")).unwrap()).unwrap();
-    assert_eq!(info["trained_by"]["engine"], "olmo-core");
-    assert_eq!(info["trained_by"]["olmo_core"], "test");
+    assert_eq!(info["trained_by"]["engine"], engine_name);
+    assert_eq!(info["trained_by"][library], "test");
     assert!(info["trained_by"].get("transformers").is_none());
     for step in [0u64, 8, 20] {
         let ck = format!("checkpoints/step-{step:07}");
@@ -648,6 +655,32 @@ fn import_run_renames_olmo_core_checkpoints_back() {
         assert_same_tensors(&a.named_tensors(), &b.named_tensors(), &ck);
     }
     assert_eq!(logged(&imported, "loss"), logged(&run, "loss"));
+    RoundTrip {
+        tmp,
+        exp,
+        run,
+        eng,
+        engine,
+        cfg: cfg.unwrap(),
+    }
+}
+
+/// `import-run` on what train_olmo_core.py lays out (here made from glassbox's own run:
+/// unsharded checkpoints under OLMo-core's names, the tied head stored twice, the log,
+/// engine.json): the imported weights are the run's, run.json names OLMo-core and its version;
+/// an engine record of another engine, a checkpoint with a tensor the model lacks and a tied
+/// head that differs from the embedding are refused.
+#[test]
+fn import_run_renames_olmo_core_checkpoints_back() {
+    let RoundTrip {
+        tmp,
+        exp,
+        run,
+        eng,
+        engine,
+        cfg,
+    } = round_trip("olmo-core");
+    let import = |eng: &Path, out: &Path| import_run(eng, &exp, out);
     // Refusals.
     let err = |o: std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
     let other = tmp.path().join("fsdp-engine");
@@ -659,7 +692,6 @@ fn import_run_renames_olmo_core_checkpoints_back() {
         err(import(&other, &tmp.path().join("o1")))
             .contains("names the engine torch-fsdp, but the export is for olmo-core")
     );
-    let cfg = cfg.unwrap();
     let (m, _) = Transformer::load(&run.join("checkpoints/step-0000020"), &Device::Cpu).unwrap();
     let tensors = m.named_tensors();
     let bad = tmp.path().join("bad-engine");
@@ -692,4 +724,123 @@ fn import_run_renames_olmo_core_checkpoints_back() {
             .contains("holds `blocks.9.attention.w_q.weight`, which this model does not have")
     );
     assert!(!tmp.path().join("o1").exists() && !tmp.path().join("o2").exists());
+}
+
+/// Megatron-Core's tensor-parallel run (2 ranks) and data-parallel run (2 replicas) of the
+/// megatron export give glassbox's losses, evaluations and step-20 logits.
+#[test]
+fn megatron_trains_the_exported_run_as_glassbox_does() {
+    agrees_with_engine_fixture("megatron_losses.json", "megatron");
+    assert_eq!(
+        fixture("megatron_losses.json")["engine"]["tensor_parallel"],
+        2
+    );
+}
+
+/// The megatron export: sequence k of the indexed dataset (read with glassbox's own reader of
+/// the format) is the window glassbox trains on at position k; the step-0 weights in
+/// Megatron-Core's layouts convert back to the run's exactly; model.json carries the shape and
+/// the Megatron-LM flags; launch.sh takes the tensor-parallel size.
+#[test]
+fn the_megatron_export_holds_the_order_model_and_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("export");
+    let o = export_for("megatron", &recipe(), &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (b, l) = (4usize, 32usize);
+    let seqs = glassbox_data::interop::read_megatron(&out.join("data/instances")).unwrap();
+    assert_eq!(seqs.len(), 20 * b);
+    let mut ds =
+        glassbox_data::dataset::Dataset::open(&repo().join("tests/fixtures/train/dataset"))
+            .unwrap();
+    for step in 0..20u64 {
+        for (r, row) in ds.batch(step, b, l, 7).unwrap().iter().enumerate() {
+            assert_eq!(
+                seqs[step as usize * b + r],
+                row.tokens,
+                "step {step} row {r}"
+            );
+        }
+    }
+    let mc: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("megatron/model.json")).unwrap())
+            .unwrap();
+    assert_eq!(mc["transformer"]["num_query_groups"], 2);
+    assert_eq!(mc["transformer"]["ffn_hidden_size"], 176);
+    assert_eq!(mc["gpt"]["share_embeddings_and_output_weights"], true);
+    let flags: Vec<&str> = mc["megatron_lm_flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(flags.contains(&"--num-query-groups 2") && flags.contains(&"--swiglu"));
+    let run = tmp.path().join("run");
+    train(&recipe(), &run);
+    let (m, _) = Transformer::load(&run.join("checkpoints/step-0000000"), &Device::Cpu).unwrap();
+    let back = glassbox_train::megatron::from_megatron(
+        m.config(),
+        &out.join("megatron/model.safetensors"),
+    )
+    .unwrap();
+    assert_same_tensors(&back, &m.named_tensors(), "step 0");
+    // The fused layouts: a query group's rows are its query heads, then its key and value heads.
+    let f = glassbox_model::safetensors_io::SafetensorsFile::open(
+        &out.join("megatron/model.safetensors"),
+    )
+    .unwrap();
+    let qkv = f
+        .load_f32(
+            "decoder.layers.0.self_attention.linear_qkv.weight",
+            &Device::Cpu,
+        )
+        .unwrap();
+    let named = m.named_tensors();
+    let get = |n: &str| named.iter().find(|(k, _)| k == n).unwrap().1.clone();
+    let k = get("model.layers.0.self_attn.k_proj.weight");
+    // Group 1 starts after group 0's 2 query heads + key + value (4 heads of 16 rows); its key
+    // head follows its 2 query heads.
+    let group1_key = qkv.narrow(0, 64 + 32, 16).unwrap();
+    assert_same_tensors(
+        &[("k".into(), group1_key)],
+        &[("k".into(), k.narrow(0, 16, 16).unwrap())],
+        "group 1 key head",
+    );
+    let launch = std::fs::read_to_string(out.join("launch.sh")).unwrap();
+    assert!(launch.contains("--tensor-parallel \"${TP:-1}\""));
+    assert!(out.join("train_megatron.py").is_file());
+}
+
+/// `import-run` on what train_megatron.py lays out (here made from glassbox's own run: gathered
+/// tensors in Megatron-Core's names and layouts): the imported weights are the run's; a fused
+/// tensor of the wrong shape is refused, naming it.
+#[test]
+fn import_run_unfuses_megatron_checkpoints_back() {
+    let RoundTrip {
+        tmp, exp, eng, cfg, ..
+    } = round_trip("megatron");
+    let bad = tmp.path().join("bad-engine");
+    copy_dir(&eng, &bad);
+    let file = bad.join("checkpoints/step-0000008/model.safetensors");
+    let f = glassbox_model::safetensors_io::SafetensorsFile::open(&file).unwrap();
+    let mut tensors: Vec<(String, Tensor)> = f
+        .tensors()
+        .keys()
+        .map(|n| (n.clone(), f.load_f32(n, &Device::Cpu).unwrap()))
+        .collect();
+    drop(f);
+    let fc1 = "decoder.layers.1.mlp.linear_fc1.weight";
+    let i = tensors.iter().position(|(n, _)| n == fc1).unwrap();
+    tensors[i].1 = tensors[i].1.narrow(0, 0, cfg.intermediate_size).unwrap();
+    glassbox_model::weights::write_safetensors_file(&file, &tensors).unwrap();
+    let o = import_run(&bad, &exp, &tmp.path().join("o1"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && err.contains(&format!(
+                "`{fc1}` has shape [176, 64], the model needs [352, 64]"
+            )),
+        "{err}"
+    );
+    assert!(!tmp.path().join("o1").exists());
 }

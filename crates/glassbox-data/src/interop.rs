@@ -126,6 +126,24 @@ pub fn export_megatron(ds: &mut Dataset, out: &Path, name: &str) -> Result<Vec<(
     ])
 }
 
+/// The `.idx` of a Megatron indexed dataset of `count` sequences of `len` tokens each, stored
+/// back to back (`item_size` bytes per token, 4 = int32 or 2 = uint16), one document per
+/// sequence.
+pub fn megatron_index_fixed(count: u64, len: usize, item_size: usize) -> Vec<u8> {
+    let mut idx = Vec::with_capacity(MEGATRON_HEADER + count as usize * 20 + 8);
+    idx.extend_from_slice(b"MMIDIDX\x00\x00");
+    idx.extend_from_slice(&1u64.to_le_bytes());
+    idx.push(if item_size == 2 { 8 } else { 4 });
+    idx.extend_from_slice(&count.to_le_bytes());
+    idx.extend_from_slice(&(count + 1).to_le_bytes());
+    (0..count).for_each(|_| idx.extend_from_slice(&(len as i32).to_le_bytes()));
+    (0..count).for_each(|k| {
+        idx.extend_from_slice(&((k * (len * item_size) as u64) as i64).to_le_bytes())
+    });
+    (0..=count).for_each(|d| idx.extend_from_slice(&(d as i64).to_le_bytes()));
+    idx
+}
+
 /// Length of the fixed part of a Megatron `.idx` header: magic (9), version (8), dtype code (1),
 /// sequence count (8), document count (8).
 const MEGATRON_HEADER: usize = 34;

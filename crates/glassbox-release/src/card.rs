@@ -123,11 +123,17 @@ impl Context<'_> {
         match self.trained_by() {
             None => "Anyone can check it with `glassbox verify` and replay any part of its training to the same bits.".into(),
             Some(t) => format!(
-                "It was trained by {}{} (torch {}, {} processes over {}) from a `glassbox export-run` of this recipe and data order, and imported with `glassbox import-run`. Anyone can check it with `glassbox verify`: the hashes, the data order against its seed, and a replay of its first steps from the step-0 weights, which agrees within 1e-4 and not to the bit (the engine's arithmetic is not glassbox's; the engine's optimiser state is not part of the release, so later intervals cannot be replayed).",
+                "It was trained by {} ({}torch {}, {} processes over {}) from a `glassbox export-run` of this recipe and data order, and imported with `glassbox import-run`. Anyone can check it with `glassbox verify`: the hashes, the data order against its seed, and a replay of its first steps from the step-0 weights, which agrees within 1e-4 and not to the bit (the engine's arithmetic is not glassbox's; the engine's optimiser state is not part of the release, so later intervals cannot be replayed).",
                 t.get("engine").and_then(Value::as_str).unwrap_or("another engine"),
-                t.get("olmo_core")
-                    .and_then(Value::as_str)
-                    .map_or(String::new(), |v| format!(" {v}")),
+                // The engine's own library and version, when it recorded one.
+                [("olmo_core", "OLMo-core"), ("megatron_core", "Megatron-Core")]
+                    .iter()
+                    .find_map(|(key, name)| {
+                        t.get(*key)
+                            .and_then(Value::as_str)
+                            .map(|v| format!("{name} {v}, "))
+                    })
+                    .unwrap_or_default(),
                 t.get("torch").and_then(Value::as_str).unwrap_or("?"),
                 num(t.get("world_size")),
                 t.get("backend").and_then(Value::as_str).unwrap_or("?"),

@@ -1,5 +1,5 @@
-//! A run handed to a distributed engine: [`export_run`] writes what PyTorch FSDP (`torchrun`) or
-//! OLMo-core's Trainer needs to train *the same* run — the model's step-0 weights, the exact
+//! A run handed to a distributed engine: [`export_run`] writes what PyTorch FSDP, OLMo-core's
+//! Trainer or Megatron-Core (each launched with `torchrun`) needs to train *the same* run — the model's step-0 weights, the exact
 //! sample of every position of the data order, every recipe setting mapped to its counterpart
 //! (the learning rate of every step written out), the checkpoint steps, and a launch script.
 //!
@@ -20,24 +20,35 @@
 //!   `TransformerConfig`, `NumpyFSLDatasetConfig` and `TransformerTrainModuleConfig` as OLMo-core
 //!   serialises them, and the step-0 weights under its parameter names — [`crate::olmo_core`]),
 //!   `train_olmo_core.py` (glue that builds OLMo-core's Trainer from those files).
+//! - `megatron`: `data/instances.bin` + `.idx` (a Megatron indexed dataset of the same windows),
+//!   `megatron/` (the model description and the step-0 weights in Megatron-Core's layouts —
+//!   [`crate::megatron`]), `train_megatron.py` (a loop over Megatron-Core's tensor-parallel
+//!   `GPTModel`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use glassbox_data::dataset::Dataset;
 use glassbox_model::SaveDtype;
+use glassbox_model::config::{
+    Activation, Architecture, MlpLayout, ModelConfig, NormKind, QkNorm, QkvLayout, Residual,
+    RopeScaling,
+};
 use serde_json::{Value, json};
 
-use crate::olmo_core;
 use crate::optim::learning_rate;
 use crate::recipe::{Decay, Recipe};
 use crate::{Result, TrainError};
+use crate::{megatron, olmo_core};
 
 /// `export.json`'s layout version.
 pub const EXPORT_SCHEMA_VERSION: u32 = 1;
 
 /// The training loop the torch-fsdp export ships.
 const TRAIN_FSDP: &str = include_str!("../../../scripts/engines/train_fsdp.py");
+
+/// The training loop of a megatron export, over Megatron-Core's GPTModel.
+const TRAIN_MEGATRON: &str = include_str!("../../../scripts/engines/train_megatron.py");
 
 /// The launcher of an OLMo-core export: glue around OLMo-core's own Trainer.
 const TRAIN_OLMO_CORE: &str = include_str!("../../../scripts/engines/train_olmo_core.py");
@@ -49,6 +60,8 @@ pub enum Engine {
     TorchFsdp,
     /// OLMo-core's Trainer (`ai2-olmo-core`), launched with `torchrun`.
     OlmoCore,
+    /// Megatron-Core's GPTModel with tensor parallelism (`megatron-core`), launched with `torchrun`.
+    Megatron,
 }
 
 impl Engine {
@@ -57,6 +70,7 @@ impl Engine {
         match self {
             Engine::TorchFsdp => "torch-fsdp",
             Engine::OlmoCore => "olmo-core",
+            Engine::Megatron => "megatron",
         }
     }
 
@@ -65,6 +79,7 @@ impl Engine {
         match self {
             Engine::TorchFsdp => ("train_fsdp.py", TRAIN_FSDP),
             Engine::OlmoCore => ("train_olmo_core.py", TRAIN_OLMO_CORE),
+            Engine::Megatron => ("train_megatron.py", TRAIN_MEGATRON),
         }
     }
 }
@@ -91,6 +106,55 @@ pub struct Exported {
     pub total_steps: u64,
     /// Positions written to `data/order.bin` (steps × batch size).
     pub positions: u64,
+}
+
+/// What keeps `cfg` from being a plain Llama model (pre-norm RMSNorm, separate q/k/v/o without
+/// biases, SiLU-gated MLP, full-dimension RoPE without scaling), the one block OLMo-core and
+/// Megatron-Core are given; `None` for a plain Llama model.
+pub fn plain_llama_gap(cfg: &ModelConfig) -> Option<&'static str> {
+    let checks: [(bool, &'static str); 14] = [
+        (
+            !matches!(cfg.architecture, Architecture::Llama),
+            "an architecture other than Llama",
+        ),
+        (cfg.qkv_bias || cfg.o_bias, "attention biases"),
+        (cfg.mlp_bias, "MLP biases"),
+        (!matches!(cfg.qk_norm, QkNorm::None), "q/k norms"),
+        (
+            !matches!(cfg.norm, NormKind::Rms),
+            "a norm other than RMSNorm",
+        ),
+        (
+            !matches!(cfg.residual, Residual::PreNorm),
+            "a residual layout other than pre-norm",
+        ),
+        (
+            !matches!(cfg.qkv_layout, QkvLayout::Separate),
+            "fused q/k/v projections",
+        ),
+        (
+            !matches!(cfg.mlp_layout, MlpLayout::Gated),
+            "an MLP other than the separate gated one",
+        ),
+        (
+            !matches!(cfg.hidden_act, Activation::Silu),
+            "an activation other than SiLU",
+        ),
+        (
+            !matches!(cfg.rope_scaling, RopeScaling::None) || cfg.local_rope.is_some(),
+            "RoPE scaling or a second RoPE",
+        ),
+        (cfg.rotary_dim != cfg.head_dim, "partial rotary dimensions"),
+        (cfg.clip_qkv.is_some(), "q/k/v clipping"),
+        (
+            cfg.query_pre_attn_scalar.is_some()
+                || cfg.attn_logit_softcapping.is_some()
+                || cfg.final_logit_softcapping.is_some(),
+            "attention scaling or logit soft-capping",
+        ),
+        (cfg.embed_scale, "scaled embeddings"),
+    ];
+    checks.iter().find(|(bad, _)| *bad).map(|(_, why)| *why)
 }
 
 fn refuse(path: &Path, key: &str, why: &str) -> TrainError {
@@ -142,12 +206,15 @@ fn mapping(r: &Recipe, path: &Path, total: u64, engine: Engine) -> Result<Vec<Ma
         Decay::Linear => "linear",
         Decay::Cosine => "cosine",
     };
-    // Each key with its counterpart in torch-fsdp and in olmo-core.
-    let olmo = engine == Engine::OlmoCore;
-    let m = |key, value, fsdp, olmo_core| Mapping {
+    // Each key with its counterpart in torch-fsdp, olmo-core and megatron.
+    let m = |key, value, fsdp, olmo_core, megatron| Mapping {
         key,
         value,
-        counterpart: if olmo { olmo_core } else { fsdp },
+        counterpart: match engine {
+            Engine::TorchFsdp => fsdp,
+            Engine::OlmoCore => olmo_core,
+            Engine::Megatron => megatron,
+        },
     };
     Ok(vec![
         m(
@@ -155,18 +222,21 @@ fn mapping(r: &Recipe, path: &Path, total: u64, engine: Engine) -> Result<Vec<Ma
             json!(r.data.dataset.display().to_string()),
             "data/tokens.bin (the train split) and data/order.bin",
             "data/instances.npy (olmo_core/dataset.json, a NumpyFSLDatasetConfig): one instance of seq_len + 1 tokens per position of the order",
+            "data/instances.bin + .idx (a Megatron indexed dataset read with megatron-core's IndexedDataset): one sequence of seq_len + 1 tokens per position of the order",
         ),
         m(
             "data.seed",
             json!(r.data.seed),
             "data/order.bin (the permutation it seeds, written out per position)",
             "the order of data/instances.npy (the loader's shuffling off: instance k is position k)",
+            "the order of data/instances (sequence k is position k, read in order)",
         ),
         m(
             "model.preset / model.config / model.hf",
             json!(r.model.preset.clone().unwrap_or_default()),
             "model/config.json (LlamaForCausalLM.from_pretrained)",
             "olmo_core/model.json (TransformerConfig, Llama-like block)",
+            "megatron/model.json (megatron-core TransformerConfig and GPTModel arguments, with the Megatron-LM flags)",
         ),
         m(
             "model.init / model.init_seed",
@@ -176,76 +246,89 @@ fn mapping(r: &Recipe, path: &Path, total: u64, engine: Engine) -> Result<Vec<Ma
             )),
             "model/model.safetensors (the step-0 weights glassbox would start from)",
             "olmo_core/model.safetensors (the step-0 weights under OLMo-core's names), loaded over its initialisation",
+            "megatron/model.safetensors (the step-0 weights in megatron-core's names and layouts: q/k/v fused per query group, gate above up)",
         ),
         m(
             "optim.lr",
             json!(r.optim.lr),
             "the peak of export.json lr_schedule",
             "the peak of export.json lr_schedule (AdamWConfig.lr holds the first step's)",
+            "the peak of export.json lr_schedule (Megatron-LM --lr)",
         ),
         m(
             "optim.betas",
             json!(r.optim.betas),
             "torch.optim.AdamW(betas=…)",
             "AdamWConfig.betas",
+            "torch.optim.AdamW(betas=…) (Megatron-LM --adam-beta1, --adam-beta2)",
         ),
         m(
             "optim.eps",
             json!(r.optim.eps),
             "torch.optim.AdamW(eps=…)",
             "AdamWConfig.eps",
+            "torch.optim.AdamW(eps=…) (Megatron-LM --adam-eps)",
         ),
         m(
             "optim.weight_decay",
             json!(r.optim.weight_decay),
             "AdamW param group weight_decay",
             "AdamWConfig.weight_decay",
+            "AdamW param group weight_decay (Megatron-LM --weight-decay)",
         ),
         m(
             "optim.decay_norms_and_biases",
             json!(r.optim.decay_norms_and_biases),
             "norm weights and biases in the decayed group (true) or a weight_decay=0 group (false)",
             "AdamWConfig.group_overrides: *norm.weight at weight_decay 0 (false) or no override (true)",
+            "1-D parameters (the norms) in a weight_decay=0 group (false, Megatron-LM's default) or decayed (true)",
         ),
         m(
             "schedule.warmup_steps / decay / min_lr",
             json!({"warmup_steps": r.schedule.warmup_steps, "decay": decay, "min_lr": r.min_lr()}),
             "export.json lr_schedule: the learning rate of every step, set on the param groups before it",
             "a Scheduler returning export.json lr_schedule for each step (OLMo-core's own schedulers count the step one ahead)",
+            "export.json lr_schedule, set before every step (Megatron's OptimizerParamScheduler computes a step's rate from the steps done, one step behind)",
         ),
         m(
             "train.batch_size",
             json!(r.train.batch_size),
             "global batch: rows split evenly over the ranks (world size must divide it)",
             "the data loader's global_batch_size = batch_size · (seq_len + 1) tokens, split over the ranks",
+            "the global batch, split evenly over the data-parallel replicas (Megatron-LM --global-batch-size)",
         ),
         m(
             "train.seq_len",
             json!(r.train.seq_len),
             "windows of seq_len + 1 tokens from data/tokens.bin",
             "NumpyFSLDatasetConfig.sequence_length = seq_len + 1 (its last label ignored: the loss is over seq_len tokens)",
+            "sequences of seq_len + 1 tokens: inputs the first seq_len, labels the last seq_len (Megatron-LM --seq-length)",
         ),
         m(
             "train.grad_accum",
             json!(r.train.grad_accum),
             "each rank's rows in grad_accum micro-batches, loss / grad_accum",
             "TransformerTrainModuleConfig.rank_microbatch_size = batch_size / grad_accum · (seq_len + 1) tokens",
+            "each replica's rows in grad_accum micro-batches (Megatron-LM --micro-batch-size = rows per micro-batch)",
         ),
         m(
             "train.max_grad_norm",
             json!(r.train.max_grad_norm),
             "torch.nn.utils.clip_grad_norm_ over the sharded parameters",
             "TransformerTrainModuleConfig.max_grad_norm (0: none)",
+            "the global gradient norm (tensor-parallel shards summed, replicated parameters once), clipped (Megatron-LM --clip-grad)",
         ),
         m(
             "train.steps / train.tokens",
             json!(total),
             "export.json total_steps",
             "TrainerConfig.max_duration = Duration.steps(total_steps)",
+            "export.json total_steps (Megatron-LM --train-iters)",
         ),
         m(
             "train.threads",
             json!(r.train.threads),
+            "launch.sh THREADS (torch.set_num_threads per rank)",
             "launch.sh THREADS (torch.set_num_threads per rank)",
             "launch.sh THREADS (torch.set_num_threads per rank)",
         ),
@@ -254,16 +337,19 @@ fn mapping(r: &Recipe, path: &Path, total: u64, engine: Engine) -> Result<Vec<Ma
             json!({"schedule": r.checkpoints.schedule, "every": r.checkpoints.every}),
             "export.json checkpoint_steps (HF folders checkpoints/step-NNNNNNN)",
             "ListCheckpointerCallback(save_steps = export.json checkpoint_steps), unsharded to checkpoints/step-NNNNNNN",
+            "export.json checkpoint_steps: full tensors in megatron-core's names, checkpoints/step-NNNNNNN",
         ),
         m(
             "eval.interval / eval.windows",
             json!({"interval": r.eval.interval, "windows": r.eval.windows}),
             "export.json eval_steps and eval_windows: mean loss over the first windows of data/heldout.bin, to logs/eval.jsonl",
             "export.json eval_steps and eval_windows: a callback's mean loss over the first windows of data/heldout.bin, to logs/eval.jsonl",
+            "export.json eval_steps and eval_windows: mean loss over the first windows of data/heldout.bin, to logs/eval.jsonl",
         ),
         m(
             "release.*",
             json!(r.release.name),
+            "kept in recipe.toml for `glassbox release` after `glassbox import-run`",
             "kept in recipe.toml for `glassbox release` after `glassbox import-run`",
             "kept in recipe.toml for `glassbox release` after `glassbox import-run`",
         ),
@@ -298,13 +384,16 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
     if cfg.eos_token_ids.is_empty() {
         cfg.eos_token_ids = vec![eos];
     }
-    if engine == Engine::OlmoCore
-        && let Some(why) = olmo_core::unsupported(&cfg)
+    if engine != Engine::TorchFsdp
+        && let Some(why) = plain_llama_gap(&cfg)
     {
         return Err(refuse(
             recipe_path,
             "model.preset / model.config",
-            &format!("the model has {why}, which OLMo-core's Llama-like block does not"),
+            &format!(
+                "the model has {why}, which the {} model export (a plain Llama block) does not",
+                engine.name()
+            ),
         ));
     }
     let (b, l, seed) = (
@@ -367,9 +456,15 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
                 w.write_all(&index.to_le_bytes())
             })?;
         }
-        Engine::OlmoCore => {
-            // The window of every position, in order: OLMo-core's loader reads them unshuffled.
-            let path = tmp.join("data/instances.npy");
+        Engine::OlmoCore | Engine::Megatron => {
+            // The window of every position, in order: the engine reads them unshuffled (raw u32
+            // for OLMo-core's numpy arrays; the same bytes are a Megatron `.bin` of int32).
+            let file = if engine == Engine::OlmoCore {
+                "data/instances.npy"
+            } else {
+                "data/instances.bin"
+            };
+            let path = tmp.join(file);
             let mut window = Vec::with_capacity((l + 1) * 4);
             write_order(
                 &mut ds,
@@ -389,7 +484,33 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
                     w.write_all(&window)
                 },
             )?;
-            write_olmo_core_configs(&recipe, &cfg, &model, &tmp, eos)?;
+            if engine == Engine::OlmoCore {
+                write_olmo_core_configs(&recipe, &cfg, &model, &tmp, eos)?;
+            } else {
+                if cfg.vocab_size > i32::MAX as usize {
+                    return Err(refuse(
+                        recipe_path,
+                        "data.dataset",
+                        "its vocabulary does not fit Megatron's int32 token ids",
+                    ));
+                }
+                let idx = tmp.join("data/instances.idx");
+                glassbox_core::fsio::atomic_write(
+                    &idx,
+                    &glassbox_data::interop::megatron_index_fixed(positions, l + 1, 4),
+                )?;
+                let dir = tmp.join("megatron");
+                std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+                glassbox_core::fsio::write_json_atomic(
+                    &dir.join("model.json"),
+                    &megatron::model_config(&cfg),
+                )?;
+                megatron::to_megatron(
+                    &cfg,
+                    &model.named_tensors(),
+                    &dir.join("model.safetensors"),
+                )?;
+            }
         }
     }
     // The held-out split, for the evaluations during training.
@@ -490,7 +611,7 @@ fn write_order(
 /// OLMo-core's parameter names.
 fn write_olmo_core_configs(
     recipe: &Recipe,
-    cfg: &glassbox_model::ModelConfig,
+    cfg: &ModelConfig,
     model: &glassbox_model::Transformer,
     tmp: &Path,
     eos: u32,
@@ -542,15 +663,21 @@ fn write_split(ds: &mut Dataset, split: &str, path: &Path) -> Result<u64> {
 /// `launch.sh`: torchrun with the parallelism as parameters.
 fn launch_script(engine: Engine) -> String {
     let (script, _) = engine.script();
-    let (what, needs) = match engine {
-        Engine::TorchFsdp => ("PyTorch FSDP", "torch and transformers"),
-        Engine::OlmoCore => ("OLMo-core's Trainer", "torch and ai2-olmo-core"),
+    let (what, needs, tp_doc, tp_arg) = match engine {
+        Engine::TorchFsdp => ("PyTorch FSDP", "torch and transformers", "", ""),
+        Engine::OlmoCore => ("OLMo-core's Trainer", "torch and ai2-olmo-core", "", ""),
+        Engine::Megatron => (
+            "Megatron-Core's GPTModel",
+            "torch and megatron-core",
+            "\n#   TP       tensor-parallel ranks per replica (default 1; NPROC × NNODES / TP replicas)",
+            " --tensor-parallel \"${TP:-1}\"",
+        ),
     };
     format!(
         r#"#!/usr/bin/env bash
 # Trains the exported glassbox run with {what}. Parameters (environment):
 #   NPROC    processes on this node (default 2)      NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT
-#   BACKEND  gloo (CPU, default) or nccl (GPUs)      THREADS  torch threads per process (default 1)
+#   BACKEND  gloo (CPU, default) or nccl (GPUs)      THREADS  torch threads per process (default 1){tp_doc}
 #   OUT      where checkpoints and logs go (default ./engine-run)
 #   PYTHON   the interpreter with {needs} (default python3; this is torchrun)
 # Bring the result back with: glassbox import-run "$OUT" --export "$(dirname "$0")" --out RUN
@@ -559,7 +686,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 exec "${{PYTHON:-python3}}" -m torch.distributed.run --nproc_per_node "${{NPROC:-2}}" --nnodes "${{NNODES:-1}}" --node_rank "${{NODE_RANK:-0}}" \
   --master_addr "${{MASTER_ADDR:-127.0.0.1}}" --master_port "${{MASTER_PORT:-29500}}" \
   "$here/{script}" --export "$here" --out "${{OUT:-./engine-run}}" \
-  --backend "${{BACKEND:-gloo}}" --threads "${{THREADS:-1}}" "$@"
+  --backend "${{BACKEND:-gloo}}" --threads "${{THREADS:-1}}"{tp_arg} "$@"
 "#
     )
 }

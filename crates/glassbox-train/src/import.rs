@@ -1,6 +1,7 @@
 //! A run trained by an engine brought back: [`import_run`] turns what the exported launcher
-//! wrote (`checkpoints/step-NNNNNNN` — Hugging Face folders from `train_fsdp.py`, OLMo-core's
-//! unsharded `model.safetensors` from `train_olmo_core.py`, renamed here — `logs/train.jsonl`,
+//! wrote (`checkpoints/step-NNNNNNN` — Hugging Face folders from `train_fsdp.py`; OLMo-core's
+//! unsharded `model.safetensors` from `train_olmo_core.py` and Megatron-Core's gathered tensors
+//! from `train_megatron.py`, both renamed here — `logs/train.jsonl`,
 //! `engine.json`) and the export it trained ([`crate::export`]) into a glassbox run directory — the resolved recipe,
 //! `run.json` naming the engine, the logs, Pythia-named checkpoints each with a `state.json`
 //! hashing its files, and `checkpoints/index.json` — so `glassbox eval --run`, `trace` and the
@@ -19,6 +20,17 @@ use serde_json::{Value, json};
 use crate::checkpoint::{Index, STATE_SCHEMA, State, dir_name};
 use crate::recipe::Recipe;
 use crate::{Result, TrainError};
+
+/// Whose parameter names an engine's checkpoints use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renamed {
+    /// Hugging Face's (torch-fsdp).
+    No,
+    /// OLMo-core's.
+    OlmoCore,
+    /// Megatron-Core's.
+    Megatron,
+}
 
 /// What an import wrote.
 #[derive(Debug, Clone)]
@@ -61,7 +73,7 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
             "not an engine record of schema_version 1 (written by the exported train_fsdp.py)",
         ));
     }
-    let olmo_core = match engine.get("engine").and_then(Value::as_str) {
+    let names = match engine.get("engine").and_then(Value::as_str) {
         Some(e) if Some(e) != rec.get("engine").and_then(Value::as_str) => {
             return Err(bad(
                 &engine_path,
@@ -73,10 +85,12 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
                 ),
             ));
         }
-        Some("olmo-core") => true,
-        Some("torch-fsdp") => false,
+        Some("olmo-core") => Renamed::OlmoCore,
+        Some("megatron") => Renamed::Megatron,
+        Some("torch-fsdp") => Renamed::No,
         _ => return Err(bad(&engine_path, "names no engine glassbox exports to")),
     };
+    let renamed = names != Renamed::No;
     if engine.get("export_recipe_sha256") != rec.get("recipe_sha256") {
         return Err(bad(
             &engine_path,
@@ -145,7 +159,7 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
     let parameters = model_cfg.num_parameters();
     // OLMo-core's checkpoints hold its own parameter names and config: the Hugging Face
     // config.json is the export's.
-    let first_cfg = if olmo_core {
+    let first_cfg = if renamed {
         read_json(&export.join("model/config.json"))?
     } else {
         read_json(&found[0].1.join("config.json"))?
@@ -155,9 +169,11 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
     for key in [
         "engine",
         "olmo_core",
+        "megatron_core",
         "torch",
         "transformers",
         "world_size",
+        "tensor_parallel",
         "backend",
     ] {
         if let Some(v) = engine.get(key).filter(|v| !v.is_null()) {
@@ -219,13 +235,17 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
         let mut files = BTreeMap::new();
         // The weights and config are the engine's; the tokenizer and generation files are the
         // export's (the engine copies only tokenizer.json, and writes its own generation defaults).
-        if olmo_core {
-            // OLMo-core's unsharded checkpoint, renamed into Hugging Face names.
+        if renamed {
+            // The engine's full tensors under its own names, renamed into Hugging Face names.
             let from = src.join("model.safetensors");
             if !from.is_file() {
                 return Err(bad(&from, "missing from the engine's checkpoint"));
             }
-            let tensors = crate::olmo_core::from_olmo_core(&model_cfg, &from)?;
+            let tensors = if names == Renamed::OlmoCore {
+                crate::olmo_core::from_olmo_core(&model_cfg, &from)?
+            } else {
+                crate::megatron::from_megatron(&model_cfg, &from)?
+            };
             let weights = dest.join("model.safetensors");
             let sha = glassbox_model::weights::write_safetensors_file(&weights, &tensors)?;
             files.insert("model.safetensors".to_string(), sha);
@@ -237,10 +257,10 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
             "tokenizer.json",
             "tokenizer_config.json",
         ] {
-            if olmo_core && name == "model.safetensors" {
+            if renamed && name == "model.safetensors" {
                 continue;
             }
-            let from = if matches!(name, "config.json" | "model.safetensors") && !olmo_core {
+            let from = if matches!(name, "config.json" | "model.safetensors") && !renamed {
                 src.join(name)
             } else {
                 export.join("model").join(name)

@@ -16,8 +16,9 @@
 //! - [`bench`](mod@bench): the training-throughput benchmark of `glassbox bench train`.
 //! - [`provenance`]: the model a run starts from, hashed, and the terms its card declares.
 //! - [`checkpoint`]: atomic, self-verifying checkpoints and `checkpoints/index.json`.
-//! - [`export`]: a run handed to PyTorch FSDP or OLMo-core's Trainer (`torchrun`) with the same
-//!   data order and settings ([`olmo_core`]: OLMo-core's config files and parameter names);
+//! - [`export`]: a run handed to PyTorch FSDP, OLMo-core's Trainer or Megatron-Core (`torchrun`)
+//!   with the same data order and settings ([`olmo_core`], [`megatron`]: their config files,
+//!   parameter names and layouts);
 //!   [`import`] brings the engine's checkpoints and logs back as a run directory.
 //!
 //! ```no_run
@@ -35,6 +36,7 @@ pub mod eval;
 pub mod export;
 pub mod import;
 pub mod learner;
+pub mod megatron;
 pub mod olmo_core;
 pub mod optim;
 pub mod plot;

@@ -10,66 +10,16 @@
 //! OLMo-core checkpoint back into Hugging Face names.
 //!
 //! Only the plain Llama block has a one-to-one counterpart (pre-norm RMSNorm, separate q/k/v/o
-//! without biases, SiLU-gated MLP, full-dimension RoPE without scaling); [`model_config`] names the
-//! first feature of any other model that OLMo-core's Llama-like block does not have.
+//! without biases, SiLU-gated MLP, full-dimension RoPE without scaling):
+//! [`crate::export::plain_llama_gap`] names the first feature of any other model.
 
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use glassbox_model::config::{
-    Activation, Architecture, MlpLayout, ModelConfig, NormKind, QkNorm, QkvLayout, Residual,
-    RopeScaling,
-};
+use glassbox_model::config::ModelConfig;
 use serde_json::{Value, json};
 
 use crate::{Result, TrainError};
-
-/// Why `cfg` has no OLMo-core counterpart, if it has none.
-pub fn unsupported(cfg: &ModelConfig) -> Option<&'static str> {
-    let checks: [(bool, &'static str); 14] = [
-        (
-            !matches!(cfg.architecture, Architecture::Llama),
-            "an architecture other than Llama",
-        ),
-        (cfg.qkv_bias || cfg.o_bias, "attention biases"),
-        (cfg.mlp_bias, "MLP biases"),
-        (!matches!(cfg.qk_norm, QkNorm::None), "q/k norms"),
-        (
-            !matches!(cfg.norm, NormKind::Rms),
-            "a norm other than RMSNorm",
-        ),
-        (
-            !matches!(cfg.residual, Residual::PreNorm),
-            "a residual layout other than pre-norm",
-        ),
-        (
-            !matches!(cfg.qkv_layout, QkvLayout::Separate),
-            "fused q/k/v projections",
-        ),
-        (
-            !matches!(cfg.mlp_layout, MlpLayout::Gated),
-            "an MLP other than the separate gated one",
-        ),
-        (
-            !matches!(cfg.hidden_act, Activation::Silu),
-            "an activation other than SiLU",
-        ),
-        (
-            !matches!(cfg.rope_scaling, RopeScaling::None) || cfg.local_rope.is_some(),
-            "RoPE scaling or a second RoPE",
-        ),
-        (cfg.rotary_dim != cfg.head_dim, "partial rotary dimensions"),
-        (cfg.clip_qkv.is_some(), "q/k/v clipping"),
-        (
-            cfg.query_pre_attn_scalar.is_some()
-                || cfg.attn_logit_softcapping.is_some()
-                || cfg.final_logit_softcapping.is_some(),
-            "attention scaling or logit soft-capping",
-        ),
-        (cfg.embed_scale, "scaled embeddings"),
-    ];
-    checks.iter().find(|(bad, _)| *bad).map(|(_, why)| *why)
-}
 
 /// A number OLMo-core's int-typed fields accept: integral floats as integers.
 fn number(x: f64) -> Value {

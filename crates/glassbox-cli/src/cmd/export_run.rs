@@ -1,4 +1,4 @@
-//! `glassbox export-run RECIPE --engine torch-fsdp|olmo-core --out DIR`: the run handed to a distributed
+//! `glassbox export-run RECIPE --engine torch-fsdp|olmo-core|megatron --out DIR`: the run handed to a distributed
 //! engine (`glassbox_train::export`); `glassbox import-run ENGINE_OUT --export DIR --out RUN`:
 //! the engine's result brought back as a run (`glassbox_train::import`).
 
@@ -13,6 +13,8 @@ pub(crate) enum EngineArg {
     TorchFsdp,
     /// OLMo-core's Trainer through torchrun (its configs, data loader and checkpoints).
     OlmoCore,
+    /// Megatron-Core's GPTModel through torchrun (tensor parallelism, its indexed dataset).
+    Megatron,
 }
 
 #[derive(Debug, clap::Args)]
@@ -34,6 +36,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let engine = match a.engine {
         EngineArg::TorchFsdp => Engine::TorchFsdp,
         EngineArg::OlmoCore => Engine::OlmoCore,
+        EngineArg::Megatron => Engine::Megatron,
     };
     let e = export_run(&a.recipe, engine, &a.out)
         .with_context(|| format!("exporting {} for {}", a.recipe.display(), engine.name()))?;
@@ -61,11 +64,12 @@ pub(crate) fn run(a: Args) -> Result<()> {
         println!("{:<42} {:<28} {}", m.key, v, m.counterpart);
     }
     let needs = match engine {
-        Engine::TorchFsdp => "torch and transformers",
-        Engine::OlmoCore => "torch and ai2-olmo-core",
+        Engine::TorchFsdp => "needs torch and transformers",
+        Engine::OlmoCore => "needs torch and ai2-olmo-core",
+        Engine::Megatron => "needs torch and megatron-core; TP=2 for two tensor-parallel ranks",
     };
     println!(
-        "then: NPROC=2 {}/launch.sh   ({needs} installed; BACKEND=nccl on GPUs)",
+        "then: NPROC=2 {}/launch.sh   ({needs}; BACKEND=nccl on GPUs)",
         e.dir.display()
     );
     Ok(())
