@@ -71,7 +71,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  glassbox eval --model ./SmolLM2-135M --task tasks/verses_mc.yaml --num-fewshot 2"
     )]
-    Eval(cmd::eval::Args),
+    Eval(Box<cmd::eval::Args>),
     /// Serve models over an OpenAI-compatible HTTP API with continuous batching.
     #[command(
         after_help = "Examples:\n  glassbox serve --model ./SmolLM2-135M-Instruct\n  glassbox serve --model smol=./SmolLM2-135M-Instruct --model mine=quickstart/bundle --port 8080 --api-key secret\n\nThen: curl http://127.0.0.1:8000/v1/completions -d '{\"prompt\": \"Hello\", \"max_tokens\": 8}'"
@@ -217,7 +217,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Generate(a) => on_a_worker(|| cmd::generate::run(a)),
         Command::Chat(a) => cmd::chat::run(a),
         Command::Score(a) => on_a_worker(|| cmd::score::run(a)),
-        Command::Eval(a) => on_a_worker(|| cmd::eval::run(a)),
+        Command::Eval(a) => on_a_worker(|| cmd::eval::run(*a)),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Ui(a) => cmd::ui::run(a),
         Command::ExportRun(a) => cmd::export_run::run(a),

@@ -140,3 +140,94 @@ fn sigkill_and_a_crash_mid_checkpoint_both_resume_to_the_same_bits() {
         "{v}"
     );
 }
+
+/// `--device`: `cpu` trains the bits of the default; on a build without the `cuda` feature,
+/// `cuda` is refused before anything is written, saying how to get a CUDA build, for training
+/// and for inference; a device that is not one is refused by name. run.json records the device,
+/// and a release of a run recorded as trained on a GPU says so and is verified on the CPU within
+/// a tolerance, with no replay mark.
+#[test]
+fn the_device_is_chosen_recorded_and_refused_when_absent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = recipe(tmp.path(), 4);
+    let default = trained(&["train", p(&r), "--out", p(&tmp.path().join("default"))]);
+    let cpu = tmp.path().join("cpu");
+    let explicit = trained(&["train", p(&r), "--out", p(&cpu), "--device", "cpu"]);
+    assert_eq!(default, explicit);
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cpu.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["device"], "cpu");
+    if !cfg!(feature = "cuda") {
+        let gpu = tmp.path().join("gpu");
+        let out = glassbox(&["train", p(&r), "--out", p(&gpu), "--device", "cuda"], &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("--features cuda"),
+            "{err}"
+        );
+        assert!(!gpu.exists(), "nothing written");
+        let ck = cpu.join("checkpoints/step-0000004");
+        let out = glassbox(
+            &[
+                "generate",
+                "--model",
+                p(&ck),
+                "--prompt",
+                "a",
+                "--device",
+                "cuda:1",
+            ],
+            &[],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success()
+                && err.contains("cuda:1 needs a glassbox built with the `cuda` feature"),
+            "{err}"
+        );
+    }
+    let out = glassbox(
+        &[
+            "train",
+            p(&r),
+            "--out",
+            p(&tmp.path().join("x")),
+            "--device",
+            "tpu",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("`tpu` is not a device"),
+        "{err}"
+    );
+    // A run recorded as trained on a GPU (the record edited here: no GPU in CI).
+    let mut run = run;
+    run["device"] = "cuda:0".into();
+    std::fs::write(cpu.join("run.json"), run.to_string()).unwrap();
+    let bundle = tmp.path().join("bundle");
+    let out = glassbox(&["release", p(&cpu), "--out", p(&bundle)], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let card = std::fs::read_to_string(bundle.join("README.md")).unwrap();
+    assert!(card.contains("It was trained on cuda:0."), "{card}");
+    assert!(!card.contains("replay any part of its training to the same bits"));
+    let out = glassbox(&["verify", p(&bundle)], &[]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("trained on cuda:0, whose arithmetic is not the CPU's")
+            && text.contains("no replay mark"),
+        "{text}"
+    );
+    // The record of the verification holds no replayed interval: no replay mark.
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("verification.json")).unwrap())
+            .unwrap();
+    assert!(v["replay"].get("to").is_none(), "{v}");
+}

@@ -165,6 +165,16 @@ pub struct BenchOptions {
     pub repeats: usize,
     /// Bytes read by the bandwidth probe (larger than the last-level cache).
     pub bandwidth_bytes: usize,
+    /// Where the random weights of [`bench_generate`] run (`cuda` with the `cuda` feature).
+    #[serde(serialize_with = "as_text")]
+    pub device: glassbox_model::device::DeviceSpec,
+}
+
+fn as_text<S: serde::Serializer>(
+    d: &glassbox_model::device::DeviceSpec,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(d)
 }
 
 /// Results (medians over repeats).
@@ -201,7 +211,13 @@ pub fn bench_generate(
     progress: &mut dyn FnMut(&str),
 ) -> Result<BenchReport> {
     progress("initialising random weights");
-    let model = Transformer::random(cfg, 0, &Device::Cpu)?;
+    let model = Transformer::random(cfg.clone(), 0, &Device::Cpu)?;
+    let model = match options.device.open()? {
+        Device::Cpu => model,
+        device => {
+            Transformer::from_tensors(cfg, model.named_tensors().into_iter().collect(), &device)?
+        }
+    };
     bench_model(&model, options, progress)
 }
 
@@ -211,7 +227,7 @@ pub fn bench_model(
     options: &BenchOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<BenchReport> {
-    let device = Device::Cpu;
+    let device = model.device().clone();
     let cfg = model.config().clone();
     let prompt: Vec<u32> = (0..options.prompt_len)
         .map(|i| (i * 7919 % cfg.vocab_size) as u32)
@@ -360,6 +376,7 @@ mod tests {
             new_tokens: 4,
             repeats: 1,
             bandwidth_bytes: 1 << 16,
+            device: Default::default(),
         };
         let r = bench_generate(cfg, &opts, &mut |_| {}).unwrap();
         assert!(r.prefill_tokens_per_s > 0.0 && r.decode_tokens_per_s > 0.0);

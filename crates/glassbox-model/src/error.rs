@@ -81,6 +81,9 @@ pub enum ModelError {
     /// A request to the model is invalid (empty input, token id past the vocabulary, too long).
     #[error("invalid input: {0}")]
     Input(String),
+    /// A device cannot be opened (`--device`).
+    #[error("device: {0}")]
+    Device(String),
     /// The tensor engine failed.
     #[error("tensor operation failed: {0}")]
     Candle(#[from] candle_core::Error),

@@ -14,6 +14,7 @@
 //!   [`Transformer::decode_step`]; [`Transformer::save`] writes the HF layout back.
 //! - [`CheckpointSeries`] lists a model's checkpoints (Hub revisions, glassbox runs) by step.
 //! - [`gguf`] reads and writes GGUF files and their quantized blocks.
+//! - [`device::DeviceSpec`]: `--device cpu | cuda[:N]` (CUDA with the `cuda` feature).
 //!
 //! ```no_run
 //! use candle_core::{Device, Tensor};
@@ -28,6 +29,7 @@
 pub mod checkpoints;
 pub mod config;
 pub mod cpu_kernels;
+pub mod device;
 pub mod error;
 mod families;
 pub mod fused;

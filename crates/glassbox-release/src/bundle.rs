@@ -501,6 +501,8 @@ pub fn release(
         "total_steps": info.recipe.total_steps(),
         "parameters": info.run_json.get("parameters"),
         "threads": info.run_json.get("threads"),
+        // Where it trained (`cpu`, `cuda:N`); older runs did not record it (the CPU).
+        "device": info.run_json.get("device").cloned().unwrap_or(Value::Null),
         // A run trained by another engine from a glassbox export (`glassbox import-run`).
         "trained_by": info.run_json.get("trained_by").cloned().unwrap_or(Value::Null),
         // The model training started from (continual pre-training), with its hashes and terms.

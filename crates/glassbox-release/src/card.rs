@@ -121,7 +121,17 @@ impl Context<'_> {
     /// What `glassbox verify` can replay of this run.
     fn replay_sentence(&self) -> String {
         match self.trained_by() {
-            None => "Anyone can check it with `glassbox verify` and replay any part of its training to the same bits.".into(),
+            None => match self
+                .run_json
+                .get("device")
+                .and_then(Value::as_str)
+                .filter(|d| *d != "cpu")
+            {
+                None => "Anyone can check it with `glassbox verify` and replay any part of its training to the same bits.".into(),
+                Some(d) => format!(
+                    "It was trained on {d}. Anyone can check it with `glassbox verify`: the hashes, the data order against its seed, and a replay of any part of its training on the CPU, which agrees within 1e-4 and not to the bit (the GPU's arithmetic is not the CPU's)."
+                ),
+            },
             Some(t) => format!(
                 "It was trained by {} ({}torch {}, {} processes over {}) from a `glassbox export-run` of this recipe and data order, and imported with `glassbox import-run`. Anyone can check it with `glassbox verify`: the hashes, the data order against its seed, and a replay of its first steps from the step-0 weights, which agrees within 1e-4 and not to the bit (the engine's arithmetic is not glassbox's; the engine's optimiser state is not part of the release, so later intervals cannot be replayed).",
                 t.get("engine").and_then(Value::as_str).unwrap_or("another engine"),

@@ -30,6 +30,8 @@ pub struct BenchOptions {
     /// Train a LoRA adapter of this rank on every linear layer (q, k, v, o, gate, up, down)
     /// of the frozen model instead of every weight.
     pub lora_rank: Option<usize>,
+    /// Where it trains (`cuda` with the `cuda` feature).
+    pub device: glassbox_model::device::DeviceSpec,
 }
 
 impl Default for BenchOptions {
@@ -42,6 +44,7 @@ impl Default for BenchOptions {
             steps: 5,
             warmup: 1,
             lora_rank: None,
+            device: Default::default(),
         }
     }
 }
@@ -113,7 +116,13 @@ pub fn run(o: &BenchOptions) -> Result<BenchResult> {
         message: format!("model: {e}"),
     })?;
     let parameters = cfg.num_parameters();
-    let init = Transformer::random(cfg, 0, &Device::Cpu)?;
+    let init = Transformer::random(cfg.clone(), 0, &Device::Cpu)?;
+    let init = match o.device.open()? {
+        Device::Cpu => init,
+        device => {
+            Transformer::from_tensors(cfg, init.named_tensors().into_iter().collect(), &device)?
+        }
+    };
     let mut learner = Learner::new(init, &recipe)?;
     let trainable_parameters = learner
         .opt
@@ -186,6 +195,7 @@ mod tests {
             steps: 2,
             warmup: 1,
             lora_rank: None,
+            ..Default::default()
         })
         .unwrap();
         assert_eq!(r.step_s.len(), 2);
@@ -202,6 +212,7 @@ mod tests {
             steps: 1,
             warmup: 0,
             lora_rank: Some(2),
+            ..Default::default()
         })
         .unwrap();
         // Rank 2 on the 7 projections of 2 layers: 2·(in + out) each.

@@ -420,7 +420,7 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         std::fs::create_dir_all(tmp.join(d)).map_err(|e| io(&tmp, e))?;
     }
     // The step-0 weights.
-    let model = crate::trainer::initial_model(&recipe, &cfg)?;
+    let model = crate::trainer::initial_model(&recipe, &cfg, &candle_core::Device::Cpu)?;
     model.save(&tmp.join("model"), SaveDtype::F32, u64::MAX)?;
     // The tokenizer files glassbox's own checkpoints carry.
     let tok = recipe.data.dataset.join("tokenizer.json");

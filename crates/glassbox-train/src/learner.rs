@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 use glassbox_model::{Adapter, Kernels, LoraConfig, Transformer};
 
 use crate::Result;
@@ -126,11 +126,12 @@ impl Learner {
         }
         let mut cfg = init.config().clone();
         cfg.dtype = None;
-        let model = Transformer::from_tensors(cfg, map, &Device::Cpu)?;
+        let device = init.device().clone();
+        let model = Transformer::from_tensors(cfg, map, &device)?;
         let mut learner = Self::assemble(model, params, recipe, None)?;
         if let Some(n) = rows_from {
             let mask: Vec<f32> = (0..vocab).map(|i| if i < n { 0.0 } else { 1.0 }).collect();
-            learner.row_mask = Some(Tensor::from_vec(mask, (vocab, 1), &Device::Cpu)?);
+            learner.row_mask = Some(Tensor::from_vec(mask, (vocab, 1), &device)?);
         }
         Ok(learner)
     }
@@ -226,14 +227,15 @@ impl Learner {
             inputs.extend_from_slice(&r[..fed]);
             targets.extend_from_slice(&r[1..=l]);
         }
-        let inputs = Tensor::from_vec(inputs, (b, fed), &Device::Cpu)?;
+        let device = self.model.device().clone();
+        let inputs = Tensor::from_vec(inputs, (b, fed), &device)?;
         let (logits, aux) = self.model.forward_train(&inputs)?;
         let logits = self.predicting(logits, b, fed)?;
         let ce = if glassbox_model::fused::applies(&logits) {
             // The mean over predictions, in one pass forward and one backward.
             glassbox_model::fused::cross_entropy(&logits, &targets, None, 1.0 / (b * l) as f64)?
         } else {
-            let targets = Tensor::from_vec(targets, b * l, &Device::Cpu)?;
+            let targets = Tensor::from_vec(targets, b * l, &device)?;
             candle_nn::loss::cross_entropy(&logits, &targets)?
         };
         with_aux(ce, aux, moe)
@@ -293,15 +295,16 @@ impl Learner {
                 None => vec![1; fed],
             });
         }
-        let inputs = Tensor::from_vec(inputs, (b, fed), &Device::Cpu)?;
+        let device = self.model.device().clone();
+        let inputs = Tensor::from_vec(inputs, (b, fed), &device)?;
         let (logits, aux) = self.model.forward_train_packed(&inputs, Some(&segments))?;
         let logits = self.predicting(logits, b, fed)?;
         let scale = 1.0 / norm.max(1.0);
         let ce = if glassbox_model::fused::applies(&logits) {
             glassbox_model::fused::cross_entropy(&logits, &targets, Some(&weights), scale)?
         } else {
-            let targets = Tensor::from_vec(targets, (b * l, 1), &Device::Cpu)?;
-            let weights = Tensor::from_vec(weights, b * l, &Device::Cpu)?;
+            let targets = Tensor::from_vec(targets, (b * l, 1), &device)?;
+            let weights = Tensor::from_vec(weights, b * l, &device)?;
             let logp = candle_nn::ops::log_softmax(&logits, 1)?;
             let picked = logp.gather(&targets, 1)?.squeeze(1)?;
             ((picked * weights)?.sum_all()? * -scale)?

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use crate::data::TrainData;
 use candle_core::Device;
+use glassbox_model::device::DeviceSpec;
 use glassbox_model::{ModelConfig, Transformer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -95,6 +96,9 @@ pub struct Options {
     /// Stop after this many completed steps (a checkpoint is written there, so `resume`
     /// continues exactly; the schedule still follows the recipe's total).
     pub stop_after: Option<u64>,
+    /// Where the model trains (`run.json` `device`). Bit-exact resume and replay are promised
+    /// on the device and thread count the run used; `glassbox verify` replays on the CPU.
+    pub device: DeviceSpec,
 }
 
 struct Run {
@@ -139,6 +143,8 @@ pub fn train(
             "already holds a run; continue it with --resume, or choose another directory",
         ));
     }
+    // A device that cannot be opened stops the run before anything is written.
+    options.device.open()?;
     std::fs::create_dir_all(dir.join("checkpoints"))
         .map_err(|e| run_err(dir, format!("cannot create the run directory: {e}")))?;
     std::fs::create_dir_all(dir.join("logs"))
@@ -186,6 +192,7 @@ fn start_from_zero(
         // Tensor-math threads: replays use the same number (results are only promised
         // bit-identical on the same thread count).
         "threads": threads_in_use(),
+        "device": options.device.to_string(),
         "dataset": dataset.describe()?,
     });
     glassbox_core::fsio::write_json_atomic(&dir.join("run.json"), &run_json)?;
@@ -193,7 +200,8 @@ fn start_from_zero(
         std::fs::write(dir.join("logs").join(f), b"")
             .map_err(|e| run_err(&dir.join("logs").join(f), e))?;
     }
-    let init = initial_model(&recipe, &cfg)?;
+    let device = options.device.open()?;
+    let init = initial_model(&recipe, &cfg, &device)?;
     let learner = Learner::new(init, &recipe)?;
     let mut run = Run::with_learner(dir, recipe, cfg, dataset, learner, total, eos_id);
     run.checkpoint(0, None, events)?;
@@ -202,18 +210,30 @@ fn start_from_zero(
 
 /// The weights step 0 starts from: the `[model] init` model's own (continual pre-training) under
 /// the recipe's config, or random ones from `init_seed`. A LoRA run keeps them frozen.
-pub(crate) fn initial_model(recipe: &Recipe, cfg: &ModelConfig) -> Result<Transformer> {
+pub(crate) fn initial_model(
+    recipe: &Recipe,
+    cfg: &ModelConfig,
+    device: &Device,
+) -> Result<Transformer> {
     Ok(match &recipe.model.init {
         // The same config.json, so the shapes agree; weights widened to f32 for training.
         Some(model_dir) => {
-            let (m, _) = Transformer::load_with(model_dir, &Device::Cpu, false)?;
-            Transformer::from_tensors(
-                cfg.clone(),
-                m.named_tensors().into_iter().collect(),
-                &Device::Cpu,
-            )?
+            let (m, _) = Transformer::load_with(model_dir, device, false)?;
+            Transformer::from_tensors(cfg.clone(), m.named_tensors().into_iter().collect(), device)?
         }
-        None => Transformer::random(cfg.clone(), recipe.model.init_seed, &Device::Cpu)?,
+        // Drawn on the CPU, whatever the device: step 0 is the same weights everywhere.
+        None => {
+            let m = Transformer::random(cfg.clone(), recipe.model.init_seed, &Device::Cpu)?;
+            if device.is_cpu() {
+                m
+            } else {
+                Transformer::from_tensors(
+                    cfg.clone(),
+                    m.named_tensors().into_iter().collect(),
+                    device,
+                )?
+            }
+        }
     })
 }
 
@@ -224,14 +244,15 @@ fn learner_at(
     recipe: &Recipe,
     resolved: &ModelConfig,
     ck: &Path,
+    device: &Device,
 ) -> Result<(Learner, ModelConfig)> {
     if recipe.lora.is_some() {
-        let base = initial_model(recipe, resolved)?;
-        let adapter = glassbox_model::Adapter::load(ck, &Device::Cpu)?;
+        let base = initial_model(recipe, resolved, device)?;
+        let adapter = glassbox_model::Adapter::load(ck, device)?;
         let cfg = base.config().clone();
         return Ok((Learner::with_adapter(base, adapter, recipe)?, cfg));
     }
-    let (model, _) = Transformer::load(ck, &Device::Cpu)?;
+    let (model, _) = Transformer::load(ck, device)?;
     let mut cfg = model.config().clone();
     cfg.dtype = None;
     Ok((Learner::new(model, recipe)?, cfg))
@@ -272,7 +293,19 @@ pub fn resume(dir: &Path, options: Options, events: &mut dyn FnMut(Event)) -> Re
         );
     };
     let resolved = recipe.resolve(&recipe_path, vocab)?;
-    let (learner, cfg) = learner_at(&recipe, &resolved, &ck)?;
+    // Resumed on another device than the run's, the result is not the uninterrupted run's bits.
+    let trained_on = glassbox_core::fsio::read_json::<Value>(&dir.join("run.json"))
+        .ok()
+        .and_then(|v| v.get("device").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "cpu".into());
+    if trained_on != options.device.to_string() {
+        events(Event::Note(format!(
+            "the run trained on {trained_on} and resumes on {}: the result is not promised to be the bits of an uninterrupted run",
+            options.device
+        )));
+    }
+    let device = options.device.open()?;
+    let (learner, cfg) = learner_at(&recipe, &resolved, &ck, &device)?;
     let total = recipe.total_steps();
     // The index is re-derived from disk, every file hashed again: a damaged older checkpoint
     // drops out of it here.
@@ -652,7 +685,7 @@ pub fn replay_learner(
     let mut dataset = TrainData::open(dataset)?;
     let (vocab, _) = dataset.vocab_and_eos();
     let resolved = recipe.resolve(&from.join("recipe.toml"), vocab)?;
-    let (mut learner, _) = learner_at(recipe, &resolved, from)?;
+    let (mut learner, _) = learner_at(recipe, &resolved, from, &Device::Cpu)?;
     load_moments(&mut learner, from, &state)?;
     let last_good = from.display().to_string();
     for step in state.step..to {
@@ -666,9 +699,10 @@ pub fn replay_learner(
 fn load_moments(learner: &mut Learner, ck: &Path, state: &State) -> Result<()> {
     let f =
         glassbox_model::safetensors_io::SafetensorsFile::open(&ck.join("optimizer.safetensors"))?;
+    let device = learner.model.device().clone();
     for p in &mut learner.opt.params {
-        p.m = f.load_f32(&format!("m.{}", p.name), &Device::Cpu)?;
-        p.v = f.load_f32(&format!("v.{}", p.name), &Device::Cpu)?;
+        p.m = f.load_f32(&format!("m.{}", p.name), &device)?;
+        p.v = f.load_f32(&format!("v.{}", p.name), &device)?;
     }
     learner.opt.step = state.optimizer_step;
     Ok(())

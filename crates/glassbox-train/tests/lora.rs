@@ -97,6 +97,7 @@ fn lora_trains_an_adapter_on_a_frozen_model_and_resumes_bit_exactly() {
     let r = lora(&parts);
     let stop = Options {
         stop_after: Some(10),
+        ..Default::default()
     };
     trainer::train(&r, &parts.join("run"), stop, &mut quiet).unwrap();
     let resumed = trainer::resume(&parts.join("run"), Options::default(), &mut quiet).unwrap();

@@ -54,6 +54,7 @@ fn only_rows_from_n_change_and_resume_is_bit_exact() {
     let split = tmp.path().join("split");
     let o = Options {
         stop_after: Some(3),
+        ..Default::default()
     };
     trainer::train(&r, &split, o, &mut quiet).unwrap();
     trainer::resume(&split, Options::default(), &mut quiet).unwrap();

@@ -103,6 +103,7 @@ fn a_run_stopped_and_resumed_ends_bit_identical() {
         &part,
         Options {
             stop_after: Some(6),
+            ..Default::default()
         },
         &mut quiet,
     )
@@ -117,6 +118,7 @@ fn a_run_stopped_and_resumed_ends_bit_identical() {
         &lost,
         Options {
             stop_after: Some(7),
+            ..Default::default()
         },
         &mut quiet,
     )
@@ -366,6 +368,7 @@ fn retention_thins_unscheduled_checkpoints_but_never_scheduled_ones() {
     // Stops at 6 and 7 leave unscheduled checkpoints; each newer one thins the older.
     let stop = |s| Options {
         stop_after: Some(s),
+        ..Default::default()
     };
     trainer::train(&r, &run, stop(6), &mut quiet).unwrap();
     assert_eq!(steps(&run), vec![0, 1, 2, 4, 6]);

@@ -101,6 +101,9 @@ pub(crate) struct TrainArgs {
     /// --python PEFT's LoRA on the PyTorch model.
     #[arg(long, value_name = "RANK")]
     lora: Option<usize>,
+    /// Where glassbox trains: cpu, or cuda / cuda:N in a glassbox built with `--features cuda`.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: glassbox_model::device::DeviceSpec,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -279,6 +282,7 @@ fn bench_train(a: TrainArgs) -> Result<()> {
         steps: a.steps.max(1),
         warmup: a.warmup,
         lora_rank: a.lora,
+        device: a.device,
     };
     // Full fine-tuning of the same model, in its own process so its peak memory is its own.
     let full = match a.lora {

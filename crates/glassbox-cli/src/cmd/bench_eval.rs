@@ -48,7 +48,7 @@ const LM_EVAL_SCRIPT: &str = include_str!("../../../../scripts/bench_eval_lm_eva
 
 /// One glassbox configuration: documents, best seconds, metrics per task.
 fn time_glassbox(a: &Args, tasks: &[TaskConfig], share: bool) -> Result<(usize, f64, Value)> {
-    let engine = load_engine(&a.model, None)?;
+    let engine = load_engine(&a.model, None, Default::default())?;
     let opts = EvalOptions {
         limit: a.limit,
         batch_size: a.batch_size.max(1),

@@ -38,6 +38,10 @@ pub(crate) struct Args {
     /// decode as `-n M` after an N-token context, `-d N`); prints the ratios.
     #[arg(long, value_name = "BIN")]
     llama_bench: Option<PathBuf>,
+    /// Where the random f32 weights run: cpu, or cuda / cuda:N in a glassbox built with
+    /// `--features cuda` (quantized weights and --model run on the CPU only).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu", conflicts_with_all = ["model", "quant"])]
+    device: glassbox_model::device::DeviceSpec,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -64,6 +68,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         repeats: a.repeats.max(1),
         // 1 GiB: far past any last-level cache, so the probe reads DRAM.
         bandwidth_bytes: 1 << 30,
+        device: a.device,
     };
     let wants_baseline = a.python.is_some() || a.llama_bench.is_some();
     let mut progress = |msg: &str| eprintln!("bench: {msg}");

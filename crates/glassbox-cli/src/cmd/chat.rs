@@ -23,7 +23,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(a: Args) -> Result<()> {
-    let engine = load_engine(&a.model.model, a.model.adapter.as_deref())?;
+    let engine = load_engine(&a.model.model, a.model.adapter.as_deref(), a.model.device)?;
     let template = engine.chat_template()?;
     let interactive = std::io::stdin().is_terminal();
     let mut system = a.system.clone();

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use glassbox_infer::{Engine, Request, SamplingParams};
+use glassbox_model::device::DeviceSpec;
 
 /// Sampling flags; unset ones take the model's `generation_config.json` defaults.
 #[derive(Debug, clap::Args)]
@@ -98,15 +99,23 @@ pub(crate) struct ModelArg {
     /// on top of the model.
     #[arg(long, value_name = "DIR")]
     pub adapter: Option<PathBuf>,
+    /// Where the model runs: cpu, or cuda / cuda:N in a glassbox built with `--features cuda`.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    pub device: DeviceSpec,
 }
 
-/// Loads an engine on the CPU (with a LoRA adapter applied when given) and warns about
+/// Loads an engine on `device` (with a LoRA adapter applied when given) and warns about
 /// checkpoint tensors the model does not use.
-pub(crate) fn load_engine(dir: &Path, adapter: Option<&Path>) -> Result<Engine> {
-    let mut engine = Engine::load(dir, &candle_core::Device::Cpu)
+pub(crate) fn load_engine(
+    dir: &Path,
+    adapter: Option<&Path>,
+    device: DeviceSpec,
+) -> Result<Engine> {
+    let device = device.open().context("--device")?;
+    let mut engine = Engine::load(dir, &device)
         .with_context(|| format!("loading the model in {}", dir.display()))?;
     if let Some(a) = adapter {
-        let ad = glassbox_model::Adapter::load(a, &candle_core::Device::Cpu)
+        let ad = glassbox_model::Adapter::load(a, &device)
             .with_context(|| format!("loading the adapter in {}", a.display()))?;
         engine
             .model

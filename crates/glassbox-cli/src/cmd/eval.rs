@@ -26,6 +26,9 @@ pub(crate) struct Args {
     /// A LoRA adapter on --model.
     #[arg(long, value_name = "DIR", requires = "model")]
     adapter: Option<PathBuf>,
+    /// Where --model runs: cpu, or cuda / cuda:N in a glassbox built with `--features cuda`.
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: glassbox_model::device::DeviceSpec,
     /// Every checkpoint of a glassbox run (results in RUN/evals/).
     #[arg(long, value_name = "RUN")]
     run: Option<PathBuf>,
@@ -282,7 +285,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let Some(model) = &a.model else {
         return series(&a, &tasks, &opts);
     };
-    let engine = load_engine(model, a.adapter.as_deref())?;
+    let engine = load_engine(model, a.adapter.as_deref(), a.device)?;
     let mut results = Vec::new();
     for cfg in &tasks {
         let bar = indicatif::ProgressBar::new(0).with_message(cfg.task.clone());

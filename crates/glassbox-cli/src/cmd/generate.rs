@@ -31,7 +31,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(a: Args) -> Result<()> {
-    let engine = load_engine(&a.model.model, a.model.adapter.as_deref())?;
+    let engine = load_engine(&a.model.model, a.model.adapter.as_deref(), a.model.device)?;
     let mut requests = Vec::new();
     for (i, p) in a.prompt.iter().enumerate() {
         if p.is_empty() {

@@ -298,7 +298,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
         a.prompt
     );
     for (step_no, dir) in sample_checkpoints(&run_dir, a.steps)? {
-        let engine = super::common::load_engine(&dir, None)?;
+        let engine = super::common::load_engine(&dir, None, Default::default())?;
         let ids = engine.tokenizer.encode(&a.prompt, true)?;
         let mut req = engine.request(ids);
         req.max_new_tokens = 40;

@@ -289,7 +289,7 @@ pub(crate) fn run(p: &Plan) -> Result<()> {
     );
     let mut results = Vec::new();
     for (i, (name, model, adapter, tok, cost, notes)) in rows_of.iter().enumerate() {
-        let engine = super::common::load_engine(model, adapter.as_deref())?;
+        let engine = super::common::load_engine(model, adapter.as_deref(), Default::default())?;
         let es = bits_per_byte(&engine, &es_text)?;
         let en = bits_per_byte(&engine, &en_text)?;
         let f = fert(tok)?;

@@ -26,7 +26,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     if a.text.is_empty() {
         bail!("--text is empty: nothing to score");
     }
-    let engine = load_engine(&a.model.model, a.model.adapter.as_deref())?;
+    let engine = load_engine(&a.model.model, a.model.adapter.as_deref(), a.model.device)?;
     let ids = engine.tokenizer.encode(&a.text, !a.no_special_tokens)?;
     let tokens = engine.score(&ids, a.top)?;
     let total: f64 = tokens.iter().filter_map(|t| t.logprob).sum();

@@ -18,6 +18,10 @@ pub(crate) struct Args {
     /// Stop after this many steps (a checkpoint is written; --resume continues exactly).
     #[arg(long, value_name = "STEPS")]
     stop_after: Option<u64>,
+    /// Where the model trains: cpu, or cuda / cuda:N in a glassbox built with `--features cuda`
+    /// (recorded in run.json; bit-exact resume is promised on the same device).
+    #[arg(long, value_name = "DEVICE", default_value = "cpu")]
+    device: glassbox_model::device::DeviceSpec,
 }
 
 /// The progress bar and its messages.
@@ -58,6 +62,7 @@ pub(crate) fn run(a: Args) -> Result<()> {
     let (bar, mut events) = progress();
     let options = Options {
         stop_after: a.stop_after,
+        device: a.device,
     };
     let summary = match (&a.resume, &a.recipe) {
         (Some(run), _) => trainer::resume(run, options, &mut events)?,

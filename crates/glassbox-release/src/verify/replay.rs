@@ -75,6 +75,19 @@ fn replay(
         ));
     }
     let opts_from = if engine.is_some() { Some(0) } else { opts.from };
+    // A run trained on a GPU (`glassbox train --device cuda`) has every checkpoint's optimiser
+    // state, but its arithmetic is the GPU's: the CPU replay is compared within the tolerance.
+    let device = release
+        .get("device")
+        .and_then(Value::as_str)
+        .filter(|d| *d != "cpu");
+    let tolerant: Option<String> = match (&engine, device) {
+        (Some(e), _) => Some(format!(
+            "trained by {e}, whose arithmetic is not glassbox's"
+        )),
+        (None, Some(d)) => Some(format!("trained on {d}, whose arithmetic is not the CPU's")),
+        (None, None) => None,
+    };
     let (from, to) = match (opts_from, opts.to) {
         (Some(f), Some(t)) => (f, t),
         (Some(f), None) => (
@@ -186,13 +199,14 @@ fn replay(
             ));
         }
     }
-    if let Some(e) = engine {
+    if let Some(why) = tolerant {
+        let source = engine.map_or_else(|| "the run".to_string(), |e| e.to_string());
         return Ok(if worst <= ENGINE_TOLERANCE && missing == 0 {
             Check::new(
                 "replay",
                 Status::Passed,
                 format!(
-                    "steps {from} → {to} replayed from checkpoint {from}: all {} tensors within {ENGINE_TOLERANCE:e} of checkpoint {to} (max |difference| {worst:e}; trained by {e}, whose arithmetic is not glassbox's, so bits are not promised and no replay mark is recorded)",
+                    "steps {from} → {to} replayed from checkpoint {from}: all {} tensors within {ENGINE_TOLERANCE:e} of checkpoint {to} (max |difference| {worst:e}; {why}, so bits are not promised and no replay mark is recorded)",
                     target.tensors().len()
                 ),
             )
@@ -201,7 +215,7 @@ fn replay(
                 "replay",
                 Status::Failed,
                 format!(
-                    "steps {from} → {to}: the replay differs from {e}'s checkpoint {to} by up to {worst:e} (tolerance {ENGINE_TOLERANCE:e}){}",
+                    "steps {from} → {to}: the replay differs from {source}'s checkpoint {to} by up to {worst:e} (tolerance {ENGINE_TOLERANCE:e}; {why}){}",
                     first.map_or(String::new(), |f| format!("; first {f}"))
                 ),
             );
