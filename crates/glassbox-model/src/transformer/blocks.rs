@@ -312,6 +312,10 @@ impl Transformer {
             self.cfg.head_dim,
         );
         let s = k.dim(2)?;
+        if !k.device().is_cpu() || !v.device().is_cpu() {
+            // The tensor path (no copy of the query to the host first).
+            return Ok(None);
+        }
         let q = q.flatten_all()?.to_vec1::<f32>()?;
         let (ks, kl) = k.storage_and_layout();
         let (vs, vl) = v.storage_and_layout();
