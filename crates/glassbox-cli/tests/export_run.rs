@@ -346,6 +346,36 @@ fn the_export_holds_the_data_order_weights_and_settings() {
             "nothing written for {key}"
         );
     }
+    // A failure while writing (the dataset's tokenizer is gone) leaves nothing behind either.
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    let data = broken.join("dataset");
+    copy_dir(&dataset, &data);
+    std::fs::remove_file(data.join("tokenizer.json")).unwrap();
+    let r = broken.join("recipe.toml");
+    std::fs::write(
+        &r,
+        text.replace(
+            "dataset = \"dataset\"",
+            &format!("dataset = {:?}", data.display().to_string()),
+        ),
+    )
+    .unwrap();
+    let o = export(&r, &broken.join("out"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("tokenizer.json"),
+        "{err}"
+    );
+    let left: Vec<String> = std::fs::read_dir(&broken)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "only the recipe and the dataset remain: {left:?}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {
