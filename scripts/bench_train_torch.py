@@ -110,12 +110,14 @@ def main():
                     help="model shape (hidden, intermediate, layers, heads, kv heads), as glassbox's presets")
     ap.add_argument("--lora", type=int, default=0,
                     help="train a PEFT LoRA adapter of this rank (alpha 2r) on every linear layer")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda / cuda:N (as glassbox's --device)")
     ap.add_argument("--compile", action="store_true",
                     help="run the model through torch.compile (inductor); two more warm-up steps")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = Llama(a.vocab, *SHAPES[a.preset])
+    device = torch.device(a.device)
+    model = Llama(a.vocab, *SHAPES[a.preset]).to(device)
     params = sum(p.numel() for p in model.parameters())
     if a.lora:
         # PEFT's LoRA layers on the same modules glassbox adapts; only they train.
@@ -138,7 +140,9 @@ def main():
     times = []
     loss = None
     for i in range(warmup + a.steps):
-        rows = torch.randint(0, a.vocab, (a.batch_size, a.seq_len + 1), generator=gen)
+        rows = torch.randint(0, a.vocab, (a.batch_size, a.seq_len + 1), generator=gen).to(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         logits = forward(rows[:, :-1])
@@ -146,6 +150,9 @@ def main():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
+        if device.type == "cuda":
+            # Kernels run asynchronously: the step ends when the GPU has finished it.
+            torch.cuda.synchronize(device)
         secs = time.perf_counter() - t
         if i >= warmup:
             times.append(secs)
@@ -153,6 +160,7 @@ def main():
     print(json.dumps({
         "torch": torch.__version__,
         "compiled": a.compile,
+        "device": str(device),
         "threads": torch.get_num_threads(),
         "parameters": params,
         "trainable_parameters": sum(p.numel() for p in trainable),

@@ -350,6 +350,8 @@ fn bench_train(a: TrainArgs) -> Result<()> {
                 &a.lora.unwrap_or(0).to_string(),
                 "--preset",
                 &a.preset,
+                "--device",
+                &a.device.to_string(),
             ]
             .iter()
             .map(|s| s.to_string())
