@@ -186,6 +186,24 @@ fn the_device_is_chosen_recorded_and_refused_when_absent() {
             "{err}"
         );
     }
+    // A series of checkpoints is evaluated on the CPU: --device there is refused, not ignored.
+    let out = glassbox(
+        &[
+            "eval",
+            "--run",
+            p(&cpu),
+            "--task",
+            "heldout",
+            "--device",
+            "cuda",
+        ],
+        &[],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("applies to --model"),
+        "{err}"
+    );
     let out = glassbox(
         &[
             "train",

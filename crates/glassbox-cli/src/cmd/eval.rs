@@ -26,7 +26,8 @@ pub(crate) struct Args {
     /// A LoRA adapter on --model.
     #[arg(long, value_name = "DIR", requires = "model")]
     adapter: Option<PathBuf>,
-    /// Where --model runs: cpu, or cuda / cuda:N in a glassbox built with `--features cuda`.
+    /// Where --model runs: cpu, or cuda / cuda:N in a glassbox built with `--features cuda`
+    /// (series of checkpoints run on the CPU).
     #[arg(long, value_name = "DEVICE", default_value = "cpu")]
     device: glassbox_model::device::DeviceSpec,
     /// Every checkpoint of a glassbox run (results in RUN/evals/).
@@ -147,6 +148,11 @@ enum Sub {
 }
 
 pub(crate) fn run(a: Args) -> Result<()> {
+    anyhow::ensure!(
+        a.model.is_some() || a.device == glassbox_model::device::DeviceSpec::Cpu,
+        "--device {} applies to --model; a series of checkpoints is evaluated on the CPU",
+        a.device
+    );
     if let Some(Sub::MakeTask {
         task,
         dataset,
