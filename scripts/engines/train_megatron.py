@@ -121,6 +121,13 @@ def main():
     if rec.get("schema_version") != 1 or rec.get("engine") != "megatron":
         raise SystemExit(f"{exp / 'export.json'}: not a megatron export of schema_version 1")
     mc = json.loads((exp / "megatron" / "model.json").read_text())
+    if args.backend == "nccl":
+        # The device first: NCCL's communicators are made on the current device.
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
     dist.init_process_group(args.backend)
     rank, world, tp = dist.get_rank(), dist.get_world_size(), args.tensor_parallel
     torch.set_num_threads(args.threads)
@@ -128,12 +135,8 @@ def main():
         raise SystemExit(f"{world} processes do not split into tensor-parallel groups of {tp}")
     parallel_state.initialize_model_parallel(tensor_model_parallel_size=tp, pipeline_model_parallel_size=1)
     if args.backend == "nccl":
-        local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        device = torch.device("cuda", local)
         tensor_parallel.model_parallel_cuda_manual_seed(0)
     else:
-        device = torch.device("cpu")
         run_on_cpu()
     tp_rank = parallel_state.get_tensor_model_parallel_rank()
     tp_group = parallel_state.get_tensor_model_parallel_group()
@@ -218,12 +221,12 @@ def main():
             group["lr"] = lr
         first = step * B + dp_rank * per
         mb = per // A
-        total = torch.zeros((), dtype=torch.float64)
+        total = torch.zeros((), dtype=torch.float64, device=device)
         for a in range(A):
             rows = [data[first + a * mb + r] for r in range(mb)]
             loss = losses(rows).mean() / A
             loss.backward()
-            total += loss.detach().double().cpu()
+            total += loss.detach().double()
         params = [p for p in model.parameters() if p.grad is not None]
         for p in params:
             dist.all_reduce(p.grad, group=dp_group)
