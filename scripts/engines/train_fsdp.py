@@ -10,7 +10,10 @@ recipe says otherwise), the learning rate of every step as export.json lists it,
 clipping, held-out evaluations at the exported steps (the mean loss over the first windows of
 data/heldout.bin, to OUT/logs/eval.jsonl), and checkpoints at the exported steps in Hugging Face
 layout. Per-step losses (the mean over the global batch) go to OUT/logs/train.jsonl;
-OUT/engine.json records the engine.
+OUT/engine.json records the engine. At every checkpoint the sharded weights and AdamW moments
+are saved too (OUT/resume, torch's distributed checkpoint, the newest only): launched again with
+the same OUT and the same number of processes, the loop continues from there, to the same losses
+as an uninterrupted launch.
 
 Needs torch (>= 2.6, FSDP2's fully_shard) and transformers; the model is transformers'
 LlamaForCausalLM, sharded per decoder layer. Bring the result back with `glassbox import-run`.
@@ -28,7 +31,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_state_dict,
+    set_state_dict,
+)
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
@@ -87,6 +96,8 @@ def main():
         lr=0.0, betas=tuple(o["betas"]), eps=o["eps"],
     )
 
+    resume_dir = out / "resume"
+
     def save(step):
         sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if rank == 0:
@@ -96,6 +107,23 @@ def main():
             tok = exp / "model" / "tokenizer.json"
             if tok.exists():
                 shutil.copy(tok, d / "tokenizer.json")
+        if step == 0:
+            # Nothing to continue from yet. (Asking torch for the state dict of an optimiser
+            # with no state makes it take a zero-gradient step to create one, which advances
+            # AdamW's step count and changes every later update.)
+            dist.barrier()
+            return
+        # The state a relaunch continues from: sharded weights and AdamW moments (torch's
+        # distributed checkpoint), the newest only; `latest` is written once it is complete.
+        model_sd, optim_sd = get_state_dict(model, opt)
+        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=resume_dir / f"step-{step:07d}")
+        dist.barrier()
+        if rank == 0:
+            (resume_dir / "latest.tmp").write_text(str(step))
+            (resume_dir / "latest.tmp").replace(resume_dir / "latest")
+            for old in resume_dir.glob("step-*"):
+                if old.name != f"step-{step:07d}":
+                    shutil.rmtree(old, ignore_errors=True)
         dist.barrier()
 
     checkpoints = set(rec["checkpoint_steps"])
@@ -114,14 +142,29 @@ def main():
                 total += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), w[:, 1:].reshape(-1)).item()
         return total / windows
     steps = T if args.max_steps is None else min(T, args.max_steps)
+    # A relaunch with the same OUT continues from the newest saved step (same world size).
+    start = int((resume_dir / "latest").read_text()) if (resume_dir / "latest").exists() else 0
+    if start > 0:
+        model_sd, optim_sd = get_state_dict(model, opt)
+        state = {"model": model_sd, "optim": optim_sd}
+        dcp.load(state, checkpoint_id=resume_dir / f"step-{start:07d}")
+        set_state_dict(model, opt, model_state_dict=state["model"], optim_state_dict=state["optim"])
     if rank == 0:
         (out / "logs").mkdir(parents=True, exist_ok=True)
-        log = open(out / "logs" / "train.jsonl", "w")
-        eval_log = open(out / "logs" / "eval.jsonl", "w")
-    if 0 in checkpoints:
+        # Lines past the resumed step belong to the interrupted launch; they are written again.
+        for name in ("train.jsonl", "eval.jsonl"):
+            f = out / "logs" / name
+            kept = [l for l in (f.read_text().splitlines() if f.exists() else [])
+                    if json.loads(l)["step"] <= start]
+            f.write_text("".join(l + "\n" for l in kept))
+        log = open(out / "logs" / "train.jsonl", "a")
+        eval_log = open(out / "logs" / "eval.jsonl", "a")
+        if start > 0:
+            print(f"resuming from step {start} ({resume_dir / f'step-{start:07d}'})", flush=True)
+    if start == 0 and 0 in checkpoints:
         save(0)
     t0 = time.time()
-    for step in range(steps):
+    for step in range(start, steps):
         lr = rec["lr_schedule"][step]
         for g in opt.param_groups:
             g["lr"] = lr

@@ -15,7 +15,10 @@ once) clipped, AdamW with the exported settings (1-D parameters â€” the norms â€
 the recipe says otherwise) and the learning rate of every step as export.json lists it.
 Checkpoints at the exported steps are the full tensors (shards gathered) in megatron-core's names
 (OUT/checkpoints/step-NNNNNNN/model.safetensors), per-step losses go to OUT/logs/train.jsonl,
-held-out evaluations to OUT/logs/eval.jsonl, and OUT/engine.json records the engine.
+held-out evaluations to OUT/logs/eval.jsonl, and OUT/engine.json records the engine. At every
+checkpoint each rank also saves its shards and AdamW moments (OUT/resume, the newest only):
+launched again with the same OUT, processes and TP, the loop continues from there, to the same
+losses as an uninterrupted launch.
 
 Needs torch and megatron-core. On GPUs use BACKEND=nccl. With BACKEND=gloo the loop runs on the
 CPU: megatron-core places RoPE frequencies on the current CUDA device and forks a CUDA random
@@ -185,6 +188,8 @@ def main():
         w = torch.as_tensor(np.asarray(windows, dtype=np.int64), device=device)
         return model(w[:, :-1], positions.expand(w.size(0), -1), mask, labels=w[:, 1:]).float()
 
+    resume_dir = out / "resume"
+
     def save(step):
         sd = {n: gather(n, p, tp, tp_group, gated).cpu() for n, p in model.named_parameters()}
         if rank == 0:
@@ -192,6 +197,20 @@ def main():
             d.mkdir(parents=True, exist_ok=True)
             save_file(sd, d / "model.safetensors", metadata={"format": "pt"})
             shutil.copy(exp / "megatron" / "model.json", d / "model.json")
+        if step > 0:
+            # The state a relaunch continues from: each rank's shards and AdamW moments, the
+            # newest only; `latest` is written once every rank has written its file.
+            d = resume_dir / f"step-{step:07d}"
+            d.mkdir(parents=True, exist_ok=True)
+            torch.save({"world": world, "tensor_parallel": tp, "model": model.state_dict(),
+                        "optim": opt.state_dict()}, d / f"rank-{rank:05d}.pt")
+            dist.barrier()
+            if rank == 0:
+                (resume_dir / "latest.tmp").write_text(str(step))
+                (resume_dir / "latest.tmp").replace(resume_dir / "latest")
+                for old in resume_dir.glob("step-*"):
+                    if old.name != d.name:
+                        shutil.rmtree(old, ignore_errors=True)
         dist.barrier()
 
     windows = min(rec["eval_windows"], max(len(heldout) - 1, 0) // L)
@@ -207,15 +226,33 @@ def main():
 
     checkpoints, eval_steps = set(rec["checkpoint_steps"]), set(rec["eval_steps"])
     steps = T if args.max_steps is None else min(T, args.max_steps)
+    # A relaunch with the same OUT continues from the newest saved step (same processes and TP).
+    start = int((resume_dir / "latest").read_text()) if (resume_dir / "latest").exists() else 0
+    if start > 0:
+        state = torch.load(resume_dir / f"step-{start:07d}" / f"rank-{rank:05d}.pt", map_location=device,
+                           weights_only=True)
+        if (state["world"], state["tensor_parallel"]) != (world, tp):
+            raise SystemExit(f"{resume_dir}: saved by {state['world']} processes with tensor parallel "
+                             f"{state['tensor_parallel']}; relaunch with the same")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
     if rank == 0:
         (out / "logs").mkdir(parents=True, exist_ok=True)
-        log = open(out / "logs" / "train.jsonl", "w")
-        eval_log = open(out / "logs" / "eval.jsonl", "w")
-    if 0 in checkpoints:
+        # Lines past the resumed step belong to the interrupted launch; they are written again.
+        for name in ("train.jsonl", "eval.jsonl"):
+            f = out / "logs" / name
+            kept = [l for l in (f.read_text().splitlines() if f.exists() else [])
+                    if json.loads(l)["step"] <= start]
+            f.write_text("".join(l + "\n" for l in kept))
+        log = open(out / "logs" / "train.jsonl", "a")
+        eval_log = open(out / "logs" / "eval.jsonl", "a")
+        if start > 0:
+            print(f"resuming from step {start} ({resume_dir / f'step-{start:07d}'})", flush=True)
+    if start == 0 and 0 in checkpoints:
         save(0)
     model.train()
     t0 = time.time()
-    for step in range(steps):
+    for step in range(start, steps):
         lr = rec["lr_schedule"][step]
         for group in opt.param_groups:
             group["lr"] = lr

@@ -14,7 +14,8 @@ learning rate of each step is the one export.json lists, set through a scheduler
 table. Checkpoints are saved at the exported steps by OLMo-core's ListCheckpointerCallback and
 unsharded afterwards with its unshard_checkpoint (OUT/checkpoints/stepN/model.safetensors);
 per-step losses go to OUT/logs/train.jsonl and held-out evaluations to OUT/logs/eval.jsonl;
-OUT/engine.json records the engine.
+OUT/engine.json records the engine. Launched again with the same OUT, OLMo-core's trainer
+continues from its newest checkpoint (weights, AdamW moments, data-loader position).
 
 This file is glue: the training loop, data loader, sharding and checkpoints are OLMo-core's.
 Needs ai2-olmo-core, torch and safetensors. Bring the result back with `glassbox import-run`.
@@ -67,11 +68,19 @@ class GlassboxLogs(Callback):
         self.t0 = time.time()
 
     def pre_train(self):
+        # A relaunch resumes from OLMo-core's newest checkpoint (the trainer has loaded it by
+        # now): log lines past that step belong to the interrupted launch and are written again.
+        start = self.trainer.global_step
         if get_rank() == 0:
             (self.out / "logs").mkdir(parents=True, exist_ok=True)
-            self.train_log = open(self.out / "logs" / "train.jsonl", "w")
-            self.eval_log = open(self.out / "logs" / "eval.jsonl", "w")
-        if 0 in self.eval_steps:
+            for name in ("train.jsonl", "eval.jsonl"):
+                f = self.out / "logs" / name
+                kept = [l for l in (f.read_text().splitlines() if f.exists() else [])
+                        if json.loads(l)["step"] <= start]
+                f.write_text("".join(l + "\n" for l in kept))
+            self.train_log = open(self.out / "logs" / "train.jsonl", "a")
+            self.eval_log = open(self.out / "logs" / "eval.jsonl", "a")
+        if start == 0 and 0 in self.eval_steps:
             self._evaluate(0)
 
     def _evaluate(self, step):

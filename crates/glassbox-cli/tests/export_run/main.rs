@@ -178,6 +178,11 @@ fn agrees_with_engine_fixture(name: &str, engine: &str) {
     if let Some(other) = f.get("data_parallel_run") {
         agrees_with_engine_run(&run, other, &format!("{engine} (data parallel)"));
     }
+    // The launch stopped after step 10 and launched again resumed to the uninterrupted launch's
+    // losses and evaluations, bit for bit.
+    let resumed = &f["resumed"];
+    assert_eq!(resumed["losses"], f["losses"], "{engine}: resumed losses");
+    assert_eq!(resumed["eval"], f["eval"], "{engine}: resumed evaluations");
     // The step-20 weights: logits of the probe at its first and last position.
     let (m, _) = Transformer::load(&run.join("checkpoints/step-0000020"), &Device::Cpu).unwrap();
     let probe: Vec<u32> = f["probe"]
