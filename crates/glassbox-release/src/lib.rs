@@ -1,7 +1,7 @@
 //! Release bundles that prove themselves: `glassbox release`, `glassbox verify`, `glassbox trace`.
 //!
 //! - [`bundle::release`]: a finished training run and its dataset → a bundle holding the final
-//!   model (Hugging Face layout), the model card ([`card`]) and paper, the datasheet, the
+//!   model (Hugging Face layout), the model card (`card`) and paper, the datasheet, the
 //!   resolved recipe, the dataset with its exact data order, the checkpoints, logs, evaluation
 //!   data and results, the code and its revision ([`revision`]), licence texts ([`licenses`])
 //!   and `MANIFEST.json` ([`manifest`]) with the SHA-256 of every file.

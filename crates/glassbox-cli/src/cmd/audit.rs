@@ -32,7 +32,7 @@ pub(crate) enum MinLevel {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// A model directory, a glassbox bundle, a MOT model file (.yml), hf:ORG/NAME[@REVISION], or a
+    /// A model directory, a glassbox bundle, a MOT model file (.yml), hf:ORG/NAME (or hf:ORG/NAME@REVISION), or a
     /// folder of such targets (one line each, then a summary).
     target: String,
     /// Report format.

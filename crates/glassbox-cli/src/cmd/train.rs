@@ -9,7 +9,7 @@ use glassbox_train::trainer::{self, Event, Options};
 pub(crate) struct Args {
     /// The recipe (docs/training.md). Not needed with --resume.
     recipe: Option<PathBuf>,
-    /// Run directory [default: runs/<recipe name>].
+    /// Run directory [default: runs/RECIPE, RECIPE being the recipe's file name without .toml].
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Continue the run in this directory from its newest valid checkpoint.

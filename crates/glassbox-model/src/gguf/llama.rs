@@ -1,5 +1,5 @@
 //! A model to and from llama.cpp's GGUF layout: `general.*` provenance, the family's
-//! hyper-parameters and tensors ([`super::arch`], [`super::tensors`]), and tokenizer metadata.
+//! hyper-parameters and tensors (`gguf::arch`, [`super::tensors`]), and tokenizer metadata.
 //!
 //! Every family llama.cpp runs as glassbox does is covered (Llama, Mistral, Mixtral, Qwen2,
 //! Qwen3, Qwen3-MoE, Gemma 2 and 3, Phi-3, OLMo, OLMo 2, OLMoE, GPT-NeoX); the module keeps

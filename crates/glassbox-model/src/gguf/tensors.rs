@@ -1,18 +1,18 @@
 //! Which GGUF tensor holds which transformers tensors, and how the bytes change on the way.
 //!
-//! One table per configuration ([`table`]), read in both directions: the export gathers each
+//! One table per configuration (`table`), read in both directions: the export gathers each
 //! entry's HF tensors into one GGUF tensor, the import splits it back. Most entries copy bytes;
 //! the others are llama.cpp's conventions:
 //!
-//! - [`Rule::Permute`]: llama.cpp's `llama`-style graphs rotate adjacent pairs where transformers
+//! - `Rule::Permute`: llama.cpp's `llama`-style graphs rotate adjacent pairs where transformers
 //!   rotates the two halves of a head (`rotate_half`), so q/k rows are reordered per head;
 //!   NEOX-style graphs (Qwen, Gemma, Phi-3, OLMo 2, OLMoE, GPT-NeoX) take HF's order as is.
-//! - [`Rule::PlusOne`]: Gemma's norms compute `x · (1 + w)`; llama.cpp's multiply by the stored
+//! - `Rule::PlusOne`: Gemma's norms compute `x · (1 + w)`; llama.cpp's multiply by the stored
 //!   weight, so its converter stores `1 + w` (and the import subtracts one again: exact up to
 //!   the rounding of `1 + w` in f32, half an ulp of one).
-//! - [`Rule::Stack`]: a mixture of experts' per-expert matrices as one 3-D tensor
+//! - `Rule::Stack`: a mixture of experts' per-expert matrices as one 3-D tensor
 //!   `[experts, rows, cols]` (outermost first).
-//! - [`Rule::PerHeadQkv`]: GPT-NeoX's `query_key_value` interleaves q, k and v per head; llama.cpp
+//! - `Rule::PerHeadQkv`: GPT-NeoX's `query_key_value` interleaves q, k and v per head; llama.cpp
 //!   wants the q rows of every head, then k, then v.
 
 use crate::config::{ModelConfig, NormKind, QkvLayout};

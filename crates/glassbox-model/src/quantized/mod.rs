@@ -10,8 +10,8 @@
 //! `Σ_blocks d_w · d_x · Σ_i q_w[i] · q_x[i]` (plus `m · d_x · Σ q_x` for types with a minimum).
 //!
 //! Reading 1 byte (Q8_0) or ½ byte (Q4) per weight instead of 4 is the point: decoding is bound
-//! by memory bandwidth. The kernels are portable Rust ([`scalar`]) with AVX2 versions of the
-//! common types ([`avx2`], chosen at run time); the two agree to f32 rounding of the block sums'
+//! by memory bandwidth. The kernels are portable Rust (`scalar`) with AVX2 versions of the
+//! common types (`avx2`, chosen at run time); the two agree to f32 rounding of the block sums'
 //! order, and each output is one dot product computed the same way whatever the number of rows,
 //! so batched and single-row products give the same bits.
 
