@@ -24,8 +24,8 @@ fn harmless(name: &str) -> bool {
 }
 
 impl Transformer {
-    /// Builds a model from named tensors (HF names, shapes as [`tensor_shapes`]). Missing or
-    /// misshapen tensors are errors; extra tensors are ignored.
+    /// Builds a model on `device` from named tensors (HF names, shapes as [`tensor_shapes`]),
+    /// moving them there. Missing or misshapen tensors are errors; extra tensors are ignored.
     pub fn from_tensors(
         cfg: ModelConfig,
         tensors: HashMap<String, Tensor>,
@@ -78,6 +78,8 @@ impl Transformer {
                     // read); norms and biases become f32.
                     let keep = t.rank() == 2 && matches!(t.dtype(), DType::BF16 | DType::F16);
                     let t = if keep { t } else { t.to_dtype(DType::F32)? };
+                    // On the model's device (the same tensor when it is there already).
+                    let t = t.to_device(device)?;
                     params.push((name, Weight::Dense(t)));
                 }
             }
