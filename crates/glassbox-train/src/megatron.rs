@@ -64,44 +64,58 @@ pub fn model_config(cfg: &ModelConfig) -> Value {
     })
 }
 
-/// Every parameter as (Megatron-Core name, the Hugging Face names it is made of, in order).
-pub fn parameter_names(cfg: &ModelConfig) -> Vec<(String, Vec<String>)> {
+/// The Hugging Face tensors one Megatron-Core parameter is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parts {
+    /// The same tensor under another name.
+    One(String),
+    /// `linear_qkv`: the query, key and value projections, fused per query group.
+    Qkv(String, String, String),
+    /// `linear_fc1`: the gate projection above the up projection.
+    GateUp(String, String),
+}
+
+/// Every parameter as (Megatron-Core name, the Hugging Face tensors it is made of).
+pub fn parameter_names(cfg: &ModelConfig) -> Vec<(String, Parts)> {
     let mut names = vec![(
         "embedding.word_embeddings.weight".to_string(),
-        vec!["model.embed_tokens.weight".to_string()],
+        Parts::One("model.embed_tokens.weight".to_string()),
     )];
     for i in 0..cfg.num_hidden_layers {
         let hf = |s: &str| format!("model.layers.{i}.{s}.weight");
         let mc = |s: &str| format!("decoder.layers.{i}.{s}.weight");
-        names.push((mc("input_layernorm"), vec![hf("input_layernorm")]));
+        names.push((mc("input_layernorm"), Parts::One(hf("input_layernorm"))));
         names.push((
             mc("self_attention.linear_qkv"),
-            vec![
+            Parts::Qkv(
                 hf("self_attn.q_proj"),
                 hf("self_attn.k_proj"),
                 hf("self_attn.v_proj"),
-            ],
+            ),
         ));
         names.push((
             mc("self_attention.linear_proj"),
-            vec![hf("self_attn.o_proj")],
+            Parts::One(hf("self_attn.o_proj")),
         ));
         names.push((
             mc("pre_mlp_layernorm"),
-            vec![hf("post_attention_layernorm")],
+            Parts::One(hf("post_attention_layernorm")),
         ));
         names.push((
             mc("mlp.linear_fc1"),
-            vec![hf("mlp.gate_proj"), hf("mlp.up_proj")],
+            Parts::GateUp(hf("mlp.gate_proj"), hf("mlp.up_proj")),
         ));
-        names.push((mc("mlp.linear_fc2"), vec![hf("mlp.down_proj")]));
+        names.push((mc("mlp.linear_fc2"), Parts::One(hf("mlp.down_proj"))));
     }
     names.push((
         "decoder.final_layernorm.weight".into(),
-        vec!["model.norm.weight".into()],
+        Parts::One("model.norm.weight".into()),
     ));
     if !cfg.tie_word_embeddings {
-        names.push(("output_layer.weight".into(), vec!["lm_head.weight".into()]));
+        names.push((
+            "output_layer.weight".into(),
+            Parts::One("lm_head.weight".into()),
+        ));
     }
     names
 }
@@ -129,17 +143,16 @@ pub fn to_megatron(cfg: &ModelConfig, tensors: &[(String, Tensor)], path: &Path)
     let h = cfg.hidden_size;
     let mut out = Vec::new();
     for (mc, hf) in parameter_names(cfg) {
-        let t = match hf.as_slice() {
-            [q, k, v] => {
+        let t = match &hf {
+            Parts::Qkv(q, k, v) => {
                 // Per query group: its query heads, its key head, its value head.
                 let q = get(q)?.reshape((g, per * d, h))?;
                 let k = get(k)?.reshape((g, d, h))?;
                 let v = get(v)?.reshape((g, d, h))?;
                 Tensor::cat(&[q, k, v], 1)?.reshape((g * (per + 2) * d, h))?
             }
-            [gate, up] => Tensor::cat(&[get(gate)?, get(up)?], 0)?,
-            [one] => get(one)?,
-            _ => unreachable!("parameter_names pairs one, two or three tensors"),
+            Parts::GateUp(gate, up) => Tensor::cat(&[get(gate)?, get(up)?], 0)?,
+            Parts::One(one) => get(one)?,
         };
         out.push((mc, t.contiguous()?));
     }
@@ -182,8 +195,8 @@ pub fn from_megatron(cfg: &ModelConfig, path: &Path) -> Result<Vec<(String, Tens
                 )))
             }
         };
-        match hf.as_slice() {
-            [q, k, v] => {
+        match hf {
+            Parts::Qkv(q, k, v) => {
                 shape_is(&[g * (per + 2) * d, h])?;
                 let t = t.reshape((g, (per + 2) * d, h))?;
                 out.push((
@@ -203,13 +216,12 @@ pub fn from_megatron(cfg: &ModelConfig, path: &Path) -> Result<Vec<(String, Tens
                         .reshape((g * d, h))?,
                 ));
             }
-            [gate, up] => {
+            Parts::GateUp(gate, up) => {
                 shape_is(&[2 * ffn, h])?;
                 out.push((gate.clone(), t.narrow(0, 0, ffn)?.contiguous()?));
                 out.push((up.clone(), t.narrow(0, ffn, ffn)?.contiguous()?));
             }
-            [one] => out.push((one.clone(), t)),
-            _ => unreachable!("parameter_names pairs one, two or three tensors"),
+            Parts::One(one) => out.push((one, t)),
         }
     }
     Ok(out)
