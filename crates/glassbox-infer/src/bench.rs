@@ -211,13 +211,7 @@ pub fn bench_generate(
     progress: &mut dyn FnMut(&str),
 ) -> Result<BenchReport> {
     progress("initialising random weights");
-    let model = Transformer::random(cfg.clone(), 0, &Device::Cpu)?;
-    let model = match options.device.open()? {
-        Device::Cpu => model,
-        device => {
-            Transformer::from_tensors(cfg, model.named_tensors().into_iter().collect(), &device)?
-        }
-    };
+    let model = Transformer::random(cfg, 0, &options.device.open()?)?;
     bench_model(&model, options, progress)
 }
 

@@ -1,7 +1,7 @@
 //! Where tensors live: `cpu`, or `cuda` / `cuda:N` when glassbox is built with the `cuda`
 //! feature (candle's CUDA backend). [`DeviceSpec`] is the parsed `--device` value; it opens the
-//! candle [`Device`] with [`DeviceSpec::open`], and says by its [`Display`](std::fmt::Display)
-//! form where a run was trained (`run.json` `device`).
+//! candle [`Device`] with [`DeviceSpec::open`], and its [`Display`](std::fmt::Display) form is
+//! what `run.json` records as `device`.
 //!
 //! A build without the `cuda` feature refuses `cuda` with the way to get one; a build with it
 //! reports candle's error when no GPU or driver is found.
@@ -47,23 +47,12 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
-/// Whether this build can open CUDA devices.
-pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
-
 impl DeviceSpec {
     /// Opens the device.
     pub fn open(self) -> Result<Device> {
         match self {
             Self::Cpu => Ok(Device::Cpu),
             Self::Cuda(n) => open_cuda(n),
-        }
-    }
-
-    /// The spec of an open device (`cuda:N` for a CUDA device).
-    pub fn of(device: &Device) -> Self {
-        match device.location() {
-            candle_core::DeviceLocation::Cuda { gpu_id } => Self::Cuda(gpu_id),
-            _ => Self::Cpu,
         }
     }
 }
@@ -99,7 +88,6 @@ mod tests {
             let e = bad.parse::<DeviceSpec>().unwrap_err();
             assert!(e.contains("is not a device"), "{bad}: {e}");
         }
-        assert_eq!(DeviceSpec::of(&Device::Cpu), DeviceSpec::Cpu);
         assert!(matches!(DeviceSpec::Cpu.open(), Ok(Device::Cpu)));
     }
 

@@ -116,13 +116,7 @@ pub fn run(o: &BenchOptions) -> Result<BenchResult> {
         message: format!("model: {e}"),
     })?;
     let parameters = cfg.num_parameters();
-    let init = Transformer::random(cfg.clone(), 0, &Device::Cpu)?;
-    let init = match o.device.open()? {
-        Device::Cpu => init,
-        device => {
-            Transformer::from_tensors(cfg, init.named_tensors().into_iter().collect(), &device)?
-        }
-    };
+    let init = Transformer::random(cfg, 0, &o.device.open()?)?;
     let mut learner = Learner::new(init, &recipe)?;
     let trainable_parameters = learner
         .opt

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use glassbox_model::ModelConfig;
 use serde_json::{Value, json};
 
 use crate::checkpoint::{Index, STATE_SCHEMA, State, dir_name};
@@ -23,13 +24,38 @@ use crate::{Result, TrainError};
 
 /// Whose parameter names an engine's checkpoints use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Renamed {
-    /// Hugging Face's (torch-fsdp).
-    No,
+enum Names {
+    /// Hugging Face's, with the engine's `config.json` beside them (torch-fsdp).
+    HuggingFace,
     /// OLMo-core's.
     OlmoCore,
     /// Megatron-Core's.
     Megatron,
+}
+
+impl Names {
+    /// Puts the weights of the engine's checkpoint `src` into `dest` in Hugging Face names;
+    /// returns the file's SHA-256.
+    fn import_weights(self, cfg: &ModelConfig, src: &Path, dest: &Path) -> Result<String> {
+        let (from, to) = (
+            src.join("model.safetensors"),
+            dest.join("model.safetensors"),
+        );
+        if !from.is_file() {
+            return Err(bad(&from, "missing from the engine's checkpoint"));
+        }
+        let tensors = match self {
+            Names::HuggingFace => {
+                std::fs::copy(&from, &to).map_err(|e| bad(&from, e.to_string()))?;
+                return Ok(glassbox_core::hash::sha256_file(&to)?);
+            }
+            Names::OlmoCore => crate::olmo_core::from_olmo_core(cfg, &from)?,
+            Names::Megatron => crate::megatron::from_megatron(cfg, &from)?,
+        };
+        Ok(glassbox_model::weights::write_safetensors_file(
+            &to, &tensors,
+        )?)
+    }
 }
 
 /// What an import wrote.
@@ -70,7 +96,7 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
     if engine.get("schema_version").and_then(Value::as_u64) != Some(1) {
         return Err(bad(
             &engine_path,
-            "not an engine record of schema_version 1 (written by the exported train_fsdp.py)",
+            "not an engine record of schema_version 1 (written by the exported launcher)",
         ));
     }
     let names = match engine.get("engine").and_then(Value::as_str) {
@@ -85,12 +111,11 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
                 ),
             ));
         }
-        Some("olmo-core") => Renamed::OlmoCore,
-        Some("megatron") => Renamed::Megatron,
-        Some("torch-fsdp") => Renamed::No,
+        Some("olmo-core") => Names::OlmoCore,
+        Some("megatron") => Names::Megatron,
+        Some("torch-fsdp") => Names::HuggingFace,
         _ => return Err(bad(&engine_path, "names no engine glassbox exports to")),
     };
-    let renamed = names != Renamed::No;
     if engine.get("export_recipe_sha256") != rec.get("recipe_sha256") {
         return Err(bad(
             &engine_path,
@@ -159,7 +184,7 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
     let parameters = model_cfg.num_parameters();
     // OLMo-core's checkpoints hold its own parameter names and config: the Hugging Face
     // config.json is the export's.
-    let first_cfg = if renamed {
+    let first_cfg = if names != Names::HuggingFace {
         read_json(&export.join("model/config.json"))?
     } else {
         read_json(&found[0].1.join("config.json"))?
@@ -235,38 +260,25 @@ pub fn import_run(engine_out: &Path, export: &Path, out: &Path) -> Result<Import
         let mut files = BTreeMap::new();
         // The weights and config are the engine's; the tokenizer and generation files are the
         // export's (the engine copies only tokenizer.json, and writes its own generation defaults).
-        if renamed {
-            // The engine's full tensors under its own names, renamed into Hugging Face names.
-            let from = src.join("model.safetensors");
-            if !from.is_file() {
-                return Err(bad(&from, "missing from the engine's checkpoint"));
-            }
-            let tensors = if names == Renamed::OlmoCore {
-                crate::olmo_core::from_olmo_core(&model_cfg, &from)?
-            } else {
-                crate::megatron::from_megatron(&model_cfg, &from)?
-            };
-            let weights = dest.join("model.safetensors");
-            let sha = glassbox_model::weights::write_safetensors_file(&weights, &tensors)?;
-            files.insert("model.safetensors".to_string(), sha);
-        }
+        files.insert(
+            "model.safetensors".to_string(),
+            names.import_weights(&model_cfg, src, &dest)?,
+        );
         for name in [
             "config.json",
-            "model.safetensors",
             "generation_config.json",
             "tokenizer.json",
             "tokenizer_config.json",
         ] {
-            if renamed && name == "model.safetensors" {
-                continue;
-            }
-            let from = if matches!(name, "config.json" | "model.safetensors") && !renamed {
+            // Hugging Face checkpoints carry their config.json; for renamed weights it is the
+            // export's.
+            let from = if name == "config.json" && names == Names::HuggingFace {
                 src.join(name)
             } else {
                 export.join("model").join(name)
             };
             if !from.is_file() {
-                if name == "config.json" || name == "model.safetensors" {
+                if name == "config.json" {
                     return Err(bad(&from, "missing from the engine's checkpoint"));
                 }
                 continue;

@@ -208,6 +208,40 @@ fn start_from_zero(
     run.loop_from(0, options, events)
 }
 
+/// The tokenizer and generation files that make a checkpoint (or an export's `model/`) a
+/// model directory `glassbox generate` and transformers load: the dataset's `tokenizer.json`, a
+/// chat dataset's own `tokenizer_config.json` (special tokens, chat template) or one naming the
+/// end-of-sequence piece, and `generation_config.json` with the end-of-sequence id.
+pub(crate) fn write_tokenizer_files(
+    dataset: &TrainData,
+    cfg: &ModelConfig,
+    eos_id: u32,
+    dir: &Path,
+) -> Result<()> {
+    let ds = dataset.dir().to_path_buf();
+    let tk = std::fs::read(ds.join("tokenizer.json"))
+        .map_err(|e| run_err(&ds.join("tokenizer.json"), e))?;
+    glassbox_core::fsio::atomic_write(&dir.join("tokenizer.json"), &tk)?;
+    let chat_config = ds.join("tokenizer_config.json");
+    if matches!(dataset, TrainData::Chat(_)) && chat_config.exists() {
+        let c = std::fs::read(&chat_config).map_err(|e| run_err(&chat_config, e))?;
+        glassbox_core::fsio::atomic_write(&dir.join("tokenizer_config.json"), &c)?;
+    } else {
+        let eos = dataset
+            .eos_piece()
+            .unwrap_or_else(|| "<|endoftext|>".to_string());
+        glassbox_core::fsio::write_json_atomic(
+            &dir.join("tokenizer_config.json"),
+            &json!({"eos_token": eos, "model_max_length": cfg.max_position_embeddings, "clean_up_tokenization_spaces": false}),
+        )?;
+    }
+    glassbox_core::fsio::write_json_atomic(
+        &dir.join("generation_config.json"),
+        &json!({"eos_token_id": eos_id, "do_sample": false}),
+    )?;
+    Ok(())
+}
+
 /// The weights step 0 starts from: the `[model] init` model's own (continual pre-training) under
 /// the recipe's config, or random ones from `init_seed`. A LoRA run keeps them frozen.
 pub(crate) fn initial_model(
@@ -221,19 +255,8 @@ pub(crate) fn initial_model(
             let (m, _) = Transformer::load_with(model_dir, device, false)?;
             Transformer::from_tensors(cfg.clone(), m.named_tensors().into_iter().collect(), device)?
         }
-        // Drawn on the CPU, whatever the device: step 0 is the same weights everywhere.
-        None => {
-            let m = Transformer::random(cfg.clone(), recipe.model.init_seed, &Device::Cpu)?;
-            if device.is_cpu() {
-                m
-            } else {
-                Transformer::from_tensors(
-                    cfg.clone(),
-                    m.named_tensors().into_iter().collect(),
-                    device,
-                )?
-            }
-        }
+        // Drawn by glassbox's own RNG on the host: step 0 is the same weights on every device.
+        None => Transformer::random(cfg.clone(), recipe.model.init_seed, device)?,
     })
 }
 
@@ -465,31 +488,7 @@ impl Run {
             &tmp.join("optimizer.safetensors"),
             &moments,
         )?;
-        // Tokenizer files make the checkpoint a model directory `glassbox generate` loads.
-        let ds = self.dataset.dir().to_path_buf();
-        let tk = std::fs::read(ds.join("tokenizer.json"))
-            .map_err(|e| run_err(&ds.join("tokenizer.json"), e))?;
-        glassbox_core::fsio::atomic_write(&tmp.join("tokenizer.json"), &tk)?;
-        // A chat dataset carries the tokenizer_config.json (special tokens, chat template) its
-        // conversations were rendered with; the checkpoint keeps it, so `chat` works on it.
-        let chat_config = ds.join("tokenizer_config.json");
-        if matches!(self.dataset, TrainData::Chat(_)) && chat_config.exists() {
-            let c = std::fs::read(&chat_config).map_err(|e| run_err(&chat_config, e))?;
-            glassbox_core::fsio::atomic_write(&tmp.join("tokenizer_config.json"), &c)?;
-        } else {
-            let eos = self
-                .dataset
-                .eos_piece()
-                .unwrap_or_else(|| "<|endoftext|>".to_string());
-            glassbox_core::fsio::write_json_atomic(
-                &tmp.join("tokenizer_config.json"),
-                &json!({"eos_token": eos, "model_max_length": self.cfg.max_position_embeddings, "clean_up_tokenization_spaces": false}),
-            )?;
-        }
-        glassbox_core::fsio::write_json_atomic(
-            &tmp.join("generation_config.json"),
-            &json!({"eos_token_id": self.eos_id, "do_sample": false}),
-        )?;
+        write_tokenizer_files(&self.dataset, &self.cfg, self.eos_id, tmp)?;
         let resolved = toml::to_string(&self.recipe).map_err(|e| run_err(tmp, e))?;
         glassbox_core::fsio::atomic_write(&tmp.join("recipe.toml"), resolved.as_bytes())?;
         let mut files = BTreeMap::new();

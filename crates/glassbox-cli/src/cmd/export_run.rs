@@ -63,14 +63,15 @@ pub(crate) fn run(a: Args) -> Result<()> {
         };
         println!("{:<42} {:<28} {}", m.key, v, m.counterpart);
     }
-    let needs = match engine {
-        Engine::TorchFsdp => "needs torch and transformers",
-        Engine::OlmoCore => "needs torch and ai2-olmo-core",
-        Engine::Megatron => "needs torch and megatron-core; TP=2 for two tensor-parallel ranks",
+    let tp = if engine == Engine::Megatron {
+        "; TP=2 for two tensor-parallel ranks"
+    } else {
+        ""
     };
     println!(
-        "then: NPROC=2 {}/launch.sh   ({needs}; BACKEND=nccl on GPUs)",
-        e.dir.display()
+        "then: NPROC=2 {}/launch.sh   (needs {}{tp}; BACKEND=nccl on GPUs)",
+        e.dir.display(),
+        engine.packages()
     );
     Ok(())
 }

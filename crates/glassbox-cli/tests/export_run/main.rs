@@ -286,12 +286,19 @@ fn the_export_holds_the_data_order_weights_and_settings() {
     // The step-0 weights are those glassbox's own run starts from.
     let run = tmp.path().join("run");
     train(&recipe(), &run);
-    let a = std::fs::read(out.join("model/model.safetensors")).unwrap();
-    let c = std::fs::read(run.join("checkpoints/step-0000000/model.safetensors")).unwrap();
-    assert_eq!(
-        a, c,
-        "the exported weights are the step-0 checkpoint's bytes"
-    );
+    // The whole model directory is the step-0 checkpoint's: weights, config, tokenizer and
+    // generation files, byte for byte.
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+    ] {
+        let a = std::fs::read(out.join("model").join(f)).unwrap();
+        let c = std::fs::read(run.join("checkpoints/step-0000000").join(f)).unwrap();
+        assert_eq!(a, c, "the exported {f} is the step-0 checkpoint's");
+    }
     assert_eq!(
         lrs,
         logged(&run, "lr"),

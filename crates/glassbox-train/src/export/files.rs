@@ -7,9 +7,10 @@ use std::path::Path;
 
 use glassbox_data::dataset::Dataset;
 use glassbox_model::{ModelConfig, SaveDtype, Transformer};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Engine, io};
+use super::{Engine, io, refuse};
+use crate::data::TrainData;
 use crate::optim::learning_rate;
 use crate::recipe::Recipe;
 use crate::{Result, megatron, olmo_core};
@@ -20,8 +21,6 @@ pub(super) struct Plan<'a> {
     pub cfg: &'a ModelConfig,
     pub engine: Engine,
     pub eos: u32,
-    /// Training samples of one epoch.
-    pub samples: u64,
     /// Positions of the data order (steps × batch size).
     pub positions: u64,
 }
@@ -29,23 +28,35 @@ pub(super) struct Plan<'a> {
 /// What `export.json` records of the files.
 pub(super) struct Written {
     pub recipe_sha256: String,
+    /// Training samples of one epoch.
+    pub samples: u64,
     pub train_tokens: u64,
     pub heldout_tokens: u64,
 }
 
 /// Writes every file of the export but `export.json` into `tmp`.
-pub(super) fn write_all(plan: &Plan<'_>, ds: &mut Dataset, tmp: &Path) -> Result<Written> {
+pub(super) fn write_all(plan: &Plan<'_>, data: TrainData, tmp: &Path) -> Result<Written> {
     for d in ["model", "data"] {
         std::fs::create_dir_all(tmp.join(d)).map_err(|e| io(tmp, e))?;
     }
-    let model = write_model_dir(plan, ds, &tmp.join("model"))?;
+    let model = write_model_dir(plan, &data, &tmp.join("model"))?;
     let l = plan.recipe.train.seq_len;
+    // The mapping refuses chat datasets before anything is written.
+    let TrainData::Tokens(mut dataset) = data else {
+        return Err(refuse(
+            &plan.recipe.data.dataset,
+            "data.dataset",
+            "it is a chat dataset",
+        ));
+    };
+    let ds = &mut dataset;
+    let samples = ds.num_samples(l);
     match plan.engine {
         Engine::TorchFsdp => {
             // The token stream of the train split, then the sample of every position.
             write_split(ds, "train", &tmp.join("data/tokens.bin"))?;
             let path = tmp.join("data/order.bin");
-            write_order(ds, plan, &path, &mut |_, index, w| {
+            write_order(ds, plan, samples, &path, &mut |_, index, w| {
                 w.write_all(&index.to_le_bytes())
             })?;
         }
@@ -57,7 +68,7 @@ pub(super) fn write_all(plan: &Plan<'_>, ds: &mut Dataset, tmp: &Path) -> Result
                 _ => "data/instances.bin",
             };
             let mut window = Vec::with_capacity((l + 1) * 4);
-            write_order(ds, plan, &tmp.join(file), &mut |ds, index, w| {
+            write_order(ds, plan, samples, &tmp.join(file), &mut |ds, index, w| {
                 window.clear();
                 let tokens = ds
                     .read("train", index * l as u64, l + 1)
@@ -93,6 +104,7 @@ pub(super) fn write_all(plan: &Plan<'_>, ds: &mut Dataset, tmp: &Path) -> Result
     }
     Ok(Written {
         recipe_sha256: glassbox_core::hash::sha256_hex(resolved.as_bytes()),
+        samples,
         train_tokens: ds.tokens_in("train"),
         heldout_tokens,
     })
@@ -101,27 +113,10 @@ pub(super) fn write_all(plan: &Plan<'_>, ds: &mut Dataset, tmp: &Path) -> Result
 /// `model/`: the step-0 weights in Hugging Face layout (glassbox's step-0 checkpoint, byte for
 /// byte), with the tokenizer and generation files glassbox's own checkpoints carry. Returns
 /// the model.
-fn write_model_dir(plan: &Plan<'_>, ds: &Dataset, dir: &Path) -> Result<Transformer> {
-    let (recipe, cfg) = (plan.recipe, plan.cfg);
-    let model = crate::trainer::initial_model(recipe, cfg, &candle_core::Device::Cpu)?;
+fn write_model_dir(plan: &Plan<'_>, data: &TrainData, dir: &Path) -> Result<Transformer> {
+    let model = crate::trainer::initial_model(plan.recipe, plan.cfg, &candle_core::Device::Cpu)?;
     model.save(dir, SaveDtype::F32, u64::MAX)?;
-    let tok = recipe.data.dataset.join("tokenizer.json");
-    std::fs::copy(&tok, dir.join("tokenizer.json")).map_err(|e| io(&tok, e))?;
-    let eos_piece = ds
-        .manifest
-        .tokenizer
-        .get("eos")
-        .and_then(Value::as_str)
-        .unwrap_or("<|endoftext|>")
-        .to_string();
-    glassbox_core::fsio::write_json_atomic(
-        &dir.join("tokenizer_config.json"),
-        &json!({"eos_token": eos_piece, "model_max_length": cfg.max_position_embeddings, "clean_up_tokenization_spaces": false}),
-    )?;
-    glassbox_core::fsio::write_json_atomic(
-        &dir.join("generation_config.json"),
-        &json!({"eos_token_id": cfg.eos_token_ids.first().copied().unwrap_or(plan.eos), "do_sample": false}),
-    )?;
+    crate::trainer::write_tokenizer_files(data, plan.cfg, plan.eos, dir)?;
     Ok(model)
 }
 
@@ -156,10 +151,11 @@ fn write_megatron(plan: &Plan<'_>, model: &Transformer, tmp: &Path) -> Result<()
 fn write_order(
     ds: &mut Dataset,
     plan: &Plan<'_>,
+    samples: u64,
     path: &Path,
     record: &mut dyn FnMut(&mut Dataset, u64, &mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    let (samples, positions) = (plan.samples, plan.positions);
+    let positions = plan.positions;
     let (seq_len, seed) = (plan.recipe.train.seq_len, plan.recipe.data.seed);
     let mut w = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| io(path, e))?);
     let mut at = 0u64;
@@ -201,8 +197,7 @@ fn write_olmo_core_configs(plan: &Plan<'_>, model: &Transformer, tmp: &Path) -> 
         "train_module.json",
         &olmo_core::train_module_config(&module),
     )?;
-    let tensors: Vec<(String, candle_core::Tensor)> = model.named_tensors().into_iter().collect();
-    olmo_core::to_olmo_core(cfg, &tensors, &dir.join("model.safetensors"))
+    olmo_core::to_olmo_core(cfg, &model.named_tensors(), &dir.join("model.safetensors"))
 }
 
 /// Writes the tokens of `split` to `path` (u32 little-endian, no header); returns their number.
@@ -225,12 +220,12 @@ fn write_split(ds: &mut Dataset, split: &str, path: &Path) -> Result<u64> {
 /// `launch.sh`: torchrun with the parallelism as parameters.
 fn launch_script(engine: Engine) -> String {
     let (script, _) = engine.script();
-    let (what, needs, tp_doc, tp_arg) = match engine {
-        Engine::TorchFsdp => ("PyTorch FSDP", "torch and transformers", "", ""),
-        Engine::OlmoCore => ("OLMo-core's Trainer", "torch and ai2-olmo-core", "", ""),
+    let needs = engine.packages();
+    let (what, tp_doc, tp_arg) = match engine {
+        Engine::TorchFsdp => ("PyTorch FSDP", "", ""),
+        Engine::OlmoCore => ("OLMo-core's Trainer", "", ""),
         Engine::Megatron => (
             "Megatron-Core's GPTModel",
-            "torch and megatron-core",
             "\n#   TP       tensor-parallel ranks per replica (default 1; NPROC × NNODES / TP replicas)",
             " --tensor-parallel \"${TP:-1}\"",
         ),

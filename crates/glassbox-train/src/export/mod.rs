@@ -30,9 +30,9 @@ mod mapping;
 
 use std::path::{Path, PathBuf};
 
-use glassbox_data::dataset::Dataset;
 use serde_json::{Value, json};
 
+use crate::data::TrainData;
 use crate::optim::learning_rate;
 use crate::recipe::Recipe;
 use crate::{Result, TrainError};
@@ -69,6 +69,15 @@ impl Engine {
             Engine::TorchFsdp => "torch-fsdp",
             Engine::OlmoCore => "olmo-core",
             Engine::Megatron => "megatron",
+        }
+    }
+
+    /// The Python packages its launcher needs (from PyPI).
+    pub fn packages(self) -> &'static str {
+        match self {
+            Engine::TorchFsdp => "torch and transformers",
+            Engine::OlmoCore => "torch and ai2-olmo-core",
+            Engine::Megatron => "torch and megatron-core",
         }
     }
 
@@ -131,19 +140,8 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
     let recipe = Recipe::from_file(recipe_path)?;
     let total = recipe.total_steps();
     let mapping = mapping::mapping(&recipe, recipe_path, total, engine)?;
-    let mut ds = Dataset::open(&recipe.data.dataset)?;
-    let vocab = ds
-        .manifest
-        .tokenizer
-        .get("vocab_size")
-        .and_then(Value::as_u64)
-        .unwrap_or(0) as usize;
-    let eos = ds
-        .manifest
-        .tokenizer
-        .get("eos_id")
-        .and_then(Value::as_u64)
-        .unwrap_or(0) as u32;
+    let data = TrainData::open(&recipe.data.dataset)?;
+    let (vocab, eos) = data.vocab_and_eos();
     let mut cfg = recipe.resolve(recipe_path, vocab)?;
     if cfg.eos_token_ids.is_empty() {
         cfg.eos_token_ids = vec![eos];
@@ -167,14 +165,7 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
             "its vocabulary does not fit Megatron's int32 token ids",
         ));
     }
-    let l = recipe.train.seq_len;
-    let samples = ds.num_samples(l);
-    if samples == 0 {
-        return Err(TrainError::Recipe {
-            path: recipe_path.to_path_buf(),
-            message: format!("the train split is too short for `train.seq_len` {l}"),
-        });
-    }
+    data.check_seq_len(recipe.train.seq_len, recipe_path)?;
     let positions = total
         .checked_mul(recipe.train.batch_size as u64)
         .ok_or_else(|| TrainError::Recipe {
@@ -194,10 +185,9 @@ pub fn export_run(recipe_path: &Path, engine: Engine, out: &Path) -> Result<Expo
         cfg: &cfg,
         engine,
         eos,
-        samples,
         positions,
     };
-    let written = files::write_all(&plan, &mut ds, &tmp).and_then(|w| {
+    let written = files::write_all(&plan, data, &tmp).and_then(|w| {
         write_record(&plan, &mapping, &w, &tmp)?;
         std::fs::rename(&tmp, out).map_err(|e| io(out, e))
     });
@@ -244,7 +234,7 @@ fn write_record(
         "batch_size": recipe.train.batch_size,
         "seq_len": recipe.train.seq_len,
         "grad_accum": recipe.train.grad_accum,
-        "samples": plan.samples,
+        "samples": written.samples,
         "positions": plan.positions,
         "train_tokens": written.train_tokens,
         "optimizer": {
