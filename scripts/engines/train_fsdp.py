@@ -19,7 +19,6 @@ Needs torch (>= 2.6, FSDP2's fully_shard) and transformers; the model is transfo
 LlamaForCausalLM, sharded per decoder layer. Bring the result back with `glassbox import-run`.
 """
 
-import argparse
 import json
 import math
 import os
@@ -41,15 +40,11 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 
+from engine_common import arguments, export_record, heldout, mark_latest, reopen_logs, resume_step
+
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--export", required=True, help="the directory glassbox export-run wrote")
-    ap.add_argument("--out", required=True, help="where checkpoints and logs go")
-    ap.add_argument("--backend", default="gloo", choices=["gloo", "nccl"])
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    args = ap.parse_args()
+    args = arguments(__doc__).parse_args()
 
     dist.init_process_group(args.backend)
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -62,9 +57,7 @@ def main():
         device = torch.device("cpu")
 
     exp, out = Path(args.export), Path(args.out)
-    rec = json.loads((exp / "export.json").read_text())
-    if rec.get("schema_version") != 1 or rec.get("engine") != "torch-fsdp":
-        raise SystemExit(f"{exp / 'export.json'}: not a torch-fsdp export of schema_version 1")
+    rec = export_record(exp, "torch-fsdp")
     B, L, A, T = rec["batch_size"], rec["seq_len"], rec["grad_accum"], rec["total_steps"]
     if B % world:
         raise SystemExit(f"batch_size {B} is not a multiple of the {world} processes")
@@ -72,7 +65,7 @@ def main():
     if per % A:
         raise SystemExit(f"each process's {per} rows do not split into grad_accum {A} micro-batches")
     tokens = np.memmap(exp / "data" / "tokens.bin", dtype="<u4", mode="r")
-    heldout = np.fromfile(exp / "data" / "heldout.bin", dtype="<u4")
+    heldout_tokens, windows = heldout(exp, rec)
     order = np.memmap(exp / "data" / "order.bin", dtype="<u8", mode="r")
     if len(order) != rec["positions"] or len(tokens) != rec["train_tokens"]:
         raise SystemExit(f"{exp / 'data'}: the files do not have the sizes export.json records")
@@ -119,16 +112,11 @@ def main():
         dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=resume_dir / f"step-{step:07d}")
         dist.barrier()
         if rank == 0:
-            (resume_dir / "latest.tmp").write_text(str(step))
-            (resume_dir / "latest.tmp").replace(resume_dir / "latest")
-            for old in resume_dir.glob("step-*"):
-                if old.name != f"step-{step:07d}":
-                    shutil.rmtree(old, ignore_errors=True)
+            mark_latest(resume_dir, step)
         dist.barrier()
 
     checkpoints = set(rec["checkpoint_steps"])
     eval_steps = set(rec["eval_steps"])
-    windows = min(rec["eval_windows"], max(len(heldout) - 1, 0) // L)
 
     def evaluate():
         # Mean of each window's mean loss over the first `windows` held-out windows (window i =
@@ -137,28 +125,20 @@ def main():
         total = 0.0
         with torch.no_grad():
             for i in range(windows):
-                w = torch.from_numpy(heldout[i * L: i * L + L + 1].astype(np.int64))[None].to(device)
+                w = torch.from_numpy(heldout_tokens[i * L: i * L + L + 1].astype(np.int64))[None].to(device)
                 logits = model(input_ids=w[:, :-1]).logits
                 total += F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), w[:, 1:].reshape(-1)).item()
         return total / windows
     steps = T if args.max_steps is None else min(T, args.max_steps)
     # A relaunch with the same OUT continues from the newest saved step (same world size).
-    start = int((resume_dir / "latest").read_text()) if (resume_dir / "latest").exists() else 0
+    start = resume_step(resume_dir)
     if start > 0:
         model_sd, optim_sd = get_state_dict(model, opt)
         state = {"model": model_sd, "optim": optim_sd}
         dcp.load(state, checkpoint_id=resume_dir / f"step-{start:07d}")
         set_state_dict(model, opt, model_state_dict=state["model"], optim_state_dict=state["optim"])
     if rank == 0:
-        (out / "logs").mkdir(parents=True, exist_ok=True)
-        # Lines past the resumed step belong to the interrupted launch; they are written again.
-        for name in ("train.jsonl", "eval.jsonl"):
-            f = out / "logs" / name
-            kept = [l for l in (f.read_text().splitlines() if f.exists() else [])
-                    if json.loads(l)["step"] <= start]
-            f.write_text("".join(l + "\n" for l in kept))
-        log = open(out / "logs" / "train.jsonl", "a")
-        eval_log = open(out / "logs" / "eval.jsonl", "a")
+        log, eval_log = reopen_logs(out, start)
         if start > 0:
             print(f"resuming from step {start} ({resume_dir / f'step-{start:07d}'})", flush=True)
     if start == 0 and 0 in checkpoints:

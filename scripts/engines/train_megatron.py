@@ -26,7 +26,6 @@ state around attention, so for the CPU the current device is the CPU and that fo
 (dropout is 0: no random numbers are drawn). Bring the result back with `glassbox import-run`.
 """
 
-import argparse
 import contextlib
 import json
 import os
@@ -46,6 +45,8 @@ from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
 from megatron.core.models.gpt.gpt_model import GPTModel
 from megatron.core.package_info import __version__ as MEGATRON_CORE_VERSION
 from megatron.core.transformer.transformer_config import TransformerConfig
+
+from engine_common import arguments, export_record, heldout, mark_latest, reopen_logs, resume_step
 
 
 def shard(name, full, p, tp, rank, gated):
@@ -110,19 +111,12 @@ def build_model(mc, tp, path):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--export", required=True, help="the directory glassbox export-run wrote")
-    ap.add_argument("--out", required=True, help="where checkpoints and logs go")
-    ap.add_argument("--backend", default="gloo", choices=["gloo", "nccl"])
+    ap = arguments(__doc__)
     ap.add_argument("--tensor-parallel", type=int, default=1, help="tensor-parallel ranks per replica")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     args = ap.parse_args()
 
     exp, out = Path(args.export), Path(args.out)
-    rec = json.loads((exp / "export.json").read_text())
-    if rec.get("schema_version") != 1 or rec.get("engine") != "megatron":
-        raise SystemExit(f"{exp / 'export.json'}: not a megatron export of schema_version 1")
+    rec = export_record(exp, "megatron")
     mc = json.loads((exp / "megatron" / "model.json").read_text())
     if args.backend == "nccl":
         # The device first: NCCL's communicators are made on the current device.
@@ -156,7 +150,7 @@ def main():
     data = IndexedDataset(str(exp / "data" / "instances"))
     if len(data) != rec["positions"]:
         raise SystemExit(f"{exp / 'data'}: {len(data)} instances, export.json records {rec['positions']}")
-    heldout = np.fromfile(exp / "data" / "heldout.bin", dtype="<u4")
+    heldout_tokens, windows = heldout(exp, rec)
 
     model = build_model(mc, tp, exp / "megatron" / "model.json")
     t = mc["transformer"]
@@ -206,28 +200,23 @@ def main():
                         "optim": opt.state_dict()}, d / f"rank-{rank:05d}.pt")
             dist.barrier()
             if rank == 0:
-                (resume_dir / "latest.tmp").write_text(str(step))
-                (resume_dir / "latest.tmp").replace(resume_dir / "latest")
-                for old in resume_dir.glob("step-*"):
-                    if old.name != d.name:
-                        shutil.rmtree(old, ignore_errors=True)
+                mark_latest(resume_dir, step)
         dist.barrier()
 
-    windows = min(rec["eval_windows"], max(len(heldout) - 1, 0) // L)
 
     def evaluate():
         # Mean of each window's mean loss over the first `windows` held-out windows (window i =
         # held-out tokens [i*L, i*L + L + 1)), as glassbox evaluates; every rank runs them.
         model.eval()
         with torch.no_grad():
-            total = sum(losses([heldout[i * L: i * L + L + 1]]).mean().item() for i in range(windows))
+            total = sum(losses([heldout_tokens[i * L: i * L + L + 1]]).mean().item() for i in range(windows))
         model.train()
         return total / windows
 
     checkpoints, eval_steps = set(rec["checkpoint_steps"]), set(rec["eval_steps"])
     steps = T if args.max_steps is None else min(T, args.max_steps)
     # A relaunch with the same OUT continues from the newest saved step (same processes and TP).
-    start = int((resume_dir / "latest").read_text()) if (resume_dir / "latest").exists() else 0
+    start = resume_step(resume_dir)
     if start > 0:
         state = torch.load(resume_dir / f"step-{start:07d}" / f"rank-{rank:05d}.pt", map_location=device,
                            weights_only=True)
@@ -237,15 +226,7 @@ def main():
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
     if rank == 0:
-        (out / "logs").mkdir(parents=True, exist_ok=True)
-        # Lines past the resumed step belong to the interrupted launch; they are written again.
-        for name in ("train.jsonl", "eval.jsonl"):
-            f = out / "logs" / name
-            kept = [l for l in (f.read_text().splitlines() if f.exists() else [])
-                    if json.loads(l)["step"] <= start]
-            f.write_text("".join(l + "\n" for l in kept))
-        log = open(out / "logs" / "train.jsonl", "a")
-        eval_log = open(out / "logs" / "eval.jsonl", "a")
+        log, eval_log = reopen_logs(out, start)
         if start > 0:
             print(f"resuming from step {start} ({resume_dir / f'step-{start:07d}'})", flush=True)
     if start == 0 and 0 in checkpoints:

@@ -21,7 +21,6 @@ This file is glue: the training loop, data loader, sharding and checkpoints are 
 Needs ai2-olmo-core, torch and safetensors. Bring the result back with `glassbox import-run`.
 """
 
-import argparse
 import json
 import os
 import shutil
@@ -36,6 +35,8 @@ from safetensors.torch import load_file
 from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
 from olmo_core.version import VERSION as OLMO_CORE_VERSION
+
+from engine_common import arguments, export_record, heldout, reopen_logs
 from olmo_core.data import NumpyDataLoaderBase, NumpyFSLDatasetConfig
 from olmo_core.data.collator import DataCollator
 from olmo_core.distributed.checkpoint import unshard_checkpoint
@@ -72,14 +73,7 @@ class GlassboxLogs(Callback):
         # now): log lines past that step belong to the interrupted launch and are written again.
         start = self.trainer.global_step
         if get_rank() == 0:
-            (self.out / "logs").mkdir(parents=True, exist_ok=True)
-            for name in ("train.jsonl", "eval.jsonl"):
-                f = self.out / "logs" / name
-                kept = [l for l in (f.read_text().splitlines() if f.exists() else [])
-                        if json.loads(l)["step"] <= start]
-                f.write_text("".join(l + "\n" for l in kept))
-            self.train_log = open(self.out / "logs" / "train.jsonl", "a")
-            self.eval_log = open(self.out / "logs" / "eval.jsonl", "a")
+            self.train_log, self.eval_log = reopen_logs(self.out, start)
         if start == 0 and 0 in self.eval_steps:
             self._evaluate(0)
 
@@ -116,18 +110,10 @@ class GlassboxLogs(Callback):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--export", required=True, help="the directory glassbox export-run wrote")
-    ap.add_argument("--out", required=True, help="where checkpoints and logs go")
-    ap.add_argument("--backend", default="gloo", choices=["gloo", "nccl"])
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    args = ap.parse_args()
+    args = arguments(__doc__).parse_args()
 
     exp, out = Path(args.export).resolve(), Path(args.out).resolve()
-    rec = json.loads((exp / "export.json").read_text())
-    if rec.get("schema_version") != 1 or rec.get("engine") != "olmo-core":
-        raise SystemExit(f"{exp / 'export.json'}: not an olmo-core export of schema_version 1")
+    rec = export_record(exp, "olmo-core")
     prepare_training_environment(seed=0, backend=args.backend)
     torch.set_num_threads(args.threads)
     B, L, T = rec["batch_size"], rec["seq_len"], rec["total_steps"]
@@ -155,8 +141,7 @@ def main():
     set_model_state_dict(train_module.model, load_file(cfg_dir / "model.safetensors"),
                          options=StateDictOptions(full_state_dict=True, strict=True))
 
-    heldout = np.fromfile(exp / "data" / "heldout.bin", dtype="<u4")
-    windows = min(rec["eval_windows"], max(len(heldout) - 1, 0) // L)
+    heldout_tokens, windows = heldout(exp, rec)
     steps = T if args.max_steps is None else min(T, args.max_steps)
     save_folder = out / "olmo-core"
     trainer = TrainerConfig(
@@ -173,7 +158,7 @@ def main():
                                                  # is the exported weights (copied below).
                                                  pre_train_checkpoint=False),
     ).with_callback(
-        "glassbox_logs", GlassboxLogs(out, heldout, L, windows, [s for s in rec["eval_steps"] if s <= steps]),
+        "glassbox_logs", GlassboxLogs(out, heldout_tokens, L, windows, [s for s in rec["eval_steps"] if s <= steps]),
     ).build(train_module, loader)
     trainer.fit()
     rank, world = get_rank(), get_world_size()

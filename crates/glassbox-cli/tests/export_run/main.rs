@@ -307,6 +307,7 @@ fn the_export_holds_the_data_order_weights_and_settings() {
     for f in [
         "launch.sh",
         "train_fsdp.py",
+        "engine_common.py",
         "recipe.toml",
         "model/config.json",
         "model/tokenizer.json",

@@ -94,7 +94,9 @@ pub(super) fn write_all(plan: &Plan<'_>, data: TrainData, tmp: &Path) -> Result<
     })?;
     glassbox_core::fsio::atomic_write(&tmp.join("recipe.toml"), resolved.as_bytes())?;
     let (script, text) = plan.engine.script();
-    std::fs::write(tmp.join(script), text).map_err(|e| io(tmp, e))?;
+    for (name, text) in [(script, text), ("engine_common.py", super::ENGINE_COMMON)] {
+        std::fs::write(tmp.join(name), text).map_err(|e| io(tmp, e))?;
+    }
     let launch = tmp.join("launch.sh");
     std::fs::write(&launch, launch_script(plan.engine)).map_err(|e| io(&launch, e))?;
     #[cfg(unix)]

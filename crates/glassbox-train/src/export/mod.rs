@@ -10,7 +10,7 @@
 //! Both engines: `model/` (config.json, model.safetensors — the step-0 weights in Hugging Face
 //! layout — and the tokenizer and generation files), `data/heldout.bin` (the held-out split, u32
 //! little-endian, for the evaluations), `recipe.toml` (the resolved recipe, as `glassbox train`
-//! writes it), `launch.sh`, `export.json`.
+//! writes it), `launch.sh`, `engine_common.py` (what the three launchers share), `export.json`.
 //!
 //! - `torch-fsdp`: `data/tokens.bin` (the train split, u32 little-endian), `data/order.bin` (u64
 //!   little-endian: the sample index of each position `step · batch_size + row`; sample `i` is
@@ -41,6 +41,9 @@ pub use mapping::plain_llama_gap;
 
 /// `export.json`'s layout version.
 pub const EXPORT_SCHEMA_VERSION: u32 = 1;
+
+/// What every launcher imports (command line, export.json, logs, the newest resumable state).
+pub(crate) const ENGINE_COMMON: &str = include_str!("../../../../scripts/engines/engine_common.py");
 
 /// The training loop the torch-fsdp export ships.
 const TRAIN_FSDP: &str = include_str!("../../../../scripts/engines/train_fsdp.py");
